@@ -1,0 +1,167 @@
+"""The pipeline behind `gradcli eval`: parse, lower, differentiate, evaluate, diagnose.
+
+The command line is a thin layer over `compile_program` and `evaluate`; both raise `GradcliError`
+for unusable input, and report numerical faults as located diagnostics rather than exceptions.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .autodiff import grad
+from .evaluate import Fault
+from .evaluate import evaluate as run
+from .graph import Node
+from .lower import CONSTANTS, Lowered, lower
+from .parser import parse
+from .printer import expression
+from .registry import REGISTRY
+from .source import GradcliError, Source
+from .values import format_number
+
+
+def compile_program(text: str, name: str = "<expr>") -> Lowered:
+    """Parse and lower a program; raise `GradcliError` pointing at the problem if it is not valid."""
+    return lower(parse(text, name))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The value of a program at a point and the gradient of its value (of its sum, for arrays)."""
+
+    program: Lowered
+    variables: dict[str, np.ndarray]
+    value: np.ndarray
+    gradient: dict[str, np.ndarray]
+    faults: list[GradcliError]  # located diagnostics: the first node that made each nan or inf
+
+    @property
+    def reduced(self) -> bool:
+        """True when the value is an array, so the gradient is that of the sum of its elements."""
+        return np.ndim(self.value) > 0
+
+    @property
+    def finite(self) -> bool:
+        return bool(
+            np.all(np.isfinite(self.value))
+            and all(np.all(np.isfinite(g)) for g in self.gradient.values())
+        )
+
+
+def evaluate(
+    program: Lowered | str,
+    values: Mapping[str, Any],
+    wrt: Sequence[str] | None = None,
+) -> Evaluation:
+    """Evaluate a program and its gradient with respect to `wrt` (default: every variable)."""
+    if isinstance(program, str):
+        program = compile_program(program)
+    arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
+    check_variables(program, arrays.keys())
+    names = list(program.variables) if wrt is None else list(wrt)
+    for name in names:
+        if name not in program.variables:
+            raise _unknown(name, program, "--wrt:")
+    shapes = {name: a.shape for name, a in arrays.items()}
+    try:
+        grads = grad(program.output, [program.variables[n] for n in names], shapes)
+        outputs, faults, _ = run([program.output, *grads], arrays)
+    except GradcliError as err:
+        raise err.with_source(program.source) from None
+    value, *gradient = outputs
+    gradient = {
+        name: np.broadcast_to(g, arrays[name].shape) if np.shape(g) != arrays[name].shape else g
+        for name, g in zip(names, gradient, strict=True)
+    }
+    return Evaluation(
+        program,
+        arrays,
+        np.asarray(value),
+        {k: np.asarray(v) for k, v in gradient.items()},
+        [describe_fault(f, program.source) for f in sorted(faults, key=_fault_order)],
+    )
+
+
+def check_variables(program: Lowered, given: Any) -> None:
+    """Raise a clear error unless `given` names exactly the program's free variables."""
+    given = list(given)
+    expected = list(program.variables)
+    for name in given:
+        if name not in program.variables:
+            raise _unknown(name, program, "the value given for")
+    missing = [n for n in expected if n not in given]
+    if missing:
+        listed = ", ".join(f"--{n}" for n in missing)
+        raise GradcliError(
+            f"missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)}",
+            hint=f"give {listed}; the expression's variables are {_listing(expected)}",
+        )
+
+
+def _listing(names: Sequence[str]) -> str:
+    return ", ".join(names) if names else "(none: the expression is constant)"
+
+
+def _unknown(name: str, program: Lowered, what: str) -> GradcliError:
+    expected = list(program.variables)
+    hint = f"the expression's variables are {_listing(expected)}"
+    close = difflib.get_close_matches(name, expected, n=1)
+    if close:
+        hint = f"did you mean {close[0]}? {hint}"
+    if name in CONSTANTS:
+        hint = f"{name} is the constant {CONSTANTS[name]!r}; bind it in the program to use another value"
+    return GradcliError(f"{what} {name} is not a variable of the expression", hint=hint)
+
+
+def _fault_order(fault: Fault) -> tuple[bool, int]:
+    """Faults of the value first, then of derivatives; each in the order they arose."""
+    return fault.in_derivative, fault.node.id
+
+
+def describe_fault(fault: Fault, source: Source) -> GradcliError:
+    """A located message for a nan or inf: what produced it, and why."""
+    node = fault.node
+    element = "" if fault.index is None else f" at index {list(fault.index)}"
+    if fault.cause == "input":
+        return GradcliError(f"the value of {node.name} is {fault.kind}{element}", node.span, source=source)
+    what = _text(node, source)
+    args = [
+        f"{_text(i, source)} = {_format(a)}"
+        for i, a in zip(node.inputs, fault.args, strict=False)
+        if i.op != "const"
+    ]
+    prim = REGISTRY[node.op]
+    if fault.cause == "domain":
+        domain = prim.domain
+        reason = domain.fault or f"{prim.signature()} requires {domain.text}"
+    else:
+        reason = "overflow" if fault.cause == "overflow" else "undefined result"
+    detail = f"{reason}; here {', '.join(args)}" if args else reason
+    if fault.in_derivative:
+        origin = node.origin
+        message = f"the derivative of {_text(origin, source)} is {fault.kind}{element}: {what} gives {detail}"
+    else:
+        message = f"{what} is {fault.kind}{element}: {detail}"
+    return GradcliError(message, node.span, source=source)
+
+
+def _text(node: Node, source: Source) -> str:
+    if node.op == "const":
+        return format_number(node.value)
+    if node.origin is None and node.span is not None:
+        return source.snippet(node.span)
+    try:
+        text = expression(node)
+    except ValueError:  # a shape operation, which has no written form
+        text = node.op
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _format(value: Any) -> str:
+    return format_number(value) if not np.iscomplexobj(value) else str(complex(value))
+

@@ -1,0 +1,223 @@
+"""The graph IR: nodes with an op, inputs and attributes, built through one hash-consing constructor.
+
+Every node is made by `Graph._make`, which looks the node up by (op, inputs, attributes) first, so
+identical subexpressions are one node, and `Graph.apply` folds constants and a few exact algebraic
+identities before that. Nodes overload the arithmetic operators, so derivative rules in the
+registry read like the formulas they implement: `lambda ans, x: 1 / x`.
+
+Nodes compare by identity; a node's id is its creation number, and inputs are always created before
+the nodes that use them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from .source import Span
+
+Attr = Any  # hashable: a float, a string, a shape tuple
+
+
+class Node:
+    """One operation in a graph. Build nodes with `Graph` methods or operators, never directly."""
+
+    __slots__ = ("attrs", "graph", "id", "inputs", "op", "origin", "span")
+
+    def __init__(
+        self,
+        graph: Graph,
+        id: int,
+        op: str,
+        inputs: tuple[Node, ...],
+        attrs: tuple[Attr, ...],
+        span: Span | None,
+        origin: Node | None,
+    ) -> None:
+        self.graph = graph
+        self.id = id
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.span = span  # where in the source this node came from
+        self.origin = origin  # for a derivative node: the node whose rule made it
+
+    @property
+    def is_const(self) -> bool:
+        return self.op == "const"
+
+    @property
+    def value(self) -> float:
+        """The value of a constant node."""
+        return self.attrs[0]
+
+    @property
+    def name(self) -> str:
+        """The name of a variable node."""
+        return self.attrs[0]
+
+    def __repr__(self) -> str:
+        if self.op == "const":
+            return f"<const {self.attrs[0]!r}>"
+        if self.op == "var":
+            return f"<var {self.attrs[0]}>"
+        return f"<#{self.id} {self.op}({', '.join(f'#{i.id}' for i in self.inputs)})>"
+
+    def __add__(self, other: Operand) -> Node:
+        return self.graph.apply("add", self, other)
+
+    def __radd__(self, other: Operand) -> Node:
+        return self.graph.apply("add", other, self)
+
+    def __sub__(self, other: Operand) -> Node:
+        return self.graph.apply("sub", self, other)
+
+    def __rsub__(self, other: Operand) -> Node:
+        return self.graph.apply("sub", other, self)
+
+    def __mul__(self, other: Operand) -> Node:
+        return self.graph.apply("mul", self, other)
+
+    def __rmul__(self, other: Operand) -> Node:
+        return self.graph.apply("mul", other, self)
+
+    def __truediv__(self, other: Operand) -> Node:
+        return self.graph.apply("div", self, other)
+
+    def __rtruediv__(self, other: Operand) -> Node:
+        return self.graph.apply("div", other, self)
+
+    def __pow__(self, other: Operand) -> Node:
+        return self.graph.apply("pow", self, other)
+
+    def __rpow__(self, other: Operand) -> Node:
+        return self.graph.apply("pow", other, self)
+
+    def __neg__(self) -> Node:
+        return self.graph.apply("neg", self)
+
+
+Operand = Node | float | int
+
+
+class Graph:
+    """A hash-consing table of nodes, plus the context (span, origin) that new nodes inherit."""
+
+    def __init__(self) -> None:
+        self._table: dict[tuple, Node] = {}
+        self._span: Span | None = None
+        self._origin: Node | None = None
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def const(self, value: float, span: Span | None = None) -> Node:
+        value = float(value)
+        # hex keeps 0.0 and -0.0 apart, which == and hash() would merge.
+        return self._make("const", (), (value,), ("const", value.hex()), span)
+
+    def var(self, name: str, span: Span | None = None) -> Node:
+        return self._make("var", (), (name,), ("var", name), span)
+
+    def apply(self, op: str, *args: Operand, attrs: tuple[Attr, ...] = (), span: Span | None = None) -> Node:
+        """The node for `op(*args)`: simplified or folded if it can be, else the one shared node."""
+        inputs = tuple([a if type(a) is Node else self.const(a) for a in args])
+        simpler = _identity(op, inputs)
+        if simpler is not None:
+            return simpler
+        prim = _registry()[op]
+        if prim.foldable and inputs and all(i.op == "const" for i in inputs):
+            with np.errstate(all="ignore"):
+                folded = prim.forward(*[np.float64(i.attrs[0]) for i in inputs], *attrs)
+            if np.ndim(folded) == 0 and math.isfinite(folded):
+                return self.const(float(folded), span)
+        return self._make(op, inputs, attrs, (op, tuple([i.id for i in inputs]), attrs), span)
+
+    def _make(self, op: str, inputs: tuple[Node, ...], attrs: tuple, key: tuple, span: Span | None) -> Node:
+        node = self._table.get(key)
+        if node is None:
+            node = Node(self, len(self._table), op, inputs, attrs, span or self._span, self._origin)
+            self._table[key] = node
+        return node
+
+    @contextmanager
+    def deriving(self, node: Node) -> Iterator[None]:
+        """New nodes made inside this block are marked as coming from `node`'s derivative rule."""
+        saved = self._span, self._origin
+        self._span, self._origin = node.span, node
+        try:
+            yield
+        finally:
+            self._span, self._origin = saved
+
+
+@cache
+def _registry() -> dict:
+    from .registry import REGISTRY  # the registry's rules build nodes, so it imports this module
+
+    return REGISTRY
+
+
+def _is(node: Node, value: float) -> bool:
+    return node.op == "const" and node.attrs[0] == value
+
+
+def _identity(op: str, inputs: tuple[Node, ...]) -> Node | None:
+    """Exact rewrites: x+0, x-0, x*1, x/1, x^1 give x; x*-1 gives -x; --x gives x."""
+    if op == "add":
+        a, b = inputs
+        return a if _is(b, 0.0) else b if _is(a, 0.0) else None
+    if op == "sub":
+        return inputs[0] if _is(inputs[1], 0.0) else None
+    if op == "mul":
+        a, b = inputs
+        if _is(b, 1.0) or _is(a, 1.0):
+            return a if _is(b, 1.0) else b
+        if _is(b, -1.0) or _is(a, -1.0):
+            return -(a if _is(b, -1.0) else b)
+        return None
+    if op in ("div", "pow"):
+        return inputs[0] if _is(inputs[1], 1.0) else None
+    if op == "neg" and inputs[0].op == "neg":
+        return inputs[0].inputs[0]
+    return None
+
+
+def toposort(outputs: Iterable[Node]) -> list[Node]:
+    """All nodes the outputs depend on, each after all of its inputs.
+
+    Iterative: first count, for every reachable node, how many reachable nodes use it; then peel
+    nodes off from the outputs once every use has been seen (Kahn's algorithm), and reverse.
+    """
+    roots = list(dict.fromkeys(outputs))
+    uses: dict[Node, int] = {}
+    stack = list(roots)
+    seen = set(roots)
+    while stack:
+        node = stack.pop()
+        for inp in node.inputs:
+            uses[inp] = uses.get(inp, 0) + 1
+            if inp not in seen:
+                seen.add(inp)
+                stack.append(inp)
+    ready = [n for n in roots if uses.get(n, 0) == 0]
+    order: list[Node] = []
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for inp in node.inputs:
+            uses[inp] -= 1
+            if uses[inp] == 0:
+                ready.append(inp)
+    order.reverse()
+    return order
+
+
+def variables(order: Sequence[Node]) -> list[Node]:
+    """The variable nodes among `order`."""
+    return [n for n in order if n.op == "var"]

@@ -1,0 +1,237 @@
+"""Text to syntax tree: the Lark LALR parser with the tree built directly by callbacks.
+
+The transformer is handed to the parser, so no parse tree is built and nothing recurses: the LALR
+parser keeps its own stack, and each reduction builds one `syntax` node. Lark's exceptions are
+translated into `GradcliError`s that name tokens the way a user would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from functools import cache
+from importlib.resources import files
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import syntax as ast
+from .source import GradcliError, Source, Span
+
+_OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^"}
+
+# After these tokens a newline cannot end a statement, so it continues the expression.
+_CONTINUES = frozenset({"PLUS", "MINUS", "STAR", "SLASH", "POW", "COMMA", "EQUAL", "LPAR"})
+_SEPARATORS = frozenset({"NEWLINE", "SEMI"})
+
+_DESCRIPTIONS = {
+    "NUMBER": "a number",
+    "NAME": "a name",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "SEMI": "';'",
+    "NEWLINE": "a new line",
+    "$END": "the end of the input",
+}
+_OPERAND_START = frozenset({"NUMBER", "NAME", "LPAR"})
+_OPERATOR_TOKENS = frozenset({"PLUS", "STAR", "SLASH", "POW"})
+
+
+def parse(text: str, name: str = "<expr>") -> ast.Program:
+    """Parse a program; raise `GradcliError` with a located message if it is not well formed."""
+    source = Source(text, name)
+    parser, separators = _parser()
+    try:
+        statements = parser.parse(text)
+    except UnexpectedInput as exc:
+        raise _translate(exc, source, separators.previous) from None
+    except _LiteralError as exc:
+        raise GradcliError(exc.message, exc.span, source=source) from None
+    return ast.Program(statements, source)
+
+
+@cache
+def _parser() -> tuple[Lark, _Separators]:
+    grammar = files("gradcli.grammar").joinpath("gradcli.lark").read_text(encoding="utf-8")
+    separators = _Separators()
+    parser = Lark(
+        grammar,
+        parser="lalr",
+        lexer="basic",
+        postlex=separators,
+        transformer=_Build(),
+        maybe_placeholders=False,
+    )
+    return parser, separators
+
+
+class _Separators:
+    """Post-lexer: tidy statement separators so that the grammar can stay LALR(1).
+
+    Drops leading, trailing and repeated separators, and newlines inside parentheses or after a
+    token that needs a right operand. Remembers the last tokens for error messages.
+    """
+
+    always_accept = ()
+
+    def __init__(self) -> None:
+        self.previous: Token | None = None
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        last: str | None = None
+        pending: Token | None = None
+        self.previous = None
+        current: Token | None = None
+        for tok in stream:
+            kind = tok.type
+            if kind in _SEPARATORS:
+                if last is None or pending is not None:
+                    continue
+                if kind == "NEWLINE" and (depth > 0 or last in _CONTINUES):
+                    continue
+                pending = tok
+                continue
+            if pending is not None:
+                self.previous, current = current, pending
+                yield pending
+                pending = None
+            if kind == "LPAR":
+                depth += 1
+            elif kind == "RPAR":
+                depth = max(0, depth - 1)
+            last = kind
+            self.previous, current = current, tok
+            yield tok
+
+
+def _span(item: ast.Expr | Token) -> Span:
+    if isinstance(item, Token):
+        return Span(item.start_pos, item.end_pos)
+    return item.span
+
+
+class _LiteralError(Exception):
+    def __init__(self, message: str, span: Span) -> None:
+        self.message = message
+        self.span = span
+
+
+class _Build(Transformer):
+    """One callback per grammar alias; each builds a syntax node with its span."""
+
+    def start(self, children: list) -> list[ast.Statement]:
+        return [c for c in children if not isinstance(c, Token)]
+
+    def assign(self, children: list) -> ast.Assign:
+        target, _, value = children
+        return ast.Assign(target, value, _span(target).cover(value.span))
+
+    def binary(self, children: list) -> ast.Binary:
+        left, op, right = children
+        return ast.Binary(
+            _OPERATORS[op.type], left, right, left.span.cover(right.span), _span(op)
+        )
+
+    def unary(self, children: list) -> ast.Unary:
+        op, operand = children
+        return ast.Unary(_OPERATORS[op.type], operand, _span(op).cover(operand.span))
+
+    def call(self, children: list) -> ast.Call:
+        name, *rest = children
+        args = rest[1] if len(rest) == 3 else []
+        return ast.Call(str(name), _span(name), args, _span(name).cover(_span(rest[-1])))
+
+    def args(self, children: list) -> list[ast.Expr]:
+        return [c for c in children if not isinstance(c, Token)]
+
+    def number(self, children: list) -> ast.Number:
+        (tok,) = children
+        value = float(tok)
+        if not math.isfinite(value):
+            raise _LiteralError(f"the number {tok} is too large for a float64", _span(tok))
+        return ast.Number(value, _span(tok))
+
+    def name(self, children: list) -> ast.Name:
+        (tok,) = children
+        return ast.Name(str(tok), _span(tok))
+
+    def paren(self, children: list) -> ast.Expr:
+        lpar, inner, rpar = children
+        inner.span = Span(lpar.start_pos, rpar.end_pos)
+        return inner
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of input"
+    if tok.type == "NUMBER":
+        return f"number {tok}"
+    if tok.type == "NAME":
+        return f"name '{tok}'"
+    if tok.type == "NEWLINE":
+        return "new line"
+    return f"'{tok}'"
+
+
+def _describe_expected(expected: set[str]) -> str:
+    parts = []
+    expected = expected - {"EQUAL"}  # valid after any expression only to give a better message
+    if {"SEMI", "NEWLINE", "$END"} <= expected:
+        parts.append("the end of the statement")
+        expected = expected - {"SEMI", "NEWLINE", "$END"}
+    if _OPERAND_START <= expected:
+        parts.append("an expression")
+        expected = expected - _OPERAND_START - {"PLUS", "MINUS"}
+    if _OPERATOR_TOKENS <= expected:
+        parts.append("an operator")
+        expected = expected - _OPERATOR_TOKENS - {"MINUS"}
+    parts += sorted(_DESCRIPTIONS.get(t, f"'{t.lower()}'") for t in expected)
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def _translate(exc: UnexpectedInput, source: Source, previous: Token | None) -> GradcliError:
+    text = source.text
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        char = text[pos]
+        hint = None
+        if char in "[]{}":
+            hint = "use parentheses ( ) to group"
+        elif char == "!":
+            hint = "there is no factorial; use gamma functions or a product"
+        return GradcliError(
+            f"unexpected character {char!r}", Span(pos, pos + 1), source=source, hint=hint
+        )
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        expected = set(exc.accepts or exc.expected)
+        if tok.type == "$END":
+            span = Span(len(text), len(text) + 1)
+            message = "unexpected end of input"
+            if previous is None:
+                return GradcliError(
+                    "the program is empty", span, source=source, hint="write an expression, such as x*y + x/y"
+                )
+        else:
+            span = _span(tok)
+            message = f"unexpected {_describe_token(tok)}"
+        hint = None
+        if (
+            previous is not None
+            and previous.type in ("NUMBER", "RPAR", "NAME")
+            and tok.type in ("NAME", "NUMBER", "LPAR")
+        ):
+            hint = f"multiplication is written with '*', as in {previous}*{tok}"
+        elif tok.type == "EQUAL":
+            hint = "'=' binds a name (name = expression); it is not a comparison"
+        return GradcliError(
+            f"{message}; expected {_describe_expected(expected)}", span, source=source, hint=hint
+        )
+    if isinstance(exc, UnexpectedEOF):  # pragma: no cover - LALR reports $END as a token
+        return GradcliError("unexpected end of input", Span(len(text), len(text) + 1), source=source)
+    return GradcliError(str(exc), source=source)  # pragma: no cover

@@ -1,0 +1,232 @@
+"""Registrations, one per primitive, and nothing else.
+
+Each derivative rule is a formula over graph nodes: `ans` is the node of the primitive's own
+result, the other arguments are its input nodes. Forwards of analytic primitives accept complex
+arrays, so the complex-step check can run through them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .graph import Node
+from .registry import Domain, Operator, Primitive, register
+
+
+def _op(name: str) -> Callable[..., Node]:
+    """A function that builds the graph node `name(*args)` in the graph of its node arguments."""
+
+    def build(*args: Node | float) -> Node:
+        graph = next(a for a in args if isinstance(a, Node)).graph
+        return graph.apply(name, *args)
+
+    build.__name__ = name
+    return build
+
+
+sin, cos, log, sqrt, sign, heaviside, sigmoid, sinh, cosh = map(
+    _op, ["sin", "cos", "log", "sqrt", "sign", "heaviside", "sigmoid", "sinh", "cosh"]
+)
+
+
+def _complex(*xs: object) -> bool:
+    return any(np.iscomplexobj(x) for x in xs)
+
+
+def _sigmoid(x):
+    # Stable on both sides, and analytic: the branch is chosen by the real part only.
+    positive = np.real(x) >= 0
+    e = np.exp(np.where(positive, -x, x))
+    return np.where(positive, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus(x):
+    positive = np.real(x) > 0
+    return np.where(positive, x, 0) + np.log1p(np.exp(np.where(positive, -x, x)))
+
+
+def _atan2(y, x):
+    if _complex(y, x):  # the analytic continuation, so that the complex step sees the derivative
+        return -1j * np.log((x + 1j * y) / np.sqrt(x * x + y * y))
+    return np.arctan2(y, x)
+
+
+def _hypot(x, y):
+    return np.sqrt(x * x + y * y) if _complex(x, y) else np.hypot(x, y)
+
+
+def _sum_to(x, shape):
+    """Sum `x` down to `shape`: the reverse of numpy broadcasting."""
+    x = np.asarray(x)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    x = x.sum(axis=tuple(range(lead)))
+    kept = tuple(i for i, n in enumerate(shape) if n == 1 and x.shape[i] != 1)
+    return x.sum(axis=kept, keepdims=True) if kept else x
+
+
+positive = Domain("x > 0", lambda x: x > 0)
+unit = Domain("-1 ≤ x ≤ 1", lambda x: (x >= -1) & (x <= 1))
+
+# Arithmetic. The operators are written infix; lowering maps symbols to these names.
+register(Primitive(
+    "add", 2, np.add, "x + y",
+    partials=(lambda ans, a, b: 1.0, lambda ans, a, b: 1.0),
+    analytic=True, operator=Operator("+", 1, "left"), public=False,
+))
+register(Primitive(
+    "sub", 2, np.subtract, "x - y",
+    partials=(lambda ans, a, b: 1.0, lambda ans, a, b: -1.0),
+    analytic=True, operator=Operator("-", 1, "left"), public=False,
+))
+register(Primitive(
+    "mul", 2, np.multiply, "x * y",
+    partials=(lambda ans, a, b: b, lambda ans, a, b: a),
+    analytic=True, operator=Operator("*", 2, "left"), public=False,
+))
+register(Primitive(
+    "div", 2, np.divide, "x / y",
+    partials=(lambda ans, a, b: 1 / b, lambda ans, a, b: -ans / b),
+    analytic=True, operator=Operator("/", 2, "left"), public=False,
+    domain=Domain("y ≠ 0", lambda a, b: b != 0, fault="division by zero"),
+))
+register(Primitive(
+    "neg", 1, np.negative, "-x",
+    partials=(lambda ans, a: -1.0,),
+    analytic=True, operator=Operator("-", 3, "prefix"), public=False,
+))
+register(Primitive(
+    "pow", 2, np.power, "x raised to the power y (also written x^y or x**y)",
+    partials=(lambda ans, a, b: b * a ** (b - 1), lambda ans, a, b: ans * log(a)),
+    analytic=True, operator=Operator("^", 4, "right"), params=("x", "y"),
+    domain=Domain(
+        "x > 0, or x = 0 with y > 0, or y an integer",
+        lambda a, b: (a > 0) | ((a == 0) & (b > 0)) | ((a != 0) & (b == np.round(b))),
+    ),
+))
+
+# Exponentials and logarithms.
+register(Primitive("exp", 1, np.exp, "e^x", partials=(lambda ans, x: ans,), analytic=True))
+register(Primitive(
+    "log", 1, np.log, "natural logarithm",
+    partials=(lambda ans, x: 1 / x,), analytic=True, domain=positive,
+))
+register(Primitive(
+    "log2", 1, np.log2, "base-2 logarithm",
+    partials=(lambda ans, x: 1 / (x * math.log(2)),), analytic=True, domain=positive,
+))
+register(Primitive(
+    "log10", 1, np.log10, "base-10 logarithm",
+    partials=(lambda ans, x: 1 / (x * math.log(10)),), analytic=True, domain=positive,
+))
+register(Primitive(
+    "log1p", 1, np.log1p, "log(1 + x), accurate for small x",
+    partials=(lambda ans, x: 1 / (1 + x),), analytic=True,
+    domain=Domain("x > -1", lambda x: x > -1),
+))
+register(Primitive(
+    "expm1", 1, np.expm1, "e^x - 1, accurate for small x",
+    partials=(lambda ans, x: ans + 1,), analytic=True,
+))
+register(Primitive(
+    "sqrt", 1, np.sqrt, "square root",
+    partials=(lambda ans, x: 0.5 / ans,), analytic=True,
+    domain=Domain("x ≥ 0", lambda x: x >= 0),
+))
+
+# Trigonometric and hyperbolic functions.
+register(Primitive("sin", 1, np.sin, "sine", partials=(lambda ans, x: cos(x),), analytic=True))
+register(Primitive("cos", 1, np.cos, "cosine", partials=(lambda ans, x: -sin(x),), analytic=True))
+register(Primitive(
+    "tan", 1, np.tan, "tangent",
+    partials=(lambda ans, x: 1 + ans**2,), analytic=True,
+    domain=Domain("cos x ≠ 0", lambda x: np.cos(x) != 0),
+))
+register(Primitive(
+    "asin", 1, np.arcsin, "inverse sine",
+    partials=(lambda ans, x: 1 / sqrt(1 - x**2),), analytic=True, domain=unit,
+))
+register(Primitive(
+    "acos", 1, np.arccos, "inverse cosine",
+    partials=(lambda ans, x: -1 / sqrt(1 - x**2),), analytic=True, domain=unit,
+))
+register(Primitive(
+    "atan", 1, np.arctan, "inverse tangent", partials=(lambda ans, x: 1 / (1 + x**2),), analytic=True,
+))
+register(Primitive(
+    "atan2", 2, _atan2, "angle of the point (x, y), in (-π, π]",
+    partials=(
+        lambda ans, y, x: x / (x**2 + y**2),
+        lambda ans, y, x: -y / (x**2 + y**2),
+    ),
+    analytic=True, params=("y", "x"),
+    # The angle jumps by 2π across the negative x axis.
+    kink=lambda y, x: np.where(np.real(x) < 0, y, 1.0),
+))
+register(Primitive(
+    "hypot", 2, _hypot, "sqrt(x^2 + y^2) without overflow",
+    partials=(lambda ans, x, y: x / ans, lambda ans, x, y: y / ans), analytic=True,
+))
+register(Primitive("sinh", 1, np.sinh, "hyperbolic sine", partials=(lambda ans, x: cosh(x),), analytic=True))
+register(Primitive("cosh", 1, np.cosh, "hyperbolic cosine", partials=(lambda ans, x: sinh(x),), analytic=True))
+register(Primitive(
+    "tanh", 1, np.tanh, "hyperbolic tangent", partials=(lambda ans, x: 1 - ans**2,), analytic=True,
+))
+
+# Activation functions.
+register(Primitive(
+    "sigmoid", 1, _sigmoid, "logistic function 1/(1 + e^-x)",
+    partials=(lambda ans, x: ans * (1 - ans),), analytic=True,
+))
+register(Primitive(
+    "softplus", 1, _softplus, "log(1 + e^x), without overflow",
+    partials=(lambda ans, x: sigmoid(x),), analytic=True,
+))
+
+# Non-smooth functions: each names its kink, where the derivative shown is a subgradient.
+register(Primitive(
+    "abs", 1, np.abs, "absolute value (derivative 0 at 0)",
+    partials=(lambda ans, x: sign(x),), kink=lambda x: x,
+))
+register(Primitive(
+    "relu", 1, lambda x: np.maximum(x, 0.0), "max(x, 0) (derivative 0 at 0)",
+    partials=(lambda ans, x: heaviside(x, 0.0),), kink=lambda x: x,
+))
+register(Primitive(
+    "min", 2, np.minimum, "the smaller argument (derivative split evenly on a tie)",
+    partials=(lambda ans, a, b: heaviside(b - a, 0.5), lambda ans, a, b: heaviside(a - b, 0.5)),
+    kink=lambda a, b: a - b, variadic=True,
+))
+register(Primitive(
+    "max", 2, np.maximum, "the larger argument (derivative split evenly on a tie)",
+    partials=(lambda ans, a, b: heaviside(a - b, 0.5), lambda ans, a, b: heaviside(b - a, 0.5)),
+    kink=lambda a, b: a - b, variadic=True,
+))
+register(Primitive(
+    "sign", 1, np.sign, "-1, 0 or 1 (derivative 0 away from the jump at 0)",
+    partials=(lambda ans, x: None,), kink=lambda x: x,
+))
+register(Primitive(
+    "heaviside", 2, np.heaviside, "step function: 0 for x < 0, 1 for x > 0, h0 at x = 0",
+    partials=(
+        lambda ans, x, h0: None,
+        lambda ans, x, h0: heaviside(x, 1.0) - heaviside(x, 0.0),  # 1 exactly where x = 0
+    ),
+    kink=lambda x, h0: x, params=("x", "h0"),
+))
+
+# Shape plumbing for broadcasting, made by the differentiator, not callable by name.
+register(Primitive(
+    "sum_to", 1, _sum_to, "sum down to a shape (reverse of broadcasting)",
+    vjp=lambda node, g, shape_of: (g.graph.apply("broadcast_to", g, attrs=(shape_of(node.inputs[0]),)),),
+    shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
+))
+register(Primitive(
+    "broadcast_to", 1, np.broadcast_to, "broadcast to a shape",
+    vjp=lambda node, g, shape_of: (g.graph.apply("sum_to", g, attrs=(shape_of(node.inputs[0]),)),),
+    shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
+))

@@ -1,0 +1,107 @@
+"""Graph to text in gradcli's own language, so that what is printed parses back to the same graph.
+
+A node used more than once becomes a binding (`t1 = …`) printed before its first use, so a graph
+with heavy sharing prints in linear size. Parentheses come from the operators' precedence in the
+registry. The walk emits text pieces from an explicit stack, so depth costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from .graph import Node, toposort
+from .registry import REGISTRY
+
+_ATOM = 10  # precedence of names, numbers and calls
+
+
+def to_source(output: Node, reserved: Iterable[str] = ()) -> str:
+    """A program whose value is `output`: bindings for shared nodes, then the expression."""
+    order = toposort([output])
+    uses: dict[Node, int] = {}
+    for node in order:
+        for inp in node.inputs:
+            uses[inp] = uses.get(inp, 0) + 1
+    taken = set(reserved) | {n.name for n in order if n.op == "var"}
+    names: dict[Node, str] = {}
+    lines = []
+    counter = 0
+    for node in order:
+        if node is output or uses.get(node, 0) < 2 or not node.inputs:
+            continue
+        counter += 1
+        while f"t{counter}" in taken:
+            counter += 1
+        lines.append(f"t{counter} = {expression(node, names)}")
+        names[node] = f"t{counter}"
+    lines.append(expression(output, names))
+    return "\n".join(lines)
+
+
+def expression(root: Node, names: dict[Node, str] | None = None) -> str:
+    """One expression for `root`; nodes in `names` are written as those names."""
+    names = names or {}
+    out: list[str] = []
+    stack: list[Node | str] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif item is not root and item in names:
+            out.append(names[item])
+        elif item.op == "const":
+            out.append(_number(item.value))
+        elif item.op == "var":
+            out.append(item.name)
+        else:
+            stack.extend(reversed(_pieces(item, names)))
+    return "".join(out)
+
+
+def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
+    """The text pieces and child nodes of `node`, left to right, with the parentheses it needs."""
+    prim = REGISTRY[node.op]
+    op = prim.operator
+    if op is None:
+        if not prim.public:
+            raise ValueError(f"{node.op} has no written form in the language")
+        pieces: list[Node | str] = [f"{node.op}("]
+        for i, arg in enumerate(node.inputs):
+            pieces += [", "] if i else []
+            pieces.append(arg)
+        return [*pieces, ")"]
+    if op.assoc == "prefix":
+        (arg,) = node.inputs
+        return [op.symbol, *_wrap(arg, _precedence(arg, names) < op.precedence)]
+    left, right = node.inputs
+    lp, rp = _precedence(left, names), _precedence(right, names)
+    if op.assoc == "right":  # x^y: the right operand may be unary, as in 2^-x
+        wrap_left, wrap_right = lp <= op.precedence, rp < op.precedence - 1
+    else:
+        wrap_left, wrap_right = lp < op.precedence, rp <= op.precedence
+    symbol = f" {op.symbol} " if op.precedence == 1 else op.symbol
+    return [*_wrap(left, wrap_left), symbol, *_wrap(right, wrap_right)]
+
+
+def _wrap(node: Node, parens: bool) -> list[Node | str]:
+    return ["(", node, ")"] if parens else [node]
+
+
+def _precedence(node: Node, names: dict[Node, str]) -> int:
+    if node in names or node.op == "var":
+        return _ATOM
+    if node.op == "const":
+        return 3 if math.copysign(1.0, node.value) < 0 else _ATOM
+    op = REGISTRY[node.op].operator
+    return op.precedence if op is not None else _ATOM
+
+
+def _number(value: float) -> str:
+    if value == math.pi:
+        return "pi"
+    if value == math.e:
+        return "e"
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value)) if value or math.copysign(1.0, value) > 0 else "-0"
+    return repr(value)

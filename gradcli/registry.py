@@ -1,0 +1,97 @@
+"""The registry of primitives: everything gradcli knows about an operation, in one entry.
+
+An entry holds the numpy forward, the derivative rule written with graph operations, whether the
+function is analytic (safe for the complex step), where it has kinks, its domain, and how it is
+written. The parser, the differentiator, the evaluator and the printer all read this table, so a
+new function is added here (in `primitives.py`) and nowhere else.
+
+Derivative rules come in two shapes, as in HIPS/autograd and JAX:
+
+- `partials`: one function per input, `(ans, *inputs) -> ∂ans/∂input`, for elementwise
+  primitives. The adjoint sent to input i is `adjoint * partial_i`; forward mode uses the same
+  partials. A rule returning None means a symbolic zero.
+- `vjp`: `(node, adjoint, shape_of) -> one adjoint contribution per input`, for primitives that are
+  not elementwise (reductions, broadcasts, later array operations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .graph import Node
+
+Partial = Callable[..., "Node | float | None"]
+Vjp = Callable[["Node", "Node", Callable[["Node"], tuple[int, ...]]], tuple["Node | None", ...]]
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where a primitive is defined over the reals, as text for people and a numpy predicate."""
+
+    text: str
+    contains: Callable[..., Any]
+    fault: str | None = None  # what leaving the domain is called, if it has a common name
+
+
+@dataclass(frozen=True)
+class Operator:
+    """How an operator primitive is written: its symbol, precedence and associativity."""
+
+    symbol: str
+    precedence: int
+    assoc: str  # "left", "right" or "prefix"
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    arity: int
+    forward: Callable[..., Any]
+    doc: str
+    partials: tuple[Partial | None, ...] | None = None
+    vjp: Vjp | None = None
+    shape: Callable[..., Shape] | None = None  # default: inputs broadcast together
+    analytic: bool = False  # extends to an analytic complex function: complex step is exact
+    kink: Callable[..., Any] | None = None  # switching function: not differentiable where it is 0
+    domain: Domain | None = None
+    operator: Operator | None = None
+    variadic: bool = False  # accepts `arity` or more arguments, folded from the left
+    public: bool = True  # callable by name from the language
+    foldable: bool = True  # constant inputs may be folded when the graph is built
+    params: tuple[str, ...] = field(default=())  # argument names, for messages and docs
+
+    def signature(self) -> str:
+        names = self.params or tuple("xyzw"[: self.arity])
+        return f"{self.name}({', '.join(names)}{', …' if self.variadic else ''})"
+
+    def output_shape(self, *shapes: Shape, attrs: tuple = ()) -> Shape:
+        if self.shape is not None:
+            return self.shape(*shapes, *attrs)
+        return tuple(np.broadcast_shapes(*shapes))
+
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+def register(prim: Primitive) -> Primitive:
+    if prim.name in REGISTRY:
+        raise ValueError(f"primitive {prim.name!r} is registered twice")
+    if (prim.partials is None) == (prim.vjp is None):
+        raise ValueError(f"primitive {prim.name!r} needs exactly one of partials or vjp")
+    if prim.partials is not None and len(prim.partials) != prim.arity:
+        raise ValueError(f"primitive {prim.name!r} needs one partial per input")
+    REGISTRY[prim.name] = prim
+    return prim
+
+
+def public_names() -> list[str]:
+    return sorted(name for name, prim in REGISTRY.items() if prim.public)
+
+
+from . import primitives as _primitives  # noqa: E402, F401  (fills REGISTRY)

@@ -1,0 +1,42 @@
+"""Static shape inference: the numpy shape of every node, given the shapes of the variables.
+
+The differentiator needs shapes to undo broadcasting (an adjoint is summed back down to the shape
+of the input it flows into); evaluation needs them to report a shape mismatch at its source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from .graph import Node
+from .registry import REGISTRY, Shape
+from .source import GradcliError
+
+
+def infer_shapes(
+    order: Sequence[Node],
+    var_shapes: Mapping[str, Shape] | None = None,
+    known: dict[Node, Shape] | None = None,
+) -> dict[Node, Shape]:
+    """Shapes of the nodes in `order` (inputs first); variables not in `var_shapes` are scalars."""
+    var_shapes = var_shapes or {}
+    shapes = {} if known is None else known
+    for node in order:
+        if node in shapes:
+            continue
+        if node.op == "const":
+            shapes[node] = ()
+        elif node.op == "var":
+            shapes[node] = tuple(var_shapes.get(node.name, ()))
+        else:
+            inputs = [shapes[i] for i in node.inputs]
+            try:
+                shapes[node] = REGISTRY[node.op].output_shape(*inputs, attrs=node.attrs)
+            except ValueError:
+                shown = " and ".join(str(s) for s in inputs)
+                raise GradcliError(
+                    f"the shapes {shown} cannot be broadcast together",
+                    node.span,
+                    hint="operands of an elementwise operation must have numpy-compatible shapes",
+                ) from None
+    return shapes

@@ -1,0 +1,85 @@
+"""Numbers in and out: parsing variable values from the command line, and writing them back.
+
+A value is a number (`5`, `-2.5e-3`), a comma list (`1,2,3`) or a JSON array (`[[1, 2], [3, 4]]`).
+Values must be finite: nan and inf are refused where they come in, so that every nan or inf gradcli
+reports was produced by the expression itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+from .source import GradcliError
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def parse_value(text: str, name: str) -> np.ndarray:
+    """The array a command-line value stands for; a clear error if it is not one."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        array = _from_json(stripped, name)
+    elif "," in stripped:
+        array = np.array([_number(part, name, text) for part in stripped.split(",")])
+    else:
+        array = np.array(_number(stripped, name, text))
+    if not np.all(np.isfinite(array)):
+        raise GradcliError(f"the value of {name} is too large for a float64: {text}")
+    return array
+
+
+def _number(text: str, name: str, whole: str) -> float:
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
+        raise GradcliError(
+            f"the value of {name} is not a number: {whole!r}",
+            hint="give a number (5, -2.5e-3), a comma list (1,2,3) or a JSON array ([[1, 2], [3, 4]])",
+        )
+    return float(text)
+
+
+def _reject(constant: str) -> float:
+    raise ValueError(f"{constant} is not allowed")
+
+
+def _from_json(text: str, name: str) -> np.ndarray:
+    try:
+        data = json.loads(text, parse_constant=_reject)
+    except ValueError as exc:
+        raise GradcliError(f"the value of {name} is not valid JSON: {exc}") from None
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, bool) or not isinstance(item, int | float):
+            raise GradcliError(f"the value of {name} must hold only numbers, not {json.dumps(item)}")
+    try:
+        return np.array(data, dtype=np.float64)
+    except ValueError:
+        raise GradcliError(
+            f"the value of {name} is a ragged array: every row must have the same length"
+        ) from None
+
+
+def format_number(value: Any) -> str:
+    """The shortest text that reads back as the same float: 12.5, 2.5, 1e-300."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e16:
+        return f"{value:.1f}"
+    return repr(value)
+
+
+def to_json(value: Any) -> Any:
+    """A number or nested list for `json.dumps`, with nan and inf as null (RFC 8259 has neither)."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 0:
+        number = float(array)
+        return number if np.isfinite(number) else None
+    if np.all(np.isfinite(array)):
+        return array.tolist()
+    return np.where(np.isfinite(array), array, None).tolist()

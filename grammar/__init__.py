@@ -1,0 +1,1 @@
+"""The Lark grammar of the gradcli language; installed as the package data gradcli.grammar."""
