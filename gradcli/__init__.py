@@ -1,9 +1,9 @@
 """gradcli: compute, explain and check derivatives of math expressions.
 
-    >>> from gradcli import evaluate
-    >>> result = evaluate("x*y + x/y", {"x": 5, "y": 2})
-    >>> float(result.value), float(result.gradient["x"]), float(result.gradient["y"])
-    (12.5, 2.5, 3.75)
+>>> from gradcli import evaluate
+>>> result = evaluate("x*y + x/y", {"x": 5, "y": 2})
+>>> float(result.value), float(result.gradient["x"]), float(result.gradient["y"])
+(12.5, 2.5, 3.75)
 """
 
 from ._version import __version__

@@ -26,7 +26,7 @@ from .values import format_number
 
 
 def compile_program(text: str, name: str = "<expr>") -> Lowered:
-    """Parse and lower a program; raise `GradcliError` pointing at the problem if it is not valid."""
+    """Parse and lower a program; raise `GradcliError` pointing at the problem if it is invalid."""
     return lower(parse(text, name))
 
 
@@ -83,7 +83,7 @@ def evaluate(
         arrays,
         np.asarray(value),
         {k: np.asarray(v) for k, v in gradient.items()},
-        [describe_fault(f, program.source) for f in sorted(faults, key=_fault_order)],
+        [describe_fault(f, program) for f in sorted(faults, key=_fault_order)],
     )
 
 
@@ -114,7 +114,7 @@ def _unknown(name: str, program: Lowered, what: str) -> GradcliError:
     if close:
         hint = f"did you mean {close[0]}? {hint}"
     if name in CONSTANTS:
-        hint = f"{name} is the constant {CONSTANTS[name]!r}; bind it in the program to use another value"
+        hint = f"{name} is the constant {CONSTANTS[name]!r}; to change it, bind it in the program"
     return GradcliError(f"{what} {name} is not a variable of the expression", hint=hint)
 
 
@@ -123,15 +123,19 @@ def _fault_order(fault: Fault) -> tuple[bool, int]:
     return fault.in_derivative, fault.node.id
 
 
-def describe_fault(fault: Fault, source: Source) -> GradcliError:
+def describe_fault(fault: Fault, program: Lowered) -> GradcliError:
     """A located message for a nan or inf: what produced it, and why."""
+    source = program.source
+    bound = {node: name for name, node in program.bindings.items()}
     node = fault.node
     element = "" if fault.index is None else f" at index {list(fault.index)}"
     if fault.cause == "input":
-        return GradcliError(f"the value of {node.name} is {fault.kind}{element}", node.span, source=source)
+        return GradcliError(
+            f"the value of {node.name} is {fault.kind}{element}", node.span, source=source
+        )
     what = _text(node, source)
     args = [
-        f"{_text(i, source)} = {_format(a)}"
+        f"{bound.get(i) or _text(i, source)} = {_format(a)}"
         for i, a in zip(node.inputs, fault.args, strict=False)
         if i.op != "const"
     ]
@@ -143,8 +147,8 @@ def describe_fault(fault: Fault, source: Source) -> GradcliError:
         reason = "overflow" if fault.cause == "overflow" else "undefined result"
     detail = f"{reason}; here {', '.join(args)}" if args else reason
     if fault.in_derivative:
-        origin = node.origin
-        message = f"the derivative of {_text(origin, source)} is {fault.kind}{element}: {what} gives {detail}"
+        derivative = f"the derivative of {_text(node.origin, source)}"
+        message = f"{derivative} is {fault.kind}{element}: {what} gives {detail}"
     else:
         message = f"{what} is {fault.kind}{element}: {detail}"
     return GradcliError(message, node.span, source=source)
@@ -164,4 +168,3 @@ def _text(node: Node, source: Source) -> str:
 
 def _format(value: Any) -> str:
     return format_number(value) if not np.iscomplexobj(value) else str(complex(value))
-

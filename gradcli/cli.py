@@ -18,7 +18,8 @@ from ._version import __version__
 EXIT_OK, EXIT_NONFINITE, EXIT_USAGE = 0, 1, 2
 
 _EXIT_CODES = """\
-[bold]Exit codes[/bold]: 0 success · 1 the value or a gradient is nan or inf · 2 unusable input or usage.
+[bold]Exit codes[/bold]: 0 success · 1 the value or a gradient is nan or inf ·
+2 unusable input or usage.
 """
 
 app = typer.Typer(
@@ -41,13 +42,16 @@ def _version(value: bool) -> None:
 def _main(
     version: Annotated[
         bool | None,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = None,
 ) -> None:
     """Compute, explain and check derivatives of math expressions."""
 
 
-_EVAL_EXAMPLES = """\
+_EVAL_EXAMPLES = (
+    """\
 [bold]Examples[/bold]
 
   gradcli eval "x*y + x/y" --x 5 --y 2
@@ -60,9 +64,12 @@ _EVAL_EXAMPLES = """\
   gradcli eval "json * 2" --var json=3
   gradcli eval --x 2 -- "-x^2"
 
-A variable named like an option is given with --var; an expression that starts with '-' goes after '--'.
+A variable named like an option is given with --var;
+an expression that starts with '-' goes after '--'.
 
-""" + _EXIT_CODES
+"""
+    + _EXIT_CODES
+)
 
 _NAME = re.compile(r"[^\W\d]\w*")
 
@@ -84,15 +91,21 @@ def eval_command(
     ] = None,
     file: Annotated[
         str | None,
-        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file ('-': stdin)."),
+        typer.Option(
+            "--file", "-f", metavar="PATH", help="Read the program from a file ('-': stdin)."
+        ),
     ] = None,
     var: Annotated[
         list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="A variable whose name clashes with an option."),
+        typer.Option(
+            "--var", metavar="NAME=VALUE", help="A variable whose name clashes with an option."
+        ),
     ] = None,
     wrt: Annotated[
         str | None,
-        typer.Option("--wrt", metavar="NAMES", help="Differentiate only with respect to these (comma list)."),
+        typer.Option(
+            "--wrt", metavar="NAMES", help="Differentiate only with respect to these (comma list)."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one strict JSON document instead of a table.")
@@ -161,7 +174,7 @@ def _split_arguments(
     if file is not None:
         if positional:
             raise GradcliError(
-                f"give the program either with -f or as an argument, not both (got {positional[0]!r})"
+                f"give the program with -f or as an argument, not both (got {positional[0]!r})"
             )
         return _read(file), ("<stdin>" if file == "-" else file), pairs
     if not positional:

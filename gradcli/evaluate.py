@@ -108,5 +108,3 @@ def _fault(node: Node, value: Any, args: list[Any]) -> Fault:
         else:
             cause = "undefined" if kind == "nan" else "overflow"
     return Fault(node, kind, cause, index, at)
-
-

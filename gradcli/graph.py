@@ -1,4 +1,4 @@
-"""The graph IR: nodes with an op, inputs and attributes, built through one hash-consing constructor.
+"""The graph IR: nodes with an op, inputs and attributes, made by one hash-consing constructor.
 
 Every node is made by `Graph._make`, which looks the node up by (op, inputs, attributes) first, so
 identical subexpressions are one node, and `Graph.apply` folds constants and a few exact algebraic
@@ -124,7 +124,9 @@ class Graph:
     def var(self, name: str, span: Span | None = None) -> Node:
         return self._make("var", (), (name,), ("var", name), span)
 
-    def apply(self, op: str, *args: Operand, attrs: tuple[Attr, ...] = (), span: Span | None = None) -> Node:
+    def apply(
+        self, op: str, *args: Operand, attrs: tuple[Attr, ...] = (), span: Span | None = None
+    ) -> Node:
         """The node for `op(*args)`: simplified or folded if it can be, else the one shared node."""
         inputs = tuple([a if type(a) is Node else self.const(a) for a in args])
         simpler = _identity(op, inputs)
@@ -138,7 +140,9 @@ class Graph:
                 return self.const(float(folded), span)
         return self._make(op, inputs, attrs, (op, tuple([i.id for i in inputs]), attrs), span)
 
-    def _make(self, op: str, inputs: tuple[Node, ...], attrs: tuple, key: tuple, span: Span | None) -> Node:
+    def _make(
+        self, op: str, inputs: tuple[Node, ...], attrs: tuple, key: tuple, span: Span | None
+    ) -> Node:
         node = self._table.get(key)
         if node is None:
             node = Node(self, len(self._table), op, inputs, attrs, span or self._span, self._origin)

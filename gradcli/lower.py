@@ -63,7 +63,9 @@ def lower(program: ast.Program) -> Lowered:
     return Lowered(graph, output, variables, scope, program.source)
 
 
-def _lower_expr(expr: ast.Expr, graph: Graph, scope: dict[str, Node], free: dict[str, Node]) -> Node:
+def _lower_expr(
+    expr: ast.Expr, graph: Graph, scope: dict[str, Node], free: dict[str, Node]
+) -> Node:
     stack: list[tuple[ast.Expr, bool]] = [(expr, False)]
     out: list[Node] = []
     while stack:
@@ -120,14 +122,18 @@ def _check_call(call: ast.Call, scope: dict[str, Node], free: dict[str, Node]) -
         elif call.func in scope or call.func in free or call.func in CONSTANTS:
             hint = f"'{call.func}' is a value; to multiply, write {call.func}*(…)"
         else:
-            hint = "the functions are: " + ", ".join(public_names())
+            hint = (
+                f"the functions are {', '.join(public_names())}; "
+                f"to multiply by {call.func}, write {call.func}*(…)"
+            )
         raise GradcliError(f"unknown function '{call.func}'", call.func_span, hint=hint)
     count = len(call.args)
     if count < prim.arity or (count > prim.arity and not prim.variadic):
         wanted = f"{'at least ' if prim.variadic else ''}{prim.arity}"
         plural = "" if prim.arity == 1 and not prim.variadic else "s"
         raise GradcliError(
-            f"{call.func} takes {wanted} argument{plural}, but {count} {'was' if count == 1 else 'were'} given",
+            f"{call.func} takes {wanted} argument{plural}, "
+            f"but {count} {'was' if count == 1 else 'were'} given",
             call.span,
             hint=f"call it as {prim.signature()}",
         )

@@ -131,9 +131,7 @@ class _Build(Transformer):
 
     def binary(self, children: list) -> ast.Binary:
         left, op, right = children
-        return ast.Binary(
-            _OPERATORS[op.type], left, right, left.span.cover(right.span), _span(op)
-        )
+        return ast.Binary(_OPERATORS[op.type], left, right, left.span.cover(right.span), _span(op))
 
     def unary(self, children: list) -> ast.Unary:
         op, operand = children
@@ -182,10 +180,10 @@ def _describe_expected(expected: set[str]) -> str:
     if {"SEMI", "NEWLINE", "$END"} <= expected:
         parts.append("the end of the statement")
         expected = expected - {"SEMI", "NEWLINE", "$END"}
-    if _OPERAND_START <= expected:
+    if expected >= _OPERAND_START:
         parts.append("an expression")
         expected = expected - _OPERAND_START - {"PLUS", "MINUS"}
-    if _OPERATOR_TOKENS <= expected:
+    if expected >= _OPERATOR_TOKENS:
         parts.append("an operator")
         expected = expected - _OPERATOR_TOKENS - {"MINUS"}
     parts += sorted(_DESCRIPTIONS.get(t, f"'{t.lower()}'") for t in expected)
@@ -215,7 +213,10 @@ def _translate(exc: UnexpectedInput, source: Source, previous: Token | None) -> 
             message = "unexpected end of input"
             if previous is None:
                 return GradcliError(
-                    "the program is empty", span, source=source, hint="write an expression, such as x*y + x/y"
+                    "the program is empty",
+                    span,
+                    source=source,
+                    hint="write an expression, such as x*y + x/y",
                 )
         else:
             span = _span(tok)
@@ -233,5 +234,7 @@ def _translate(exc: UnexpectedInput, source: Source, previous: Token | None) -> 
             f"{message}; expected {_describe_expected(expected)}", span, source=source, hint=hint
         )
     if isinstance(exc, UnexpectedEOF):  # pragma: no cover - LALR reports $END as a token
-        return GradcliError("unexpected end of input", Span(len(text), len(text) + 1), source=source)
+        return GradcliError(
+            "unexpected end of input", Span(len(text), len(text) + 1), source=source
+        )
     return GradcliError(str(exc), source=source)  # pragma: no cover

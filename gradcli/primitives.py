@@ -69,6 +69,8 @@ def _sum_to(x, shape):
     return x.sum(axis=kept, keepdims=True) if kept else x
 
 
+# The table below is laid out by hand, one entry per primitive, so the formatter leaves it alone.
+# fmt: off
 positive = Domain("x > 0", lambda x: x > 0)
 unit = Domain("-1 ≤ x ≤ 1", lambda x: (x >= -1) & (x <= 1))
 
@@ -155,7 +157,8 @@ register(Primitive(
     partials=(lambda ans, x: -1 / sqrt(1 - x**2),), analytic=True, domain=unit,
 ))
 register(Primitive(
-    "atan", 1, np.arctan, "inverse tangent", partials=(lambda ans, x: 1 / (1 + x**2),), analytic=True,
+    "atan", 1, np.arctan, "inverse tangent",
+    partials=(lambda ans, x: 1 / (1 + x**2),), analytic=True,
 ))
 register(Primitive(
     "atan2", 2, _atan2, "angle of the point (x, y), in (-π, π]",
@@ -171,8 +174,12 @@ register(Primitive(
     "hypot", 2, _hypot, "sqrt(x^2 + y^2) without overflow",
     partials=(lambda ans, x, y: x / ans, lambda ans, x, y: y / ans), analytic=True,
 ))
-register(Primitive("sinh", 1, np.sinh, "hyperbolic sine", partials=(lambda ans, x: cosh(x),), analytic=True))
-register(Primitive("cosh", 1, np.cosh, "hyperbolic cosine", partials=(lambda ans, x: sinh(x),), analytic=True))
+register(Primitive(
+    "sinh", 1, np.sinh, "hyperbolic sine", partials=(lambda ans, x: cosh(x),), analytic=True,
+))
+register(Primitive(
+    "cosh", 1, np.cosh, "hyperbolic cosine", partials=(lambda ans, x: sinh(x),), analytic=True,
+))
 register(Primitive(
     "tanh", 1, np.tanh, "hyperbolic tangent", partials=(lambda ans, x: 1 - ans**2,), analytic=True,
 ))
@@ -220,13 +227,19 @@ register(Primitive(
 ))
 
 # Shape plumbing for broadcasting, made by the differentiator, not callable by name.
+def _to_shape_of(op: str) -> Callable[..., tuple[Node]]:
+    """The vjp of sum_to is a broadcast back to the input's shape, and the other way round."""
+    return lambda node, g, shape_of: (g.graph.apply(op, g, attrs=(shape_of(node.inputs[0]),)),)
+
+
 register(Primitive(
     "sum_to", 1, _sum_to, "sum down to a shape (reverse of broadcasting)",
-    vjp=lambda node, g, shape_of: (g.graph.apply("broadcast_to", g, attrs=(shape_of(node.inputs[0]),)),),
+    vjp=_to_shape_of("broadcast_to"),
     shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
 ))
 register(Primitive(
     "broadcast_to", 1, np.broadcast_to, "broadcast to a shape",
-    vjp=lambda node, g, shape_of: (g.graph.apply("sum_to", g, attrs=(shape_of(node.inputs[0]),)),),
+    vjp=_to_shape_of("sum_to"),
     shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
 ))
+# fmt: on

@@ -7,6 +7,7 @@ would wrap long lines when the output is piped.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -19,8 +20,10 @@ from .api import Evaluation
 from .source import GradcliError, Span, format_error
 from .values import format_number, to_json
 
-_stdout = Console(highlight=False)
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# NO_COLOR (https://no-color.org) turns off every escape sequence, bold included.
+_plain = {"color_system": None} if os.environ.get("NO_COLOR") else {}
+_stdout = Console(highlight=False, **_plain)
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True, **_plain)
 
 
 def error(err: Exception, label: str = "error") -> None:
@@ -69,9 +72,14 @@ def _fault_json(fault: GradcliError) -> dict[str, Any]:
 
 def evaluation_table(result: Evaluation) -> None:
     source = result.program.source
-    heading = Text(source.snippet(Span(0, len(source.text)), limit=70), style="bold")
+    shown = (
+        source.name if source.name != "<expr>" else source.snippet(Span(0, len(source.text)), 70)
+    )
+    heading = Text(shown, style="bold")
     if result.variables:
-        heading.append("  at " + ", ".join(f"{n} = {_short(v)}" for n, v in result.variables.items()))
+        heading.append(
+            "  at " + ", ".join(f"{n} = {_short(v)}" for n, v in result.variables.items())
+        )
     table = Table(show_header=False)
     table.add_column(style="cyan", no_wrap=True)
     table.add_column(justify="right")
@@ -82,7 +90,8 @@ def evaluation_table(result: Evaluation) -> None:
     _stdout.print(table)
     if result.reduced:
         _stdout.print(
-            f"f has shape {np.shape(result.value)}: each gradient is that of the sum of its elements",
+            f"f has shape {np.shape(result.value)}: "
+            "each gradient is that of the sum of its elements",
             style="dim",
             soft_wrap=True,
         )
@@ -100,6 +109,11 @@ def _short(value: Any, full: bool = False) -> str:
     if array.ndim == 0:
         return format_number(array)
     body = np.array2string(
-        array, precision=6, threshold=12 if full else 6, edgeitems=3, separator=", ", max_line_width=70
+        array,
+        precision=6,
+        threshold=12 if full else 6,
+        edgeitems=3,
+        separator=", ",
+        max_line_width=70,
     )
     return f"{body}" + (f"  shape {array.shape}" if full else "")

@@ -37,7 +37,8 @@ def _number(text: str, name: str, whole: str) -> float:
     if not _NUMBER.fullmatch(text):
         raise GradcliError(
             f"the value of {name} is not a number: {whole!r}",
-            hint="give a number (5, -2.5e-3), a comma list (1,2,3) or a JSON array ([[1, 2], [3, 4]])",
+            hint="give a number (5, -2.5e-3), a comma list (1,2,3) "
+            "or a JSON array ([[1, 2], [3, 4]])",
         )
     return float(text)
 
@@ -57,7 +58,9 @@ def _from_json(text: str, name: str) -> np.ndarray:
         if isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, bool) or not isinstance(item, int | float):
-            raise GradcliError(f"the value of {name} must hold only numbers, not {json.dumps(item)}")
+            raise GradcliError(
+                f"the value of {name} must hold only numbers, not {json.dumps(item)}"
+            )
     try:
         return np.array(data, dtype=np.float64)
     except ValueError:

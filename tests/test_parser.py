@@ -1,0 +1,178 @@
+"""The language's syntax: numbers, names, precedence, programs, and located parse errors."""
+
+import math
+import re
+
+import pytest
+
+from gradcli import GradcliError, compile_program, evaluate
+from gradcli.printer import to_source
+
+
+def value(text: str, **variables: float) -> float:
+    return float(evaluate(text, variables).value)
+
+
+def same_structure(a: str, b: str) -> bool:
+    """Two programs lower to the same graph shape (compared through the printer)."""
+    return to_source(compile_program(a).output) == to_source(compile_program(b).output)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2", 2.0),
+        ("2.5", 2.5),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("1e-3", 1e-3),
+        ("6.02E23", 6.02e23),
+        ("1E+2", 100.0),
+        ("0.000125e4", 1.25),
+    ],
+)
+def test_numbers(text, expected):
+    assert value(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "explicit", "reference"),
+    [
+        ("-x^2", "-(x^2)", lambda x, y: -(x**2)),
+        ("2^-x", "2^(-x)", lambda x, y: 2 ** (-x)),
+        ("x^2^y", "x^(2^y)", lambda x, y: x ** (2**y)),
+        ("x**2**y", "x^(2^y)", lambda x, y: x ** (2**y)),
+        ("x/y/3", "(x/y)/3", lambda x, y: (x / y) / 3),
+        ("x-y-3", "(x-y)-3", lambda x, y: (x - y) - 3),
+        ("x+y*3", "x+(y*3)", lambda x, y: x + y * 3),
+        ("x*y^2", "x*(y^2)", lambda x, y: x * y**2),
+        ("-x*y", "(-x)*y", lambda x, y: -x * y),
+        ("x*-y", "x*(-y)", lambda x, y: x * -y),
+        ("--x", "x", lambda x, y: x),
+        ("+x - +y", "x - y", lambda x, y: x - y),
+        ("x^-y^2", "x^(-(y^2))", lambda x, y: x ** (-(y**2))),
+        ("(x+y)^2", "(x+y)^2", lambda x, y: (x + y) ** 2),
+        ("x − y", "x - y", lambda x, y: x - y),
+        ("2*x/y*3", "((2*x)/y)*3", lambda x, y: ((2 * x) / y) * 3),
+    ],
+)
+def test_precedence(text, explicit, reference):
+    assert same_structure(text, explicit)
+    x, y = 1.7, 1.3
+    assert value(text, **_used(text, x=x, y=y)) == pytest.approx(reference(x, y), rel=1e-15)
+
+
+def _used(text, **values):
+    names = compile_program(text).variables
+    return {k: v for k, v in values.items() if k in names}
+
+
+def test_names_may_be_unicode_and_contain_digits_and_underscores():
+    assert value("α_1 * β2 + _z", **{"α_1": 2, "β2": 3, "_z": 1}) == 7.0
+
+
+def test_constants_and_shadowing():
+    assert value("pi") == math.pi
+    assert value("e") == math.e
+    assert value("e = 2; e^2") == 4.0
+    assert value("pi = x; pi*2", x=1.5) == 3.0
+
+
+def test_program_bindings_comments_and_separators():
+    text = """
+    # a comment on its own line
+    a = x^2   # a trailing comment
+    b = a +
+        1        ; c = sin(a,
+    )
+    ;; b * 2
+    """
+    with pytest.raises(GradcliError):  # sin takes one argument: the trailing comma is an error
+        compile_program(text)
+    text = "\n\n# comment\na = x^2; b = a +\n  1\n\nb * (a\n + 2)\n\n"
+    assert value(text, x=3.0) == (9 + 1) * (9 + 2)
+
+
+def test_value_of_a_program_is_its_last_statement_even_a_binding():
+    assert value("a = x + 1; b = a * 2", x=1.0) == 4.0
+
+
+def test_a_binding_used_twice_is_one_node():
+    program = compile_program("a = sin(x); a*a + a")
+    sines = [n for n in program.graph._table.values() if n.op == "sin"]
+    assert len(sines) == 1
+    program = compile_program("sin(x)*sin(x)")  # identical subexpressions are hash-consed too
+    assert len([n for n in program.graph._table.values() if n.op == "sin"]) == 1
+
+
+def test_line_continuation_with_backslash():
+    assert value("x + \\\n 1", x=1.0) == 2.0
+
+
+def error_of(text: str) -> GradcliError:
+    with pytest.raises(GradcliError) as info:
+        compile_program(text)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "column"),
+    [
+        ("x +", "unexpected end of input; expected an expression", 4),
+        ("sin(", "expected an expression or ')'", 5),
+        ("(x", "expected ')'", 3),
+        ("x)", "unexpected ')'", 2),
+        ("x $ y", "unexpected character '$'", 3),
+        ("2 x", "unexpected name 'x'", 3),
+        ("x * * y", "unexpected '*'", 5),
+        ("1e999", "too large", 1),
+        ("", "the program is empty", 1),
+        ("sinn(x)", "unknown function 'sinn'", 1),
+        ("x + 1 = 2", "the left side of '=' must be a name", 1),
+        ("sin + 1", "'sin' is a function", 1),
+        ("sin(x, y)", "sin takes 1 argument, but 2 were given", 1),
+        ("atan2(x)", "atan2 takes 2 arguments, but 1 was given", 1),
+        ("max(x)", "max takes at least 2 arguments", 1),
+        ("a = 1\nb = 2\nc = a + * b", "unexpected '*'", 9),
+    ],
+)
+def test_errors_point_at_the_problem(text, message, column):
+    err = error_of(text)
+    assert message in err.message
+    lines = str(err).splitlines()
+    line = text.count("\n") + 1 if "\n" in text else 1
+    assert lines[1].endswith(f"<expr>:{line}:{column}")
+    source_line, caret_line = lines[3], lines[4]
+    gutter = source_line.index("| ") + 2
+    assert source_line[gutter:] == text.split("\n")[line - 1]
+    assert caret_line.index("^") - gutter == column - 1
+
+
+def test_error_hints():
+    assert "did you mean 'sin'" in error_of("sinn(x)").hint
+    assert "x*(" in error_of("x(2)").hint
+    assert "2*x" in error_of("2 x").hint
+    assert "sin(x)" in error_of("sin + 1").hint
+
+
+def test_no_message_ever_shows_an_anonymous_terminal():
+    bad = [
+        "x +",
+        "(",
+        ")",
+        "x ==",
+        "f(,)",
+        "1 2",
+        "x ^^ 2",
+        "a = = 1",
+        "x;;*",
+        "[1]",
+        "x @ y",
+        "3!",
+        "1.2.3",
+    ]
+    for text in bad:
+        with pytest.raises(GradcliError) as info:
+            compile_program(text)
+        rendered = str(info.value)
+        assert not re.search(r"__ANON|\$END|[A-Z]{4,}", rendered.split("\n")[0]), rendered

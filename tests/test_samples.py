@@ -1,0 +1,76 @@
+"""The bundled sample programs, against independent hand-derived references."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradcli import compile_program, evaluate
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def load(name: str):
+    path = SAMPLES / name
+    return compile_program(path.read_text(), str(path))
+
+
+def test_tutorial_sample():
+    r = evaluate(load("tutorial.grad"), {"x": 5, "y": 2})
+    assert float(r.value) == 12.5
+    assert float(r.gradient["x"]) == 2.5 and float(r.gradient["y"]) == 3.75
+
+
+def small_model_by_hand(x, y, w1, w2, w3):
+    """Forward and backward pass written out the way the tutorials do it."""
+    a = x**2
+    u, v = w1 * a + w3, w2 * a + w3
+    b, c = max(u, 0.0), max(v, 0.0)
+    d = b + c
+    yhat = 4 * math.sin(d)
+    loss = (y - yhat) ** 2
+    g_yhat = -2 * (y - yhat)
+    g_d = g_yhat * 4 * math.cos(d)
+    g_u, g_v = g_d * (u > 0), g_d * (v > 0)
+    g_a = g_u * w1 + g_v * w2
+    return loss, {
+        "x": g_a * 2 * x,
+        "y": 2 * (y - yhat),
+        "w1": g_u * a,
+        "w2": g_v * a,
+        "w3": g_u + g_v,
+    }
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "w1", "w2", "w3"),
+    [
+        (0.5, 4 * math.sin(0.5**4), 1.7, 0.2, 0.6),
+        (-1.2, 0.3, 1.7, 0.2, 0.6),
+        (2.0, -1.0, 1.7, 0.2, 0.6),
+        (1.1, 2.5, 1.7, -0.9, 0.4),  # the second unit is off: no gradient through c
+        (0.3, 1.0, -2.0, -1.0, -0.1),  # both units off: only y gets a gradient
+    ],
+)
+def test_small_model_sample(x, y, w1, w2, w3):
+    program = load("small_model.grad")
+    assert list(program.variables) == ["x", "w1", "w3", "w2", "y"]
+    values = {"x": x, "y": y, "w1": w1, "w2": w2, "w3": w3}
+    r = evaluate(program, values)
+    loss, grads = small_model_by_hand(**values)
+    assert float(r.value) == pytest.approx(loss, rel=1e-14, abs=1e-300)
+    for name, expected in grads.items():
+        assert float(r.gradient[name]) == pytest.approx(expected, rel=1e-13, abs=1e-15), name
+
+
+def test_small_model_over_a_batch_of_inputs():
+    xs = np.linspace(-2, 2, 9)
+    ys = 4 * np.sin(xs**4)
+    # One (x, y) pair per element: the gradient with respect to x and y is per element,
+    # and the gradient with respect to a shared weight is summed over the batch.
+    r = evaluate(load("small_model.grad"), {"x": xs, "y": ys, "w1": 1.7, "w2": 0.2, "w3": 0.6})
+    by_hand = [small_model_by_hand(x, y, 1.7, 0.2, 0.6) for x, y in zip(xs, ys, strict=True)]
+    np.testing.assert_allclose(r.value, [loss for loss, _ in by_hand], rtol=1e-13)
+    np.testing.assert_allclose(r.gradient["x"], [g["x"] for _, g in by_hand], rtol=1e-12)
+    assert float(r.gradient["w1"]) == pytest.approx(sum(g["w1"] for _, g in by_hand), rel=1e-12)
