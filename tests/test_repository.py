@@ -1,4 +1,4 @@
-"""The README tells the truth: its commands are the ones CI runs, and it documents every function."""
+"""The README tells the truth: CI runs its commands, and it documents every function."""
 
 import re
 from pathlib import Path
