@@ -148,7 +148,7 @@ def describe_fault(fault: Fault, program: Lowered) -> GradcliError:
     detail = f"{reason}; here {', '.join(args)}" if args else reason
     if fault.in_derivative:
         derivative = f"the derivative of {_text(node.origin, source)}"
-        message = f"{derivative} is {fault.kind}{element}: {what} gives {detail}"
+        message = f"{derivative} is {fault.kind}{element} at {what}: {detail}"
     else:
         message = f"{what} is {fault.kind}{element}: {detail}"
     return GradcliError(message, node.span, source=source)

@@ -46,7 +46,7 @@ def parse(text: str, name: str = "<expr>") -> ast.Program:
     try:
         statements = parser.parse(text)
     except UnexpectedInput as exc:
-        raise _translate(exc, source, separators.previous) from None
+        raise _translate(exc, source, separators) from None
     except _LiteralError as exc:
         raise GradcliError(exc.message, exc.span, source=source) from None
     return ast.Program(statements, source)
@@ -77,33 +77,31 @@ class _Separators:
     always_accept = ()
 
     def __init__(self) -> None:
-        self.previous: Token | None = None
+        self.previous: Token | None = None  # the token before the last one yielded
+        self.last: Token | None = None
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         depth = 0
-        last: str | None = None
         pending: Token | None = None
-        self.previous = None
-        current: Token | None = None
+        self.previous = self.last = None
         for tok in stream:
             kind = tok.type
             if kind in _SEPARATORS:
-                if last is None or pending is not None:
+                if self.last is None or pending is not None:
                     continue
-                if kind == "NEWLINE" and (depth > 0 or last in _CONTINUES):
+                if kind == "NEWLINE" and (depth > 0 or self.last.type in _CONTINUES):
                     continue
                 pending = tok
                 continue
             if pending is not None:
-                self.previous, current = current, pending
+                self.previous, self.last = self.last, pending
                 yield pending
                 pending = None
             if kind == "LPAR":
                 depth += 1
             elif kind == "RPAR":
                 depth = max(0, depth - 1)
-            last = kind
-            self.previous, current = current, tok
+            self.previous, self.last = self.last, tok
             yield tok
 
 
@@ -192,8 +190,9 @@ def _describe_expected(expected: set[str]) -> str:
     return ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
-def _translate(exc: UnexpectedInput, source: Source, previous: Token | None) -> GradcliError:
+def _translate(exc: UnexpectedInput, source: Source, tokens: _Separators) -> GradcliError:
     text = source.text
+    previous = tokens.previous
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
         char = text[pos]
@@ -209,8 +208,10 @@ def _translate(exc: UnexpectedInput, source: Source, previous: Token | None) -> 
         tok = exc.token
         expected = set(exc.accepts or exc.expected)
         if tok.type == "$END":
-            span = Span(len(text), len(text) + 1)
+            end = tokens.last.end_pos if tokens.last is not None else len(text)
+            span = Span(end, end + 1)  # just after the last token, not after trailing blank lines
             message = "unexpected end of input"
+            previous = tokens.last
             if previous is None:
                 return GradcliError(
                     "the program is empty",

@@ -27,8 +27,11 @@ def _op(name: str) -> Callable[..., Node]:
     return build
 
 
-sin, cos, log, sqrt, sign, heaviside, sigmoid, sinh, cosh = map(
-    _op, ["sin", "cos", "log", "sqrt", "sign", "heaviside", "sigmoid", "sinh", "cosh"]
+sin, cos, exp, log, sqrt, sinh, cosh, tanh, sech = map(
+    _op, ["sin", "cos", "exp", "log", "sqrt", "sinh", "cosh", "tanh", "sech"]
+)
+sign, heaviside, sigmoid, hypot, xlogy = map(
+    _op, ["sign", "heaviside", "sigmoid", "hypot", "xlogy"]
 )
 
 
@@ -46,6 +49,17 @@ def _sigmoid(x):
 def _softplus(x):
     positive = np.real(x) > 0
     return np.where(positive, x, 0) + np.log1p(np.exp(np.where(positive, -x, x)))
+
+
+def _sech(x):
+    # 1/cosh(x) = 2e^-|x| / (1 + e^-2|x|): no overflow. Analytic: |x| uses the real part's sign.
+    s = np.where(np.real(x) >= 0, 1, -1)
+    e = np.exp(-s * x)
+    return 2 * e / (1 + e * e)
+
+
+def _xlogy(x, y):
+    return np.where(x == 0, 0.0, x * np.log(y))
 
 
 def _atan2(y, x):
@@ -103,7 +117,8 @@ register(Primitive(
 ))
 register(Primitive(
     "pow", 2, np.power, "x raised to the power y (also written x^y or x**y)",
-    partials=(lambda ans, a, b: b * a ** (b - 1), lambda ans, a, b: ans * log(a)),
+    # xlogy: 0 where x^y is 0, so that d/dy 0^y = 0 for y > 0 rather than 0 * log 0 = nan.
+    partials=(lambda ans, a, b: b * a ** (b - 1), lambda ans, a, b: xlogy(ans, a)),
     analytic=True, operator=Operator("^", 4, "right"), params=("x", "y"),
     domain=Domain(
         "x > 0, or x = 0 with y > 0, or y an integer",
@@ -132,7 +147,12 @@ register(Primitive(
 ))
 register(Primitive(
     "expm1", 1, np.expm1, "e^x - 1, accurate for small x",
-    partials=(lambda ans, x: ans + 1,), analytic=True,
+    partials=(lambda ans, x: exp(x),), analytic=True,
+))
+register(Primitive(
+    "xlogy", 2, _xlogy, "x*log(y), and 0 where x = 0 (so 0*log 0 = 0)",
+    partials=(lambda ans, x, y: log(y), lambda ans, x, y: x / y), analytic=True,
+    domain=Domain("y > 0, or x = 0", lambda x, y: (y > 0) | (x == 0)),
 ))
 register(Primitive(
     "sqrt", 1, np.sqrt, "square root",
@@ -150,21 +170,24 @@ register(Primitive(
 ))
 register(Primitive(
     "asin", 1, np.arcsin, "inverse sine",
-    partials=(lambda ans, x: 1 / sqrt(1 - x**2),), analytic=True, domain=unit,
+    # (1 - x)(1 + x) rather than 1 - x^2, which cancels near x = ±1.
+    partials=(lambda ans, x: 1 / sqrt((1 - x) * (1 + x)),), analytic=True, domain=unit,
 ))
 register(Primitive(
     "acos", 1, np.arccos, "inverse cosine",
-    partials=(lambda ans, x: -1 / sqrt(1 - x**2),), analytic=True, domain=unit,
+    partials=(lambda ans, x: -1 / sqrt((1 - x) * (1 + x)),), analytic=True, domain=unit,
 ))
 register(Primitive(
     "atan", 1, np.arctan, "inverse tangent",
-    partials=(lambda ans, x: 1 / (1 + x**2),), analytic=True,
+    # (1/hypot(1, x))^2 is 1/(1 + x^2) without overflowing x^2 for large x.
+    partials=(lambda ans, x: (1 / hypot(1.0, x)) ** 2,), analytic=True,
 ))
 register(Primitive(
     "atan2", 2, _atan2, "angle of the point (x, y), in (-π, π]",
+    # x/(x^2 + y^2), with each factor divided by the norm so that nothing overflows or underflows.
     partials=(
-        lambda ans, y, x: x / (x**2 + y**2),
-        lambda ans, y, x: -y / (x**2 + y**2),
+        lambda ans, y, x: x / hypot(x, y) / hypot(x, y),
+        lambda ans, y, x: -y / hypot(x, y) / hypot(x, y),
     ),
     analytic=True, params=("y", "x"),
     # The angle jumps by 2π across the negative x axis.
@@ -181,13 +204,20 @@ register(Primitive(
     "cosh", 1, np.cosh, "hyperbolic cosine", partials=(lambda ans, x: sinh(x),), analytic=True,
 ))
 register(Primitive(
-    "tanh", 1, np.tanh, "hyperbolic tangent", partials=(lambda ans, x: 1 - ans**2,), analytic=True,
+    # sech(x)^2 = 1 - tanh(x)^2, without the cancellation that loses it for large |x|.
+    "tanh", 1, np.tanh, "hyperbolic tangent",
+    partials=(lambda ans, x: sech(x) ** 2,), analytic=True,
+))
+register(Primitive(
+    "sech", 1, _sech, "hyperbolic secant 1/cosh(x), without overflow",
+    partials=(lambda ans, x: -ans * tanh(x),), analytic=True,
 ))
 
 # Activation functions.
 register(Primitive(
     "sigmoid", 1, _sigmoid, "logistic function 1/(1 + e^-x)",
-    partials=(lambda ans, x: ans * (1 - ans),), analytic=True,
+    # σ(x)σ(-x) = σ(x)(1 - σ(x)), without the cancellation in 1 - σ(x) for large x.
+    partials=(lambda ans, x: ans * sigmoid(-x),), analytic=True,
 ))
 register(Primitive(
     "softplus", 1, _softplus, "log(1 + e^x), without overflow",

@@ -125,3 +125,25 @@ def test_incompatible_shapes_are_a_located_error():
         evaluate("x*y + 1", {"x": np.ones(3), "y": np.ones(2)})
     assert "cannot be broadcast" in info.value.message
     assert "x*y" in str(info.value)
+
+
+def test_each_node_is_computed_once_per_evaluation(monkeypatch):
+    """The value and every gradient are evaluated together: shared nodes are computed once."""
+    import dataclasses
+
+    from gradcli.registry import REGISTRY
+
+    calls = {"sin": 0, "cos": 0}
+    for name in calls:
+        prim = REGISTRY[name]
+
+        def counted(x, _forward=prim.forward, _name=name):
+            calls[_name] += 1
+            return _forward(x)
+
+        monkeypatch.setitem(REGISTRY, name, dataclasses.replace(prim, forward=counted))
+    # sin(x) is used three times in the value, cos(x) appears in both gradients.
+    r = evaluate("a = sin(x); a*a + a*y + cos(x)", {"x": 0.3, "y": 2.0})
+    assert calls == {"sin": 1, "cos": 1}
+    s, c = math.sin(0.3), math.cos(0.3)
+    assert float(r.gradient["x"]) == pytest.approx((2 * s + 2.0) * c - s, rel=1e-15)
