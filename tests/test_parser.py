@@ -176,3 +176,16 @@ def test_no_message_ever_shows_an_anonymous_terminal():
             compile_program(text)
         rendered = str(info.value)
         assert not re.search(r"__ANON|\$END|[A-Z]{4,}", rendered.split("\n")[0]), rendered
+
+
+def test_a_new_primitive_needs_only_a_registry_entry(monkeypatch):
+    """Names are resolved against the registry after parsing: no grammar change for a function."""
+    import numpy as np
+
+    from gradcli.registry import REGISTRY, Primitive
+
+    cube = Primitive("cube", 1, lambda x: x**3, "x^3", partials=(lambda ans, x: 3 * x**2,))
+    monkeypatch.setitem(REGISTRY, "cube", cube)
+    r = evaluate("cube(x) + 1", {"x": 2.0})
+    assert float(r.value) == 9.0 and float(r.gradient["x"]) == 12.0
+    assert np.isclose(float(evaluate("cube(-x)", {"x": 1.5}).gradient["x"]), -3 * 1.5**2)
