@@ -25,9 +25,14 @@ from .source import GradcliError, Source
 from .values import format_number
 
 
-def compile_program(text: str, name: str = "<expr>") -> Lowered:
-    """Parse and lower a program; raise `GradcliError` pointing at the problem if it is invalid."""
-    return lower(parse(text, name))
+def compile_program(
+    text: str, name: str = "<expr>", origin: tuple[int, int] = (1, 1), frame: str | None = None
+) -> Lowered:
+    """Parse and lower a program; raise `GradcliError` pointing at the problem if it is invalid.
+
+    `origin` and `frame` place an expression inside a larger file (see `parse`).
+    """
+    return lower(parse(text, name, origin, frame))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from ._version import __version__
+from .rules import TOLERANCE_RULE
 
 EXIT_OK, EXIT_NONFINITE, EXIT_USAGE = 0, 1, 2
 
@@ -134,6 +135,36 @@ def eval_command(
         raise typer.Exit(EXIT_NONFINITE)
 
 
+_CHECK_EXAMPLES = (
+    """\
+[bold]Examples[/bold]
+
+  gradcli check "x*y + x/y" --x 5 --y 2
+  gradcli check "relu(x)*y" --x 0 --y 3
+  gradcli check "log(x)*y" --samples 1000 --domain x=1e-3:1e3:log --domain y=-3:3
+  gradcli check "r2 = x^2 + y^2; sqrt(r2)" --x 3 --y 4 --method central --json
+  gradcli check "x^3" --x 2 --dtype float32
+  gradcli check samples/
+  gradcli check --junit-xml report.xml
+  gradcli check tests/ --format github
+
+[bold]Methods[/bold]: forward, central, richardson (central differences extrapolated to h → 0),
+complex (the complex step, exact to rounding on analytic functions) and auto: complex where every
+node the variable reaches is analytic and smooth, else richardson. Steps are h = c·max(1, |x|)
+with c = ε^(1/2), ε^(1/3), ε^(1/5) and ε^(5/4) respectively; --eps sets c.
+
+[bold]Verdicts[/bold]: """
+    + TOLERANCE_RULE
+    + """
+Where a stencil crosses a kink (relu(0), abs(0), a tie in max) or leaves the domain, the step
+shrinks; a point on a kink is "not differentiable", with its left and right derivatives, and fails
+only if the autograd value is not between them.
+
+[bold]Exit codes[/bold]: 0 all passed · 1 a check failed · 2 unusable input · 5 nothing collected.
+"""
+)
+
+
 def _split_arguments(
     tokens: list[str], file: str | None, var: list[str]
 ) -> tuple[str, str, list[tuple[str, str]]]:
@@ -204,13 +235,15 @@ def _read(path: str) -> str:
 _OPTIONS = ("json", "file", "var", "wrt", "help")
 
 
-def _unknown_option(name: str, variables: list[str] | tuple[str, ...] = ()):
+def _unknown_option(
+    name: str, variables: list[str] | tuple[str, ...] = (), options: tuple[str, ...] = _OPTIONS
+):
     """An error for `--name` if it looks like a mistyped option rather than a variable."""
     import difflib
 
     from .source import GradcliError
 
-    close = difflib.get_close_matches(name, _OPTIONS, n=1, cutoff=0.7)
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.7)
     if not close or difflib.get_close_matches(name, variables, n=1):
         return None
     known = f" (the expression's variables are {', '.join(variables)})" if variables else ""
@@ -242,6 +275,256 @@ def _fail(err: Exception) -> None:
 
     render.error(err)
     raise typer.Exit(EXIT_USAGE)
+
+
+_CHECK_OPTIONS = (
+    "json",
+    "file",
+    "var",
+    "wrt",
+    "help",
+    "method",
+    "eps",
+    "dtype",
+    "rtol",
+    "atol",
+    "blame",
+    "samples",
+    "seed",
+    "domain",
+    "fast",
+    "junit-xml",
+    "format",
+)
+
+
+@app.command(
+    "check",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog=_CHECK_EXAMPLES,
+)
+def check_command(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[EXPR | PATH...] --NAME VALUE",
+            help="An expression with a value for each variable (--x 5), or check files and "
+            "folders (*.grad.toml, searched recursively). With neither: [tool.gradcli] paths "
+            "in pyproject.toml, else the current folder.",
+            show_default=False,
+        ),
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", "-f", metavar="PATH", help="Check a program read from a file."),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
+    ] = None,
+    wrt: Annotated[
+        str | None, typer.Option("--wrt", metavar="NAMES", help="Check only these variables.")
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method",
+            metavar="METHOD",
+            help="auto (default), forward, central, richardson or complex.",
+        ),
+    ] = None,
+    eps: Annotated[
+        float | None,
+        typer.Option("--eps", help="The step coefficient c in h = c·max(1, |x|).", min=0.0),
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", metavar="DTYPE", help="float64 (default) or float32.")
+    ] = None,
+    rtol: Annotated[
+        float | None, typer.Option("--rtol", help="Relative tolerance.", min=0.0)
+    ] = None,
+    atol: Annotated[
+        float | None, typer.Option("--atol", help="Absolute tolerance.", min=0.0)
+    ] = None,
+    blame: Annotated[
+        bool,
+        typer.Option("--blame", help="On a mismatch, find the primitive whose rule is wrong."),
+    ] = False,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            "--samples", help="Check N random points (sample size of check files).", min=1
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random points.", min=0)] = 0,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--domain", metavar="NAME=LO:HI[:log]", help="Where --samples draws a variable from."
+        ),
+    ] = None,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="Arrays: check one random direction first, every element only on a mismatch.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    junit_xml: Annotated[
+        str | None,
+        typer.Option("--junit-xml", metavar="FILE", help="Also write a JUnit XML report."),
+    ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option("--format", metavar="FORMAT", help="table (default), json or github."),
+    ] = "table",
+) -> None:
+    """Check gradients against finite differences: an expression at a point, or check files."""
+    from .source import GradcliError
+
+    if output_format not in ("table", "json", "github"):
+        _fail(GradcliError(f"unknown format {output_format!r}", hint="use table, json or github"))
+    output_format = "json" if as_json else output_format
+    overrides = {
+        "method": method,
+        "eps": eps,
+        "dtype": dtype,
+        "rtol": rtol,
+        "atol": atol,
+        "blame": blame or None,
+        "fast": fast or None,
+    }
+    try:
+        cases, errors, files = _collect_cases(
+            args or [], file, var or [], wrt, domain or [], samples, seed
+        )
+        if method is not None and method not in (
+            "auto",
+            "forward",
+            "central",
+            "richardson",
+            "complex",
+        ):
+            raise GradcliError(
+                f"unknown method {method!r}",
+                hint="use auto, forward, central, richardson or complex",
+            )
+        if dtype is not None and dtype not in ("float64", "float32"):
+            raise GradcliError(f"unknown dtype {dtype!r}", hint="use float64 or float32")
+    except GradcliError as err:
+        _fail(err)
+    from . import render, report
+    from .runner import run_case
+
+    results = [run_case(case, samples, **overrides) for case in cases]
+    if output_format == "json":
+        render.json_document(report.json_document(results, errors, files))
+        for err in errors:
+            render.error(err)
+    elif output_format == "github":
+        for line in report.github_annotations(results, errors):
+            sys.stdout.write(line + "\n")
+        for err in errors:
+            render.error(err)
+    elif files == 0 and len(results) == 1:
+        render.check_details(results[0])
+    else:
+        render.check_summary(results, errors, files)
+    if junit_xml is not None:
+        try:
+            report.junit_xml(results, errors, Path(junit_xml))
+        except OSError as exc:
+            _fail(GradcliError(f"cannot write {junit_xml}: {exc.strerror or exc}"))
+    raise typer.Exit(report.exit_code(results, errors))
+
+
+def _collect_cases(tokens, file, var, wrt, domains, samples, seed):
+    """The cases to run: one for an expression or program, else those of the check files."""
+    from .source import GradcliError
+
+    positional = [t for t in tokens if not t.startswith("--")]
+    looks_like_paths = file is None and all(
+        Path(t).exists() or t.endswith((".toml", ".grad", "/")) or "/" in t for t in positional
+    )
+    if looks_like_paths:
+        if any(t.startswith("--") for t in tokens) or var:
+            name = next((t for t in tokens if t.startswith("--")), "--var")
+            bad = name[2:].split("=")[0]
+            raise _unknown_option(bad, (), _CHECK_OPTIONS) or GradcliError(
+                f"{name}: variables are given in check files, not with check files",
+                hint="give the values in the files' `at` or `sample`, or check an expression",
+            )
+        if domains:
+            raise GradcliError("--domain is for an expression; check files have their own domains")
+        from .checkfile import find, load
+
+        paths, errors = find(tokens)
+        cases = []
+        for path in paths:
+            found, problems = load(path)
+            cases += found
+            errors += problems
+        if wrt is not None:
+            raise GradcliError("--wrt is for an expression; check files have their own wrt")
+        return cases, errors, len(paths)
+    text, name, assignments = _split_arguments(tokens, file, var)
+    return [_adhoc_case(text, name, assignments, wrt, domains, samples, seed)], [], 0
+
+
+def _adhoc_case(text, name, assignments, wrt, domains, samples, seed):
+    from dataclasses import replace
+
+    from .api import check_variables, compile_program
+    from .checkfile import Case, Sample, parse_domain
+    from .source import GradcliError
+    from .values import parse_value
+
+    program = compile_program(text, name)
+    at = {}
+    for var_name, raw in assignments:
+        if var_name in at:
+            raise GradcliError(f"{var_name} is given more than once")
+        if var_name not in program.variables:
+            mistyped = _unknown_option(var_name, list(program.variables), _CHECK_OPTIONS)
+            if mistyped is not None:
+                raise mistyped
+        at[var_name] = parse_value(raw, var_name)
+    parsed = {}
+    for item in domains:
+        var_name, _, spec = item.partition("=")
+        if not spec:
+            raise GradcliError(
+                f"--domain {item!r} needs the form NAME=LO:HI", hint="--domain x=0.1:10"
+            )
+        if var_name not in program.variables:
+            raise GradcliError(
+                f"--domain: {var_name} is not a variable of the expression",
+                hint="its variables are " + (", ".join(program.variables) or "(none)"),
+            )
+        try:
+            parsed[var_name] = parse_domain(spec)
+        except ValueError as exc:
+            raise GradcliError(f"--domain {item}: {exc}") from None
+    if parsed and samples is None:
+        raise GradcliError("--domain needs --samples N: how many points to draw")
+    sample = None
+    if samples is not None:
+        sample = Sample(samples, seed, parsed)
+        given = set(at) | set(parsed)
+        missing = [v for v in program.variables if v not in given]
+        if missing:
+            raise GradcliError(
+                f"--samples: no value or domain for {', '.join(missing)}",
+                hint="give each variable a value (--x 1) or a domain (--domain x=LO:HI)",
+            )
+    else:
+        check_variables(program, at)
+    case = Case(name if name != "<expr>" else text.strip(), program, at, sample)
+    if wrt is not None:
+        names = tuple(n.strip() for n in wrt.split(",") if n.strip())
+        case = replace(case, options=replace(case.options, wrt=names))
+    return case
 
 
 def main() -> None:

@@ -80,6 +80,9 @@ def evaluate(
 
 
 def _cast(value: Any, make: type[np.generic]) -> Any:
+    """`value` in the working precision; complex stays complex (for the complex step)."""
+    if np.iscomplexobj(value):
+        make = np.result_type(make, np.complex64).type
     array = np.asarray(value, dtype=make)
     return make(array) if array.ndim == 0 else array
 

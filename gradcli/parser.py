@@ -39,9 +39,15 @@ _OPERAND_START = frozenset({"NUMBER", "NAME", "LPAR"})
 _OPERATOR_TOKENS = frozenset({"PLUS", "STAR", "SLASH", "POW"})
 
 
-def parse(text: str, name: str = "<expr>") -> ast.Program:
-    """Parse a program; raise `GradcliError` with a located message if it is not well formed."""
-    source = Source(text, name)
+def parse(
+    text: str, name: str = "<expr>", origin: tuple[int, int] = (1, 1), frame: str | None = None
+) -> ast.Program:
+    """Parse a program; raise `GradcliError` with a located message if it is not well formed.
+
+    For an expression inside a check file, `origin` is where it starts in the file and `frame`
+    the file's line, so that messages point into the file.
+    """
+    source = Source(text, name, origin, frame)
     parser, separators = _parser()
     try:
         statements = parser.parse(text)

@@ -63,9 +63,13 @@ def _xlogy(x, y):
 
 
 def _atan2(y, x):
-    if _complex(y, x):  # the analytic continuation, so that the complex step sees the derivative
-        return -1j * np.log((x + 1j * y) / np.sqrt(x * x + y * y))
-    return np.arctan2(y, x)
+    if not _complex(y, x):
+        return np.arctan2(y, x)
+    # For the complex step: the real angle, plus the imaginary part of a continuation that differs
+    # from it by a constant (atan(y/x), or -atan(x/y) where |y| > |x|, away from their poles).
+    yr, xr = np.real(y), np.real(x)
+    continued = np.where(np.abs(xr) >= np.abs(yr), np.arctan(y / x), -np.arctan(x / y))
+    return np.arctan2(yr, xr) + 1j * np.imag(continued)
 
 
 def _hypot(x, y):

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -22,7 +23,9 @@ from .values import format_number, to_json
 
 # NO_COLOR (https://no-color.org) turns off every escape sequence, bold included.
 _plain = {"color_system": None} if os.environ.get("NO_COLOR") else {}
-_stdout = Console(highlight=False, **_plain)
+# Piped output is data for a file or a log, not a narrow terminal: wide tables stay whole.
+_wide = {} if sys.stdout.isatty() or "COLUMNS" in os.environ else {"width": 160}
+_stdout = Console(highlight=False, **_plain, **_wide)
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True, **_plain)
 
 
@@ -117,3 +120,134 @@ def _short(value: Any, full: bool = False) -> str:
         max_line_width=70,
     )
     return f"{body}" + (f"  shape {array.shape}" if full else "")
+
+
+# --- gradient checks --------------------------------------------------------------------------
+
+_VERDICT_STYLE = {
+    "pass": "green",
+    "fail": "bold red",
+    "non-finite": "bold red",
+    "not differentiable": "yellow",
+    "not differentiable, not a subgradient": "bold red",
+    "unchecked": "dim",
+}
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return _short(np.asarray(value, dtype=float))
+    return f"{float(value):.6g}"
+
+
+def check_details(outcome) -> None:
+    """One case in full: a row per variable (and hand-derived gradient), then the notes."""
+    from .report import records
+
+    case = outcome.case
+    heading = Text(case.name if case.file is None else f"{case.name}  ({case.where})", style="bold")
+    result = outcome.result
+    if result is not None and result.count == 1:
+        point = ", ".join(f"{n} = {_short(v)}" for n, v in result.point(0).items())
+        if point:
+            heading.append(f"  at {point}")
+    elif result is not None:
+        heading.append(f"  at {result.count} points (the worst is shown)")
+    _stdout.print(heading, soft_wrap=True)
+    if outcome.error is not None:
+        error(outcome.error)
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    columns = ["", "autograd", "reference", "abs. error", "rel. error", "ref. error", "method"]
+    for title in [*columns, "step", "verdict"]:
+        table.add_column(
+            title, justify="left" if title in ("", "method", "verdict") else "right", no_wrap=True
+        )
+    notes: list[str] = []
+    for rec in records([outcome]):
+        verdict = Text(rec["verdict"], style=_VERDICT_STYLE.get(rec["verdict"], ""))
+        if rec["kind"] == "value":
+            table.add_row(
+                "f",
+                _num(rec["actual"]),
+                _num(rec["expected"]),
+                "",
+                "",
+                "",
+                "expected value",
+                "",
+                verdict,
+            )
+            continue
+        index = f"[{', '.join(map(str, rec['index']))}]" if rec["index"] else ""
+        label = f"∂f/∂{rec['variable']}{index}"
+        if rec["direction"]:
+            label = f"vᵀ∇{rec['variable']} (random v)"
+        if rec["kind"] == "hand-derived":
+            label += " (hand-derived)"
+        value = rec.get("autograd", rec.get("expected"))
+        reference = _num(rec["reference"])
+        errors = [_num(rec["abs_error"]), _num(rec["rel_error"]), _num(rec["error_estimate"])]
+        if rec["left"] is not None:  # a kink: the one-sided derivatives bound the subgradients
+            reference = f"{_num(rec['left'])} … {_num(rec['right'])}"
+            errors = ["—", "—", "—"]
+        table.add_row(
+            label, _num(value), reference, *errors, rec["how"], _num(rec["step"]), verdict
+        )
+        if result is not None and result.count > 1 and rec["verdict"] != "pass":
+            at = ", ".join(f"{k} = {_num(v)}" for k, v in rec["point"].items())
+            notes.append(f"{label}: worst at {at}")
+        if rec["message"]:
+            notes.append(f"{label}: {rec['message']}")
+        notes += [f"{label}: blame: {b['message']}" for b in rec["blame"]]
+    _stdout.print(table)
+    for note in notes:
+        _stdout.print(Text(note), soft_wrap=True)
+
+
+def check_summary(results, errors, files: int) -> None:
+    """Files mode: a row per case, then the details of every case that did not pass."""
+    from .report import summary
+
+    table = Table(
+        title=f"gradcli check: {files} file{'s' if files != 1 else ''}", title_justify="left"
+    )
+    for title in ("case", "where", "variables", "points", "result"):
+        table.add_column(title, no_wrap=title != "case")
+    for outcome in results:
+        status = outcome.status
+        points = str(outcome.result.count) if outcome.result is not None else "—"
+        variables = ", ".join(vc.name for vc in outcome.result.variables) if outcome.result else "—"
+        style = {"passed": "green", "failed": "bold red", "error": "bold red"}[status]
+        table.add_row(
+            outcome.case.name, outcome.case.where, variables, points, Text(status, style=style)
+        )
+    if results:
+        _stdout.print(table)
+    for outcome in results:
+        if outcome.status != "passed":
+            _stdout.print()
+            check_details(outcome)
+    for err in errors:
+        error(err)
+    s = summary(results, errors, files)
+    if not results and not errors:
+        _stdout.print("nothing collected: no *.grad.toml check files were found", style="bold")
+        return
+    line = Text(
+        f"{_plural(s['cases'], 'case')}: {s['passed']} passed, {s['failed']} failed, "
+        f"{_plural(s['errors'], 'error')}"
+    )
+    kinks = s["verdicts"].get("not differentiable", 0)
+    unchecked = s["verdicts"].get("unchecked", 0)
+    if kinks:
+        line.append(f"; {kinks} checks at points where f is not differentiable")
+    if unchecked:
+        line.append(f"; {unchecked} checks without a usable reference")
+    _stdout.print(line, style="bold", soft_wrap=True)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -27,6 +27,8 @@ class Source:
 
     text: str
     name: str = "<expr>"
+    origin: tuple[int, int] = (1, 1)  # where the text starts in its file: line, column
+    frame: str | None = None  # the whole file line the text starts on, to show around it
     _line_starts: list[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -54,8 +56,14 @@ class Source:
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
     def location(self, span: Span) -> str:
-        line, col = self.line_col(span.start)
+        line, col = self.file_line_col(span.start)
         return f"{self.name}:{line}:{col}"
+
+    def file_line_col(self, offset: int) -> tuple[int, int]:
+        """Line and column in the file the text came from (see `origin`)."""
+        line, col = self.line_col(offset)
+        first_line, first_col = self.origin
+        return line + first_line - 1, (col + first_col - 1 if line == 1 else col)
 
 
 class GradcliError(Exception):
@@ -84,6 +92,16 @@ class GradcliError(Exception):
         return format_error(self)
 
 
+def error_location(err: GradcliError) -> tuple[str, int, int] | None:
+    """The file, line and column an error points at, when it points at one."""
+    if getattr(err, "file", None) is not None:
+        return str(err.file), err.line, 1
+    if err.span is not None and err.source is not None and not err.source.name.startswith("<"):
+        line, col = err.source.file_line_col(err.span.start)
+        return err.source.name, line, col
+    return None
+
+
 def format_error(err: GradcliError, label: str = "error") -> str:
     """Render an error as plain text: message, location, the source line and a caret."""
     lines = [f"{label}: {err.message}"]
@@ -103,13 +121,17 @@ def point_at(source: Source, span: Span, note: str = "") -> list[str]:
     end_line, _ = source.line_col(max(span.start, span.end - 1))
     end_col = len(text) + 1 if end_line != line else source.line_col(span.end)[1]
     width = max(1, cell_len(text[col - 1 : end_col - 1]))
+    if line == 1 and source.frame is not None:  # show the file's line, not only the expression
+        shift = source.origin[1] - 1
+        text, col = source.frame, col + shift
     shown, pad = _window(text, col - 1)
-    gutter = " " * len(str(line))
+    shown_line = source.file_line_col(span.start)[0]
+    gutter = " " * len(str(shown_line))
     caret = " " * cell_len(shown[:pad]) + "^" * min(width, 80)
     return [
-        f"{gutter}--> {source.name}:{line}:{col}",
+        f"{gutter}--> {source.location(span)}",
         f"{gutter} |",
-        f"{line} | {shown}",
+        f"{shown_line} | {shown}",
         f"{gutter} | {caret}{' ' + note if note else ''}",
     ]
 

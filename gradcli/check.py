@@ -1,0 +1,617 @@
+"""Gradient checks: reverse mode against finite differences, with verdicts that can be trusted.
+
+A check compares, for every point, variable and element, the autograd derivative g with a
+finite-difference reference r whose own error estimate is e, and passes when
+
+    |g - r| <= atol + rtol·|r| + 4·e
+
+so a correct gradient never fails for lack of precision in the reference, while a rule that is off
+by more than rtol (1e-7 by default in float64) is caught wherever the reference is better than that.
+
+Every stencil of every point is evaluated in batched numpy passes: the batch axis comes first, one
+row per stencil point, and each variable is padded to a common rank so that broadcasting between
+variables is the same as at a single point. Where a stencil crosses a kink of a non-smooth
+primitive (its switching function changes sign) or leaves the domain (a non-finite value), the
+probe is redone with one-sided differences: a point on a kink gets the verdict "not differentiable"
+with its left and right derivatives, never a false failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import finite_diff as fd
+from .api import check_variables, describe_fault
+from .autodiff import grad
+from .evaluate import evaluate
+from .graph import Node, toposort
+from .lower import Lowered
+from .registry import REGISTRY
+from .rules import DEFAULT_RTOL, SAFETY
+from .source import GradcliError
+
+PASS = "pass"
+FAIL = "fail"
+KINK = "not differentiable"
+KINK_FAIL = "not differentiable, not a subgradient"
+NONFINITE = "non-finite"
+UNCHECKED = "unchecked"
+FAILING = frozenset({FAIL, KINK_FAIL, NONFINITE})
+_RANK = {NONFINITE: 5, KINK_FAIL: 4, FAIL: 3, UNCHECKED: 2, KINK: 1, PASS: 0}
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    method: str = "auto"
+    eps: float | None = None  # overrides the step coefficient c in h = c·max(1, |x|)
+    dtype: str = "float64"
+    rtol: float | None = None
+    atol: float = 0.0
+    blame: bool = False
+    fast: bool = False
+    wrt: Sequence[str] | None = None
+    max_elements: int = 1 << 21  # elements of a variable per batched pass, to bound memory
+
+    @property
+    def effective_rtol(self) -> float:
+        return DEFAULT_RTOL[self.dtype] if self.rtol is None else self.rtol
+
+
+@dataclass
+class Blame:
+    """A primitive whose own derivative rule disagrees with a finite difference of its forward."""
+
+    node: Node
+    argument: int
+    rule: float
+    numeric: float
+    message: str
+
+
+@dataclass
+class VariableCheck:
+    """The check of one variable at every point, as arrays indexed [point, element].
+
+    With --fast, when the directional check agrees, there is one entry per point: the derivative
+    along a random unit direction (`direction`).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    method: str
+    autograd: np.ndarray
+    reference: np.ndarray
+    error: np.ndarray
+    step: np.ndarray
+    tolerance: np.ndarray
+    verdict: np.ndarray  # object array of verdict strings
+    how: np.ndarray  # object array: the method actually used for each entry
+    left: np.ndarray
+    right: np.ndarray
+    direction: np.ndarray | None = None  # with --fast: the unit direction of the entries
+    source: str = "autograd"  # or "expected": a hand-derived gradient judged the same way
+    messages: dict[tuple[int, int], str] = field(default_factory=dict)
+    blame: list[Blame] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(v in FAILING for v in self.verdict.flat)
+
+    def worst(self) -> tuple[int, int]:
+        """The entry to show: the gravest verdict, then the largest error relative to tolerance."""
+        rank = np.vectorize(_RANK.__getitem__, otypes=[float])(self.verdict)
+        with np.errstate(all="ignore"):
+            ratio = np.abs(self.autograd - self.reference) / self.tolerance
+        ratio = np.where(np.isfinite(ratio), ratio, 1e299)
+        flat = int(np.argmax(rank * 1e300 + np.minimum(ratio, 1e299)))
+        p, e = divmod(flat, self.verdict.shape[1])
+        return p, e
+
+    def counts(self) -> dict[str, int]:
+        values, counts = np.unique(self.verdict.astype(str), return_counts=True)
+        return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def index(self, element: int) -> tuple[int, ...] | None:
+        """The array index of a flat element, or None for a scalar or a direction."""
+        if self.direction is not None or not self.shape:
+            return None
+        return tuple(int(i) for i in np.unravel_index(element, self.shape))
+
+
+@dataclass
+class CheckResult:
+    program: Lowered
+    points: dict[str, np.ndarray]  # each variable with a leading axis of `count` points
+    count: int
+    value: np.ndarray  # the value at each point (leading axis: points)
+    variables: list[VariableCheck]
+    faults: list[GradcliError]
+    options: CheckOptions
+
+    @property
+    def passed(self) -> bool:
+        return not any(v.failed for v in self.variables)
+
+    def point(self, index: int) -> dict[str, np.ndarray]:
+        return {name: values[index] for name, values in self.points.items()}
+
+
+def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) -> CheckResult:
+    """Check the gradient of `program` at a batch of points (values have a leading point axis)."""
+    if options.method not in fd.METHODS:
+        raise GradcliError(
+            f"unknown method {options.method!r}", hint=f"use one of {', '.join(fd.METHODS)}"
+        )
+    if options.dtype not in DTYPES:
+        raise GradcliError(f"unknown dtype {options.dtype!r}", hint="use float64 or float32")
+    check_variables(program, points.keys())
+    names = list(program.variables) if options.wrt is None else list(options.wrt)
+    for name in names:
+        if name not in program.variables:
+            raise GradcliError(f"--wrt: {name} is not a variable of the expression")
+    run = _Run(program, points, options)
+    checks = [run.variable(name) for name in names]
+    if options.blame:
+        for vc in checks:
+            if vc.failed:
+                vc.blame = run.blame(vc)
+    return CheckResult(program, run.points, run.count, run.value, checks, run.faults, options)
+
+
+@dataclass(frozen=True)
+class _Probes:
+    """Directions to differentiate along: from point `points[k]`, along a one-hot element or `v`."""
+
+    points: np.ndarray  # (P,) index of the base point
+    elements: np.ndarray | None  # (P,) flat element moved, for element probes
+    direction: np.ndarray | None  # (E,) unit direction shared by all probes
+
+    def select(self, which: np.ndarray) -> _Probes:
+        elements = None if self.elements is None else self.elements[which]
+        return _Probes(self.points[which], elements, self.direction)
+
+    def shift(self, sl: slice, m: int, moves: np.ndarray, size: int) -> np.ndarray:
+        """The shifts for the probes in `sl`, at `m` stencil moves each: (rows, size)."""
+        if self.direction is not None:
+            return moves[:, None] * self.direction[None, :]
+        shift = np.zeros((len(moves), size), dtype=moves.dtype)
+        shift[np.arange(len(moves)), np.repeat(self.elements[sl], m)] = moves
+        return shift
+
+
+class _Run:
+    """State shared by the checks of one program at one batch of points."""
+
+    def __init__(self, program: Lowered, points: Mapping[str, Any], options: CheckOptions):
+        self.program, self.options = program, options
+        self.dtype = DTYPES[options.dtype]
+        self.eps = fd.machine_eps(self.dtype)
+        self.points = {n: np.asarray(v, dtype=np.float64) for n, v in points.items()}
+        self.shapes = {n: a.shape[1:] for n, a in self.points.items()}
+        self.batch, self.count = _batch(self.points)
+        out = program.output
+        self.order = toposort([out])
+        grads = grad(
+            out, list(program.variables.values()), {n: a.shape for n, a in self.batch.items()}
+        )
+        self.kinks = [n for n in self.order if n.inputs and REGISTRY[n.op].kink is not None]
+        self.kink_inputs = list(dict.fromkeys(i for n in self.kinks for i in n.inputs))
+        values, faults, _ = evaluate([out, *grads, *self.kink_inputs], self.batch, self.dtype)
+        self.value = np.broadcast_to(values[0], (self.count, *np.shape(values[0])[1:]))
+        self.grads = {
+            name: np.broadcast_to(g, self.batch[name].shape).reshape(self.count, -1)
+            for name, g in zip(program.variables, values[1 : 1 + len(grads)], strict=True)
+        }
+        kink_values = dict(zip(self.kink_inputs, values[1 + len(grads) :], strict=True))
+        self.base_sign = self._signature(kink_values, self.count)
+        self.f0 = _per_row(values[0], self.count)
+        self.faults = [describe_fault(f, program) for f in faults]
+
+    def _step(self, method: fd.Method, scale: np.ndarray) -> np.ndarray:
+        """h = c·max(1, |x|), rounded down to a power of two so that x ± k·h is exact."""
+        c = self.options.eps if self.options.eps is not None else method.coefficient(self.eps)
+        return 2.0 ** np.floor(np.log2(c * scale))
+
+    def _tolerance(self, reference: np.ndarray, error: np.ndarray) -> np.ndarray:
+        return self.options.atol + self.options.effective_rtol * np.abs(reference) + SAFETY * error
+
+    # --- evaluation of stencil rows ---------------------------------------------------------
+
+    def _signature(self, values: Mapping[Node, Any], rows: int) -> np.ndarray:
+        """Signs of every kink's switching function, one row per batch row: (rows, K) int8."""
+        parts = []
+        for node in self.kinks:
+            s = np.real(np.asarray(REGISTRY[node.op].kink(*(values[i] for i in node.inputs))))
+            if s.ndim == 0:  # depends on no variable: it cannot move
+                continue
+            s = np.broadcast_to(s, (rows, *s.shape[1:])).reshape(rows, -1)
+            parts.append(np.sign(s).astype(np.int8))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((rows, 0), np.int8)
+
+    def _stencil(self, var: str, probes: _Probes, offsets: np.ndarray, h: np.ndarray):
+        """φ at every offset of every probe, in batched chunks: f (P, m), signatures (P, m, K)."""
+        m = len(offsets)
+        size = int(np.prod(self.shapes[var], dtype=int))
+        per_chunk = max(1, self.options.max_elements // (m * max(size, 1)))
+        fs, signs = [], []
+        for start in range(0, len(probes.points), per_chunk):
+            sl = slice(start, start + per_chunk)
+            rows = np.repeat(probes.points[sl], m)
+            moves = np.tile(offsets, len(rows) // m) * np.repeat(h[sl], m)
+            env = {name: a[rows] for name, a in self.batch.items()}
+            moved = env[var].reshape(len(rows), -1) + probes.shift(sl, m, moves, size)
+            env[var] = moved.reshape(env[var].shape)
+            values, _, _ = evaluate([self.program.output, *self.kink_inputs], env, self.dtype)
+            fs.append(_per_row(values[0], len(rows)).reshape(-1, m))
+            sign = self._signature(dict(zip(self.kink_inputs, values[1:], strict=True)), len(rows))
+            signs.append(sign.reshape(len(rows) // m, m, sign.shape[1]))
+        return np.concatenate(fs), np.concatenate(signs)
+
+    # --- one variable -----------------------------------------------------------------------
+
+    def method_for(self, var: str) -> fd.Method:
+        """The complex step if every node `var` reaches is analytic and smooth, else Richardson."""
+        if self.options.method != "auto":
+            return fd.BY_NAME[self.options.method]
+        reached = _reached(self.order, self.program.variables[var])
+        smooth = all(REGISTRY[n.op].analytic and REGISTRY[n.op].kink is None for n in reached[1:])
+        return fd.COMPLEX if smooth else fd.RICHARDSON
+
+    def variable(self, var: str) -> VariableCheck:
+        method = self.method_for(var)
+        x = self.batch[var].reshape(self.count, -1)
+        size = x.shape[1]
+        if self.options.fast and size > 1:
+            v = np.random.default_rng(0).standard_normal(size)
+            probes = _Probes(np.arange(self.count), None, v / np.linalg.norm(v))
+            along = self._probe(var, method, probes, np.maximum(1.0, np.abs(x).max(axis=1)))
+            if (along.verdict == PASS).all():
+                return along
+        probes = _Probes(
+            np.repeat(np.arange(self.count), size), np.tile(np.arange(size), self.count), None
+        )
+        return self._probe(var, method, probes, np.maximum(1.0, np.abs(x.reshape(-1))))
+
+    def _probe(
+        self, var: str, method: fd.Method, probes: _Probes, scale: np.ndarray
+    ) -> VariableCheck:
+        h = self._step(method, scale)
+        f, signs = self._stencil(var, probes, method.offsets, h)
+        f0 = self.f0[probes.points]
+        with np.errstate(all="ignore"):
+            reference, error = method.combine(f, f0, h, self.eps)
+        g = self.grads[var]
+        if probes.direction is not None:
+            autograd = g @ probes.direction
+        else:
+            autograd = g[probes.points, probes.elements]
+        entries = _Entries(
+            autograd.astype(float), reference, error, h, len(probes.points), method.name
+        )
+        if method.name != "complex":
+            crossed = (signs != self.base_sign[probes.points][:, None, :]).any(axis=(1, 2))
+            broken = ~np.isfinite(f).all(axis=1) & np.isfinite(f0)
+            flagged = np.flatnonzero(crossed | broken)
+            if flagged.size:
+                self._refine(var, probes, scale, flagged, entries)
+        entries.judge(self._tolerance(entries.reference, entries.error))
+        if method.name != "complex":
+            self._confirm(var, method, probes, scale, entries)
+        tolerance = self._tolerance(entries.reference, entries.error)
+        columns = 1 if probes.direction is not None else int(np.prod(self.shapes[var], dtype=int))
+        check = entries.as_check(var, self.shapes[var], method.name, tolerance, self.count, columns)
+        check.direction = probes.direction
+        self._explain(check, entries.notes)
+        return check
+
+    def _refine(
+        self, var: str, probes: _Probes, scale: np.ndarray, idx: np.ndarray, entries: _Entries
+    ):
+        """Probes whose stencil crossed a kink or left the domain: shrink the step 8 times at a
+        time until both sides of the point are clean, then take a central difference if the two
+        one-sided derivatives agree, or give the verdict "not differentiable" if they do not.
+        A side that never becomes clean (a domain edge closer than the smallest usable step)
+        leaves a one-sided reference, which may pass but never fails."""
+        s = entries.step[idx].copy()
+        floor = 64 * self.eps * scale[idx]
+        todo = np.ones(len(idx), bool)
+        last_ref = np.full(len(idx), np.nan)
+        last_err = np.full(len(idx), np.nan)
+        last_how = np.full(len(idx), "none", dtype=object)
+        while True:
+            s = s / 8
+            active = np.flatnonzero(todo & (s >= floor))
+            if active.size == 0:
+                break
+            sub = probes.select(idx[active])
+            h = s[active]
+            f, signs = self._stencil(var, sub, fd.ONE_SIDED_OFFSETS, h)
+            f0 = self.f0[sub.points]
+            base = self.base_sign[sub.points]
+            side = _Sides(f, f0, h, self.eps, signs, base)
+            tol = self._tolerance(np.maximum(np.abs(side.left), np.abs(side.right)), side.error)
+            with np.errstate(all="ignore"):
+                agree = np.abs(side.left - side.right) <= tol
+            both = side.left_ok & side.right_ok
+            smooth = both & agree & ~side.jump
+            kink = both & ~smooth
+            where = idx[active]
+
+            done = where[smooth]
+            entries.reference[done] = side.central[smooth]
+            entries.error[done] = side.central_error[smooth]
+            entries.step[done] = h[smooth]
+            entries.how[done] = "central, smaller step"
+
+            done = where[kink]
+            lv, rv = side.left[kink], side.right[kink]
+            entries.step[done] = h[kink]
+            entries.how[done] = "one-sided"
+            entries.reference[done] = (lv + rv) / 2
+            entries.error[done] = np.abs(lv - rv) / 2
+            g = entries.autograd[done]
+            inside = (np.minimum(lv, rv) - tol[kink] <= g) & (g <= np.maximum(lv, rv) + tol[kink])
+            entries.verdict[done] = np.where(inside | side.jump[kink], KINK, KINK_FAIL)
+            entries.left[done], entries.right[done] = lv, rv
+            for k in np.flatnonzero(side.jump[kink]):
+                entries.notes[int(done[k])] = (
+                    f"the value jumps here, from {side.left_limit[kink][k]:.17g} on the left "
+                    f"to {side.right_limit[kink][k]:.17g} on the right"
+                )
+
+            one = side.left_ok ^ side.right_ok
+            chosen = active[one]
+            last_ref[chosen] = np.where(side.left_ok, side.left, side.right)[one]
+            last_err[chosen] = np.where(side.left_ok, side.left_error, side.right_error)[one]
+            last_how[chosen] = np.where(side.left_ok, "one-sided, left", "one-sided, right")[one]
+            todo[active[smooth | kink]] = False
+        rest = idx[todo]
+        entries.reference[rest] = last_ref[todo]
+        entries.error[rest] = last_err[todo]
+        entries.how[rest] = last_how[todo]
+        entries.edge[rest] = True
+
+    def _confirm(
+        self, var: str, method: fd.Method, probes: _Probes, scale: np.ndarray, entries: _Entries
+    ):
+        """Confirm failures at smaller steps. A relative step can be far too large for the function
+        (sin at x = 1e6), and a correct gradient must not pay for that; a wrong rule fails at every
+        step. The first step at which a probe passes with a clean stencil settles it."""
+        failing = np.flatnonzero((entries.verdict == FAIL) & (entries.how == method.name))
+        h = entries.step[failing]
+        floor = 64 * self.eps * scale[failing]
+        for _ in range(4):
+            h = h / 32
+            keep = h >= floor
+            failing, h, floor = failing[keep], h[keep], floor[keep]
+            if failing.size == 0:
+                return
+            sub = probes.select(failing)
+            f, signs = self._stencil(var, sub, method.offsets, h)
+            with np.errstate(all="ignore"):
+                reference, error = method.combine(f, self.f0[sub.points], h, self.eps)
+                tolerance = self._tolerance(reference, error)
+                ok = np.abs(entries.autograd[failing] - reference) <= tolerance
+            clean = (signs == self.base_sign[sub.points][:, None, :]).all(axis=(1, 2))
+            ok &= clean & np.isfinite(f).all(axis=1)
+            done = failing[ok]
+            entries.reference[done], entries.error[done] = reference[ok], error[ok]
+            entries.step[done] = h[ok]
+            entries.how[done] = f"{method.name}, smaller step"
+            entries.verdict[done] = PASS
+            failing, h, floor = failing[~ok], h[~ok], floor[~ok]
+
+    def _explain(self, check: VariableCheck, notes: dict[int, str]) -> None:
+        """Messages for entries whose verdict needs words: non-finite, unchecked, kinks."""
+        columns = check.verdict.shape[1]
+        for p, e in zip(*np.nonzero(check.verdict != PASS), strict=True):
+            verdict = check.verdict[p, e]
+            note = notes.get(int(p * columns + e))
+            if note is not None:
+                check.messages[p, e] = note
+                continue
+            if verdict == NONFINITE:
+                check.messages[p, e] = next(
+                    (f.message for f in self.faults), "the autograd derivative is not finite"
+                )
+            elif verdict == UNCHECKED:
+                if check.how[p, e] == "none":
+                    text = (
+                        "no reference: on both sides the stencil leaves the domain or meets a kink"
+                    )
+                elif str(check.how[p, e]).startswith("one-sided"):
+                    text = (
+                        "only a one-sided reference, next to a domain edge or kink closer than the "
+                        "smallest usable step, and it disagrees: not counted as a failure"
+                    )
+                else:
+                    text = "no reference: the finite differences are not finite"
+                check.messages[p, e] = text
+            elif verdict in (KINK, KINK_FAIL):
+                between = (
+                    "the autograd value lies between them: a valid subgradient"
+                    if verdict == KINK
+                    else "the autograd value is not between them: not a subgradient"
+                )
+                check.messages[p, e] = (
+                    f"left derivative {check.left[p, e]:.17g}, "
+                    f"right derivative {check.right[p, e]:.17g}; {between}"
+                )
+
+    # --- blame ------------------------------------------------------------------------------
+
+    def blame(self, check: VariableCheck) -> list[Blame]:
+        """At the worst failing point, test each primitive's own rule on its actual inputs."""
+        p, _ = check.worst()
+        env = {name: a[p : p + 1] for name, a in self.batch.items()}
+        _, _, values = evaluate([self.program.output], env, self.dtype, keep_all=True)
+        graph = self.program.graph
+        found = []
+        reached = _reached(self.order, self.program.variables[check.name])
+        live = set(reached)
+        for node in reached[1:]:
+            prim = REGISTRY[node.op]
+            if prim.partials is None:
+                continue
+            args = [values[i] for i in node.inputs]
+            for i, inp in enumerate(node.inputs):
+                if inp not in live:
+                    continue
+                with graph.deriving(node):
+                    rule_node = prim.partials[i](node, *node.inputs)
+                rule = self._rule_value(rule_node, env)
+                numeric, error = _primitive_partial(prim, args, i, node.attrs, self.eps)
+                shape = np.broadcast_shapes(
+                    np.shape(rule), np.shape(numeric), np.shape(values[node])
+                )
+                rule, numeric, error = (np.broadcast_to(a, shape) for a in (rule, numeric, error))
+                with np.errstate(all="ignore"):
+                    bad = np.abs(rule - numeric) > self._tolerance(numeric, error)
+                bad &= np.isfinite(numeric)
+                if bad.any():
+                    k = np.unravel_index(int(np.argmax(bad)), shape)
+                    found.append(_blame(node, i, float(rule[k]), float(numeric[k]), self.program))
+        return found
+
+    def _rule_value(self, rule: Node | float | None, env: Mapping[str, Any]) -> Any:
+        if rule is None:
+            return 0.0
+        if not isinstance(rule, Node):
+            return float(rule)
+        (value,), _, _ = evaluate([rule], env, self.dtype)
+        return np.asarray(value, dtype=float)
+
+
+class _Entries:
+    """Per-probe arrays while a variable is being checked."""
+
+    def __init__(self, autograd, reference, error, step, n, method):
+        self.autograd, self.reference, self.error, self.step = autograd, reference, error, step
+        self.how = np.full(n, method, dtype=object)
+        self.verdict = np.full(n, PASS, dtype=object)
+        self.left = np.full(n, np.nan)
+        self.right = np.full(n, np.nan)
+        self.edge = np.zeros(n, bool)  # reference from one side only, at a domain edge or kink
+        self.notes: dict[int, str] = {}
+
+    def judge(self, tolerance: np.ndarray) -> None:
+        plain = self.verdict == PASS
+        with np.errstate(all="ignore"):
+            ok = np.abs(self.autograd - self.reference) <= tolerance
+        self.verdict[plain & ~ok] = FAIL
+        self.verdict[plain & ~ok & self.edge] = UNCHECKED
+        self.verdict[plain & ~np.isfinite(self.reference)] = UNCHECKED
+        self.verdict[~np.isfinite(self.autograd)] = NONFINITE
+
+    def as_check(self, var, shape, method, tolerance, count, columns) -> VariableCheck:
+        def grid(a):
+            return np.asarray(a).reshape(count, columns)
+
+        return VariableCheck(
+            var,
+            tuple(shape),
+            method,
+            *(grid(a) for a in (self.autograd, self.reference, self.error, self.step, tolerance)),
+            *(grid(a) for a in (self.verdict, self.how, self.left, self.right)),
+        )
+
+
+def _batch(points: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """Variables with a common leading point axis, padded to one rank so that they broadcast."""
+    count = max((a.shape[0] for a in points.values()), default=1)
+    rank = max((a.ndim - 1 for a in points.values()), default=0)
+    out = {}
+    for name, a in points.items():
+        if a.shape[0] not in (1, count):
+            raise GradcliError(f"{name} has {a.shape[0]} points where the others have {count}")
+        a = np.broadcast_to(a, (count, *a.shape[1:]))
+        out[name] = a.reshape((count,) + (1,) * (rank - (a.ndim - 1)) + a.shape[1:])
+    return out, count
+
+
+def _per_row(value: Any, rows: int) -> np.ndarray:
+    """The sum of each row's elements: the scalar whose derivative is checked."""
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return np.full(rows, value)
+    return np.broadcast_to(value, (rows, *value.shape[1:])).reshape(rows, -1).sum(axis=1)
+
+
+def _reached(order: Sequence[Node], source: Node) -> list[Node]:
+    """`source` and the nodes of `order` that depend on it, in order."""
+    reached = {source}
+    for node in order:
+        if any(i in reached for i in node.inputs):
+            reached.add(node)
+    return [source] + [n for n in order if n in reached and n is not source]
+
+
+def _primitive_partial(prim, args: list[Any], i: int, attrs: tuple, eps: float):
+    """∂prim/∂args[i], elementwise, by a finite difference of the primitive's own forward."""
+    x = np.asarray(args[i])
+    scale = np.maximum(1.0, np.abs(np.real(x)))
+    method = fd.COMPLEX if prim.analytic and prim.kink is None else fd.RICHARDSON
+    h = method.coefficient(eps) * scale
+    samples = []
+    with np.errstate(all="ignore"):
+        for offset in method.offsets:
+            moved = list(args)
+            moved[i] = x + offset * h
+            samples.append(np.asarray(prim.forward(*moved, *attrs)))
+        f0 = np.asarray(prim.forward(*args, *attrs))
+        shape = np.broadcast_shapes(f0.shape, *(s.shape for s in samples))
+        f = np.stack([np.broadcast_to(s, shape) for s in samples], axis=-1)
+        return method.combine(f, np.broadcast_to(f0, shape), np.broadcast_to(h, shape), eps)
+
+
+_ORDINALS = ("first", "second", "third", "fourth")
+
+
+def _blame(node: Node, argument: int, rule: float, numeric: float, program: Lowered) -> Blame:
+    where = ""
+    if node.span is not None:
+        where = f" in {program.source.snippet(node.span)} at {program.source.location(node.span)}"
+    message = (
+        f"the derivative rule of {node.op} with respect to its {_ORDINALS[argument]} argument"
+        f"{where} gives {rule:.17g}, but a finite difference of {node.op} itself gives "
+        f"{numeric:.17g}"
+    )
+    return Blame(node, argument, rule, numeric, message)
+
+
+class _Sides:
+    """One-sided and central differences from φ at -2h, -h, h, 2h, and which sides are clean.
+
+    A side is clean when its two points are finite and on the same side of every kink as the
+    point itself (or the point is on the kink). A jump is a kink where the value itself breaks:
+    extrapolating a side's two points to the point misses φ(0) by more than a side's own change.
+    """
+
+    def __init__(self, f, f0, h, eps, signs, base):
+        with np.errstate(all="ignore"):
+            self.left, self.left_error, self.right, self.right_error = fd.one_sided(f, f0, h, eps)
+            self.error = self.left_error + self.right_error
+            self.central = (f[:, 2] - f[:, 1]) / (2 * h)
+            wide = (f[:, 3] - f[:, 0]) / (4 * h)
+            self.central_error = np.abs(wide - self.central) / 3 + eps * np.abs(f).max(axis=1) / h
+            self.left_limit = 2 * f[:, 1] - f[:, 0]
+            self.right_limit = 2 * f[:, 2] - f[:, 3]
+            noise = 16 * eps * np.abs(f).max(axis=1)
+            breaks = (np.abs(f0 - self.left_limit) > 8 * np.abs(f[:, 1] - f[:, 0]) + noise) | (
+                np.abs(f0 - self.right_limit) > 8 * np.abs(f[:, 2] - f[:, 3]) + noise
+            )
+        self.jump = (base == 0).any(axis=1) & breaks
+        finite = np.isfinite(f) & np.isfinite(f0)[:, None]
+        at_kink = base == 0
+
+        def clean(outer: int, inner: int) -> np.ndarray:
+            same = (signs[:, outer] == signs[:, inner]) & (at_kink | (signs[:, inner] == base))
+            return same.all(axis=1) & finite[:, outer] & finite[:, inner]
+
+        self.left_ok, self.right_ok = clean(0, 1), clean(3, 2)

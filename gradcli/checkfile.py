@@ -1,0 +1,475 @@
+"""Check files (`*.grad.toml`): finding them, reading them, and turning each case into a check.
+
+A file has optional defaults at the top level (method, rtol, atol, eps, dtype, fast) and any number
+of `[[case]]` tables:
+
+    method = "auto"
+
+    [[case]]
+    name = "tutorial"
+    expr = "x*y + x/y"                      # or: program = "model.grad" (relative to this file)
+    at = { x = 5, y = 2 }                   # fixed values; or with sample, the fixed ones
+    sample = { n = 100, seed = 1, domains = { x = "0.1:10", y = [-3, 3] } }
+    value = 12.5                            # optional: the expected value (with `at` only)
+    grad = { x = "y + 1/y", y = "x - x/y^2" }   # optional: hand-derived, formulas or numbers
+
+Every mistake is reported with the file, the line and the key it is about.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .api import compile_program
+from .check import DTYPES, CheckOptions
+from .finite_diff import METHODS
+from .lower import Lowered
+from .source import GradcliError
+from .values import parse_value
+
+OPTION_KEYS = ("method", "rtol", "atol", "eps", "dtype", "fast", "wrt")
+CASE_KEYS = ("name", "expr", "program", "at", "sample", "value", "grad", *OPTION_KEYS)
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", "site-packages"})
+
+
+@dataclass(frozen=True)
+class Domain:
+    low: float
+    high: float
+    log: bool = False
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.log:
+            sign = -1.0 if self.high < 0 else 1.0
+            lo, hi = sorted((np.log(abs(self.low)), np.log(abs(self.high))))
+            return sign * np.exp(rng.uniform(lo, hi, n))
+        return rng.uniform(self.low, self.high, n)
+
+
+@dataclass(frozen=True)
+class Sample:
+    n: int
+    seed: int
+    domains: dict[str, Domain]
+
+
+@dataclass
+class Case:
+    """One `[[case]]`, ready to run; `file` is None for an expression given on the command line."""
+
+    name: str
+    program: Lowered
+    at: dict[str, np.ndarray] = field(default_factory=dict)
+    sample: Sample | None = None
+    value: np.ndarray | None = None
+    grad: dict[str, Lowered | np.ndarray] = field(default_factory=dict)
+    options: CheckOptions = field(default_factory=CheckOptions)
+    file: Path | None = None
+    line: int = 1
+
+    def points(self, samples: int | None = None) -> dict[str, np.ndarray]:
+        """Every variable with a leading point axis: sampled ones drawn, fixed ones of length 1."""
+        out = {name: np.asarray(v, dtype=np.float64)[None] for name, v in self.at.items()}
+        if self.sample is not None:
+            n = samples or self.sample.n
+            rng = np.random.default_rng(self.sample.seed)
+            for name in self.program.variables:  # a fixed order, so that a seed means one set
+                domain = self.sample.domains.get(name)
+                if domain is not None and name not in self.at:
+                    out[name] = domain.draw(rng, n)
+        return out
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.file is not None else self.name
+
+
+class CheckFileError(GradcliError):
+    """A mistake in a check file, with its file, line and key."""
+
+    def __init__(
+        self, message: str, file: Path, line: int, key: str | None = None, hint: str | None = None
+    ):
+        where = f"{file}:{line}" + (f" ({key})" if key else "")
+        super().__init__(f"{where}: {message}", hint=hint)
+        self.file, self.line, self.key, self.detail = file, line, key, message
+
+
+def find(paths: Iterable[str], cwd: Path | None = None) -> tuple[list[Path], list[GradcliError]]:
+    """The check files named by `paths` (files, or folders searched recursively).
+
+    With no paths: `[tool.gradcli] paths` in ./pyproject.toml, else the current folder.
+    """
+    cwd = cwd or Path.cwd()
+    paths = list(paths)
+    errors: list[GradcliError] = []
+    if not paths:
+        paths = _configured_paths(cwd, errors) or ["."]
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw) if Path(raw).is_absolute() else cwd / raw
+        shown = Path(raw)
+        if path.is_dir():
+            found += [shown / p.relative_to(path) for p in _walk(path)]
+        elif path.is_file():
+            found.append(shown)
+        else:
+            errors.append(GradcliError(f"no such file or folder: {raw}"))
+    return list(dict.fromkeys(found)), errors
+
+
+def _configured_paths(cwd: Path, errors: list[GradcliError]) -> list[str]:
+    pyproject = cwd / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    try:
+        config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        errors.append(GradcliError(f"cannot read {pyproject}: {exc}"))
+        return []
+    paths = config.get("tool", {}).get("gradcli", {}).get("paths", [])
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        errors.append(GradcliError(f"{pyproject}: [tool.gradcli] paths must be a list of strings"))
+        return []
+    return paths
+
+
+def _walk(root: Path) -> list[Path]:
+    """`*.grad.toml` under `root`, skipping version control, caches and virtual environments."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d not in SKIP_DIRS
+            and not d.startswith(".")
+            and not (Path(folder) / d / "pyvenv.cfg").exists()
+        )
+        found += [Path(folder) / f for f in sorted(files) if f.endswith(".grad.toml")]
+    return found
+
+
+def load(path: Path, cwd: Path | None = None) -> tuple[list[Case], list[GradcliError]]:
+    """The cases of one check file, and the mistakes found in it (each with file, line, key)."""
+    full = path if path.is_absolute() else (cwd or Path.cwd()) / path
+    try:
+        text = full.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [GradcliError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = int(m.group(1)) if (m := re.search(r"line (\d+)", str(exc))) else 1
+        return [], [CheckFileError(f"not valid TOML: {exc}", path, line)]
+    lines = _KeyLines(text)
+    reader = _Reader(path, full.parent, lines)
+    cases, errors = [], []
+    try:
+        defaults = reader.options(data, None, CheckOptions())
+        for key in data:
+            if key not in (*OPTION_KEYS, "case"):
+                raise reader.unknown(key, None, (*OPTION_KEYS, "case"))
+        raw_cases = data.get("case", [])
+        if not isinstance(raw_cases, list):
+            raise CheckFileError(
+                "write each case as a [[case]] table", path, lines.line(None, "case")
+            )
+    except GradcliError as err:
+        return [], [err]
+    for index, raw in enumerate(raw_cases):
+        try:
+            cases.append(reader.case(raw, index, defaults))
+        except GradcliError as err:
+            errors.append(err)
+    names = [c.name for c in cases]
+    for case in cases:
+        if names.count(case.name) > 1:
+            errors.append(
+                CheckFileError(f"two cases are named {case.name!r}", path, case.line, "name")
+            )
+            break
+    return cases, errors
+
+
+class _KeyLines:
+    """Where keys are in a TOML text: tomllib gives values, not positions."""
+
+    _HEADER = re.compile(r"^\s*\[\[\s*case\s*\]\]")
+    _TABLE = re.compile(r"^\s*\[")
+    _KEY = re.compile(
+        r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)\s*(?:\.\s*[A-Za-z0-9_\-"']+\s*)*="""
+    )
+
+    def __init__(self, text: str) -> None:
+        self.text_lines = text.splitlines()
+        self.cases: list[int] = []
+        self.keys: dict[tuple[int | None, str], int] = {}
+        section: int | None = None
+        for number, line in enumerate(self.text_lines, start=1):
+            if self._HEADER.match(line):
+                self.cases.append(number)
+                section = len(self.cases) - 1
+            elif self._TABLE.match(line):
+                continue
+            elif m := self._KEY.match(line):
+                self.keys.setdefault((section, m.group(1).strip("\"'")), number)
+
+    def line(self, case: int | None, key: str | None) -> int:
+        if key is not None and (case, key) in self.keys:
+            return self.keys[case, key]
+        if case is not None and case < len(self.cases):
+            return self.cases[case]
+        return 1
+
+    def text(self, line: int) -> str | None:
+        return self.text_lines[line - 1] if 1 <= line <= len(self.text_lines) else None
+
+    def column_of(self, line: int, text: str) -> int:
+        """The column where `text` (a string value) starts on `line`, or 1."""
+        if 1 <= line <= len(self.text_lines):
+            col = self.text_lines[line - 1].find(text)
+            if col >= 0:
+                return col + 1
+        return 1
+
+
+class _Reader:
+    """Validates the values of one file, turning each problem into a located CheckFileError."""
+
+    def __init__(self, path: Path, folder: Path, lines: _KeyLines) -> None:
+        self.path, self.folder, self.lines = path, folder, lines
+        self.case_index: int | None = None
+
+    def error(self, message: str, key: str | None, hint: str | None = None) -> CheckFileError:
+        return CheckFileError(message, self.path, self.lines.line(self.case_index, key), key, hint)
+
+    def unknown(self, key: str, where: str | None, allowed: Iterable[str]) -> CheckFileError:
+        close = difflib.get_close_matches(key, list(allowed), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "the keys are " + ", ".join(allowed)
+        return self.error(f"unknown key {key!r}" + (f" in {where}" if where else ""), key, hint)
+
+    def options(
+        self, data: Mapping[str, Any], case: int | None, base: CheckOptions
+    ) -> CheckOptions:
+        self.case_index = case
+        changes: dict[str, Any] = {}
+        if "method" in data:
+            method = data["method"]
+            if method not in METHODS:
+                raise self.error(
+                    f"method must be one of {', '.join(METHODS)}, not {method!r}", "method"
+                )
+            changes["method"] = method
+        for key in ("rtol", "atol", "eps"):
+            if key in data:
+                value = data[key]
+                if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                    raise self.error(f"{key} must be a number ≥ 0, not {value!r}", key)
+                if key == "eps" and value == 0:
+                    raise self.error("eps must be > 0", key)
+                changes[key] = float(value)
+        if "dtype" in data:
+            if data["dtype"] not in DTYPES:
+                raise self.error(
+                    f"dtype must be float64 or float32, not {data['dtype']!r}", "dtype"
+                )
+            changes["dtype"] = data["dtype"]
+        if "fast" in data:
+            if not isinstance(data["fast"], bool):
+                raise self.error("fast must be true or false", "fast")
+            changes["fast"] = data["fast"]
+        if "wrt" in data:
+            wrt = data["wrt"]
+            if isinstance(wrt, str):
+                wrt = [w.strip() for w in wrt.split(",") if w.strip()]
+            if not isinstance(wrt, list) or not all(isinstance(w, str) for w in wrt):
+                raise self.error("wrt must be a list of variable names", "wrt")
+            changes["wrt"] = tuple(wrt)
+        return replace(base, **changes)
+
+    def case(self, raw: Any, index: int, defaults: CheckOptions) -> Case:
+        self.case_index = index
+        if not isinstance(raw, dict):
+            raise self.error("a case must be a table", None)
+        for key in raw:
+            if key not in CASE_KEYS:
+                raise self.unknown(key, "a case", CASE_KEYS)
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise self.error(
+                "every case needs a name (a non-empty string)", "name" if "name" in raw else None
+            )
+        options = self.options(raw, index, defaults)
+        self.case_index = index
+        program = self.program(raw)
+        at = self.at(raw.get("at", {}))
+        sample = self.sample(raw["sample"]) if "sample" in raw else None
+        missing = [
+            v
+            for v in program.variables
+            if v not in at and (sample is None or v not in sample.domains)
+        ]
+        if missing:
+            raise self.error(
+                f"no value for {', '.join(missing)}",
+                "at" if "at" in raw else None,
+                hint="give each variable a value in `at` or a domain in `sample`",
+            )
+        unused = [
+            v for v in (*at, *(sample.domains if sample else ())) if v not in program.variables
+        ]
+        if unused:
+            key = "at" if unused[0] in at else "sample"
+            raise self.error(
+                f"{unused[0]} is not a variable of the expression",
+                key,
+                hint="its variables are " + (", ".join(program.variables) or "(none)"),
+            )
+        if options.wrt is not None:
+            for w in options.wrt:
+                if w not in program.variables:
+                    raise self.error(f"wrt: {w} is not a variable of the expression", "wrt")
+        value = None
+        if "value" in raw:
+            if sample is not None:
+                raise self.error("an expected value needs fixed points (at), not a sample", "value")
+            value = self.number_or_array(raw["value"], "value")
+        grads = self.grads(raw.get("grad", {}), program)
+        line = self.lines.cases[index] if index < len(self.lines.cases) else 1
+        return Case(name, program, at, sample, value, grads, options, self.path, line)
+
+    def program(self, raw: Mapping[str, Any]) -> Lowered:
+        if ("expr" in raw) == ("program" in raw):
+            raise self.error("a case needs exactly one of expr and program", None)
+        if "expr" in raw:
+            return self.formula(raw["expr"], "expr")
+        rel = raw["program"]
+        if not isinstance(rel, str):
+            raise self.error("program must be the path of a .grad file", "program")
+        path = self.folder / rel
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise self.error(f"cannot read the program {rel}: {reason}", "program") from None
+        return compile_program(text, str(self.path.parent / rel))
+
+    def formula(self, text: Any, key: str, lookup: str | None = None) -> Lowered:
+        if not isinstance(text, str):
+            raise self.error(f"{key} must be a string", key)
+        line = self.lines.line(self.case_index, lookup or key)
+        if "\n" in text:  # a multi-line string: its text starts on the line after the quotes
+            return compile_program(text, str(self.path), (line + 1, 1))
+        column = self.lines.column_of(line, text)
+        return compile_program(text, str(self.path), (line, column), self.lines.text(line))
+
+    def at(self, raw: Any) -> dict[str, np.ndarray]:
+        if not isinstance(raw, dict):
+            raise self.error("at must be a table of values, like at = { x = 1, y = [1, 2] }", "at")
+        return {name: self.number_or_array(v, "at", name) for name, v in raw.items()}
+
+    def number_or_array(self, raw: Any, key: str, name: str | None = None) -> np.ndarray:
+        label = f"{key}.{name}" if name else key
+        if isinstance(raw, str):
+            try:
+                return parse_value(raw, label)
+            except GradcliError as err:
+                raise self.error(err.message, key) from None
+        try:
+            array = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise self.error(f"{label} must be a number or an array of numbers", key) from None
+        if isinstance(raw, bool) or not np.all(np.isfinite(array)):
+            raise self.error(f"{label} must be a finite number or an array of them", key)
+        return array
+
+    def sample(self, raw: Any) -> Sample:
+        if not isinstance(raw, dict):
+            raise self.error(
+                'sample must be a table: { n = 100, seed = 1, domains = { x = "0:1" } }', "sample"
+            )
+        for key in raw:
+            if key not in ("n", "seed", "domains"):
+                raise self.unknown(key, "sample", ("n", "seed", "domains"))
+        n, seed = raw.get("n", 100), raw.get("seed", 0)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise self.error("sample.n must be a whole number ≥ 1", "sample")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise self.error("sample.seed must be a whole number ≥ 0", "sample")
+        domains = raw.get("domains", {})
+        if not isinstance(domains, dict) or not domains:
+            raise self.error("sample.domains must name at least one variable", "sample")
+        return Sample(n, seed, {name: self.domain(name, d) for name, d in domains.items()})
+
+    def domain(self, name: str, raw: Any) -> Domain:
+        try:
+            return parse_domain(raw)
+        except ValueError as exc:
+            raise self.error(f"domain of {name}: {exc}", "sample") from None
+
+    def grads(self, raw: Any, program: Lowered) -> dict[str, Lowered | np.ndarray]:
+        if not isinstance(raw, dict):
+            raise self.error('grad must be a table, like grad = { x = "2*x" }', "grad")
+        out: dict[str, Lowered | np.ndarray] = {}
+        for name, value in raw.items():
+            if name not in program.variables:
+                raise self.error(
+                    f"grad names {name}, which is not a variable of the expression",
+                    "grad",
+                    hint="its variables are " + (", ".join(program.variables) or "(none)"),
+                )
+            if isinstance(value, str) and not _looks_numeric(value):
+                lookup = name if (self.case_index, name) in self.lines.keys else "grad"
+                formula = self.formula(value, "grad", lookup)
+                extra = [v for v in formula.variables if v not in program.variables]
+                if extra:
+                    raise self.error(
+                        f"the gradient formula for {name} uses {extra[0]}, "
+                        "not a variable of the expression",
+                        "grad",
+                    )
+                out[name] = formula
+            else:
+                out[name] = self.number_or_array(value, "grad", name)
+        return out
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(re.fullmatch(r"\s*[-+\d.eE,\[\]\s]+", text))
+
+
+def parse_domain(raw: Any) -> Domain:
+    """A domain from "lo:hi", "lo:hi:log" or [lo, hi]."""
+    log = False
+    if isinstance(raw, str):
+        parts = raw.split(":")
+        if len(parts) == 3 and parts[2].strip() == "log":
+            log, parts = True, parts[:2]
+        if len(parts) != 2:
+            raise ValueError(f"write it as lo:hi or lo:hi:log, not {raw!r}")
+        try:
+            low, high = (float(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"write it as lo:hi with numbers, not {raw!r}") from None
+    elif (
+        isinstance(raw, list)
+        and len(raw) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
+    ):
+        low, high = float(raw[0]), float(raw[1])
+    else:
+        raise ValueError(f'write it as "lo:hi" or [lo, hi], not {raw!r}')
+    if not (np.isfinite(low) and np.isfinite(high)) or not low < high:
+        raise ValueError(f"it needs finite lo < hi, not {low}:{high}")
+    if log and low * high <= 0:
+        raise ValueError("a log domain must not contain 0")
+    return Domain(low, high, log)

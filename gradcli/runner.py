@@ -1,0 +1,136 @@
+"""Running check cases: the gradient check, plus any expected value and hand-derived gradient.
+
+A hand-derived gradient is judged the way the autograd one is: against the finite-difference
+reference, with the same tolerance rule, the same kink and edge handling.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .check import (
+    FAIL,
+    FAILING,
+    KINK,
+    KINK_FAIL,
+    NONFINITE,
+    PASS,
+    UNCHECKED,
+    CheckResult,
+    VariableCheck,
+    _batch,
+    check,
+)
+from .checkfile import Case
+from .evaluate import evaluate
+from .lower import Lowered
+from .source import GradcliError
+
+
+@dataclass
+class ValueCheck:
+    expected: np.ndarray
+    actual: np.ndarray
+    tolerance: float
+    passed: bool
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    result: CheckResult | None = None
+    expected: list[VariableCheck] = field(default_factory=list)  # hand-derived gradients
+    value: ValueCheck | None = None
+    error: GradcliError | None = None
+    seconds: float = 0.0
+
+    @property
+    def checks(self) -> list[VariableCheck]:
+        return ([] if self.result is None else self.result.variables) + self.expected
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "error"
+        failed = any(c.failed for c in self.checks) or (
+            self.value is not None and not self.value.passed
+        )
+        return "failed" if failed else "passed"
+
+
+def run_case(case: Case, samples: int | None = None, **overrides) -> CaseResult:
+    """Check one case; `samples` replaces the sample size of sampled cases."""
+    start = time.perf_counter()
+    outcome = CaseResult(case)
+    options = replace(case.options, **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        result = check(case.program, case.points(samples), options)
+        outcome.result = result
+        if case.value is not None:
+            outcome.value = _value_check(case.value, result)
+        for vc in result.variables:
+            formula = case.grad.get(vc.name)
+            if formula is not None:
+                outcome.expected.append(_expected_check(vc, _expected(formula, result, vc)))
+    except GradcliError as err:
+        outcome.error = err
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _value_check(expected: np.ndarray, result: CheckResult) -> ValueCheck:
+    actual = np.asarray(result.value[0])
+    rtol = result.options.effective_rtol
+    tolerance = result.options.atol + rtol * float(np.max(np.abs(expected), initial=0.0))
+    with np.errstate(all="ignore"):
+        ok = actual.shape == np.broadcast_shapes(actual.shape, expected.shape) and bool(
+            np.all(np.abs(actual - expected) <= tolerance)
+        )
+    return ValueCheck(expected, actual, tolerance, ok)
+
+
+def _expected(formula: Lowered | np.ndarray, result: CheckResult, vc: VariableCheck) -> np.ndarray:
+    """The hand-derived gradient at every point, shaped like the check: (points, entries)."""
+    env, _ = _batch(result.points)
+    if isinstance(formula, Lowered):
+        (value,), _, _ = evaluate([formula.output], env)
+    else:
+        value = formula
+    try:
+        full = np.broadcast_to(value, env[vc.name].shape)
+    except ValueError:
+        raise GradcliError(
+            f"the hand-derived gradient for {vc.name} has shape {np.shape(value)}, "
+            f"but {vc.name} has shape {vc.shape}"
+        ) from None
+    flat = full.reshape(result.count, -1)
+    return flat @ vc.direction if vc.direction is not None else flat
+
+
+def _expected_check(vc: VariableCheck, expected: np.ndarray) -> VariableCheck:
+    """Judge hand-derived values against the same reference the autograd values met."""
+    out = replace(vc, autograd=expected, messages={}, blame=[], source="expected")
+    reference, tolerance = vc.reference, vc.tolerance
+    with np.errstate(all="ignore"):
+        ok = np.abs(expected - reference) <= tolerance
+        inside = (np.fmin(vc.left, vc.right) - tolerance <= expected) & (
+            expected <= np.fmax(vc.left, vc.right) + tolerance
+        )
+    verdict = np.where(ok, PASS, FAIL).astype(object)
+    kink = np.isin(vc.verdict, [KINK, KINK_FAIL])
+    verdict[kink] = np.where(inside[kink] | np.isnan(vc.left[kink]), KINK, KINK_FAIL)
+    verdict[vc.verdict == UNCHECKED] = UNCHECKED
+    verdict[(vc.verdict == NONFINITE) & ~np.isfinite(reference)] = UNCHECKED
+    verdict[~np.isfinite(expected)] = NONFINITE
+    out.verdict = verdict
+    for p, e in zip(*np.nonzero(verdict != PASS), strict=True):
+        if verdict[p, e] in FAILING and verdict[p, e] != NONFINITE:
+            out.messages[p, e] = (
+                "the hand-derived gradient disagrees with the finite-difference reference"
+            )
+        elif (p, e) in vc.messages:
+            out.messages[p, e] = vc.messages[p, e]
+    return out
