@@ -26,13 +26,17 @@ from .values import format_number
 
 
 def compile_program(
-    text: str, name: str = "<expr>", origin: tuple[int, int] = (1, 1), frame: str | None = None
+    text: str,
+    name: str = "<expr>",
+    origin: tuple[int, int] = (1, 1),
+    frame: str | None = None,
+    columns: tuple[int, ...] | None = None,
 ) -> Lowered:
     """Parse and lower a program; raise `GradcliError` pointing at the problem if it is invalid.
 
-    `origin` and `frame` place an expression inside a larger file (see `parse`).
+    `origin`, `frame` and `columns` place an expression inside a larger file (see `Source`).
     """
-    return lower(parse(text, name, origin, frame))
+    return lower(parse(text, name, origin, frame, columns))
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def evaluate(
     names = list(program.variables) if wrt is None else list(wrt)
     for name in names:
         if name not in program.variables:
-            raise _unknown(name, program, "--wrt:")
+            raise _unknown(name, program, "--wrt: ")
     shapes = {name: a.shape for name, a in arrays.items()}
     try:
         grads = grad(program.output, [program.variables[n] for n in names], shapes)
@@ -98,7 +102,7 @@ def check_variables(program: Lowered, given: Any) -> None:
     expected = list(program.variables)
     for name in given:
         if name not in program.variables:
-            raise _unknown(name, program, "the value given for")
+            raise _unknown(name, program, "")
     missing = [n for n in expected if n not in given]
     if missing:
         listed = ", ".join(f"--{n}" for n in missing)
@@ -120,7 +124,7 @@ def _unknown(name: str, program: Lowered, what: str) -> GradcliError:
         hint = f"did you mean {close[0]}? {hint}"
     if name in CONSTANTS:
         hint = f"{name} is the constant {CONSTANTS[name]!r}; to change it, bind it in the program"
-    return GradcliError(f"{what} {name} is not a variable of the expression", hint=hint)
+    return GradcliError(f"{what}{name} is not a variable of the expression", hint=hint)
 
 
 def _fault_order(fault: Fault) -> tuple[bool, int]:
@@ -128,12 +132,16 @@ def _fault_order(fault: Fault) -> tuple[bool, int]:
     return fault.in_derivative, fault.node.id
 
 
-def describe_fault(fault: Fault, program: Lowered) -> GradcliError:
-    """A located message for a nan or inf: what produced it, and why."""
+def describe_fault(fault: Fault, program: Lowered, batched: bool = False) -> GradcliError:
+    """A located message for a nan or inf: what produced it, and why.
+
+    With `batched`, the first axis of every value is a batch of points, not part of an array.
+    """
     source = program.source
     bound = {node: name for name, node in program.bindings.items()}
     node = fault.node
-    element = "" if fault.index is None else f" at index {list(fault.index)}"
+    index = fault.index[1:] if batched and fault.index is not None else fault.index
+    element = f" at index {list(index)}" if index else ""
     if fault.cause == "input":
         return GradcliError(
             f"the value of {node.name} is {fault.kind}{element}", node.span, source=source

@@ -18,12 +18,19 @@ from .shapes import infer_shapes
 
 
 def grad(
-    output: Node, wrt: Sequence[Node], var_shapes: Mapping[str, Shape] | None = None
+    output: Node,
+    wrt: Sequence[Node],
+    var_shapes: Mapping[str, Shape] | None = None,
+    magnitude: bool = False,
 ) -> list[Node]:
     """Nodes for ∂(sum of output)/∂w for each w in `wrt`.
 
     `var_shapes` gives the shapes of array variables (others are scalars); a non-scalar output is
     differentiated as its sum, and an adjoint is summed back to the shape of a broadcast input.
+
+    With `magnitude`, every local derivative is replaced by its absolute value: the result is the
+    sum over all chain-rule paths of |product of local derivatives|, the scale that rounding errors
+    in computing the gradient (or a complex-step reference) are proportional to.
     """
     graph = output.graph
     order = toposort([output, *wrt])
@@ -51,7 +58,7 @@ def grad(
         if not node.inputs:
             continue
         with graph.deriving(node):
-            for inp, contribution in _vjp(node, adjoint, shapes, live):
+            for inp, contribution in _vjp(node, adjoint, shapes, live, magnitude):
                 if contribution is not None:
                     received.setdefault(inp, []).append(contribution)
 
@@ -67,7 +74,7 @@ def grad(
 
 
 def _vjp(
-    node: Node, adjoint: Node, shapes: Mapping[Node, Shape], live: set[Node]
+    node: Node, adjoint: Node, shapes: Mapping[Node, Shape], live: set[Node], magnitude: bool
 ) -> list[tuple[Node, Node | None]]:
     """The contribution `node` sends to each live input, given its adjoint (None: zero)."""
     prim = REGISTRY[node.op]
@@ -81,6 +88,8 @@ def _vjp(
         local = partial(node, *node.inputs)
         if local is None:
             continue
+        if magnitude:
+            local = node.graph.apply("abs", local) if isinstance(local, Node) else abs(local)
         contribution = adjoint * local
         if shapes[inp] != shapes[node]:
             contribution = node.graph.apply("sum_to", contribution, attrs=(shapes[inp],))

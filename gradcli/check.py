@@ -32,6 +32,7 @@ from .graph import Node, toposort
 from .lower import Lowered
 from .registry import REGISTRY
 from .rules import DEFAULT_RTOL, SAFETY
+from .shapes import infer_shapes
 from .source import GradcliError
 
 PASS = "pass"
@@ -41,6 +42,10 @@ KINK_FAIL = "not differentiable, not a subgradient"
 NONFINITE = "non-finite"
 UNCHECKED = "unchecked"
 FAILING = frozenset({FAIL, KINK_FAIL, NONFINITE})
+_UNSETTLED = (
+    "no two trusted references agree at any step down to the rounding floor: the function "
+    "cannot be resolved by differences at this point"
+)
 _RANK = {NONFINITE: 5, KINK_FAIL: 4, FAIL: 3, UNCHECKED: 2, KINK: 1, PASS: 0}
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -105,11 +110,11 @@ class VariableCheck:
 
     def worst(self) -> tuple[int, int]:
         """The entry to show: the gravest verdict, then the largest error relative to tolerance."""
-        rank = np.vectorize(_RANK.__getitem__, otypes=[float])(self.verdict)
+        rank = np.vectorize(_RANK.__getitem__, otypes=[int])(self.verdict).ravel()
         with np.errstate(all="ignore"):
-            ratio = np.abs(self.autograd - self.reference) / self.tolerance
-        ratio = np.where(np.isfinite(ratio), ratio, 1e299)
-        flat = int(np.argmax(rank * 1e300 + np.minimum(ratio, 1e299)))
+            ratio = (np.abs(self.autograd - self.reference) / self.tolerance).ravel()
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+        flat = int(np.lexsort((ratio, rank))[-1])  # by rank, then by ratio
         p, e = divmod(flat, self.verdict.shape[1])
         return p, e
 
@@ -139,7 +144,8 @@ class CheckResult:
         return not any(v.failed for v in self.variables)
 
     def point(self, index: int) -> dict[str, np.ndarray]:
-        return {name: values[index] for name, values in self.points.items()}
+        """The coordinates of point `index` (a fixed variable has one value for all points)."""
+        return {name: v[index if len(v) > 1 else 0] for name, v in self.points.items()}
 
 
 def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) -> CheckResult:
@@ -192,34 +198,62 @@ class _Run:
         self.program, self.options = program, options
         self.dtype = DTYPES[options.dtype]
         self.eps = fd.machine_eps(self.dtype)
+        self.tiny = float(np.finfo(self.dtype).tiny)  # below it, numbers lose precision
         self.points = {n: np.asarray(v, dtype=np.float64) for n, v in points.items()}
         self.shapes = {n: a.shape[1:] for n, a in self.points.items()}
         self.batch, self.count = _batch(self.points)
         out = program.output
         self.order = toposort([out])
-        grads = grad(
-            out, list(program.variables.values()), {n: a.shape for n, a in self.batch.items()}
-        )
+        wrt = list(program.variables.values())
+        shapes = {n: a.shape for n, a in self.batch.items()}
+        grads = grad(out, wrt, shapes)
+        scales = grad(out, wrt, shapes, magnitude=True)
+        rounding = _rounding_scale(out, shapes)
         self.kinks = [n for n in self.order if n.inputs and REGISTRY[n.op].kink is not None]
         self.kink_inputs = list(dict.fromkeys(i for n in self.kinks for i in n.inputs))
-        values, faults, _ = evaluate([out, *grads, *self.kink_inputs], self.batch, self.dtype)
+        values, faults, _ = evaluate(
+            [out, *grads, *scales, *self.kink_inputs, rounding], self.batch, self.dtype
+        )
+        # The rounding error of one value of f: ε·Σ|v·∂f/∂v| over its nodes (see _rounding_scale).
+        self.noise = self.eps * np.abs(np.broadcast_to(values[-1], (self.count,)))
+        values = values[:-1]
         self.value = np.broadcast_to(values[0], (self.count, *np.shape(values[0])[1:]))
-        self.grads = {
-            name: np.broadcast_to(g, self.batch[name].shape).reshape(self.count, -1)
-            for name, g in zip(program.variables, values[1 : 1 + len(grads)], strict=True)
-        }
-        kink_values = dict(zip(self.kink_inputs, values[1 + len(grads) :], strict=True))
+        k = len(grads)
+        self.grads, self.scales = (
+            {
+                name: np.broadcast_to(g, self.batch[name].shape).reshape(self.count, -1)
+                for name, g in zip(program.variables, part, strict=True)
+            }
+            for part in (values[1 : 1 + k], values[1 + k : 1 + 2 * k])
+        )
+        kink_values = dict(zip(self.kink_inputs, values[1 + 2 * k :], strict=True))
         self.base_sign = self._signature(kink_values, self.count)
         self.f0 = _per_row(values[0], self.count)
-        self.faults = [describe_fault(f, program) for f in faults]
+        self.faults = [describe_fault(f, program, batched=True) for f in faults]
 
     def _step(self, method: fd.Method, scale: np.ndarray) -> np.ndarray:
-        """h = c·max(1, |x|), rounded down to a power of two so that x ± k·h is exact."""
+        """h = c·scale, rounded down to a power of two so that x ± k·h is exact."""
         c = self.options.eps if self.options.eps is not None else method.coefficient(self.eps)
         return 2.0 ** np.floor(np.log2(c * scale))
 
-    def _tolerance(self, reference: np.ndarray, error: np.ndarray) -> np.ndarray:
-        return self.options.atol + self.options.effective_rtol * np.abs(reference) + SAFETY * error
+    @staticmethod
+    def _scale(method: fd.Method, magnitude: np.ndarray) -> np.ndarray:
+        """max(1, |x|) for differences; |x| itself for the complex step, which does not cancel
+        and so can stay far below the scale of a function singular at 0 (log x at x = 1e-150)."""
+        if method.name == "complex":
+            return np.maximum(magnitude, 2.0**-1000)
+        return np.maximum(1.0, magnitude)
+
+    def _tolerance(
+        self, reference: np.ndarray, error: np.ndarray, rounding: Any = 0.0
+    ) -> np.ndarray:
+        """atol + rtol·|r| + 4·(e + ε·s): see `rules.TOLERANCE_RULE`."""
+        return (
+            self.options.atol
+            + self.options.effective_rtol * np.abs(reference)
+            + SAFETY * (error + rounding)
+            + self.tiny
+        )
 
     # --- evaluation of stencil rows ---------------------------------------------------------
 
@@ -270,45 +304,99 @@ class _Run:
         if self.options.fast and size > 1:
             v = np.random.default_rng(0).standard_normal(size)
             probes = _Probes(np.arange(self.count), None, v / np.linalg.norm(v))
-            along = self._probe(var, method, probes, np.maximum(1.0, np.abs(x).max(axis=1)))
+            along = self._probe(var, method, probes)
             if (along.verdict == PASS).all():
                 return along
         probes = _Probes(
             np.repeat(np.arange(self.count), size), np.tile(np.arange(size), self.count), None
         )
-        return self._probe(var, method, probes, np.maximum(1.0, np.abs(x.reshape(-1))))
+        return self._probe(var, method, probes)
 
-    def _probe(
-        self, var: str, method: fd.Method, probes: _Probes, scale: np.ndarray
-    ) -> VariableCheck:
-        h = self._step(method, scale)
+    def _probe(self, var: str, method: fd.Method, probes: _Probes) -> VariableCheck:
+        entries = self._entries(var, method, probes)
+        if method.name == "complex":
+            # Im f(x + ih) = h·f'(x) underflows where h times the size of the chain-rule terms is
+            # subnormal: the complex step cannot see the derivative there, differences may.
+            size = np.maximum(np.abs(entries.autograd), entries.rounding / self.eps)
+            weak = np.flatnonzero(entries.step * size < 2.0**-960)
+            if weak.size:
+                entries.take(weak, self._entries(var, fd.RICHARDSON, probes.select(weak)))
+        tolerance = self._tolerance(entries.reference, entries.error, entries.rounding)
+        columns = 1 if probes.direction is not None else int(np.prod(self.shapes[var], dtype=int))
+        check = entries.as_check(var, self.shapes[var], method.name, tolerance, self.count, columns)
+        check.direction = probes.direction
+        self._explain(check, entries.notes)
+        return check
+
+    def _entries(
+        self, var: str, method: fd.Method, probes: _Probes, steps: np.ndarray | None = None
+    ) -> _Entries:
+        """Reference, error estimate and verdict of each probe by `method`: refined, confirmed."""
+        scale = self._scale(method, np.abs(self._coordinate(var, probes)))
+        h = self._step(method, scale) if steps is None else steps
         f, signs = self._stencil(var, probes, method.offsets, h)
         f0 = self.f0[probes.points]
         with np.errstate(all="ignore"):
-            reference, error = method.combine(f, f0, h, self.eps)
-        g = self.grads[var]
+            reference, error, rounding = method.combine(
+                f, f0, h, self.eps, self.noise[probes.points]
+            )
+        g, s = self.grads[var], self.scales[var]
         if probes.direction is not None:
-            autograd = g @ probes.direction
+            autograd, terms = g @ probes.direction, s @ np.abs(probes.direction)
         else:
             autograd = g[probes.points, probes.elements]
+            terms = s[probes.points, probes.elements]
         entries = _Entries(
             autograd.astype(float), reference, error, h, len(probes.points), method.name
         )
+        entries.rounding = self.eps * np.abs(terms.astype(float))
+        entries.trusted = _trusted(reference, error, rounding)
         if method.name != "complex":
             crossed = (signs != self.base_sign[probes.points][:, None, :]).any(axis=(1, 2))
             broken = ~np.isfinite(f).all(axis=1) & np.isfinite(f0)
             flagged = np.flatnonzero(crossed | broken)
             if flagged.size:
                 self._refine(var, probes, scale, flagged, entries)
-        entries.judge(self._tolerance(entries.reference, entries.error))
-        if method.name != "complex":
-            self._confirm(var, method, probes, scale, entries)
-        tolerance = self._tolerance(entries.reference, entries.error)
-        columns = 1 if probes.direction is not None else int(np.prod(self.shapes[var], dtype=int))
-        check = entries.as_check(var, self.shapes[var], method.name, tolerance, self.count, columns)
-        check.direction = probes.direction
-        self._explain(check, entries.notes)
-        return check
+        entries.judge(self._tolerance(entries.reference, entries.error, entries.rounding))
+        self._confirm(var, method, probes, entries)
+        if method.name != "complex" and self._analytic(var):
+            self._second_opinion(var, probes, entries)
+        return entries
+
+    def _second_opinion(self, var: str, probes: _Probes, entries: _Entries) -> None:
+        """On an analytic path, ask the complex step about what differences could not settle.
+
+        Differences can be blind (a cone sampled symmetrically gives 0 at every step) or find no
+        stencil that fits (log x at x = 1e-150): a failure stands only if the complex step fails
+        too, and an unchecked probe takes the complex step's verdict when it has one. Two steps
+        are tried: the usual one, and one just large enough that h·f' stays clear of underflow,
+        which is far below any scale on which the function curves.
+        """
+        for steps in (None, self._safe_complex_step):
+            open_ = np.flatnonzero(np.isin(entries.verdict, [FAIL, UNCHECKED]))
+            if open_.size == 0:
+                return
+            h = None if steps is None else steps(entries, open_)
+            second = self._entries(var, fd.COMPLEX, probes.select(open_), h)
+            was_unchecked = entries.verdict[open_] == UNCHECKED
+            adopt = (second.verdict == PASS) | (was_unchecked & (second.verdict == FAIL))
+            chosen = np.flatnonzero(adopt)
+            if chosen.size:
+                entries.take(open_[chosen], _select(second, chosen))
+
+    def _safe_complex_step(self, entries: _Entries, which: np.ndarray) -> np.ndarray:
+        """A complex step h with h·(size of the chain-rule terms) about 2^-900, at most the
+        usual one: far from underflow, and far below any scale on which the function curves."""
+        size = np.maximum(np.abs(entries.autograd[which]), entries.rounding[which] / self.eps)
+        usual = fd.COMPLEX.coefficient(self.eps)
+        h = np.minimum(2.0**-900 / np.maximum(size, self.tiny), usual)
+        return 2.0 ** np.floor(np.log2(h))
+
+    def _analytic(self, var: str) -> bool:
+        """Whether every node `var` reaches has an analytic continuation (kinks allowed: a
+        failure comes from a clean stencil, off any kink)."""
+        reached = _reached(self.order, self.program.variables[var])
+        return all(REGISTRY[n.op].analytic for n in reached[1:])
 
     def _refine(
         self, var: str, probes: _Probes, scale: np.ndarray, idx: np.ndarray, entries: _Entries
@@ -334,8 +422,12 @@ class _Run:
             f, signs = self._stencil(var, sub, fd.ONE_SIDED_OFFSETS, h)
             f0 = self.f0[sub.points]
             base = self.base_sign[sub.points]
-            side = _Sides(f, f0, h, self.eps, signs, base)
-            tol = self._tolerance(np.maximum(np.abs(side.left), np.abs(side.right)), side.error)
+            side = _Sides(f, f0, h, self.eps, self.noise[sub.points], signs, base)
+            tol = self._tolerance(
+                np.maximum(np.abs(side.left), np.abs(side.right)),
+                side.error,
+                entries.rounding[idx[active]],
+            )
             with np.errstate(all="ignore"):
                 agree = np.abs(side.left - side.right) <= tol
             both = side.left_ok & side.right_ok
@@ -377,35 +469,93 @@ class _Run:
         entries.how[rest] = last_how[todo]
         entries.edge[rest] = True
 
-    def _confirm(
-        self, var: str, method: fd.Method, probes: _Probes, scale: np.ndarray, entries: _Entries
-    ):
-        """Confirm failures at smaller steps. A relative step can be far too large for the function
-        (sin at x = 1e6), and a correct gradient must not pay for that; a wrong rule fails at every
-        step. The first step at which a probe passes with a clean stencil settles it."""
+    def _confirm(self, var: str, method: fd.Method, probes: _Probes, entries: _Entries):
+        """Decide failures on a ladder of smaller and smaller steps.
+
+        A relative step h = c·max(1, |x|) can be far too large for the function (sin at x = 1e6;
+        atan2(y, x) in y at |y| ≪ 1, which varies on the scale of x), and a correct gradient must
+        not pay for that. So a failing probe is redone at steps 32 times smaller, down to the
+        rounding floor 64·ε·max(1, |x|), then (for |x| < 1) on at steps relative to |x| itself.
+
+        The verdict then comes from the most accurate trusted reference of the ladder (relative
+        to its size; the one the probe failed against included): the probe passes if it agrees
+        with the autograd value, fails if it does not and another trusted reference agrees with
+        it, and is otherwise unchecked: no step resolves the function at this point.
+        """
         failing = np.flatnonzero((entries.verdict == FAIL) & (entries.how == method.name))
-        h = entries.step[failing]
-        floor = 64 * self.eps * scale[failing]
-        for _ in range(4):
-            h = h / 32
-            keep = h >= floor
-            failing, h, floor = failing[keep], h[keep], floor[keep]
-            if failing.size == 0:
-                return
-            sub = probes.select(failing)
-            f, signs = self._stencil(var, sub, method.offsets, h)
+        if failing.size == 0:
+            return
+        x = np.abs(self._coordinate(var, probes, failing))
+        c = self.options.eps if self.options.eps is not None else method.coefficient(self.eps)
+        h = entries.step[failing].copy()
+        if method.name == "complex":  # no cancellation and no rounding floor: a few smaller steps
+            coarse_floor = final_floor = h / 32**3
+        else:
+            coarse_floor = 64 * self.eps * np.maximum(1.0, x)
+            final_floor = 64 * self.eps * np.where(x < 1, np.maximum(x, 2.0**-1000), x)
+        relative = 2.0 ** np.floor(np.log2(c * np.maximum(x, 2.0**-1000)))
+        trusted = entries.trusted[failing]
+        refs = [np.where(trusted, entries.reference[failing], np.nan)]
+        errs = [np.where(trusted, entries.error[failing], np.nan)]
+        steps = [h.copy()]
+        active = np.ones(failing.size, bool)
+        while True:
+            h = np.where(active, h / 32, h)
+            h = np.where(active & (h < coarse_floor) & (h > relative), relative, h)
+            active &= h >= final_floor
+            if not active.any():
+                break
+            on = np.flatnonzero(active)
+            sub = probes.select(failing[on])
+            f, signs = self._stencil(var, sub, method.offsets, h[on])
             with np.errstate(all="ignore"):
-                reference, error = method.combine(f, self.f0[sub.points], h, self.eps)
-                tolerance = self._tolerance(reference, error)
-                ok = np.abs(entries.autograd[failing] - reference) <= tolerance
-            clean = (signs == self.base_sign[sub.points][:, None, :]).all(axis=(1, 2))
-            ok &= clean & np.isfinite(f).all(axis=1)
-            done = failing[ok]
-            entries.reference[done], entries.error[done] = reference[ok], error[ok]
-            entries.step[done] = h[ok]
-            entries.how[done] = f"{method.name}, smaller step"
-            entries.verdict[done] = PASS
-            failing, h, floor = failing[~ok], h[~ok], floor[~ok]
+                ref, err, rnd = method.combine(
+                    f, self.f0[sub.points], h[on], self.eps, self.noise[sub.points]
+                )
+                clean = (signs == self.base_sign[sub.points][:, None, :]).all(axis=(1, 2))
+                clean &= np.isfinite(f).all(axis=1) & np.isfinite(ref) & np.isfinite(err)
+                good = clean & _trusted(ref, err, rnd)
+            rung_ref, rung_err = np.full(failing.size, np.nan), np.full(failing.size, np.nan)
+            rung_ref[on[good]], rung_err[on[good]] = ref[good], err[good]
+            refs.append(rung_ref)
+            errs.append(rung_err)
+            steps.append(h.copy())
+        self._settle(failing, np.stack(refs), np.stack(errs), np.stack(steps), method, entries)
+
+    def _settle(self, failing, refs, errs, steps, method: fd.Method, entries: _Entries) -> None:
+        """The verdict of each failing probe from its ladder (nan where a rung is not trusted)."""
+        columns = np.arange(failing.size)
+        with np.errstate(all="ignore"):
+            relative = errs / np.maximum(np.abs(refs), self.tiny)
+        relative = np.where(np.isfinite(relative), relative, np.inf)
+        best = np.argmin(relative, axis=0)
+        r, e = refs[best, columns], errs[best, columns]
+        rounding, autograd = entries.rounding[failing], entries.autograd[failing]
+        with np.errstate(all="ignore"):
+            ok = np.abs(autograd - r) <= self._tolerance(r, e, rounding)
+            near = np.abs(refs - r) <= self._tolerance(r, e + errs, rounding)
+        near[best, columns] = False
+        seconded = near.any(axis=0)
+        known = np.isfinite(r)
+        passed, confirmed = known & ok, known & ~ok & seconded
+        for mask, verdict in ((passed, PASS), (confirmed, FAIL)):
+            idx = failing[mask]
+            entries.reference[idx], entries.error[idx] = r[mask], e[mask]
+            entries.step[idx] = steps[best[mask], columns[mask]]
+            entries.how[idx] = np.where(best[mask] > 0, f"{method.name}, smaller step", method.name)
+            entries.verdict[idx] = verdict
+        unsettled = failing[~(passed | confirmed)]
+        entries.verdict[unsettled] = UNCHECKED
+        for k in unsettled:
+            entries.notes[int(k)] = _UNSETTLED
+
+    def _coordinate(self, var: str, probes: _Probes, which: Any = slice(None)) -> np.ndarray:
+        """The coordinate each probe moves (its largest entry, for a direction)."""
+        x = self.batch[var].reshape(self.count, -1)
+        points = probes.points[which]
+        if probes.direction is not None:
+            return np.abs(x[points]).max(axis=1)
+        return x[points, probes.elements[which]]
 
     def _explain(self, check: VariableCheck, notes: dict[int, str]) -> None:
         """Messages for entries whose verdict needs words: non-finite, unchecked, kinks."""
@@ -498,7 +648,19 @@ class _Entries:
         self.left = np.full(n, np.nan)
         self.right = np.full(n, np.nan)
         self.edge = np.zeros(n, bool)  # reference from one side only, at a domain edge or kink
+        self.rounding = np.zeros(n)  # ε·s: the rounding scale of the chain-rule terms
+        self.trusted = np.ones(n, bool)  # the reference's error estimate can be believed
         self.notes: dict[int, str] = {}
+
+    def take(self, idx: np.ndarray, other: _Entries) -> None:
+        """Replace the probes at `idx` by those of `other`, computed for exactly these probes."""
+        for name in ("autograd", "reference", "error", "step", "how", "verdict", "left", "right"):
+            getattr(self, name)[idx] = getattr(other, name)
+        self.edge[idx], self.rounding[idx] = other.edge, other.rounding
+        self.trusted[idx] = other.trusted
+        for k in idx:
+            self.notes.pop(int(k), None)
+        self.notes |= {int(idx[k]): note for k, note in other.notes.items()}
 
     def judge(self, tolerance: np.ndarray) -> None:
         plain = self.verdict == PASS
@@ -535,6 +697,51 @@ def _batch(points: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int
     return out, count
 
 
+def _select(entries: _Entries, which: np.ndarray) -> _Entries:
+    """The probes `which` of `entries`, as entries of their own."""
+    out = _Entries(
+        entries.autograd[which],
+        entries.reference[which],
+        entries.error[which],
+        entries.step[which],
+        len(which),
+        "",
+    )
+    for name in ("how", "verdict", "left", "right", "edge", "rounding", "trusted"):
+        setattr(out, name, getattr(entries, name)[which])
+    position = {int(k): i for i, k in enumerate(which)}
+    out.notes = {position[k]: v for k, v in entries.notes.items() if k in position}
+    return out
+
+
+def _trusted(reference: np.ndarray, error: np.ndarray, rounding: np.ndarray) -> np.ndarray:
+    """Whether an error estimate can be believed: the truncation error has converged (small
+    next to the reference) or the estimate is at the level of rounding (a derivative of 0).
+    Out of the asymptotic regime, references at a step too large can agree with each other,
+    each with a large error estimate, and must not confirm a failure."""
+    with np.errstate(all="ignore"):
+        return (error <= 0.1 * np.abs(reference)) | (error <= 4 * rounding)
+
+
+def _rounding_scale(output: Node, var_shapes: Mapping[str, tuple]) -> Node:
+    """Σ over the nodes v of |v·∂f/∂v|, per point: ε times it bounds the rounding error of a value
+    of f to first order. A sum of large terms that cancel has a small value but a large bound."""
+    order = [n for n in toposort([output]) if n.inputs]
+    graph = output.graph
+    shapes = infer_shapes(toposort([output]), var_shapes)
+    order = [n for n in order if shapes[n]]  # nodes without a point axis depend on no variable
+    if not order:
+        return graph.const(0.0)
+    per_point = (shapes[order[0]][0],) + (1,) * (len(shapes[order[0]]) - 1)
+    total = None
+    for node, adjoint in zip(order, grad(output, order, var_shapes), strict=True):
+        term = graph.apply("abs", node * adjoint)
+        if shapes[node] != per_point:
+            term = graph.apply("sum_to", term, attrs=(per_point,))
+        total = term if total is None else total + term
+    return graph.apply("sum_to", total, attrs=((per_point[0],),))
+
+
 def _per_row(value: Any, rows: int) -> np.ndarray:
     """The sum of each row's elements: the scalar whose derivative is checked."""
     value = np.asarray(value)
@@ -567,7 +774,10 @@ def _primitive_partial(prim, args: list[Any], i: int, attrs: tuple, eps: float):
         f0 = np.asarray(prim.forward(*args, *attrs))
         shape = np.broadcast_shapes(f0.shape, *(s.shape for s in samples))
         f = np.stack([np.broadcast_to(s, shape) for s in samples], axis=-1)
-        return method.combine(f, np.broadcast_to(f0, shape), np.broadcast_to(h, shape), eps)
+        reference, error, _ = method.combine(
+            f, np.broadcast_to(f0, shape), np.broadcast_to(h, shape), eps
+        )
+        return reference, error
 
 
 _ORDINALS = ("first", "second", "third", "fourth")
@@ -593,18 +803,19 @@ class _Sides:
     extrapolating a side's two points to the point misses φ(0) by more than a side's own change.
     """
 
-    def __init__(self, f, f0, h, eps, signs, base):
+    def __init__(self, f, f0, h, eps, noise, signs, base):
         with np.errstate(all="ignore"):
-            self.left, self.left_error, self.right, self.right_error = fd.one_sided(f, f0, h, eps)
+            sides = fd.one_sided(f, f0, h, eps, noise)
+            self.left, self.left_error, self.right, self.right_error = sides
             self.error = self.left_error + self.right_error
             self.central = (f[:, 2] - f[:, 1]) / (2 * h)
             wide = (f[:, 3] - f[:, 0]) / (4 * h)
-            self.central_error = np.abs(wide - self.central) / 3 + eps * np.abs(f).max(axis=1) / h
+            noise = np.maximum(noise, eps * np.abs(f).max(axis=1))
+            self.central_error = np.abs(wide - self.central) / 3 + noise / h
             self.left_limit = 2 * f[:, 1] - f[:, 0]
             self.right_limit = 2 * f[:, 2] - f[:, 3]
-            noise = 16 * eps * np.abs(f).max(axis=1)
-            breaks = (np.abs(f0 - self.left_limit) > 8 * np.abs(f[:, 1] - f[:, 0]) + noise) | (
-                np.abs(f0 - self.right_limit) > 8 * np.abs(f[:, 2] - f[:, 3]) + noise
+            breaks = (np.abs(f0 - self.left_limit) > 8 * np.abs(f[:, 1] - f[:, 0]) + 16 * noise) | (
+                np.abs(f0 - self.right_limit) > 8 * np.abs(f[:, 2] - f[:, 3]) + 16 * noise
             )
         self.jump = (base == 0).any(axis=1) & breaks
         finite = np.isfinite(f) & np.isfinite(f0)[:, None]

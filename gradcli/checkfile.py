@@ -204,24 +204,34 @@ class _KeyLines:
     """Where keys are in a TOML text: tomllib gives values, not positions."""
 
     _HEADER = re.compile(r"^\s*\[\[\s*case\s*\]\]")
+    _SUBTABLE = re.compile(r"^\s*\[\s*case\s*\.\s*([^\]]+?)\s*\]")
     _TABLE = re.compile(r"^\s*\[")
-    _KEY = re.compile(
-        r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)\s*(?:\.\s*[A-Za-z0-9_\-"']+\s*)*="""
-    )
+    _PART = r"""(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)"""
+    _KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
 
     def __init__(self, text: str) -> None:
         self.text_lines = text.splitlines()
         self.cases: list[int] = []
         self.keys: dict[tuple[int | None, str], int] = {}
         section: int | None = None
+        prefix = ""
         for number, line in enumerate(self.text_lines, start=1):
             if self._HEADER.match(line):
                 self.cases.append(number)
-                section = len(self.cases) - 1
+                section, prefix = len(self.cases) - 1, ""
+            elif m := self._SUBTABLE.match(line):  # [case.grad] and the like
+                prefix = _dotted(m.group(1)) + "."
+                self._record(section, prefix[:-1], number)
             elif self._TABLE.match(line):
-                continue
+                section, prefix = None, ""
             elif m := self._KEY.match(line):
-                self.keys.setdefault((section, m.group(1).strip("\"'")), number)
+                self._record(section, prefix + _dotted(m.group(1)), number)
+
+    def _record(self, section: int | None, key: str, number: int) -> None:
+        """`a.b.c` is found at this line, and so are `a.b` and `a` if not already placed."""
+        parts = key.split(".")
+        for k in range(len(parts), 0, -1):
+            self.keys.setdefault((section, ".".join(parts[:k])), number)
 
     def line(self, case: int | None, key: str | None) -> int:
         if key is not None and (case, key) in self.keys:
@@ -233,13 +243,15 @@ class _KeyLines:
     def text(self, line: int) -> str | None:
         return self.text_lines[line - 1] if 1 <= line <= len(self.text_lines) else None
 
-    def column_of(self, line: int, text: str) -> int:
-        """The column where `text` (a string value) starts on `line`, or 1."""
-        if 1 <= line <= len(self.text_lines):
-            col = self.text_lines[line - 1].find(text)
-            if col >= 0:
-                return col + 1
-        return 1
+    def string_columns(self, line: int, text: str) -> tuple[int, ...] | None:
+        """The file column of each character of the string value `text` on `line`, decoding
+        escapes (\\t is two columns, one character); None if no string there reads as `text`."""
+        raw = self.text(line) or ""
+        for start, quote in ((m.start(), m.group()) for m in re.finditer(r"[\"']", raw)):
+            columns = _decode_columns(raw, start + 1, quote)
+            if columns is not None and columns[1] == text:
+                return (*columns[0], columns[2])  # the closing quote: just after the text
+        return None
 
 
 class _Reader:
@@ -249,13 +261,21 @@ class _Reader:
         self.path, self.folder, self.lines = path, folder, lines
         self.case_index: int | None = None
 
-    def error(self, message: str, key: str | None, hint: str | None = None) -> CheckFileError:
-        return CheckFileError(message, self.path, self.lines.line(self.case_index, key), key, hint)
+    def error(
+        self, message: str, key: str | None, hint: str | None = None, where: str | None = None
+    ) -> CheckFileError:
+        """A located error about `key`; `where` is the dotted key to find its line by."""
+        line = self.lines.line(self.case_index, where or key)
+        return CheckFileError(message, self.path, line, key, hint)
 
-    def unknown(self, key: str, where: str | None, allowed: Iterable[str]) -> CheckFileError:
+    def unknown(self, key: str, inside: str | None, allowed: Iterable[str]) -> CheckFileError:
         close = difflib.get_close_matches(key, list(allowed), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "the keys are " + ", ".join(allowed)
-        return self.error(f"unknown key {key!r}" + (f" in {where}" if where else ""), key, hint)
+        where = f"{inside}.{key}" if inside in ("sample",) else key
+        if inside == "sample" and (self.case_index, where) not in self.lines.keys:
+            where = "sample"
+        place = f" in {inside}" if inside else ""
+        return self.error(f"unknown key {key!r}{place}", key, hint, where)
 
     def options(
         self, data: Mapping[str, Any], case: int | None, base: CheckOptions
@@ -369,8 +389,12 @@ class _Reader:
         line = self.lines.line(self.case_index, lookup or key)
         if "\n" in text:  # a multi-line string: its text starts on the line after the quotes
             return compile_program(text, str(self.path), (line + 1, 1))
-        column = self.lines.column_of(line, text)
-        return compile_program(text, str(self.path), (line, column), self.lines.text(line))
+        columns = self.lines.string_columns(line, text)
+        if columns is None:  # not found as written: point into the expression itself
+            return compile_program(text, str(self.path), (line, 1))
+        return compile_program(
+            text, str(self.path), (line, columns[0]), self.lines.text(line), columns
+        )
 
     def at(self, raw: Any) -> dict[str, np.ndarray]:
         if not isinstance(raw, dict):
@@ -428,7 +452,9 @@ class _Reader:
                     hint="its variables are " + (", ".join(program.variables) or "(none)"),
                 )
             if isinstance(value, str) and not _looks_numeric(value):
-                lookup = name if (self.case_index, name) in self.lines.keys else "grad"
+                lookup = f"grad.{name}"
+                if (self.case_index, lookup) not in self.lines.keys:
+                    lookup = "grad"
                 formula = self.formula(value, "grad", lookup)
                 extra = [v for v in formula.variables if v not in program.variables]
                 if extra:
@@ -441,6 +467,47 @@ class _Reader:
             else:
                 out[name] = self.number_or_array(value, "grad", name)
         return out
+
+
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _decode_columns(raw: str, start: int, quote: str) -> tuple[list[int], str, int] | None:
+    """Decode the TOML string starting at raw[start] (after its opening quote): the 1-based
+    column of each decoded character, the text, and the column of the closing quote."""
+    columns: list[int] = []
+    out: list[str] = []
+    i = start
+    while i < len(raw):
+        char = raw[i]
+        if char == quote:
+            return columns, "".join(out), i + 1
+        if char == "\\" and quote == '"':
+            code = raw[i + 1 : i + 2]
+            if code in ("u", "U"):
+                width = 4 if code == "u" else 8
+                try:
+                    out.append(chr(int(raw[i + 2 : i + 2 + width], 16)))
+                except ValueError:
+                    return None
+                columns.append(i + 1)
+                i += 2 + width
+                continue
+            if code not in _ESCAPES:
+                return None
+            out.append(_ESCAPES[code])
+            columns.append(i + 1)
+            i += 2
+            continue
+        out.append(char)
+        columns.append(i + 1)
+        i += 1
+    return None
+
+
+def _dotted(key: str) -> str:
+    """A TOML dotted key without quotes or spaces: 'grad . "w1"' is 'grad.w1'."""
+    return ".".join(part.strip().strip("\"'") for part in key.split("."))
 
 
 def _looks_numeric(text: str) -> bool:
@@ -470,6 +537,6 @@ def parse_domain(raw: Any) -> Domain:
         raise ValueError(f'write it as "lo:hi" or [lo, hi], not {raw!r}')
     if not (np.isfinite(low) and np.isfinite(high)) or not low < high:
         raise ValueError(f"it needs finite lo < hi, not {low}:{high}")
-    if log and low * high <= 0:
+    if log and (low <= 0 < high or low < 0 <= high):
         raise ValueError("a log domain must not contain 0")
     return Domain(low, high, log)

@@ -165,14 +165,14 @@ only if the autograd value is not between them.
 )
 
 
-def _split_arguments(
-    tokens: list[str], file: str | None, var: list[str]
-) -> tuple[str, str, list[tuple[str, str]]]:
-    """The program text, its name, and (variable, value) pairs from the command-line tokens."""
-    from .source import GradcliError
+def _scan(tokens: list[str]) -> tuple[list[str], list[tuple[str, str | None]]]:
+    """Positional tokens, and (name, value) for each `--name value` or `--name=value`.
 
+    `--name` takes the next token as its value, whatever it looks like (`--x -3`); a `--name`
+    at the end has the value None.
+    """
     positional: list[str] = []
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[str, str | None]] = []
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -184,13 +184,28 @@ def _split_arguments(
                 name, value = body, tokens[i + 1]
                 i += 1
             else:
-                raise _unknown_option(body) or GradcliError(
-                    f"{token} needs a value", hint=f"write {token} VALUE or {token}=VALUE"
-                )
+                name, value = body, None
             pairs.append((name, value))
         else:
             positional.append(token)
         i += 1
+    return positional, pairs
+
+
+def _split_arguments(
+    tokens: list[str], file: str | None, var: list[str]
+) -> tuple[str, str, list[tuple[str, str]]]:
+    """The program text, its name, and (variable, value) pairs from the command-line tokens."""
+    from .source import GradcliError
+
+    positional, scanned = _scan(tokens)
+    pairs: list[tuple[str, str]] = []
+    for name, value in scanned:
+        if value is None:
+            raise _unknown_option(name) or GradcliError(
+                f"--{name} needs a value", hint=f"write --{name} VALUE or --{name}=VALUE"
+            )
+        pairs.append((name, value))
     for item in var:
         if "=" not in item:
             raise GradcliError(f"--var {item!r} needs the form NAME=VALUE")
@@ -383,6 +398,8 @@ def check_command(
     """Check gradients against finite differences: an expression at a point, or check files."""
     from .source import GradcliError
 
+    if eps is not None and eps <= 0:
+        _fail(GradcliError("--eps must be greater than 0", hint="for example --eps 1e-6"))
     if output_format not in ("table", "json", "github"):
         _fail(GradcliError(f"unknown format {output_format!r}", hint="use table, json or github"))
     output_format = "json" if as_json else output_format
@@ -443,17 +460,20 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed):
     """The cases to run: one for an expression or program, else those of the check files."""
     from .source import GradcliError
 
-    positional = [t for t in tokens if not t.startswith("--")]
+    positional, pairs = _scan(tokens)
     looks_like_paths = file is None and all(
-        Path(t).exists() or t.endswith((".toml", ".grad", "/")) or "/" in t for t in positional
+        Path(t).exists() or t.endswith((".toml", ".grad", "/")) for t in positional
     )
     if looks_like_paths:
-        if any(t.startswith("--") for t in tokens) or var:
-            name = next((t for t in tokens if t.startswith("--")), "--var")
-            bad = name[2:].split("=")[0]
-            raise _unknown_option(bad, (), _CHECK_OPTIONS) or GradcliError(
-                f"{name}: variables are given in check files, not with check files",
-                hint="give the values in the files' `at` or `sample`, or check an expression",
+        for name, _ in pairs:
+            mistyped = _unknown_option(name, (), _CHECK_OPTIONS)
+            if mistyped is not None:
+                raise mistyped
+        if pairs or var:
+            given = f"--{pairs[0][0]}" if pairs else "--var"
+            raise GradcliError(
+                f"{given}: variables are given in check files, not on the command line",
+                hint="give values in each case's `at` or `sample`, or check an expression",
             )
         if domains:
             raise GradcliError("--domain is for an expression; check files have their own domains")
@@ -469,7 +489,12 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed):
             raise GradcliError("--wrt is for an expression; check files have their own wrt")
         return cases, errors, len(paths)
     text, name, assignments = _split_arguments(tokens, file, var)
-    return [_adhoc_case(text, name, assignments, wrt, domains, samples, seed)], [], 0
+    try:
+        return [_adhoc_case(text, name, assignments, wrt, domains, samples, seed)], [], 0
+    except GradcliError as err:
+        if file is None and not assignments and "/" in text and err.hint is not None:
+            err.hint += f"; and no file or folder named {text!r} exists"
+        raise
 
 
 def _adhoc_case(text, name, assignments, wrt, domains, samples, seed):
@@ -508,6 +533,11 @@ def _adhoc_case(text, name, assignments, wrt, domains, samples, seed):
             raise GradcliError(f"--domain {item}: {exc}") from None
     if parsed and samples is None:
         raise GradcliError("--domain needs --samples N: how many points to draw")
+    if samples is not None and not parsed:
+        raise GradcliError(
+            "--samples needs a --domain for at least one variable: where to draw points from",
+            hint="for example --samples 100 --domain x=0.1:10",
+        )
     sample = None
     if samples is not None:
         sample = Sample(samples, seed, parsed)

@@ -14,6 +14,7 @@ finest is 1/8 of that), and ε^(5/4) for the complex step, which has no cancella
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,26 +31,38 @@ class Method:
     def coefficient(self, eps: float) -> float:
         return eps**self.power
 
-    def combine(self, f: np.ndarray, f0: np.ndarray, h: np.ndarray, eps: float):
-        """φ'(0) and its error estimate from samples f[..., k] = φ(offsets[k]·h), f0 = φ(0)."""
-        return _COMBINE[self.name](f, f0, h, eps)
+    def combine(
+        self, f: np.ndarray, f0: np.ndarray, h: np.ndarray, eps: float, noise: Any = 0.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """φ'(0), its error estimate, and the part of that estimate due to rounding, from
+        samples f[..., k] = φ(offsets[k]·h) and f0 = φ(0).
+
+        `noise` is the rounding error of one value of φ where it exceeds ε·|φ|: a small sum of
+        large terms carries the rounding error of its terms.
+        """
+        return _COMBINE[self.name](f, f0, h, eps, noise)
 
 
-def _forward(f, f0, h, eps):
+def _noise(f: np.ndarray, f0: np.ndarray, eps: float, noise: Any) -> np.ndarray:
+    """The rounding error of one sample of φ."""
+    return np.maximum(eps * np.maximum(np.abs(f0), np.abs(f).max(axis=-1)), noise)
+
+
+def _forward(f, f0, h, eps, noise):
     d1 = (f[..., 0] - f0) / h
     d2 = (f[..., 1] - f0) / (2 * h)
-    rounding = 2 * eps * np.maximum(np.abs(f0), np.abs(f).max(axis=-1)) / h
-    return d1, np.abs(d2 - d1) + rounding  # d2 - d1 ≈ h φ''/2, the truncation error of d1
+    rounding = 2 * _noise(f, f0, eps, noise) / h
+    return d1, np.abs(d2 - d1) + rounding, rounding  # d2 - d1 ≈ h·φ''/2, d1's truncation error
 
 
-def _central(f, f0, h, eps):
+def _central(f, f0, h, eps, noise):
     c1 = (f[..., 0] - f[..., 1]) / (2 * h)
     c2 = (f[..., 2] - f[..., 3]) / (4 * h)
-    rounding = eps * np.abs(f).max(axis=-1) / h
-    return c1, np.abs(c2 - c1) / 3 + rounding  # c2 - c1 ≈ 3·(h² φ'''/6)
+    rounding = _noise(f, f0, eps, noise) / h
+    return c1, np.abs(c2 - c1) / 3 + rounding, rounding  # c2 - c1 ≈ 3·(c1's h²·φ'''/6)
 
 
-def _richardson(f, f0, h, eps):
+def _richardson(f, f0, h, eps, noise):
     """Central differences at h/2^k, extrapolated to h → 0; the best diagonal entry wins."""
     d = [(f[..., 2 * k] - f[..., 2 * k + 1]) * (2**k / (2 * h)) for k in range(_LEVELS)]
     table = [d[0]]
@@ -65,14 +78,15 @@ def _richardson(f, f0, h, eps):
     best = np.argmin(errors, axis=0)
     estimate = np.take_along_axis(diagonal, best[None], axis=0)[0]
     error = np.take_along_axis(errors, best[None], axis=0)[0]
-    rounding = 2**_LEVELS * eps * np.abs(f).max(axis=-1) / h
-    return estimate, error + rounding
+    rounding = 2**_LEVELS * _noise(f, f0, eps, noise) / h
+    return estimate, error + rounding, rounding
 
 
-def _complex(f, f0, h, eps):
+def _complex(f, f0, h, eps, noise):
     d1 = np.imag(f[..., 0]) / h
     d2 = np.imag(f[..., 1]) / (_COMPLEX_SECOND * h)
-    return d1, np.abs(d2 - d1) + 2 * eps * np.abs(d1)
+    rounding = 2 * eps * np.abs(d1)
+    return d1, np.abs(d2 - d1) + rounding, rounding
 
 
 _COMPLEX_SECOND = 1e6  # a second, larger imaginary step: its truncation error is still ~(1e6 h)²
@@ -97,13 +111,12 @@ BY_NAME = {m.name: m for m in (FORWARD, CENTRAL, RICHARDSON, COMPLEX)}
 ONE_SIDED_OFFSETS = np.array([-2.0, -1.0, 1.0, 2.0])
 
 
-def one_sided(f: np.ndarray, f0: np.ndarray, h: np.ndarray, eps: float):
+def one_sided(f: np.ndarray, f0: np.ndarray, h: np.ndarray, eps: float, noise: Any = 0.0):
     """Left and right derivatives with their error estimates, from φ at -2h, -h, h, 2h."""
     fm2, fm1, fp1, fp2 = (f[..., k] for k in range(4))
     left = (3 * f0 - 4 * fm1 + fm2) / (2 * h)
     right = (-3 * f0 + 4 * fp1 - fp2) / (2 * h)
-    scale = np.maximum(np.abs(f0), np.abs(f).max(axis=-1))
-    rounding = 8 * eps * scale / h
+    rounding = 8 * _noise(f, f0, eps, noise) / h
     left_error = np.abs(left - (f0 - fm1) / h) + rounding
     right_error = np.abs(right - (fp1 - f0) / h) + rounding
     return left, left_error, right, right_error

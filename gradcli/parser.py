@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -40,14 +41,18 @@ _OPERATOR_TOKENS = frozenset({"PLUS", "STAR", "SLASH", "POW"})
 
 
 def parse(
-    text: str, name: str = "<expr>", origin: tuple[int, int] = (1, 1), frame: str | None = None
+    text: str,
+    name: str = "<expr>",
+    origin: tuple[int, int] = (1, 1),
+    frame: str | None = None,
+    columns: tuple[int, ...] | None = None,
 ) -> ast.Program:
     """Parse a program; raise `GradcliError` with a located message if it is not well formed.
 
     For an expression inside a check file, `origin` is where it starts in the file and `frame`
     the file's line, so that messages point into the file.
     """
-    source = Source(text, name, origin, frame)
+    source = Source(text, name, origin, frame, columns)
     parser, separators = _parser()
     try:
         statements = parser.parse(text)
@@ -58,9 +63,18 @@ def parse(
     return ast.Program(statements, source)
 
 
+def grammar_text() -> str:
+    """The grammar: inside the installed package, or at the top of a source checkout."""
+    packaged = files("gradcli").joinpath("grammar", "gradcli.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parent.parent / "grammar" / "gradcli.lark"
+    return checkout.read_text(encoding="utf-8")
+
+
 @cache
 def _parser() -> tuple[Lark, _Separators]:
-    grammar = files("gradcli.grammar").joinpath("gradcli.lark").read_text(encoding="utf-8")
+    grammar = grammar_text()
     separators = _Separators()
     parser = Lark(
         grammar,

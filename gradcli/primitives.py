@@ -73,7 +73,13 @@ def _atan2(y, x):
 
 
 def _hypot(x, y):
-    return np.sqrt(x * x + y * y) if _complex(x, y) else np.hypot(x, y)
+    if not _complex(x, y):
+        return np.hypot(x, y)
+    # For the complex step: the real hypot, plus the first-order imaginary part (x·x' + y·y')/r.
+    # Squaring the complex arguments would underflow (x ≈ 1e-180) and lose it.
+    xr, yr = np.real(x), np.real(y)
+    r = np.hypot(xr, yr)
+    return r + 1j * ((xr / r) * np.imag(x) + (yr / r) * np.imag(y))
 
 
 def _sum_to(x, shape):

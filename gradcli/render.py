@@ -233,8 +233,9 @@ def check_summary(results, errors, files: int) -> None:
     for err in errors:
         error(err)
     s = summary(results, errors, files)
-    if not results and not errors:
-        _stdout.print("nothing collected: no *.grad.toml check files were found", style="bold")
+    if not results:
+        if not errors:
+            _stdout.print("nothing collected: no *.grad.toml check files were found", style="bold")
         return
     line = Text(
         f"{_plural(s['cases'], 'case')}: {s['passed']} passed, {s['failed']} failed, "

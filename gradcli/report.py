@@ -18,7 +18,7 @@ import numpy as np
 from .check import PASS, VariableCheck
 from .runner import CaseResult
 from .source import GradcliError, error_location
-from .values import to_json
+from .values import format_number, to_json
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR, EXIT_EMPTY = 0, 1, 2, 5
 
@@ -44,6 +44,7 @@ def variable_record(outcome: CaseResult, vc: VariableCheck) -> dict[str, Any]:
         abs_error = abs(g - r)
         rel_error = abs_error / abs(r) if r else (0.0 if abs_error == 0 else None)
     point = outcome.result.point(p) if outcome.result is not None else {}
+    kink = None if np.isnan(vc.left[p, e]) else (vc.left[p, e], vc.right[p, e])
     blame = [
         {
             "primitive": b.node.op,
@@ -63,8 +64,8 @@ def variable_record(outcome: CaseResult, vc: VariableCheck) -> dict[str, Any]:
         "passed": not vc.failed,
         "autograd" if vc.source != "expected" else "expected": _number(g),
         "reference": _number(r),
-        "abs_error": _number(abs_error),
-        "rel_error": _number(rel_error),
+        "abs_error": _number(abs_error) if kink is None else None,
+        "rel_error": _number(rel_error) if kink is None else None,
         "error_estimate": _number(vc.error[p, e]),
         "tolerance": _number(vc.tolerance[p, e]),
         "method": vc.method,
@@ -160,8 +161,13 @@ def json_document(
     }
 
 
+def _detail(err: GradcliError) -> str:
+    """The message without the location that machine formats carry in fields of their own."""
+    return getattr(err, "detail", err.message)
+
+
 def _error_record(err: GradcliError) -> dict[str, Any]:
-    record: dict[str, Any] = {"message": err.message}
+    record: dict[str, Any] = {"message": _detail(err)}
     where = error_location(err)
     if where is not None:
         record |= {"file": where[0], "line": where[1], "column": where[2]}
@@ -170,6 +176,11 @@ def _error_record(err: GradcliError) -> dict[str, Any]:
     if err.hint:
         record["hint"] = err.hint
     return record
+
+
+def _show(value: float) -> str:
+    """A number for people, inf and nan included (JSON writes those as null)."""
+    return format_number(value) if np.isfinite(value) else str(float(value))
 
 
 def failure_text(outcome: CaseResult) -> str:
@@ -181,13 +192,14 @@ def failure_text(outcome: CaseResult) -> str:
         if not vc.failed:
             continue
         rec = variable_record(outcome, vc)
+        p, e = vc.worst()
         what = "hand-derived ∂/∂" if vc.source == "expected" else "∂/∂"
         at = ", ".join(f"{k} = {v}" for k, v in rec["point"].items())
         index = f"[{', '.join(map(str, rec['index']))}]" if rec["index"] else ""
-        value = rec.get("autograd", rec.get("expected"))
+        g, r, tol = vc.autograd[p, e], vc.reference[p, e], vc.tolerance[p, e]
         lines.append(
-            f"{what}{vc.name}{index}: {rec['verdict']}: got {value}, reference {rec['reference']} "
-            f"(error {rec['abs_error']}, tolerance {rec['tolerance']}, {rec['how']}) at {at}"
+            f"{what}{vc.name}{index}: {rec['verdict']}: got {_show(g)}, reference {_show(r)} "
+            f"(error {abs(g - r):.3g}, tolerance {tol:.3g}, {rec['how']}) at {at}"
         )
         if rec["message"]:
             lines.append(f"  {rec['message']}")
@@ -295,10 +307,10 @@ def github_annotations(results: list[CaseResult], errors: list[GradcliError]) ->
             props = [f"file={_escape_property(str(case.file))}", f"line={case.line}", *props]
         lines.append(f"::error {','.join(props)}::{_escape_data(failure_text(outcome))}")
     for err in errors:
-        props = ["title=gradcli: unusable input"]
+        props = [f"title={_escape_property('gradcli: unusable input')}"]
         where = error_location(err)
         if where is not None:
             file, line, col = where
             props = [f"file={_escape_property(file)}", f"line={line}", f"col={col}", *props]
-        lines.append(f"::error {','.join(props)}::{_escape_data(err.message)}")
+        lines.append(f"::error {','.join(props)}::{_escape_data(_detail(err))}")
     return lines

@@ -29,6 +29,7 @@ class Source:
     name: str = "<expr>"
     origin: tuple[int, int] = (1, 1)  # where the text starts in its file: line, column
     frame: str | None = None  # the whole file line the text starts on, to show around it
+    columns: tuple[int, ...] | None = None  # file column of each character of a one-line text
     _line_starts: list[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,9 +61,11 @@ class Source:
         return f"{self.name}:{line}:{col}"
 
     def file_line_col(self, offset: int) -> tuple[int, int]:
-        """Line and column in the file the text came from (see `origin`)."""
+        """Line and column in the file the text came from (see `origin` and `columns`)."""
         line, col = self.line_col(offset)
         first_line, first_col = self.origin
+        if line == 1 and self.columns:
+            return first_line, self.columns[min(col - 1, len(self.columns) - 1)]
         return line + first_line - 1, (col + first_col - 1 if line == 1 else col)
 
 
@@ -122,8 +125,10 @@ def point_at(source: Source, span: Span, note: str = "") -> list[str]:
     end_col = len(text) + 1 if end_line != line else source.line_col(span.end)[1]
     width = max(1, cell_len(text[col - 1 : end_col - 1]))
     if line == 1 and source.frame is not None:  # show the file's line, not only the expression
-        shift = source.origin[1] - 1
-        text, col = source.frame, col + shift
+        start = source.file_line_col(span.start)[1]
+        end = source.file_line_col(max(span.start, span.end - 1))[1] + 1
+        text, col = source.frame, start
+        width = max(1, cell_len(text[start - 1 : end - 1]))
     shown, pad = _window(text, col - 1)
     shown_line = source.file_line_col(span.start)[0]
     gutter = " " * len(str(shown_line))

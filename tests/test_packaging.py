@@ -68,3 +68,20 @@ def test_wheel_in_a_fresh_venv_finds_its_grammar(tmp_path):
         check=True,
     )
     assert json.loads(out.stdout)["gradient"] == {"x": 2.5, "y": 3.75}
+
+
+def test_the_installed_package_imports_from_any_directory(tmp_path):
+    """An install (editable in development) is a regular package wherever Python starts."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import gradcli; print(gradcli.__file__); "
+            "print(gradcli.evaluate('x*y + x/y', {'x': 5, 'y': 2}).gradient['y'])",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    ).stdout.split()
+    assert out[0].endswith("__init__.py") and out[1] == "3.75"

@@ -28,3 +28,11 @@ def test_readme_starts_with_two_commands_that_ci_runs():
 def test_readme_documents_every_function():
     for name in public_names():
         assert f"`{name}(" in README, f"the README's function table lacks {name}"
+
+
+def test_readme_states_the_tolerance_rule_of_the_code():
+    assert "|g − r| ≤ atol + rtol·|r| + 4·(e + ε·s)" in README
+    from gradcli.rules import DEFAULT_RTOL, SAFETY, TOLERANCE_RULE
+
+    assert SAFETY == 4.0 and DEFAULT_RTOL == {"float64": 1e-7, "float32": 1e-3}
+    assert "4·(e + ε·s)" in TOLERANCE_RULE and "rtol 1e-7 in float64, 1e-3 in float32" in README

@@ -74,3 +74,59 @@ def test_small_model_over_a_batch_of_inputs():
     np.testing.assert_allclose(r.value, [loss for loss, _ in by_hand], rtol=1e-13)
     np.testing.assert_allclose(r.gradient["x"], [g["x"] for _, g in by_hand], rtol=1e-12)
     assert float(r.gradient["w1"]) == pytest.approx(sum(g["w1"] for _, g in by_hand), rel=1e-12)
+
+
+SAMPLE_FILES = sorted(SAMPLES.glob("*.grad.toml"))
+
+
+def run_check(*args: str):
+    from typer.testing import CliRunner
+
+    from gradcli.cli import app
+
+    return CliRunner().invoke(app, ["check", *args])
+
+
+@pytest.mark.parametrize("method", ["auto", "richardson", "central", "forward"])
+def test_no_false_failure_over_1000_samples_on_any_sample_file(method):
+    result = run_check(str(SAMPLES), "--samples", "1000", "--method", method, "--json")
+    import json
+
+    doc = json.loads(result.stdout)
+    failing = [
+        (r["case"], r["variable"], r["verdict"], r.get("message"))
+        for r in doc["records"]
+        if not r["passed"]
+    ]
+    assert failing == [] and result.exit_code == 0
+    assert doc["summary"]["cases"] >= 40 and doc["summary"]["errors"] == 0
+
+
+def test_sample_files_cover_every_primitive():
+    from gradcli.registry import REGISTRY, public_names
+
+    text = "\n".join(path.read_text(encoding="utf-8") for path in SAMPLE_FILES)
+    text += (SAMPLES / "small_model.grad").read_text(encoding="utf-8")
+    for name in public_names():
+        assert f"{name}(" in text, f"no sample exercises {name}"
+    symbols = {REGISTRY[n].operator.symbol for n in REGISTRY if REGISTRY[n].operator}
+    for symbol in symbols:
+        assert symbol in text
+
+
+def test_the_deliberately_wrong_gradients_fail():
+    wrong = Path(__file__).resolve().parent / "data" / "wrong_gradient.grad.toml"
+    result = run_check(str(wrong), "--json")
+    import json
+
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert doc["summary"]["failed"] == 3 and doc["summary"]["passed"] == 0
+    bad = {(r["case"], r["variable"]) for r in doc["records"] if not r["passed"]}
+    assert bad == {
+        ("a sign slip in d/dy of x*y + x/y", "y"),
+        ("the chain rule forgotten in sin(x^2)", "x"),
+        ("a factor of 1.001", "x"),
+    }
+    # Only the hand-derived gradients are wrong: autograd passes in every case.
+    assert all(r["kind"] == "hand-derived" for r in doc["records"] if not r["passed"])
