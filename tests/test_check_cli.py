@@ -983,15 +983,60 @@ def test_junit_xml_is_written_even_when_the_run_fails(bad_file):
     assert list(cases) == ["correct", "wrong by hand", "wrong value"]
     assert cases["correct"].find("failure") is None
     wrong = cases["wrong by hand"]
-    assert (wrong.get("file"), wrong.get("line")) == (
-        "bad.grad.toml",
-        str(line_of(bad_file, "[[case]]", 2)),
-    )
     failure = wrong.find("failure")
     assert failure is not None
-    assert failure.get("message").startswith("hand-derived ∂/∂x: fail: got 1.5, reference 2.5")
+    where = f"bad.grad.toml:{line_of(bad_file, '[[case]]', 2)}: "
+    assert failure.get("message").startswith(where + "hand-derived ∂/∂x: fail: got 1.5, ref")
+    assert_junit_10(root)
     assert "disagrees with the finite-difference reference" in failure.text
     assert "value: expected 10.0, got 9.0" in cases["wrong value"].find("failure").text
+
+
+def assert_junit_10(root: ET.Element) -> None:
+    """The rules of the Jenkins junit-10 schema (xunit-plugin's junit-10.xsd) that a report must
+    keep: which attributes each element may have, which are required, which children it holds,
+    and the number format of `time`."""
+    time = re.compile(r"(([0-9]{0,3},)*[0-9]{3}|[0-9]{0,3})*(\.[0-9]*)?")
+    allowed = {
+        "testsuites": ({"name", "time", "tests", "failures", "errors"}, set()),
+        "testsuite": (
+            {
+                "name",
+                "tests",
+                "failures",
+                "errors",
+                "group",
+                "time",
+                "skipped",
+                "timestamp",
+                "hostname",
+                "id",
+                "package",
+                "file",
+                "log",
+                "url",
+            },
+            {"name", "tests", "failures", "errors"},
+        ),
+        "testcase": ({"name", "time", "classname", "group"}, {"name"}),
+        "failure": ({"type", "message"}, set()),
+        "error": ({"type", "message"}, set()),
+    }
+    children = {
+        "testsuites": {"testsuite"},
+        "testsuite": {"testsuite", "properties", "testcase", "system-out", "system-err"},
+        "testcase": {"skipped", "error", "failure", "system-out", "system-err"},
+        "failure": set(),
+        "error": set(),
+    }
+    assert root.tag == "testsuites"
+    for element in root.iter():
+        names, required = allowed[element.tag]
+        assert set(element.attrib) <= names, (element.tag, element.attrib)
+        assert required <= set(element.attrib), (element.tag, element.attrib)
+        assert {child.tag for child in element} <= children[element.tag]
+        if "time" in element.attrib:
+            assert time.fullmatch(element.get("time")), element.get("time")
 
 
 def test_junit_xml_counts_broken_files_as_errors(tmp_path, monkeypatch):
@@ -1007,6 +1052,7 @@ def test_junit_xml_counts_broken_files_as_errors(tmp_path, monkeypatch):
     (broken,) = suites["check files"].findall("testcase")
     assert broken.get("name") == "broken.grad.toml:2"
     assert "unknown key 'nme'" in broken.find("error").get("message")
+    assert_junit_10(root)
 
 
 def test_junit_xml_for_an_expression(tmp_path, monkeypatch):
@@ -1016,6 +1062,7 @@ def test_junit_xml_for_an_expression(tmp_path, monkeypatch):
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("1", "0", "0")
     (case,) = root.iter("testcase")
     assert case.get("name") == "x*y + x/y" and len(case) == 0
+    assert_junit_10(root)
 
 
 def test_junit_xml_into_a_missing_folder_is_an_error(tmp_path, monkeypatch):
@@ -1191,3 +1238,23 @@ def test_gradcli_check_samples_passes():
     """The documented `gradcli check samples/` passes on the repository's own samples."""
     done = run_script("samples/", cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_blame_from_the_command_line_names_the_wrong_primitive(monkeypatch):
+    """A wrong rule injected into the registry: --blame names it, its argument and its span."""
+    import dataclasses
+
+    from gradcli.primitives import cos
+    from gradcli.registry import REGISTRY
+
+    wrong = dataclasses.replace(REGISTRY["sin"], partials=(lambda ans, x: -cos(x),))
+    monkeypatch.setitem(REGISTRY, "sin", wrong)
+    result = check("y*sin(x*y) + x", "--x", "0.7", "--y", "1.3", "--blame", "--json")
+    assert result.exit_code == 1
+    records = {r["variable"]: r for r in strict_json(result.stdout)["records"]}
+    for name in ("x", "y"):
+        (blame,) = records[name]["blame"]
+        assert (blame["primitive"], blame["argument"]) == ("sin", 1)
+        assert (blame["line"], blame["column"]) == (1, 3)
+        assert math.isclose(blame["rule"], -math.cos(0.7 * 1.3), rel_tol=1e-12)
+        assert math.isclose(blame["finite_difference"], math.cos(0.7 * 1.3), rel_tol=1e-9)
