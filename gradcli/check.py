@@ -357,7 +357,10 @@ class _Run:
             flagged = np.flatnonzero(crossed | broken)
             if flagged.size:
                 self._refine(var, probes, scale, flagged, entries)
-        entries.judge(self._tolerance(entries.reference, entries.error, entries.rounding))
+        entries.judge(
+            self._tolerance(entries.reference, entries.error, entries.rounding),
+            value_finite=np.isfinite(self.f0[probes.points]),
+        )
         self._confirm(var, method, probes, entries)
         if method.name != "complex" and self._analytic(var):
             self._second_opinion(var, probes, entries)
@@ -568,7 +571,7 @@ class _Run:
                 continue
             if verdict == NONFINITE:
                 check.messages[p, e] = next(
-                    (f.message for f in self.faults), "the autograd derivative is not finite"
+                    (f.message for f in self.faults), "the value or its derivative is not finite"
                 )
             elif verdict == UNCHECKED:
                 if check.how[p, e] == "none":
@@ -662,14 +665,15 @@ class _Entries:
             self.notes.pop(int(k), None)
         self.notes |= {int(idx[k]): note for k, note in other.notes.items()}
 
-    def judge(self, tolerance: np.ndarray) -> None:
+    def judge(self, tolerance: np.ndarray, value_finite: np.ndarray) -> None:
+        """Verdicts from the tolerance; nan or inf in the value or the gradient is its own."""
         plain = self.verdict == PASS
         with np.errstate(all="ignore"):
             ok = np.abs(self.autograd - self.reference) <= tolerance
         self.verdict[plain & ~ok] = FAIL
         self.verdict[plain & ~ok & self.edge] = UNCHECKED
         self.verdict[plain & ~np.isfinite(self.reference)] = UNCHECKED
-        self.verdict[~np.isfinite(self.autograd)] = NONFINITE
+        self.verdict[~np.isfinite(self.autograd) | ~value_finite] = NONFINITE
 
     def as_check(self, var, shape, method, tolerance, count, columns) -> VariableCheck:
         def grid(a):

@@ -1258,3 +1258,11 @@ def test_blame_from_the_command_line_names_the_wrong_primitive(monkeypatch):
         assert (blame["line"], blame["column"]) == (1, 3)
         assert math.isclose(blame["rule"], -math.cos(0.7 * 1.3), rel_tol=1e-12)
         assert math.isclose(blame["finite_difference"], math.cos(0.7 * 1.3), rel_tol=1e-9)
+
+
+def test_a_nan_value_is_a_non_finite_verdict_naming_its_source():
+    result = check("y*log(x) + y", "--x", "-1", "--y", "2", "--json")
+    assert result.exit_code == 1
+    records = strict_json(result.stdout)["records"]
+    assert {r["variable"]: r["verdict"] for r in records} == {"x": "non-finite", "y": "non-finite"}
+    assert all(r["message"].startswith("log(x) is nan") for r in records)
