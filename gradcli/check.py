@@ -205,14 +205,12 @@ class _Run:
         out = program.output
         self.order = toposort([out])
         wrt = list(program.variables.values())
-        shapes = {n: a.shape for n, a in self.batch.items()}
-        grads = grad(out, wrt, shapes)
-        scales = grad(out, wrt, shapes, magnitude=True)
-        rounding = _rounding_scale(out, shapes)
-        self.kinks = [n for n in self.order if n.inputs and REGISTRY[n.op].kink is not None]
-        self.kink_inputs = list(dict.fromkeys(i for n in self.kinks for i in n.inputs))
+        grads = grad(out, wrt, self.shapes)
+        scales = grad(out, wrt, self.shapes, magnitude=True)
+        rounding = _rounding_scale(out, self.shapes)
+        self.switches = _switches(self.order)
         values, faults, _ = evaluate(
-            [out, *grads, *scales, *self.kink_inputs, rounding], self.batch, self.dtype
+            [out, *grads, *scales, *self.switches, rounding], self.batch, self.dtype, batched=True
         )
         # The rounding error of one value of f: ε·Σ|v·∂f/∂v| over its nodes (see _rounding_scale).
         self.noise = self.eps * np.abs(np.broadcast_to(values[-1], (self.count,)))
@@ -221,15 +219,20 @@ class _Run:
         k = len(grads)
         self.grads, self.scales = (
             {
-                name: np.broadcast_to(g, self.batch[name].shape).reshape(self.count, -1)
+                name: np.broadcast_to(g, (self.count, *self.shapes[name])).reshape(self.count, -1)
                 for name, g in zip(program.variables, part, strict=True)
             }
             for part in (values[1 : 1 + k], values[1 + k : 1 + 2 * k])
         )
-        kink_values = dict(zip(self.kink_inputs, values[1 + 2 * k :], strict=True))
-        self.base_sign = self._signature(kink_values, self.count)
+        self.base_sign = self._signature(values[1 + 2 * k :], self.count)
         self.f0 = _per_row(values[0], self.count)
         self.faults = [describe_fault(f, program, batched=True) for f in faults]
+
+    def _values(self, var: str) -> np.ndarray:
+        """The values of `var` at every point, one row per point: (count, elements)."""
+        return np.broadcast_to(self.batch[var], (self.count, *self.shapes[var])).reshape(
+            self.count, -1
+        )
 
     def _step(self, method: fd.Method, scale: np.ndarray) -> np.ndarray:
         """h = c·scale, rounded down to a power of two so that x ± k·h is exact."""
@@ -257,16 +260,15 @@ class _Run:
 
     # --- evaluation of stencil rows ---------------------------------------------------------
 
-    def _signature(self, values: Mapping[Node, Any], rows: int) -> np.ndarray:
+    def _signature(self, switching: Sequence[Any], rows: int) -> np.ndarray:
         """Signs of every kink's switching function, one row per batch row: (rows, K) int8."""
-        parts = []
-        for node in self.kinks:
-            s = np.real(np.asarray(REGISTRY[node.op].kink(*(values[i] for i in node.inputs))))
-            if s.ndim == 0:  # depends on no variable: it cannot move
-                continue
-            s = np.broadcast_to(s, (rows, *s.shape[1:])).reshape(rows, -1)
-            parts.append(np.sign(s).astype(np.int8))
-        return np.concatenate(parts, axis=1) if parts else np.zeros((rows, 0), np.int8)
+        parts = [
+            np.sign(np.broadcast_to(np.real(v), (rows, *np.shape(v)[1:])).reshape(rows, -1))
+            for v in switching
+        ]
+        return (
+            np.concatenate(parts, axis=1).astype(np.int8) if parts else np.zeros((rows, 0), np.int8)
+        )
 
     def _stencil(self, var: str, probes: _Probes, offsets: np.ndarray, h: np.ndarray):
         """φ at every offset of every probe, in batched chunks: f (P, m), signatures (P, m, K)."""
@@ -278,12 +280,17 @@ class _Run:
             sl = slice(start, start + per_chunk)
             rows = np.repeat(probes.points[sl], m)
             moves = np.tile(offsets, len(rows) // m) * np.repeat(h[sl], m)
-            env = {name: a[rows] for name, a in self.batch.items()}
-            moved = env[var].reshape(len(rows), -1) + probes.shift(sl, m, moves, size)
-            env[var] = moved.reshape(env[var].shape)
-            values, _, _ = evaluate([self.program.output, *self.kink_inputs], env, self.dtype)
+            env = {name: a if len(a) == 1 else a[rows] for name, a in self.batch.items()}
+            base = np.broadcast_to(self.batch[var][:1], (len(rows), *self.shapes[var]))
+            if len(self.batch[var]) > 1:
+                base = self.batch[var][rows]
+            moved = base.reshape(len(rows), -1) + probes.shift(sl, m, moves, size)
+            env[var] = moved.reshape(len(rows), *self.shapes[var])
+            values, _, _ = evaluate(
+                [self.program.output, *self.switches], env, self.dtype, batched=True
+            )
             fs.append(_per_row(values[0], len(rows)).reshape(-1, m))
-            sign = self._signature(dict(zip(self.kink_inputs, values[1:], strict=True)), len(rows))
+            sign = self._signature(values[1:], len(rows))
             signs.append(sign.reshape(len(rows) // m, m, sign.shape[1]))
         return np.concatenate(fs), np.concatenate(signs)
 
@@ -299,7 +306,7 @@ class _Run:
 
     def variable(self, var: str) -> VariableCheck:
         method = self.method_for(var)
-        x = self.batch[var].reshape(self.count, -1)
+        x = self._values(var)
         size = x.shape[1]
         if self.options.fast and size > 1:
             v = np.random.default_rng(0).standard_normal(size)
@@ -554,7 +561,7 @@ class _Run:
 
     def _coordinate(self, var: str, probes: _Probes, which: Any = slice(None)) -> np.ndarray:
         """The coordinate each probe moves (its largest entry, for a direction)."""
-        x = self.batch[var].reshape(self.count, -1)
+        x = self._values(var)
         points = probes.points[which]
         if probes.direction is not None:
             return np.abs(x[points]).max(axis=1)
@@ -602,7 +609,7 @@ class _Run:
     def blame(self, check: VariableCheck) -> list[Blame]:
         """At the worst failing point, test each primitive's own rule on its actual inputs."""
         p, _ = check.worst()
-        env = {name: a[p : p + 1] for name, a in self.batch.items()}
+        env = {name: a[p if len(a) > 1 else 0] for name, a in self.batch.items()}
         _, _, values = evaluate([self.program.output], env, self.dtype, keep_all=True)
         graph = self.program.graph
         found = []
@@ -689,16 +696,12 @@ class _Entries:
 
 
 def _batch(points: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
-    """Variables with a common leading point axis, padded to one rank so that they broadcast."""
+    """Variables with a leading point axis: of length `count`, or 1 for a value all points share."""
     count = max((a.shape[0] for a in points.values()), default=1)
-    rank = max((a.ndim - 1 for a in points.values()), default=0)
-    out = {}
     for name, a in points.items():
         if a.shape[0] not in (1, count):
             raise GradcliError(f"{name} has {a.shape[0]} points where the others have {count}")
-        a = np.broadcast_to(a, (count, *a.shape[1:]))
-        out[name] = a.reshape((count,) + (1,) * (rank - (a.ndim - 1)) + a.shape[1:])
-    return out, count
+    return dict(points), count
 
 
 def _select(entries: _Entries, which: np.ndarray) -> _Entries:
@@ -727,23 +730,38 @@ def _trusted(reference: np.ndarray, error: np.ndarray, rounding: np.ndarray) -> 
         return (error <= 0.1 * np.abs(reference)) | (error <= 4 * rounding)
 
 
-def _rounding_scale(output: Node, var_shapes: Mapping[str, tuple]) -> Node:
-    """Σ over the nodes v of |v·∂f/∂v|, per point: ε times it bounds the rounding error of a value
-    of f to first order. A sum of large terms that cancel has a small value but a large bound."""
-    order = [n for n in toposort([output]) if n.inputs]
+def _switches(order: Sequence[Node]) -> list[Node]:
+    """The switching function of every kink in `order` that can move (depends on a variable)."""
+    moving = set()
+    for node in order:
+        if node.op == "var" or any(i in moving for i in node.inputs):
+            moving.add(node)
+    out = []
+    for node in order:
+        prim = REGISTRY.get(node.op)
+        if prim is not None and prim.kink is not None and node in moving:
+            with node.graph.deriving(node):
+                switch = prim.kink(*node.inputs)
+            if isinstance(switch, Node):
+                out.append(switch)
+    return list(dict.fromkeys(out))
+
+
+def _rounding_scale(output: Node, item_shapes: Mapping[str, tuple]) -> Node:
+    """Σ over the nodes v of |v·∂f/∂v|: ε times it bounds the rounding error of a value of f to
+    first order. A sum of large terms that cancel has a small value but a large bound."""
     graph = output.graph
-    shapes = infer_shapes(toposort([output]), var_shapes)
-    order = [n for n in order if shapes[n]]  # nodes without a point axis depend on no variable
+    order = [n for n in toposort([output]) if n.inputs]
     if not order:
         return graph.const(0.0)
-    per_point = (shapes[order[0]][0],) + (1,) * (len(shapes[order[0]]) - 1)
+    shapes = infer_shapes(toposort([output]), item_shapes)
     total = None
-    for node, adjoint in zip(order, grad(output, order, var_shapes), strict=True):
+    for node, adjoint in zip(order, grad(output, order, item_shapes), strict=True):
         term = graph.apply("abs", node * adjoint)
-        if shapes[node] != per_point:
-            term = graph.apply("sum_to", term, attrs=(per_point,))
+        if shapes[node] != ():
+            term = graph.apply("sum_to", term, attrs=((),))
         total = term if total is None else total + term
-    return graph.apply("sum_to", total, attrs=((per_point[0],),))
+    return total
 
 
 def _per_row(value: Any, rows: int) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .graph import Node, toposort
 from .registry import REGISTRY
+from .shapes import infer_shapes
 from .source import GradcliError
 
 
@@ -40,10 +41,15 @@ def evaluate(
     env: Mapping[str, Any],
     dtype: type[np.generic] = np.float64,
     keep_all: bool = False,
+    batched: bool = False,
 ) -> tuple[list[Any], list[Fault], dict[Node, Any]]:
     """Values of `outputs` with variables bound by `env`; also the faults, and all values if asked.
 
-    Inputs are cast to `dtype` (float64, float32 or complex128).
+    Inputs are cast to `dtype` (float64 or float32; complex inputs stay complex). With `batched`,
+    every variable has a leading batch axis (of length B, or 1 for a value shared by the batch),
+    and the program is evaluated once per batch item, in one numpy pass per node: values that
+    depend on a variable carry the batch axis, elementwise primitives align the ranks of their
+    inputs, and the others use their batch rule from the registry.
     """
     order = toposort(outputs)
     uses: dict[Node, int] = {}
@@ -54,18 +60,27 @@ def evaluate(
     values: dict[Node, Any] = {}
     faults: list[Fault] = []
     make = np.dtype(dtype).type
+    shapes = infer_shapes(order, {n: np.shape(v)[1:] for n, v in env.items()}) if batched else {}
+    in_batch: set[Node] = set()
     with np.errstate(all="ignore"):
         for node in order:
             if node.op == "const":
-                value = make(node.value)
+                value = _constant(node.value, make)
             elif node.op == "var":
                 value = _cast(env[node.name], make)
+                if batched:
+                    in_batch.add(node)
                 if not _finite(value):
                     faults.append(_fault(node, value, []))
             else:
                 args = [values[i] for i in node.inputs]
+                flags = [i in in_batch for i in node.inputs]
                 try:
-                    value = REGISTRY[node.op].forward(*args, *node.attrs)
+                    if any(flags):
+                        in_batch.add(node)
+                        value, args = _apply_batched(node, args, flags, shapes)
+                    else:
+                        value = REGISTRY[node.op].forward(*args, *node.attrs)
                 except ValueError as exc:
                     raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
                 if not _finite(value) and all(_finite(a) for a in args):
@@ -77,6 +92,49 @@ def evaluate(
                             values.pop(inp, None)
             values[node] = value
     return [values[o] for o in outputs], faults, values
+
+
+def _apply_batched(
+    node: Node, args: list[Any], flags: list[bool], shapes: Mapping[Node, tuple]
+) -> tuple[Any, list[Any]]:
+    """`node` over a batch; returns the value and the (aligned) arguments it was computed from."""
+    prim = REGISTRY[node.op]
+    items = [shapes[i] for i in node.inputs]
+    if prim.partials is not None:  # elementwise: (b, *item) padded to the output's rank
+        rank = len(shapes[node])
+        aligned = [
+            _align(a, item, rank) if batched else a
+            for a, item, batched in zip(args, items, flags, strict=True)
+        ]
+        return prim.forward(*aligned, *node.attrs), aligned
+    if prim.batch is not None:
+        return prim.batch(args, flags, items, shapes[node], *node.attrs), args
+    return _loop(prim, node, args, flags), args
+
+
+def _align(value: Any, item: tuple[int, ...], rank: int) -> Any:
+    value = np.asarray(value)
+    target = value.shape[:1] + (1,) * (rank - len(item)) + tuple(item)
+    return value if value.shape == target else value.reshape(target)
+
+
+def _loop(prim, node: Node, args: list[Any], flags: list[bool]) -> np.ndarray:
+    """The batch rule of last resort: the primitive once per batch item."""
+    size = max(np.shape(a)[0] for a, batched in zip(args, flags, strict=True) if batched)
+    results = []
+    for k in range(size):
+        item = [
+            (a[k] if np.shape(a)[0] > 1 else a[0]) if batched else a
+            for a, batched in zip(args, flags, strict=True)
+        ]
+        results.append(np.asarray(prim.forward(*item, *node.attrs)))
+    return np.stack(results)
+
+
+def _constant(value: Any, make: type[np.generic]) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.astype(make)
+    return make(value)
 
 
 def _cast(value: Any, make: type[np.generic]) -> Any:

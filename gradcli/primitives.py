@@ -201,7 +201,7 @@ register(Primitive(
     ),
     analytic=True, params=("y", "x"),
     # The angle jumps by 2π across the negative x axis.
-    kink=lambda y, x: np.where(np.real(x) < 0, y, 1.0),
+    kink=lambda y, x: y * heaviside(-x, 0.0) + heaviside(x, 1.0),  # y where x < 0, else 1
 ))
 register(Primitive(
     "hypot", 2, _hypot, "sqrt(x^2 + y^2) without overflow",
@@ -258,7 +258,8 @@ register(Primitive(
     partials=(lambda ans, x: None,), kink=lambda x: x,
 ))
 register(Primitive(
-    "heaviside", 2, np.heaviside, "step function: 0 for x < 0, 1 for x > 0, h0 at x = 0",
+    "heaviside", 2, lambda x, h0: np.heaviside(np.real(x), np.real(h0)),
+    "step function: 0 for x < 0, 1 for x > 0, h0 at x = 0",
     partials=(
         lambda ans, x, h0: None,
         lambda ans, x, h0: heaviside(x, 1.0) - heaviside(x, 0.0),  # 1 exactly where x = 0
@@ -272,14 +273,30 @@ def _to_shape_of(op: str) -> Callable[..., tuple[Node]]:
     return lambda node, g, shape_of: (g.graph.apply(op, g, attrs=(shape_of(node.inputs[0]),)),)
 
 
+def _sum_to_batched(args, flags, items, out, shape):
+    (x,), (item,) = args, items
+    x = np.asarray(x)
+    lead = len(item) - len(shape)
+    x = x.sum(axis=tuple(range(1, 1 + lead))) if lead else x
+    kept = tuple(1 + i for i, n in enumerate(shape) if n == 1 and x.shape[1 + i] != 1)
+    return x.sum(axis=kept, keepdims=True) if kept else x
+
+
+def _broadcast_to_batched(args, flags, items, out, shape):
+    (x,), (item,) = args, items
+    x = np.asarray(x)
+    aligned = x.reshape(x.shape[:1] + (1,) * (len(shape) - len(item)) + tuple(item))
+    return np.broadcast_to(aligned, x.shape[:1] + tuple(shape))
+
+
 register(Primitive(
     "sum_to", 1, _sum_to, "sum down to a shape (reverse of broadcasting)",
-    vjp=_to_shape_of("broadcast_to"),
+    vjp=_to_shape_of("broadcast_to"), batch=_sum_to_batched,
     shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
 ))
 register(Primitive(
     "broadcast_to", 1, np.broadcast_to, "broadcast to a shape",
-    vjp=_to_shape_of("sum_to"),
+    vjp=_to_shape_of("sum_to"), batch=_broadcast_to_batched,
     shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
 ))
 # fmt: on

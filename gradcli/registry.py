@@ -56,9 +56,14 @@ class Primitive:
     doc: str
     partials: tuple[Partial | None, ...] | None = None
     vjp: Vjp | None = None
+    # For primitives that are not elementwise: (args, batched flags, input item shapes, output
+    # item shape, *attrs) -> the value over a batch; without one, evaluation loops over the batch.
+    batch: Callable[..., Any] | None = None
     shape: Callable[..., Shape] | None = None  # default: inputs broadcast together
     analytic: bool = False  # extends to an analytic complex function: complex step is exact
-    kink: Callable[..., Any] | None = None  # switching function: not differentiable where it is 0
+    # The switching function, built with graph operations from the input nodes: the primitive is
+    # not differentiable where it is 0 (a kink, or a jump).
+    kink: Callable[..., Any] | None = None
     domain: Domain | None = None
     operator: Operator | None = None
     variadic: bool = False  # accepts `arity` or more arguments, folded from the left

@@ -21,7 +21,6 @@ from .check import (
     UNCHECKED,
     CheckResult,
     VariableCheck,
-    _batch,
     check,
 )
 from .checkfile import Case
@@ -94,13 +93,16 @@ def _value_check(expected: np.ndarray, result: CheckResult) -> ValueCheck:
 
 def _expected(formula: Lowered | np.ndarray, result: CheckResult, vc: VariableCheck) -> np.ndarray:
     """The hand-derived gradient at every point, shaped like the check: (points, entries)."""
-    env, _ = _batch(result.points)
     if isinstance(formula, Lowered):
-        (value,), _, _ = evaluate([formula.output], env)
+        (value,), _, _ = evaluate([formula.output], result.points, batched=True)
+        if formula.variables:  # a batch axis first, else a constant for every point
+            value = np.broadcast_to(value, (np.shape(value)[0], *vc.shape))
+        else:
+            value = np.broadcast_to(value, vc.shape)[None]
     else:
-        value = formula
+        value = np.asarray(formula)[None]
     try:
-        full = np.broadcast_to(value, env[vc.name].shape)
+        full = np.broadcast_to(value, (result.count, *vc.shape))
     except ValueError:
         raise GradcliError(
             f"the hand-derived gradient for {vc.name} has shape {np.shape(value)}, "
