@@ -79,7 +79,10 @@ def _vjp(
     """The contribution `node` sends to each live input, given its adjoint (None: zero)."""
     prim = REGISTRY[node.op]
     if prim.vjp is not None:
-        pairs = zip(node.inputs, prim.vjp(node, adjoint, shapes.__getitem__), strict=True)
+        # A vjp is |J|ᵀ g for a non-negative adjoint when J has no negative entries (sums,
+        # indexing, reshapes); the others state their |J|ᵀ g as `magnitude_vjp`.
+        rule = prim.magnitude_vjp if magnitude and prim.magnitude_vjp else prim.vjp
+        pairs = zip(node.inputs, rule(node, adjoint, shapes.__getitem__), strict=True)
         return [(inp, c) for inp, c in pairs if inp in live]
     out = []
     for inp, partial in zip(node.inputs, prim.partials, strict=True):

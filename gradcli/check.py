@@ -741,7 +741,7 @@ def _switches(order: Sequence[Node]) -> list[Node]:
         prim = REGISTRY.get(node.op)
         if prim is not None and prim.kink is not None and node in moving:
             with node.graph.deriving(node):
-                switch = prim.kink(*node.inputs)
+                switch = prim.kink(*node.inputs, *node.attrs)
             if isinstance(switch, Node):
                 out.append(switch)
     return list(dict.fromkeys(out))

@@ -47,12 +47,12 @@ class Domain:
     high: float
     log: bool = False
 
-    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+    def draw(self, rng: np.random.Generator, n: int, shape: tuple[int, ...] = ()) -> np.ndarray:
         if self.log:
             sign = -1.0 if self.high < 0 else 1.0
             lo, hi = sorted((np.log(abs(self.low)), np.log(abs(self.high))))
-            return sign * np.exp(rng.uniform(lo, hi, n))
-        return rng.uniform(self.low, self.high, n)
+            return sign * np.exp(rng.uniform(lo, hi, (n, *shape)))
+        return rng.uniform(self.low, self.high, (n, *shape))
 
 
 @dataclass(frozen=True)
@@ -77,15 +77,19 @@ class Case:
     line: int = 1
 
     def points(self, samples: int | None = None) -> dict[str, np.ndarray]:
-        """Every variable with a leading point axis: sampled ones drawn, fixed ones of length 1."""
+        """Every variable with a leading point axis: sampled ones drawn, fixed ones of length 1.
+
+        A variable with both a value and a domain is drawn in the shape of its value.
+        """
         out = {name: np.asarray(v, dtype=np.float64)[None] for name, v in self.at.items()}
         if self.sample is not None:
             n = samples or self.sample.n
             rng = np.random.default_rng(self.sample.seed)
             for name in self.program.variables:  # a fixed order, so that a seed means one set
                 domain = self.sample.domains.get(name)
-                if domain is not None and name not in self.at:
-                    out[name] = domain.draw(rng, n)
+                if domain is not None:
+                    shape = np.shape(self.at[name]) if name in self.at else ()
+                    out[name] = domain.draw(rng, n, shape)
         return out
 
     @property

@@ -11,7 +11,6 @@ the nodes that use them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -116,10 +115,16 @@ class Graph:
     def __len__(self) -> int:
         return len(self._table)
 
-    def const(self, value: float, span: Span | None = None) -> Node:
-        value = float(value)
-        # hex keeps 0.0 and -0.0 apart, which == and hash() would merge.
-        return self._make("const", (), (value,), ("const", value.hex()), span)
+    def const(self, value: Any, span: Span | None = None) -> Node:
+        """A number, or a (read-only) array of them."""
+        if np.ndim(value) == 0:
+            number = float(value)
+            # hex keeps 0.0 and -0.0 apart, which == and hash() would merge.
+            return self._make("const", (), (number,), ("const", number.hex()), span)
+        array = np.array(value, dtype=np.float64)
+        array.flags.writeable = False
+        key = ("const", array.shape, array.tobytes())
+        return self._make("const", (), (array,), key, span)
 
     def var(self, name: str, span: Span | None = None) -> Node:
         return self._make("var", (), (name,), ("var", name), span)
@@ -135,9 +140,12 @@ class Graph:
         prim = _registry()[op]
         if prim.foldable and inputs and all(i.op == "const" for i in inputs):
             with np.errstate(all="ignore"):
-                folded = prim.forward(*[np.float64(i.attrs[0]) for i in inputs], *attrs)
-            if np.ndim(folded) == 0 and math.isfinite(folded):
-                return self.const(float(folded), span)
+                try:
+                    folded = prim.forward(*[_number(i.attrs[0]) for i in inputs], *attrs)
+                except (ValueError, IndexError):
+                    folded = None  # left for shape inference to report, with its span
+            if folded is not None and np.all(np.isfinite(folded)):
+                return self.const(folded, span)
         return self._make(op, inputs, attrs, (op, tuple([i.id for i in inputs]), attrs), span)
 
     def _make(
@@ -167,8 +175,13 @@ def _registry() -> dict:
     return REGISTRY
 
 
+def _number(value: Any) -> Any:
+    return np.float64(value) if np.ndim(value) == 0 else value
+
+
 def _is(node: Node, value: float) -> bool:
-    return node.op == "const" and node.attrs[0] == value
+    """Whether `node` is the scalar constant `value` (identities never apply to arrays)."""
+    return node.op == "const" and np.ndim(node.attrs[0]) == 0 and node.attrs[0] == value
 
 
 def _identity(op: str, inputs: tuple[Node, ...]) -> Node | None:

@@ -19,10 +19,13 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from . import syntax as ast
 from .source import GradcliError, Source, Span
 
-_OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^"}
+_OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^", "MATMUL": "@"}
 
 # After these tokens a newline cannot end a statement, so it continues the expression.
-_CONTINUES = frozenset({"PLUS", "MINUS", "STAR", "SLASH", "POW", "COMMA", "EQUAL", "LPAR"})
+_CONTINUES = frozenset(
+    {"PLUS", "MINUS", "STAR", "SLASH", "POW", "MATMUL", "COMMA", "EQUAL", "COLON", "LPAR", "LSQB"}
+)
+_OPENING, _CLOSING = frozenset({"LPAR", "LSQB"}), frozenset({"RPAR", "RSQB"})
 _SEPARATORS = frozenset({"NEWLINE", "SEMI"})
 
 _DESCRIPTIONS = {
@@ -30,14 +33,17 @@ _DESCRIPTIONS = {
     "NAME": "a name",
     "LPAR": "'('",
     "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COLON": "':'",
     "COMMA": "','",
     "EQUAL": "'='",
     "SEMI": "';'",
     "NEWLINE": "a new line",
     "$END": "the end of the input",
 }
-_OPERAND_START = frozenset({"NUMBER", "NAME", "LPAR"})
-_OPERATOR_TOKENS = frozenset({"PLUS", "STAR", "SLASH", "POW"})
+_OPERAND_START = frozenset({"NUMBER", "NAME", "LPAR", "LSQB"})
+_OPERATOR_TOKENS = frozenset({"PLUS", "STAR", "SLASH", "POW", "MATMUL"})
 
 
 def parse(
@@ -117,9 +123,9 @@ class _Separators:
                 self.previous, self.last = self.last, pending
                 yield pending
                 pending = None
-            if kind == "LPAR":
+            if kind in _OPENING:
                 depth += 1
-            elif kind == "RPAR":
+            elif kind in _CLOSING:
                 depth = max(0, depth - 1)
             self.previous, self.last = self.last, tok
             yield tok
@@ -160,8 +166,37 @@ class _Build(Transformer):
         args = rest[1] if len(rest) == 3 else []
         return ast.Call(str(name), _span(name), args, _span(name).cover(_span(rest[-1])))
 
-    def args(self, children: list) -> list[ast.Expr]:
+    def args(self, children: list) -> list[ast.Expr | ast.Keyword]:
         return [c for c in children if not isinstance(c, Token)]
+
+    def keyword(self, children: list) -> ast.Keyword:
+        target, _, value = children
+        return ast.Keyword(target, value, target.span.cover(value.span))
+
+    def array(self, children: list) -> ast.Array:
+        lsqb, elements, rsqb = children
+        return ast.Array(elements, Span(lsqb.start_pos, rsqb.end_pos))
+
+    def elements(self, children: list) -> list[ast.Expr]:
+        return [c for c in children if not isinstance(c, Token)]
+
+    def index(self, children: list) -> ast.Index:
+        target, _, subscripts, rsqb = children
+        return ast.Index(target, subscripts, target.span.cover(_span(rsqb)))
+
+    def subscripts(self, children: list) -> list[ast.Expr | ast.Slice]:
+        return [c for c in children if not isinstance(c, Token)]
+
+    def slice(self, children: list) -> ast.Slice:
+        parts: list[list[ast.Expr]] = [[]]
+        for child in children:
+            if isinstance(child, Token):
+                parts.append([])
+            else:
+                parts[-1].append(child)
+        start, stop, step = ([p[0] if p else None for p in parts] + [None, None])[:3]
+        span = _span(children[0]).cover(_span(children[-1]))
+        return ast.Slice(start, stop, step, span)
 
     def number(self, children: list) -> ast.Number:
         (tok,) = children
@@ -217,8 +252,8 @@ def _translate(exc: UnexpectedInput, source: Source, tokens: _Separators) -> Gra
         pos = exc.pos_in_stream
         char = text[pos]
         hint = None
-        if char in "[]{}":
-            hint = "use parentheses ( ) to group"
+        if char in "{}":
+            hint = "use parentheses ( ) to group, or [ ] for an array"
         elif char == "!":
             hint = "there is no factorial; use gamma functions or a product"
         return GradcliError(

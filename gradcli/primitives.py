@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import reduce
 
 import numpy as np
 
 from .graph import Node
-from .registry import Domain, Operator, Primitive, register
+from .registry import REGISTRY, Domain, Operator, Primitive, register
 
 
 def _op(name: str) -> Callable[..., Node]:
@@ -30,8 +31,8 @@ def _op(name: str) -> Callable[..., Node]:
 sin, cos, exp, log, sqrt, sinh, cosh, tanh, sech = map(
     _op, ["sin", "cos", "exp", "log", "sqrt", "sinh", "cosh", "tanh", "sech"]
 )
-sign, heaviside, sigmoid, hypot, xlogy = map(
-    _op, ["sign", "heaviside", "sigmoid", "hypot", "xlogy"]
+sign, heaviside, sigmoid, hypot, xlogy, equal = map(
+    _op, ["sign", "heaviside", "sigmoid", "hypot", "xlogy", "equal"]
 )
 
 
@@ -205,7 +206,12 @@ register(Primitive(
 ))
 register(Primitive(
     "hypot", 2, _hypot, "sqrt(x^2 + y^2) without overflow",
-    partials=(lambda ans, x, y: x / ans, lambda ans, x, y: y / ans), analytic=True,
+    # x/hypot, and 0 at the origin (a valid subgradient, as abs'(0) = 0) instead of 0/0
+    partials=(
+        lambda ans, x, y: x / (ans + equal(ans, 0.0)),
+        lambda ans, x, y: y / (ans + equal(ans, 0.0)),
+    ),
+    analytic=True,
 ))
 register(Primitive(
     "sinh", 1, np.sinh, "hyperbolic sine", partials=(lambda ans, x: cosh(x),), analytic=True,
@@ -243,15 +249,32 @@ register(Primitive(
     "relu", 1, lambda x: np.maximum(x, 0.0), "max(x, 0) (derivative 0 at 0)",
     partials=(lambda ans, x: heaviside(x, 0.0),), kink=lambda x: x,
 ))
+def _fold_or_reduce(name: str) -> Callable[..., Node]:
+    """max(a, b, …) is elementwise, folded from the left; max(x) and max(x, axis=k) reduce x."""
+
+    def lower(call) -> Node:
+        if len(call.args) == 1:
+            return call.apply(REGISTRY[f"a{name}"], call.args)
+        if call.keywords:
+            span = next(iter(call.keyword_spans.values()))
+            raise call.error(f"axis is for {name} over one array, as in {name}(x, axis=0)", span)
+        if not call.args:
+            raise call.error(f"{name} takes one array, or two or more values")
+        graph = call.graph
+        return reduce(lambda a, b: graph.apply(name, a, b, span=call.call.span), call.args)
+
+    return lower
+
+
 register(Primitive(
     "min", 2, np.minimum, "the smaller argument (derivative split evenly on a tie)",
     partials=(lambda ans, a, b: heaviside(b - a, 0.5), lambda ans, a, b: heaviside(a - b, 0.5)),
-    kink=lambda a, b: a - b, variadic=True,
+    kink=lambda a, b: a - b, variadic=True, lower=_fold_or_reduce("min"),
 ))
 register(Primitive(
     "max", 2, np.maximum, "the larger argument (derivative split evenly on a tie)",
     partials=(lambda ans, a, b: heaviside(a - b, 0.5), lambda ans, a, b: heaviside(b - a, 0.5)),
-    kink=lambda a, b: a - b, variadic=True,
+    kink=lambda a, b: a - b, variadic=True, lower=_fold_or_reduce("max"),
 ))
 register(Primitive(
     "sign", 1, np.sign, "-1, 0 or 1 (derivative 0 away from the jump at 0)",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
+
 from .graph import Node, toposort
 from .registry import REGISTRY
 
@@ -51,7 +53,7 @@ def expression(root: Node, names: dict[Node, str] | None = None) -> str:
         elif item is not root and item in names:
             out.append(names[item])
         elif item.op == "const":
-            out.append(_number(item.value))
+            out.append(_constant(item.value))
         elif item.op == "var":
             out.append(item.name)
         else:
@@ -63,14 +65,21 @@ def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
     """The text pieces and child nodes of `node`, left to right, with the parentheses it needs."""
     prim = REGISTRY[node.op]
     op = prim.operator
+    if node.op == "stack":
+        return ["[", *_joined(node.inputs), "]"]
+    if node.op == "index":
+        (target,) = node.inputs
+        key = ", ".join(_subscript(k) for k in node.attrs[0])
+        return [*_wrap(target, _precedence(target, names) < _ATOM), f"[{key}]"]
     if op is None:
-        if not prim.public:
+        if not prim.public and prim.written_as is None:
             raise ValueError(f"{node.op} has no written form in the language")
-        pieces: list[Node | str] = [f"{node.op}("]
-        for i, arg in enumerate(node.inputs):
-            pieces += [", "] if i else []
-            pieces.append(arg)
-        return [*pieces, ")"]
+        extra = [
+            f"{param}={value}"
+            for (param, default), value in zip(prim.attr_params, node.attrs, strict=True)
+            if value != default
+        ]
+        return [f"{prim.written_as or node.op}(", *_joined([*node.inputs, *extra]), ")"]
     if op.assoc == "prefix":
         (arg,) = node.inputs
         return [op.symbol, *_wrap(arg, _precedence(arg, names) < op.precedence)]
@@ -84,6 +93,20 @@ def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
     return [*_wrap(left, wrap_left), symbol, *_wrap(right, wrap_right)]
 
 
+def _joined(items: list) -> list[Node | str]:
+    out: list[Node | str] = []
+    for i, item in enumerate(items):
+        out += [", ", item] if i else [item]
+    return out
+
+
+def _subscript(part) -> str:
+    if isinstance(part, tuple):  # ("slice", start, stop, step)
+        start, stop, step = ("" if p is None else str(p) for p in part[1:])
+        return f"{start}:{stop}" + (f":{step}" if step else "")
+    return str(part)
+
+
 def _wrap(node: Node, parens: bool) -> list[Node | str]:
     return ["(", node, ")"] if parens else [node]
 
@@ -92,9 +115,33 @@ def _precedence(node: Node, names: dict[Node, str]) -> int:
     if node in names or node.op == "var":
         return _ATOM
     if node.op == "const":
+        if np.ndim(node.value):
+            return _ATOM
         return 3 if math.copysign(1.0, node.value) < 0 else _ATOM
     op = REGISTRY[node.op].operator
     return op.precedence if op is not None else _ATOM
+
+
+def _constant(value) -> str:
+    """A number, or an array literal of numbers."""
+    if np.ndim(value) == 0:
+        return _number(float(value))
+    stack: list = [np.asarray(value)]
+    out: list[str] = []
+    while stack:  # iterative, like every pass over user input
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif item.ndim == 0:
+            out.append(_number(float(item)))
+        else:
+            stack.append("]")
+            for i in reversed(range(len(item))):
+                stack.append(item[i])
+                if i:
+                    stack.append(", ")
+            stack.append("[")
+    return "".join(out)
 
 
 def _number(value: float) -> str:

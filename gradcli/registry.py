@@ -52,10 +52,12 @@ class Operator:
 class Primitive:
     name: str
     arity: int
-    forward: Callable[..., Any]
+    forward: Callable[..., Any] | None
     doc: str
     partials: tuple[Partial | None, ...] | None = None
     vjp: Vjp | None = None
+    # |J|ᵀ g for a non-negative g, where J has negative entries: the scale of rounding errors.
+    magnitude_vjp: Vjp | None = None
     # For primitives that are not elementwise: (args, batched flags, input item shapes, output
     # item shape, *attrs) -> the value over a batch; without one, evaluation loops over the batch.
     batch: Callable[..., Any] | None = None
@@ -70,10 +72,17 @@ class Primitive:
     public: bool = True  # callable by name from the language
     foldable: bool = True  # constant inputs may be folded when the graph is built
     params: tuple[str, ...] = field(default=())  # argument names, for messages and docs
+    # Attributes given as trailing or keyword arguments, with their defaults: ("axis", None).
+    attr_params: tuple[tuple[str, Any], ...] = ()
+    written_as: str | None = None  # the name it is called by, if not its own (amax: max)
+    # A custom way to build the node from a call (dispatch on the number of arguments, macros).
+    lower: Callable[..., Any] | None = None
 
     def signature(self) -> str:
-        names = self.params or tuple("xyzw"[: self.arity])
-        return f"{self.name}({', '.join(names)}{', …' if self.variadic else ''})"
+        names = list(self.params or tuple("xyzw"[: self.arity]))
+        names += [f"{k}={'None' if v is None else v}" for k, v in self.attr_params]
+        name = self.written_as or self.name
+        return f"{name}({', '.join(names)}{', …' if self.variadic else ''})"
 
     def output_shape(self, *shapes: Shape, attrs: tuple = ()) -> Shape:
         if self.shape is not None:
@@ -87,8 +96,10 @@ REGISTRY: dict[str, Primitive] = {}
 def register(prim: Primitive) -> Primitive:
     if prim.name in REGISTRY:
         raise ValueError(f"primitive {prim.name!r} is registered twice")
-    if (prim.partials is None) == (prim.vjp is None):
+    if prim.forward is not None and (prim.partials is None) == (prim.vjp is None):
         raise ValueError(f"primitive {prim.name!r} needs exactly one of partials or vjp")
+    if prim.forward is None and prim.lower is None:
+        raise ValueError(f"function {prim.name!r} needs a forward or a way to lower calls")
     if prim.partials is not None and len(prim.partials) != prim.arity:
         raise ValueError(f"primitive {prim.name!r} needs one partial per input")
     REGISTRY[prim.name] = prim
@@ -99,4 +110,5 @@ def public_names() -> list[str]:
     return sorted(name for name, prim in REGISTRY.items() if prim.public)
 
 
-from . import primitives as _primitives  # noqa: E402, F401  (fills REGISTRY)
+from . import array_primitives as _array_primitives  # noqa: E402, F401  (fills REGISTRY)
+from . import primitives as _primitives  # noqa: E402, F401

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from .graph import Node
 from .registry import REGISTRY, Shape
 from .source import GradcliError
@@ -25,14 +27,17 @@ def infer_shapes(
         if node in shapes:
             continue
         if node.op == "const":
-            shapes[node] = ()
+            shapes[node] = np.shape(node.value)
         elif node.op == "var":
             shapes[node] = tuple(var_shapes.get(node.name, ()))
         else:
             inputs = [shapes[i] for i in node.inputs]
+            prim = REGISTRY[node.op]
             try:
-                shapes[node] = REGISTRY[node.op].output_shape(*inputs, attrs=node.attrs)
-            except ValueError:
+                shapes[node] = prim.output_shape(*inputs, attrs=node.attrs)
+            except ValueError as exc:
+                if prim.shape is not None:  # the primitive's own rule says what is wrong
+                    raise GradcliError(str(exc), node.span) from None
                 shown = " and ".join(str(s) for s in inputs)
                 raise GradcliError(
                     f"the shapes {shown} cannot be broadcast together",

@@ -40,10 +40,46 @@ class Binary:
 
 
 @dataclass(slots=True, eq=False)
+class Keyword:
+    """`name = value` among a call's arguments; `target` is checked to be a Name."""
+
+    target: Expr
+    value: Expr
+    span: Span
+
+
+@dataclass(slots=True, eq=False)
 class Call:
     func: str
     func_span: Span
-    args: list[Expr]
+    args: list[Expr | Keyword]
+    span: Span
+
+
+@dataclass(slots=True, eq=False)
+class Array:
+    """An array literal: [1, 2, 3], [[1, 2], [3, 4]], [x, y]."""
+
+    elements: list[Expr]
+    span: Span
+
+
+@dataclass(slots=True, eq=False)
+class Slice:
+    """start:stop:step inside an index; each part may be missing."""
+
+    start: Expr | None
+    stop: Expr | None
+    step: Expr | None
+    span: Span
+
+
+@dataclass(slots=True, eq=False)
+class Index:
+    """x[i], x[1:3], x[0, :]."""
+
+    target: Expr
+    subscripts: list[Expr | Slice]
     span: Span
 
 
@@ -54,7 +90,7 @@ class Assign:
     span: Span
 
 
-Expr = Number | Name | Unary | Binary | Call
+Expr = Number | Name | Unary | Binary | Call | Array | Index
 Statement = Expr | Assign
 
 
@@ -65,13 +101,23 @@ class Program:
 
 
 def children(node: Expr) -> list[Expr]:
-    """The sub-expressions of `node`, left to right."""
+    """The sub-expressions of `node`, left to right (a keyword's value, a slice's parts)."""
     match node:
         case Unary():
             return [node.operand]
         case Binary():
             return [node.left, node.right]
         case Call():
-            return node.args
+            return [a.value if isinstance(a, Keyword) else a for a in node.args]
+        case Array():
+            return node.elements
+        case Index():
+            out = [node.target]
+            for sub in node.subscripts:
+                if isinstance(sub, Slice):
+                    out += [p for p in (sub.start, sub.stop, sub.step) if p is not None]
+                else:
+                    out.append(sub)
+            return out
         case _:
             return []

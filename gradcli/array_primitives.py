@@ -1,0 +1,503 @@
+"""Registrations of the array primitives: reductions, products, indexing and shape plumbing.
+
+Unlike the elementwise primitives, each of these states its output shape, its vector-Jacobian
+product (written with graph operations, with the static shapes of its inputs at hand) and its batch
+rule (the same operation with a leading batch axis, which shifts every axis it names).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .graph import Node
+from .registry import Operator, Primitive, register
+from .source import GradcliError
+
+Shape = tuple[int, ...]
+ShapeOf = Callable[[Node], Shape]
+
+
+def _apply(name: str, *args: Node | float, attrs: tuple = ()) -> Node:
+    graph = next(a for a in args if isinstance(a, Node)).graph
+    return graph.apply(name, *args, attrs=attrs)
+
+
+# --- axes and shapes ------------------------------------------------------------------------
+
+
+def _axis(axis: int | None, ndim: int) -> int | None:
+    """`axis` checked against `ndim` and made non-negative (None: every axis)."""
+    if axis is None:
+        return None
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for an array with {ndim} axes")
+    return axis % ndim
+
+
+def _reduced(shape: Shape, axis: int | None) -> Shape:
+    axis = _axis(axis, len(shape))
+    return () if axis is None else shape[:axis] + shape[axis + 1 :]
+
+
+def _same_shape(shape: Shape, axis: int | None) -> Shape:
+    _axis(axis, len(shape))  # only to check it
+    return shape
+
+
+def _kept(shape: Shape, axis: int | None) -> Shape:
+    """`shape` with the reduced axis (or every axis) kept as length 1."""
+    axis = _axis(axis, len(shape))
+    if axis is None:
+        return (1,) * len(shape)
+    return (*shape[:axis], 1, *shape[axis + 1 :])
+
+
+def _in_batch(axis: int | None, ndim: int) -> int | tuple[int, ...]:
+    """The axis of an item, in a value with a leading batch axis."""
+    axis = _axis(axis, ndim)
+    return tuple(range(1, ndim + 1)) if axis is None else axis + 1
+
+
+def _expand(g: Node, shape: Shape, axis: int | None) -> Node:
+    """A reduced adjoint spread back over the reduced axis: the vjp of every reduction."""
+    g = _apply("reshape", g, attrs=(_kept(shape, axis),))
+    return _apply("broadcast_to", g, attrs=(shape,))
+
+
+def _reduction(
+    name: str,
+    forward: Callable[..., Any],
+    doc: str,
+    vjp: Callable[[Node, Node, ShapeOf], tuple],
+    *,
+    analytic: bool = True,
+    kink: Callable[..., Any] | None = None,
+    public: bool = True,
+    written_as: str | None = None,
+    magnitude_vjp: Callable[..., Any] | None = None,
+) -> Primitive:
+    """A primitive that reduces one array along an optional `axis`."""
+
+    def batch(args, flags, items, out, axis):
+        return forward(args[0], _in_batch(axis, len(items[0])))
+
+    return register(
+        Primitive(
+            name, 1, lambda x, axis: forward(x, _axis(axis, np.ndim(x))), doc,
+            vjp=vjp, shape=_reduced, batch=batch, analytic=analytic, kink=kink,
+            attr_params=(("axis", None),), public=public, written_as=written_as,
+            magnitude_vjp=magnitude_vjp,
+        )
+    )  # fmt: skip
+
+
+# --- sum, mean, prod ------------------------------------------------------------------------
+
+_reduction(
+    "sum",
+    lambda x, axis: np.sum(x, axis=axis),
+    "sum of the elements (along axis, if given)",
+    lambda node, g, shape_of: (_expand(g, shape_of(node.inputs[0]), node.attrs[0]),),
+)
+
+
+def _mean_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    shape = shape_of(node.inputs[0])
+    count = math.prod(shape) // max(1, math.prod(_reduced(shape, node.attrs[0])))
+    return (_expand(g / count, shape, node.attrs[0]),)
+
+
+_reduction("mean", lambda x, axis: np.mean(x, axis=axis), "mean of the elements", _mean_vjp)
+
+
+def _exclusive_product(x: np.ndarray, axis: int | tuple[int, ...] | None) -> np.ndarray:
+    """For each element, the product of all the others along `axis`: no division, so zeros
+    are fine."""
+    x = np.asarray(x)
+    if axis is None or isinstance(axis, tuple):
+        lead = 0 if axis is None else 1
+        flat = x.reshape((*x.shape[:lead], -1))
+        return _exclusive_product(flat, lead).reshape(x.shape)
+    ones = np.ones_like(np.take(x, [0], axis=axis))
+    left = np.cumprod(np.concatenate([ones, x], axis=axis), axis=axis)
+    right = np.flip(
+        np.cumprod(np.concatenate([ones, np.flip(x, axis=axis)], axis=axis), axis=axis),
+        axis=axis,
+    )
+    n = x.shape[axis]
+    return np.take(left, range(n), axis=axis) * np.take(right, range(1, n + 1), axis=axis)
+
+
+def _no_second_derivative(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    raise GradcliError("second derivatives of prod are not supported", node.span)
+
+
+register(Primitive(
+    "prod_except", 1, lambda x, axis: _exclusive_product(x, _axis(axis, np.ndim(x))),
+    "the product of the other elements along axis (the derivative of prod)",
+    vjp=_no_second_derivative, shape=_same_shape, public=False,
+    batch=lambda args, flags, items, out, axis: _exclusive_product(
+        args[0], _in_batch(axis, len(items[0]))
+    ),
+    attr_params=(("axis", None),),
+))  # fmt: skip
+
+_reduction(
+    "prod",
+    lambda x, axis: np.prod(x, axis=axis),
+    "product of the elements",
+    lambda node, g, shape_of: (
+        _expand(g, shape_of(node.inputs[0]), node.attrs[0])
+        * _apply("prod_except", node.inputs[0], attrs=node.attrs),
+    ),
+    magnitude_vjp=lambda node, g, shape_of: (
+        _expand(g, shape_of(node.inputs[0]), node.attrs[0])
+        * _apply("abs", _apply("prod_except", node.inputs[0], attrs=node.attrs)),
+    ),
+)
+
+
+# --- max and min over an array ------------------------------------------------------------
+
+
+def _top_gap(x: np.ndarray, axis: int | tuple[int, ...] | None, sign: float) -> np.ndarray:
+    """The gap between the largest two elements (smallest two, for sign -1): 0 on a tie."""
+    x = sign * np.real(np.asarray(x))
+    if axis is None or isinstance(axis, tuple):
+        lead = 0 if axis is None else 1
+        x, axis = x.reshape((*x.shape[:lead], -1)), lead
+    if x.shape[axis] < 2:
+        return np.full(np.delete(np.array(x.shape), axis), np.inf)
+    top = -np.partition(-x, 1, axis=axis)
+    return np.take(top, 0, axis=axis) - np.take(top, 1, axis=axis)
+
+
+for _name, _sign in (("max", 1.0), ("min", -1.0)):
+    register(Primitive(
+        f"top_gap_{_name}", 1,
+        lambda x, axis, s=_sign: _top_gap(x, _axis(axis, np.ndim(x)), s),
+        f"the gap between the two {'largest' if _sign > 0 else 'smallest'} elements",
+        vjp=lambda node, g, shape_of: (None,), shape=_reduced, public=False,
+        batch=lambda args, flags, items, out, axis, s=_sign: _top_gap(
+            args[0], _in_batch(axis, len(items[0])), s
+        ),
+        attr_params=(("axis", None),),
+    ))  # fmt: skip
+
+
+def _extreme_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    """The adjoint goes to the extreme element, split evenly between tied ones."""
+    (x,), axis = node.inputs, node.attrs[0]
+    shape = shape_of(x)
+    hit = _apply("equal", x, _expand(node, shape, axis))
+    ties = _expand(_apply("sum", hit, attrs=(axis,)), shape, axis)
+    return (_expand(g, shape, axis) * hit / ties,)
+
+
+for _name, _numpy in (("max", np.max), ("min", np.min)):
+    _reduction(
+        f"a{_name}",
+        lambda x, axis, f=_numpy: f(x, axis=axis),
+        f"the {'largest' if _name == 'max' else 'smallest'} element (derivative split on ties)",
+        _extreme_vjp,
+        analytic=False,
+        kink=lambda x, axis, n=_name: _apply(f"top_gap_{n}", x, attrs=(axis,)),
+        public=False,
+        written_as=_name,
+    )
+
+register(Primitive(
+    "equal", 2, lambda a, b: (np.real(a) == np.real(b)).astype(float),
+    "1 where a = b, else 0", partials=(lambda ans, a, b: None, lambda ans, a, b: None),
+    public=False,
+))  # fmt: skip
+
+
+# --- norm, logsumexp, softmax ---------------------------------------------------------------
+
+
+def _norm(x: np.ndarray, axis: Any) -> np.ndarray:
+    """The 2-norm, scaled by the largest element so that squares cannot overflow or underflow."""
+    x = np.asarray(x)
+    if np.iscomplexobj(x):  # for the complex step: the norm plus the first-order Σ (x/‖x‖)·x'
+        real = _norm(np.real(x), axis)
+        keep = real if axis is None else np.expand_dims(real, axis)
+        return real + 1j * np.sum(np.real(x) / keep * np.imag(x), axis=axis)
+    scale = np.max(np.abs(x), axis=axis, keepdims=True)
+    safe = np.where(scale > 0, scale, 1.0)
+    return np.squeeze(safe, axis=axis) * np.sqrt(np.sum((x / safe) ** 2, axis=axis))
+
+
+def _norm_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
+    """g·x/‖x‖, and 0 (a valid subgradient) where ‖x‖ = 0, as abs'(0) = 0."""
+    (x,), axis = node.inputs, node.attrs[0]
+    safe = node + _apply("equal", node, 0.0)
+    return (size(x) * _expand(g, shape_of(x), axis) / _expand(safe, shape_of(x), axis),)
+
+
+_reduction(
+    "norm",
+    _norm,
+    "Euclidean norm sqrt(sum(x^2)), without overflow (derivative 0 at 0)",
+    _norm_vjp,
+    kink=lambda x, axis: _apply("norm", x, attrs=(axis,)),
+    magnitude_vjp=lambda node, g, shape_of: _norm_vjp(
+        node, g, shape_of, lambda v: _apply("abs", v)
+    ),
+)
+
+
+def _logsumexp(x: np.ndarray, axis: Any) -> np.ndarray:
+    x = np.asarray(x)
+    top = np.max(np.real(x), axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    total = np.sum(np.exp(x - top), axis=axis, keepdims=True)
+    return np.squeeze(top + np.log(total), axis=axis)
+
+
+_reduction(
+    "logsumexp",
+    _logsumexp,
+    "log(sum(exp(x))), without overflow",
+    # softmax, computed from x - max(x), rather than exp(x - logsumexp(x)): the latter carries
+    # the rounding of a large logsumexp into every term.
+    lambda node, g, shape_of: (
+        _expand(g, shape_of(node.inputs[0]), node.attrs[0])
+        * _softmax_of(node.inputs[0], node.attrs[0], shape_of(node.inputs[0])),
+    ),
+)
+
+
+def _softmax(x: np.ndarray, axis: Any) -> np.ndarray:
+    x = np.asarray(x)
+    top = np.max(np.real(x), axis=axis, keepdims=True)
+    e = np.exp(x - np.where(np.isfinite(top), top, 0.0))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _softmax_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    shape, axis = shape_of(node), node.attrs[0]
+    inner = _expand(_apply("sum", g * node, attrs=(axis,)), shape, axis)
+    return (node * (g - inner),)
+
+
+def _softmax_magnitude(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    """|J|ᵀ g ≤ s·g + s·Σ g s for J = diag(s) - s sᵀ: what the vjp's cancellation costs."""
+    shape, axis = shape_of(node), node.attrs[0]
+    inner = _expand(_apply("sum", g * node, attrs=(axis,)), shape, axis)
+    return (node * (g + inner),)
+
+
+def _softmax_of(x: Node, axis: int | None, shape: Shape) -> Node:
+    """softmax along `axis`, or over every element for axis None."""
+    if axis is not None:
+        return _apply("softmax", x, attrs=(axis,))
+    flat = _apply("reshape", x, attrs=((math.prod(shape),),))
+    return _apply("reshape", _apply("softmax", flat, attrs=(-1,)), attrs=(shape,))
+
+
+register(Primitive(
+    "softmax", 1, lambda x, axis: _softmax(x, _axis(axis, np.ndim(x))),
+    "exp(x)/sum(exp(x)) along axis (the last, by default)",
+    vjp=_softmax_vjp, magnitude_vjp=_softmax_magnitude,
+    shape=lambda s, axis: _same_shape(s, axis), analytic=True,
+    batch=lambda args, flags, items, out, axis: _softmax(args[0], _in_batch(axis, len(items[0]))),
+    attr_params=(("axis", -1),),
+))  # fmt: skip
+
+
+# --- shapes: transpose, reshape, broadcast, stack, index --------------------------------------
+
+
+def _permutation(axes: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(reversed(range(ndim)))
+    perm = tuple(_axis(a, ndim) for a in axes)
+    if sorted(perm) != list(range(ndim)):
+        raise ValueError(f"axes {tuple(axes)} are not a permutation of {ndim} axes")
+    return perm
+
+
+def _transpose_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    perm = _permutation(node.attrs[0], len(shape_of(node.inputs[0])))
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    return (_apply("transpose", g, attrs=(inverse,)),)
+
+
+register(Primitive(
+    "transpose", 1, lambda x, axes: np.transpose(x, _permutation(axes, np.ndim(x))),
+    "the axes reversed (or permuted as axes says)",
+    vjp=_transpose_vjp, analytic=True, attr_params=(("axes", None),),
+    shape=lambda s, axes: tuple(s[i] for i in _permutation(axes, len(s))),
+    batch=lambda args, flags, items, out, axes: np.transpose(
+        args[0], (0, *(1 + i for i in _permutation(axes, len(items[0]))))
+    ),
+))  # fmt: skip
+
+
+def _reshape_shape(s: Shape, shape: Shape) -> Shape:
+    if math.prod(s) != math.prod(shape):
+        raise ValueError(f"cannot reshape {s} into {shape}")
+    return tuple(shape)
+
+
+register(Primitive(
+    "reshape", 1, lambda x, shape: np.reshape(x, shape), "the same elements in another shape",
+    vjp=lambda node, g, shape_of: (_apply("reshape", g, attrs=(shape_of(node.inputs[0]),)),),
+    shape=_reshape_shape, analytic=True, public=False,
+    batch=lambda args, flags, items, out, shape: np.reshape(
+        args[0], np.shape(args[0])[:1] + tuple(shape)
+    ),
+))  # fmt: skip
+
+
+def _stack_shape(*shapes: Shape) -> Shape:
+    return (len(shapes), *np.broadcast_shapes(*shapes))
+
+
+def _stack_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    out = []
+    for i, x in enumerate(node.inputs):
+        part = _apply("index", g, attrs=((i,),))
+        if shape_of(x) != shape_of(node)[1:]:
+            part = _apply("sum_to", part, attrs=(shape_of(x),))
+        out.append(part)
+    return tuple(out)
+
+
+def _stack_batched(args, flags, items, out):
+    size = max(np.shape(a)[0] for a, batched in zip(args, flags, strict=True) if batched)
+    item = tuple(out[1:])
+    parts = []
+    for a, batched, shape in zip(args, flags, items, strict=True):
+        a = np.asarray(a)
+        if batched:
+            a = a.reshape(a.shape[:1] + (1,) * (len(item) - len(shape)) + tuple(shape))
+        parts.append(np.broadcast_to(a, (size, *item)))
+    return np.stack(parts, axis=1)
+
+
+register(Primitive(
+    "stack", 1, lambda *xs: np.stack(np.broadcast_arrays(*xs)),
+    "the arguments as the rows of an array (what [a, b, c] means)",
+    vjp=_stack_vjp, shape=_stack_shape, batch=_stack_batched, analytic=True, variadic=True,
+    public=False,
+))  # fmt: skip
+
+
+def _key(key: tuple) -> tuple:
+    """An index as numpy takes it: slices are stored as ("slice", start, stop, step) tuples,
+    which, unlike slice objects, can be hashed."""
+    return tuple(slice(*k[1:]) if isinstance(k, tuple) else k for k in key)
+
+
+def _index_shape(s: Shape, key: tuple) -> Shape:
+    try:
+        return np.broadcast_to(0.0, s)[_key(key)].shape
+    except IndexError as exc:
+        raise ValueError(f"the index is out of range for shape {s}: {exc}") from None
+
+
+def _unindex(g: Any, key: tuple, shape: Shape, batched: bool = False) -> np.ndarray:
+    g = np.asarray(g)
+    lead = g.shape[:1] if batched else ()
+    out = np.zeros(lead + tuple(shape), dtype=np.result_type(g, np.float64))
+    out[((slice(None),) if batched else ()) + _key(key)] = g
+    return out
+
+
+register(Primitive(
+    "index", 1, lambda x, key: np.asarray(x)[_key(key)], "x[i], x[1:3], x[0, :]",
+    vjp=lambda node, g, shape_of: (
+        _apply("unindex", g, attrs=(node.attrs[0], shape_of(node.inputs[0]))),
+    ),
+    shape=_index_shape, analytic=True, public=False,
+    batch=lambda args, flags, items, out, key: np.asarray(args[0])[(slice(None), *_key(key))],
+))  # fmt: skip
+
+register(Primitive(
+    "unindex", 1, lambda g, key, shape: _unindex(g, key, shape),
+    "an array of zeros with g at the index (the reverse of indexing)",
+    vjp=lambda node, g, shape_of: (_apply("index", g, attrs=(node.attrs[0],)),),
+    shape=lambda s, key, shape: tuple(shape), analytic=True, public=False,
+    batch=lambda args, flags, items, out, key, shape: _unindex(args[0], key, shape, True),
+))  # fmt: skip
+
+
+# --- matrix products ----------------------------------------------------------------------
+
+
+def _promoted(sa: Shape, sb: Shape) -> tuple[Shape, Shape]:
+    """Vectors as matrices: a row vector on the left, a column vector on the right."""
+    return ((1, *sa) if len(sa) == 1 else sa), ((*sb, 1) if len(sb) == 1 else sb)
+
+
+def _matmul_shape(sa: Shape, sb: Shape) -> Shape:
+    if not sa or not sb:
+        raise ValueError("@ needs arrays on both sides; scale by a number with *")
+    pa, pb = _promoted(sa, sb)
+    if pa[-1] != pb[-2]:
+        raise ValueError(f"@ needs matching inner dimensions, not {sa} @ {sb}")
+    out = (*np.broadcast_shapes(pa[:-2], pb[:-2]), pa[-2], pb[-1])
+    if len(sa) == 1:  # a promoted vector loses its row axis again, b's its column axis
+        out = out[:-2] + out[-1:]
+    return out[:-1] if len(sb) == 1 else out
+
+
+def _swap_last(x: Node, ndim: int) -> Node:
+    return _apply("transpose", x, attrs=((*range(ndim - 2), ndim - 1, ndim - 2),))
+
+
+def _matmul_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
+    a, b = (size(v) for v in node.inputs)
+    sa, sb = (shape_of(v) for v in node.inputs)
+    pa, pb = _promoted(sa, sb)
+    out = (*np.broadcast_shapes(pa[:-2], pb[:-2]), pa[-2], pb[-1])
+    big_a, big_b = _apply("reshape", a, attrs=(pa,)), _apply("reshape", b, attrs=(pb,))
+    big_g = _apply("reshape", g, attrs=(out,))
+    da = _apply("matmul", big_g, _swap_last(big_b, len(pb)))
+    db = _apply("matmul", _swap_last(big_a, len(pa)), big_g)
+    da = _apply("reshape", _apply("sum_to", da, attrs=(pa,)), attrs=(sa,))
+    db = _apply("reshape", _apply("sum_to", db, attrs=(pb,)), attrs=(sb,))
+    return da, db
+
+
+def _matmul_batched(args, flags, items, out):
+    (sa, sb) = items
+    pa, pb = _promoted(sa, sb)
+    rank = 1 + max(len(pa), len(pb))
+    operands = []
+    for x, batched, promoted in zip(args, flags, (pa, pb), strict=True):
+        x = np.asarray(x)
+        lead = x.shape[:1] if batched else ()
+        operands.append(x.reshape(lead + (1,) * (rank - len(lead) - len(promoted)) + promoted))
+    result = np.matmul(*operands)
+    if len(sa) == 1:
+        result = result[..., 0, :]
+    return result[..., 0] if len(sb) == 1 else result
+
+
+register(Primitive(
+    "matmul", 2, np.matmul, "matrix product (also written a @ b)",
+    vjp=_matmul_vjp, shape=_matmul_shape, batch=_matmul_batched, analytic=True,
+    magnitude_vjp=lambda node, g, shape_of: _matmul_vjp(
+        node, g, shape_of, lambda v: _apply("abs", v)
+    ),
+    operator=Operator("@", 2, "left"), params=("a", "b"), public=False,
+))  # fmt: skip
+
+
+def _dot(call: Any) -> Node:
+    """dot(a, b): the sum of a*b along the last axis (the dot product of vectors)."""
+    a, b = call.positional(2)
+    return _apply("sum", a * b, attrs=(-1,))
+
+
+register(Primitive(
+    "dot", 2, None, "dot product along the last axis: sum(a*b, axis=-1)",
+    lower=_dot, params=("a", "b"),
+))  # fmt: skip
