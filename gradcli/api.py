@@ -16,11 +16,12 @@ import numpy as np
 from .autodiff import grad
 from .evaluate import Fault
 from .evaluate import evaluate as run
-from .graph import Node
+from .graph import Node, toposort
 from .lower import CONSTANTS, Lowered, lower
 from .parser import parse
 from .printer import expression
 from .registry import REGISTRY
+from .shapes import infer_shapes
 from .source import GradcliError, Source
 from .values import format_number
 
@@ -94,6 +95,64 @@ def evaluate(
         {k: np.asarray(v) for k, v in gradient.items()},
         [describe_fault(f, program) for f in sorted(faults, key=_fault_order)],
     )
+
+
+@dataclass(frozen=True)
+class Jacobian:
+    """∂f_i/∂x_j of a vector- or array-valued program: one array per variable, of shape
+    (*shape of f, *shape of the variable)."""
+
+    program: Lowered
+    variables: dict[str, np.ndarray]
+    value: np.ndarray
+    matrices: dict[str, np.ndarray]
+    faults: list[GradcliError]
+
+    @property
+    def finite(self) -> bool:
+        return bool(
+            np.all(np.isfinite(self.value))
+            and all(np.all(np.isfinite(j)) for j in self.matrices.values())
+        )
+
+
+_SEED = "seed·"  # a name no program can write ("·" is not a letter)
+
+
+def jacobian(
+    program: Lowered | str, values: Mapping[str, Any], wrt: Sequence[str] | None = None
+) -> Jacobian:
+    """The Jacobian in one batched reverse pass: the gradient of Σ f·s, evaluated with the
+    seeds s batched as the rows of the identity, one row per element of f."""
+    if isinstance(program, str):
+        program = compile_program(program)
+    arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
+    check_variables(program, arrays.keys())
+    names = list(program.variables) if wrt is None else list(wrt)
+    for name in names:
+        if name not in program.variables:
+            raise _unknown(name, program, "--wrt: ")
+    shapes = {name: a.shape for name, a in arrays.items()}
+    graph, out = program.graph, program.output
+    try:
+        out_shape = infer_shapes(toposort([out]), shapes)[out]
+        seed = graph.var(_SEED)
+        total = graph.apply("sum", out * seed, attrs=(None,))
+        grads = grad(total, [program.variables[n] for n in names], {**shapes, _SEED: out_shape})
+        size = int(np.prod(out_shape, dtype=int))
+        env = {name: a[None] for name, a in arrays.items()}
+        env[_SEED] = np.eye(size).reshape(size, *out_shape)
+        outputs, faults, _ = run([out, *grads], env, batched=True)
+    except GradcliError as err:
+        raise err.with_source(program.source) from None
+    value, *rows = outputs
+    matrices = {
+        name: np.broadcast_to(g, (size, *shapes[name])).reshape((*out_shape, *shapes[name]))
+        for name, g in zip(names, rows, strict=True)
+    }
+    value = np.broadcast_to(value, (1, *out_shape))[0]
+    described = [describe_fault(f, program, batched=True) for f in sorted(faults, key=_fault_order)]
+    return Jacobian(program, arrays, np.asarray(value), matrices, described)
 
 
 def check_variables(program: Lowered, given: Any) -> None:

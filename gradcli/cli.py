@@ -111,6 +111,15 @@ def eval_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one strict JSON document instead of a table.")
     ] = False,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch",
+            metavar="FILE",
+            help="JSON Lines ('-': stdin): one object of variables per line in, one JSON result "
+            "per line out, streamed. --NAME VALUE values hold for every line.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate an expression and its gradient at a point.
 
@@ -120,6 +129,8 @@ def eval_command(
 
     try:
         text, name, assignments = _split_arguments(args or [], file, var or [])
+        if batch is not None:
+            _run_batch(text, name, assignments, wrt, batch)
         result = _evaluate(text, name, assignments, wrt)
     except GradcliError as err:
         _fail(err)
@@ -131,6 +142,72 @@ def eval_command(
         render.json_document(render.evaluation_json(result))
     else:
         render.evaluation_table(result)
+    if not result.finite:
+        raise typer.Exit(EXIT_NONFINITE)
+
+
+_JACOBIAN_EXAMPLES = (
+    """\
+[bold]Examples[/bold]
+
+  gradcli jacobian "A @ x + sin(x)" --A "[[1, 2], [3, 4]]" --x 0.5,-1
+  gradcli jacobian "softmax(x)" --x 1,2,3 --json | jq .jacobian.x
+  gradcli jacobian "[x*y, x/y, x^y]" --x 2 --y 3
+
+"""
+    + _EXIT_CODES
+)
+
+
+@app.command(
+    "jacobian",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog=_JACOBIAN_EXAMPLES,
+)
+def jacobian_command(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="EXPR --NAME VALUE",
+            help="The expression (or '-' to read it from stdin), and a value for each variable.",
+            show_default=False,
+        ),
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
+    ] = None,
+    wrt: Annotated[
+        str | None, typer.Option("--wrt", metavar="NAMES", help="Only these variables.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one strict JSON document.")
+    ] = False,
+) -> None:
+    """The Jacobian of a vector- or array-valued expression: ∂f_i/∂x_j for every element of f and of each variable, from one batched reverse pass."""  # noqa: E501
+    from .source import GradcliError
+
+    try:
+        from .api import check_variables, jacobian
+
+        text, name, assignments = _split_arguments(args or [], file, var or [])
+        program, values = _program_and_values(text, name, assignments)
+        check_variables(program, values)
+        result = jacobian(program, values, _names(wrt))
+    except GradcliError as err:
+        _fail(err)
+    from . import render
+
+    for fault in result.faults:
+        render.warning(fault)
+    if as_json:
+        render.json_document(render.jacobian_json(result))
+    else:
+        render.jacobian_table(result)
     if not result.finite:
         raise typer.Exit(EXIT_NONFINITE)
 
@@ -265,8 +342,11 @@ def _unknown_option(
     return GradcliError(f"unknown option --{name}", hint=f"did you mean --{close[0]}?{known}")
 
 
-def _evaluate(text: str, name: str, assignments: list[tuple[str, str]], wrt: str | None):
-    from .api import check_variables, compile_program, evaluate
+def _program_and_values(
+    text: str, name: str, assignments: list[tuple[str, str]], options: tuple[str, ...] = _OPTIONS
+):
+    """The compiled program and the values given for its variables (not checked to be all)."""
+    from .api import compile_program
     from .source import GradcliError
     from .values import parse_value
 
@@ -276,13 +356,53 @@ def _evaluate(text: str, name: str, assignments: list[tuple[str, str]], wrt: str
         if var_name in values:
             raise GradcliError(f"{var_name} is given more than once")
         if var_name not in program.variables:
-            mistyped = _unknown_option(var_name, list(program.variables))
+            mistyped = _unknown_option(var_name, list(program.variables), options)
             if mistyped is not None:
                 raise mistyped
         values[var_name] = parse_value(raw, var_name)
+    return program, values
+
+
+def _run_batch(text: str, name: str, assignments, wrt: str | None, path: str) -> None:
+    """eval --batch: stream JSON Lines through the batched evaluator; exits when done."""
+    from .batch import run_batch
+    from .source import GradcliError
+
+    program, fixed = _program_and_values(text, name, assignments)
+    if path == "-":
+        if name == "<stdin>":
+            raise GradcliError("the program and --batch cannot both come from stdin")
+        stream = sys.stdin
+    else:
+        try:
+            stream = open(path, encoding="utf-8")  # noqa: SIM115  (closed below)
+        except OSError as exc:
+            raise GradcliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        summary = run_batch(program, stream, sys.stdout, fixed, _names(wrt))
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    message = (
+        f"{summary.lines} lines: {summary.evaluated} evaluated, {summary.errors} errors, "
+        f"{summary.nonfinite} with nan or inf"
+    )
+    sys.stderr.write(message + "\n")
+    for line in summary.first_errors:
+        sys.stderr.write(f"  {line}\n")
+    raise typer.Exit(summary.exit_code)
+
+
+def _names(wrt: str | None) -> list[str] | None:
+    return [n.strip() for n in wrt.split(",") if n.strip()] if wrt is not None else None
+
+
+def _evaluate(text: str, name: str, assignments: list[tuple[str, str]], wrt: str | None):
+    from .api import check_variables, evaluate
+
+    program, values = _program_and_values(text, name, assignments)
     check_variables(program, values)
-    names = [n.strip() for n in wrt.split(",")] if wrt is not None else None
-    return evaluate(program, values, names)
+    return evaluate(program, values, _names(wrt))
 
 
 def _fail(err: Exception) -> None:
@@ -500,21 +620,11 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed):
 def _adhoc_case(text, name, assignments, wrt, domains, samples, seed):
     from dataclasses import replace
 
-    from .api import check_variables, compile_program
+    from .api import check_variables
     from .checkfile import Case, Sample, parse_domain
     from .source import GradcliError
-    from .values import parse_value
 
-    program = compile_program(text, name)
-    at = {}
-    for var_name, raw in assignments:
-        if var_name in at:
-            raise GradcliError(f"{var_name} is given more than once")
-        if var_name not in program.variables:
-            mistyped = _unknown_option(var_name, list(program.variables), _CHECK_OPTIONS)
-            if mistyped is not None:
-                raise mistyped
-        at[var_name] = parse_value(raw, var_name)
+    program, at = _program_and_values(text, name, assignments, _CHECK_OPTIONS)
     parsed = {}
     for item in domains:
         var_name, _, spec = item.partition("=")
@@ -552,8 +662,7 @@ def _adhoc_case(text, name, assignments, wrt, domains, samples, seed):
         check_variables(program, at)
     case = Case(name if name != "<expr>" else text.strip(), program, at, sample)
     if wrt is not None:
-        names = tuple(n.strip() for n in wrt.split(",") if n.strip())
-        case = replace(case, options=replace(case.options, wrt=names))
+        case = replace(case, options=replace(case.options, wrt=tuple(_names(wrt))))
     return case
 
 

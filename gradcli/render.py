@@ -74,6 +74,8 @@ def _fault_json(fault: GradcliError) -> dict[str, Any]:
 
 
 def evaluation_table(result: Evaluation) -> None:
+    """The value and each gradient; an array as its shape, a few entries and its norm (the full
+    arrays are in --json)."""
     source = result.program.source
     shown = (
         source.name if source.name != "<expr>" else source.snippet(Span(0, len(source.text)), 70)
@@ -81,20 +83,33 @@ def evaluation_table(result: Evaluation) -> None:
     heading = Text(shown, style="bold")
     if result.variables:
         heading.append(
-            "  at " + ", ".join(f"{n} = {_short(v)}" for n, v in result.variables.items())
+            "  at " + ", ".join(f"{n} = {_brief(v)}" for n, v in result.variables.items())
         )
-    table = Table(show_header=False)
-    table.add_column(style="cyan", no_wrap=True)
-    table.add_column(justify="right")
-    table.add_row("f", _value(result.value))
-    for name, g in result.gradient.items():
-        table.add_row(f"∂(Σf)/∂{name}" if result.reduced else f"∂f/∂{name}", _value(g))
+    arrays = any(np.ndim(v) for v in (result.value, *result.gradient.values()))
+    table = Table(show_header=arrays, box=box.SIMPLE_HEAD if arrays else box.SQUARE)
+    table.add_column("", style="cyan", no_wrap=True)
+    table.add_column("value", justify="right")
+    if arrays:
+        table.add_column("shape", justify="right")
+        table.add_column("norm", justify="right")
+    rows = [("f", result.value)] + [
+        (f"∂(Σf)/∂{name}" if result.reduced else f"∂f/∂{name}", g)
+        for name, g in result.gradient.items()
+    ]
+    for label, value in rows:
+        cells = [label, _value(value)]
+        if arrays:
+            array = np.asarray(value)
+            shape = "×".join(map(str, array.shape)) if array.ndim else "scalar"
+            norm = f"{np.linalg.norm(array):.6g}" if array.ndim else ""
+            cells += [shape, norm]
+        table.add_row(*cells)
     _stdout.print(heading, soft_wrap=True)
     _stdout.print(table)
     if result.reduced:
         _stdout.print(
             f"f has shape {np.shape(result.value)}: "
-            "each gradient is that of the sum of its elements",
+            "each gradient is that of the sum of its elements (--json has every entry)",
             style="dim",
             soft_wrap=True,
         )
@@ -102,24 +117,86 @@ def evaluation_table(result: Evaluation) -> None:
 
 def _value(value: Any) -> Text:
     array = np.asarray(value)
-    text = _short(array, full=True)
     style = "red" if not np.all(np.isfinite(array)) else ""
-    return Text(text, style=style)
+    return Text(_short(array), style=style)
 
 
-def _short(value: Any, full: bool = False) -> str:
+def _brief(value: Any) -> str:
+    """A value in a heading: a small array in full, a large one by its shape."""
+    array = np.asarray(value)
+    if array.size > 8:
+        return f"({'×'.join(map(str, array.shape))} array)"
+    return _short(array)
+
+
+def _short(value: Any) -> str:
+    """A number, or an array on one line with a few entries from each end of each axis."""
     array = np.asarray(value)
     if array.ndim == 0:
         return format_number(array)
     body = np.array2string(
-        array,
-        precision=6,
-        threshold=12 if full else 6,
-        edgeitems=3,
-        separator=", ",
-        max_line_width=70,
+        array, precision=6, threshold=8, edgeitems=2, separator=", ", max_line_width=10**6
     )
-    return f"{body}" + (f"  shape {array.shape}" if full else "")
+    return " ".join(body.split())
+
+
+def jacobian_json(result) -> dict[str, Any]:
+    source = result.program.source
+    return {
+        "expression": source.text,
+        "source": source.name,
+        "variables": {name: to_json(v) for name, v in result.variables.items()},
+        "value": to_json(result.value),
+        "shape": list(np.shape(result.value)),
+        "jacobian": {name: to_json(j) for name, j in result.matrices.items()},
+        "finite": result.finite,
+        "faults": [_fault_json(f) for f in result.faults],
+    }
+
+
+def jacobian_table(result) -> None:
+    """One row per element of f and one column per element of each variable; when that would
+    be too large, one row per variable with the shape and norm of its block."""
+    source = result.program.source
+    shown = (
+        source.name if source.name != "<expr>" else source.snippet(Span(0, len(source.text)), 70)
+    )
+    heading = Text(shown, style="bold")
+    if result.variables:
+        heading.append(
+            "  at " + ", ".join(f"{n} = {_brief(v)}" for n, v in result.variables.items())
+        )
+    _stdout.print(heading, soft_wrap=True)
+    out_shape = np.shape(result.value)
+    rows = int(np.prod(out_shape, dtype=int))
+    columns = []
+    for name, j in result.matrices.items():
+        var_shape = np.shape(j)[len(out_shape) :]
+        block = np.reshape(j, (rows, -1))
+        for k in range(block.shape[1]):
+            label = f"∂/∂{name}" + _index_label(k, var_shape)
+            columns.append((label, block[:, k]))
+    table = Table(box=box.SIMPLE_HEAD)
+    if len(columns) <= 12 and rows <= 50:
+        table.add_column("", style="cyan", no_wrap=True)
+        for label, _ in columns:
+            table.add_column(label, justify="right", no_wrap=True)
+        for r in range(rows):
+            values = (f"{c[r]:.6g}" for _, c in columns)
+            table.add_row("f" + _index_label(r, out_shape), *values)
+    else:
+        for title in ("", "shape", "norm", "entries"):
+            table.add_column(title, justify="right" if title else "left", no_wrap=True)
+        for name, j in result.matrices.items():
+            shape = "×".join(map(str, np.shape(j)))
+            table.add_row(f"∂f/∂{name}", shape, f"{np.linalg.norm(j):.6g}", _short(j))
+    _stdout.print(table)
+
+
+def _index_label(flat: int, shape: tuple[int, ...]) -> str:
+    if not shape:
+        return ""
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat, shape)) + "]"
 
 
 # --- gradient checks --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Numbers in and out: parsing variable values from the command line, and writing them back.
 
-A value is a number (`5`, `-2.5e-3`), a comma list (`1,2,3`) or a JSON array (`[[1, 2], [3, 4]]`).
+A value is a number (`5`, `-2.5e-3`), a comma list (`1,2,3`), a JSON array (`[[1, 2], [3, 4]]`),
+or `@file` with an array in a .npy (never unpickled), .json or .csv file.
 Values must be finite: nan and inf are refused where they come in, so that every nan or inf gradcli
 reports was produced by the expression itself.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,9 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 def parse_value(text: str, name: str) -> np.ndarray:
     """The array a command-line value stands for; a clear error if it is not one."""
     stripped = text.strip()
-    if stripped.startswith("["):
+    if stripped.startswith("@"):
+        array = load_file(stripped[1:], name)
+    elif stripped.startswith("["):
         array = _from_json(stripped, name)
     elif "," in stripped:
         array = np.array([_number(part, name, text) for part in stripped.split(",")])
@@ -30,6 +34,54 @@ def parse_value(text: str, name: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise GradcliError(f"the value of {name} is too large for a float64: {text}")
     return array
+
+
+def load_file(path: str, name: str) -> np.ndarray:
+    """An array from a .npy file (never unpickled), a .json file or a .csv file."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".npy":
+            try:
+                array = np.load(file, allow_pickle=False)
+            except ValueError as exc:
+                raise GradcliError(f"{path} is not a numeric .npy array: {exc}") from None
+            if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+                raise GradcliError(f"{path} holds {array.dtype} values, not real numbers")
+            array = array.astype(np.float64)
+        elif suffix == ".json":
+            array = _from_json(file.read_text(encoding="utf-8").strip(), f"{name} ({path})")
+        elif suffix in (".csv", ".txt"):
+            array = _from_csv(file.read_text(encoding="utf-8"), path)
+        else:
+            raise GradcliError(
+                f"cannot read {path}: a value file is .npy, .json or .csv",
+                hint=f"for example --{name} @data.npy",
+            )
+    except OSError as exc:
+        raise GradcliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not np.all(np.isfinite(array)):
+        raise GradcliError(f"{path} holds nan or inf: values must be finite")
+    return array
+
+
+def _from_csv(text: str, path: str) -> np.ndarray:
+    """Rows of comma-separated numbers; a first row that is not numbers is a header."""
+    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if rows and not all(_NUMBER.fullmatch(c.strip()) for c in rows[0].split(",")):
+        rows = rows[1:]
+    values = []
+    for k, line in enumerate(rows, start=1):
+        cells = [c.strip() for c in line.split(",")]
+        if not all(_NUMBER.fullmatch(c) for c in cells):
+            raise GradcliError(f"{path}: row {k} is not comma-separated numbers: {line[:60]!r}")
+        values.append([float(c) for c in cells])
+    if not values:
+        raise GradcliError(f"{path} holds no numbers")
+    if len({len(r) for r in values}) > 1:
+        raise GradcliError(f"{path}: every row must have as many numbers as the first")
+    array = np.array(values)
+    return array[:, 0] if array.shape[1] == 1 else array
 
 
 def _number(text: str, name: str, whole: str) -> float:
