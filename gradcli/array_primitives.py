@@ -33,6 +33,8 @@ def _axis(axis: int | None, ndim: int) -> int | None:
     """`axis` checked against `ndim` and made non-negative (None: every axis)."""
     if axis is None:
         return None
+    if not isinstance(axis, int):
+        raise ValueError(f"axis must be one whole number, not {list(axis)}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is out of range for an array with {ndim} axes")
     return axis % ndim
@@ -122,6 +124,8 @@ def _exclusive_product(x: np.ndarray, axis: int | tuple[int, ...] | None) -> np.
         lead = 0 if axis is None else 1
         flat = x.reshape((*x.shape[:lead], -1))
         return _exclusive_product(flat, lead).reshape(x.shape)
+    if x.shape[axis] == 0:
+        return x.copy()
     ones = np.ones_like(np.take(x, [0], axis=axis))
     left = np.cumprod(np.concatenate([ones, x], axis=axis), axis=axis)
     right = np.flip(
@@ -316,6 +320,8 @@ register(Primitive(
 def _permutation(axes: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     if axes is None:
         return tuple(reversed(range(ndim)))
+    if isinstance(axes, int):
+        raise ValueError(f"axes is a list of {ndim} whole numbers, as in axes=[1, 0]")
     perm = tuple(_axis(a, ndim) for a in axes)
     if sorted(perm) != list(range(ndim)):
         raise ValueError(f"axes {tuple(axes)} are not a permutation of {ndim} axes")
@@ -494,7 +500,9 @@ register(Primitive(
 def _dot(call: Any) -> Node:
     """dot(a, b): the sum of a*b along the last axis (the dot product of vectors)."""
     a, b = call.positional(2)
-    return _apply("sum", a * b, attrs=(-1,))
+    span = call.call.span
+    product = call.graph.apply("mul", a, b, span=span)
+    return call.graph.apply("sum", product, attrs=(-1,), span=span)
 
 
 register(Primitive(

@@ -9,6 +9,7 @@ problem is reported where it starts rather than where it ends up.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,8 @@ def evaluate(
     make = np.dtype(dtype).type
     shapes = infer_shapes(order, {n: np.shape(v)[1:] for n, v in env.items()}) if batched else {}
     in_batch: set[Node] = set()
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice" and kin
         for node in order:
             if node.op == "const":
                 value = _constant(node.value, make)
@@ -81,7 +83,7 @@ def evaluate(
                         value, args = _apply_batched(node, args, flags, shapes)
                     else:
                         value = REGISTRY[node.op].forward(*args, *node.attrs)
-                except ValueError as exc:
+                except (ValueError, IndexError) as exc:
                     raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
                 if not _finite(value) and all(_finite(a) for a in args):
                     faults.append(_fault(node, value, args))
@@ -156,6 +158,9 @@ def _fault(node: Node, value: Any, args: list[Any]) -> Fault:
     index = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0]) if value.ndim else None
     first = value[index] if index is not None else value[()]
     kind = "nan" if np.isnan(first) else ("inf" if np.real(first) > 0 else "-inf")
+    if node.op != "var" and REGISTRY[node.op].partials is None:
+        # Not elementwise (a sum, a matrix product): no input element matches the output's.
+        return Fault(node, kind, "undefined" if kind == "nan" else "overflow", index, ())
     at = tuple(
         np.broadcast_to(a, value.shape)[index] if index is not None else np.asarray(a)[()]
         for a in args

@@ -60,7 +60,7 @@ class Function:
 class _Env:
     scope: dict[str, Node]
     functions: dict[str, Function]
-    inside: tuple[str, ...] = ()  # the user functions being inlined, outermost first
+    inside: tuple[Function, ...] = ()  # the user functions being inlined, outermost first
 
 
 class CallArgs:
@@ -125,11 +125,16 @@ class CallArgs:
 
 
 def _attribute(param: str, given: tuple[Node, Span], call: CallArgs) -> Any:
-    """An attribute argument (such as axis) must be a whole number written in the program."""
+    """An attribute argument must be written in the program: a whole number (axis=0), or a
+    list of them (axes=[1, 0]); the primitive's shape rule checks which it takes."""
     node, span = given
-    if node.op != "const" or np.ndim(node.value) != 0 or not float(node.value).is_integer():
-        raise call.error(f"{param} must be a whole number written in the program", span)
-    return int(node.value)
+    value = node.value if node.op == "const" else None
+    whole = value is not None and np.ndim(value) <= 1 and np.all(np.mod(value, 1) == 0)
+    if not whole:
+        raise call.error(
+            f"{param} must be a whole number (or a list of them) written in the program", span
+        )
+    return int(value) if np.ndim(value) == 0 else tuple(int(v) for v in value)
 
 
 def lower(program: ast.Program) -> Lowered:
@@ -285,7 +290,7 @@ def _inline(call: ast.Call, args: list[Node], env: _Env) -> tuple[ast.Expr, _Env
             hint=f"it is defined as {fn.name}({', '.join(fn.params)})",
         )
     scope = {**fn.scope, **dict(zip(fn.params, args, strict=True))}
-    return fn.body, _Env(scope, fn.functions, (*env.inside, fn.name)), False
+    return fn.body, _Env(scope, fn.functions, (*env.inside, fn)), False
 
 
 def _resolve(name: ast.Name, graph: Graph, env: _Env, free: dict[str, Node]) -> Node:
@@ -308,7 +313,10 @@ def _resolve(name: ast.Name, graph: Graph, env: _Env, free: dict[str, Node]) -> 
 
 
 def _check_call(call: ast.Call, env: _Env, free: dict[str, Node]) -> None:
-    if call.func in env.inside:
+    # A function sees only the functions defined before it: a call to its own name is either an
+    # earlier definition of that name (fine) or recursion.
+    recursive = any(fn.name == call.func for fn in env.inside) and call.func not in env.functions
+    if recursive:
         raise GradcliError(
             f"{call.func} calls itself: functions cannot be recursive",
             call.func_span,

@@ -133,7 +133,11 @@ def error_of(text: str) -> GradcliError:
         ("sin(x, y)", "sin takes 1 argument, but 2 were given", 1),
         ("atan2(x)", "atan2 takes 2 arguments, but 1 was given", 1),
         ("max()", "max takes one array, or two or more values", 1),
-        ("sum(x, axis=y)", "axis must be a whole number written in the program", 13),
+        (
+            "sum(x, axis=y)",
+            "axis must be a whole number (or a list of them) written in the program",
+            13,
+        ),
         ("sum(x, ax=0)", "sum takes no argument named ax", 8),
         ("f(t) = f(t) + 1; f(x)", "f calls itself", 8),
         ("f(t, t) = t; f(x, y)", "the parameter t appears twice", 6),

@@ -1,0 +1,1260 @@
+"""The array primitives, held to references that share no code with gradcli.
+
+Every case is an expression with its inputs (drawn from a seeded numpy Generator, or chosen to sit
+on an edge: zeros in a product, ties in a max, norms of 1e±200, logsumexp at ±800) and three
+references, all written here:
+
+- the value, computed with plain numpy (or the standard library: `math.hypot` for norms);
+- the gradient of the sum of the value in closed form (d sum = 1, d mean = 1/n, d logsumexp =
+  softmax, d norm = x/‖x‖, matmul dA = G Bᵀ, ...), also in numpy;
+- the same function written with mpmath at 50 digits, on object arrays of `mpf`, differentiated
+  by central differences (its value is checked too). Points are float64, which mpmath converts
+  exactly; the step is 2^-60 of the element, so the oracle's own error is ~1e-30. At a tie of
+  three or more elements a central difference is not the documented subgradient (it gives 1/2,
+  gradcli splits evenly), so those cases are held to the closed form only.
+
+Tolerance (`assert_close`): |got - want| <= RTOL * max(|want|, max |want| over the array).
+
+On top of that: batched evaluation (the checker's engine) against evaluation item by item, with
+shared variables; second derivatives (Hessians against closed forms and mpmath second
+differences); shape errors and user-function errors as located `GradcliError`s; and a coverage
+test that fails when an array primitive or a written form has no case here.
+
+The bugs these tests found are fixed and the tests hold them fixed: an overflow inside a reduction
+or a matrix product crashed fault reporting; `dot` errors carried no span; `transpose(x, axes)`
+could not be called; `prod` of an empty array raised IndexError; a redefined function that
+reaches its earlier version was called recursive.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+import numpy as np
+import pytest
+from mpmath import mp
+
+from gradcli import GradcliError, compile_program, evaluate
+from gradcli.autodiff import grad
+from gradcli.evaluate import evaluate as run
+from gradcli.graph import Node, toposort
+from gradcli.registry import REGISTRY, public_names
+
+SEED = 20240611
+DPS = 50
+RTOL = 1e-12
+BATCH = 5
+RNG = np.random.default_rng(SEED)  # drawn from in a fixed order as the tables are built
+
+
+# --- comparisons --------------------------------------------------------------------------
+
+
+def assert_close(got: Any, want: Any, rtol: float = RTOL, what: str = "") -> None:
+    """|got - want| <= rtol * max(|want|, max |want|): relative to the array's own scale."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    scale = np.max(np.abs(want), initial=0.0)
+    bound = rtol * np.maximum(np.abs(want), scale)
+    same = (got == want) | (np.abs(got - want) <= bound) | (np.isnan(got) & np.isnan(want))
+    assert np.all(same), f"{what}:\n got  {got!r}\n want {want!r}"
+
+
+def span_text(err: GradcliError, source: Any = None) -> str | None:
+    source = source or err.source
+    return None if err.span is None else source.snippet(err.span)
+
+
+# --- the mpmath oracle ------------------------------------------------------------------------
+
+MEXP = np.frompyfunc(mp.exp, 1, 1)
+MLOG = np.frompyfunc(mp.log, 1, 1)
+MSQRT = np.frompyfunc(mp.sqrt, 1, 1)
+
+
+def to_mp(value: Any) -> Any:
+    """A float64 array as an object array of mpf (exactly), a 0-d one as an mpf."""
+    a = np.asarray(value, dtype=float)
+    if a.ndim == 0:
+        return mp.mpf(float(a))
+    out = np.empty(a.shape, dtype=object)
+    for idx in np.ndindex(a.shape):
+        out[idx] = mp.mpf(float(a[idx]))
+    return out
+
+
+def mp_total(value: Any) -> Any:
+    """The sum of the elements of an mp result (what gradcli differentiates)."""
+    if isinstance(value, np.ndarray):
+        return mpmath.fsum(value.ravel())
+    return value
+
+
+def mp_float(value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return np.vectorize(float, otypes=[float])(value) if value.size else value.astype(float)
+    return np.asarray(float(value))
+
+
+def _step(x: Any, bits: int) -> Any:
+    return mpmath.ldexp(abs(x), -bits) if x else mpmath.ldexp(1, -bits)
+
+
+def _moved(env: dict[str, Any], moves: Sequence[tuple[str, tuple, Any]]) -> dict[str, Any]:
+    """`env` with env[name][idx] += delta for each move."""
+    out = dict(env)
+    for name, idx, delta in moves:
+        if isinstance(out[name], np.ndarray):
+            arr = out[name].copy()
+            arr[idx] = arr[idx] + delta
+            out[name] = arr
+        else:
+            out[name] = out[name] + delta
+    return out
+
+
+def _elements(env: dict[str, Any], name: str) -> list[tuple]:
+    return list(np.ndindex(np.shape(env[name])))
+
+
+def mp_gradient(f: Callable[..., Any], env: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """∂ sum(f) / ∂ each element, by central differences at 50 digits."""
+    with mp.workdps(DPS):
+        menv = {n: to_mp(v) for n, v in env.items()}
+        out = {}
+        for name in env:
+            g = np.empty(np.shape(env[name]))
+            for idx in _elements(env, name):
+                x = menv[name][idx] if idx else menv[name]
+                h = _step(x, 60)
+                up = mp_total(f(**_moved(menv, [(name, idx, h)])))
+                down = mp_total(f(**_moved(menv, [(name, idx, -h)])))
+                g[idx] = float((up - down) / (2 * h))
+            out[name] = g
+        return out
+
+
+def mp_hessian(f: Callable[..., Any], env: dict[str, np.ndarray], wrt: str) -> np.ndarray:
+    """The Hessian of sum(f) in `wrt` (flattened), by second central differences at 50 digits."""
+    with mp.workdps(DPS):
+        menv = {n: to_mp(v) for n, v in env.items()}
+        idxs = _elements(env, wrt)
+        steps = [_step(menv[wrt][i] if i else menv[wrt], 40) for i in idxs]
+        h = np.empty((len(idxs), len(idxs)))
+        for a, (i, hi) in enumerate(zip(idxs, steps, strict=True)):
+            for b, (j, hj) in enumerate(zip(idxs, steps, strict=True)):
+                total = 0
+                for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                    moved = _moved(menv, [(wrt, i, si * hi), (wrt, j, sj * hj)])
+                    total += si * sj * mp_total(f(**moved))
+                h[a, b] = float(total / (4 * hi * hj))
+        return h
+
+
+def mp_value(f: Callable[..., Any], env: dict[str, np.ndarray]) -> np.ndarray:
+    with mp.workdps(DPS):
+        return mp_float(f(**{n: to_mp(v) for n, v in env.items()}))
+
+
+# --- numpy references -----------------------------------------------------------------------
+
+
+def keep(x: np.ndarray, axis: int | None) -> tuple:
+    """The shape of a reduction of x along axis with that axis kept as 1 (every axis: None)."""
+    return tuple(1 if axis is None or i == axis % x.ndim else n for i, n in enumerate(x.shape))
+
+
+def np_logsumexp(x: np.ndarray, axis: int | None) -> np.ndarray:
+    top = np.max(x, axis=axis, keepdims=True)
+    return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(x - top), axis=axis))
+
+
+def np_softmax(x: np.ndarray, axis: int | None) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def np_norm(x: np.ndarray, axis: int | None) -> Any:
+    """math.hypot over the reduced elements: exact enough, and it neither overflows nor
+    underflows."""
+    if axis is None:
+        return math.hypot(*np.ravel(x))
+    return np.apply_along_axis(lambda v: math.hypot(*v), axis, x)
+
+
+def others_product(x: np.ndarray, axis: int | None) -> np.ndarray:
+    """d prod: for each element, the product of the others along axis (one at a time: zeros
+    are fine)."""
+    out = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        y = x.copy()
+        y[idx] = 1.0
+        p = np.prod(y, axis=axis)
+        out[idx] = p if axis is None else p[idx[: axis % x.ndim] + idx[axis % x.ndim + 1 :]]
+    return out
+
+
+def tie_split(x: np.ndarray, axis: int | None, extreme: Callable) -> np.ndarray:
+    """d max: 1 at the extreme element, split evenly between tied ones."""
+    hit = (x == extreme(x, axis=axis, keepdims=True)).astype(float)
+    return hit / np.sum(hit, axis=axis, keepdims=True)
+
+
+def norm_grad(x: np.ndarray, axis: int | None) -> np.ndarray:
+    r = np.reshape(np_norm(x, axis), keep(x, axis))
+    return np.where(r > 0, x / np.where(r > 0, r, 1.0), 0.0)
+
+
+def count(x: np.ndarray, axis: int | None) -> int:
+    return x.size if axis is None else x.shape[axis]
+
+
+# op: (numpy value, closed-form gradient of the sum, mpmath value)
+REDUCTIONS: dict[str, tuple[Callable, Callable, Callable]] = {
+    "sum": (
+        lambda x, a: np.sum(x, axis=a),
+        lambda x, a: np.ones_like(x),
+        lambda x, a: np.sum(x, axis=a),
+    ),
+    "mean": (
+        lambda x, a: np.mean(x, axis=a),
+        lambda x, a: np.full_like(x, 1.0 / count(x, a)),
+        lambda x, a: np.sum(x, axis=a) / count(x, a),
+    ),
+    "prod": (
+        lambda x, a: np.prod(x, axis=a),
+        others_product,
+        lambda x, a: np.prod(x, axis=a),
+    ),
+    "max": (
+        lambda x, a: np.max(x, axis=a),
+        lambda x, a: tie_split(x, a, np.max),
+        lambda x, a: np.max(x, axis=a),
+    ),
+    "min": (
+        lambda x, a: np.min(x, axis=a),
+        lambda x, a: tie_split(x, a, np.min),
+        lambda x, a: np.min(x, axis=a),
+    ),
+    "norm": (np_norm, norm_grad, lambda x, a: MSQRT(np.sum(x * x, axis=a))),
+    "logsumexp": (
+        np_logsumexp,
+        np_softmax,
+        lambda x, a: MLOG(np.sum(MEXP(x), axis=a)),
+    ),
+}
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    expr: str
+    env: dict[str, np.ndarray]
+    value: Callable[..., Any]  # numpy
+    grads: Callable[..., dict[str, Any]]  # closed form, gradient of the sum of the value
+    mp: Callable[..., Any]  # the same function on mpf object arrays
+    smooth: bool = True  # False: a tie of 3+, where central differences are not the convention
+
+    def param(self) -> Any:
+        return pytest.param(self, id=self.id)
+
+
+def normal(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape)
+
+
+def spell(op: str, axis: int | None) -> str:
+    """`op(x)`, `op(x, 1)` (by position) or `op(x, axis=k)`; max and min only by name, as
+    max(x, 1) is the elementwise maximum of x and 1."""
+    if axis is None:
+        return f"{op}(x)"
+    if axis == 1 and op not in ("max", "min"):
+        return f"{op}(x, 1)"
+    return f"{op}(x, axis={axis})"
+
+
+def reduction(op: str, x: np.ndarray, axis: int | None, tag: str = "", smooth=True) -> Case:
+    value, closed, mpf = REDUCTIONS[op]
+    return Case(
+        f"{op}-{'x'.join(map(str, x.shape))}-axis{axis}{tag}",
+        spell(op, axis),
+        {"x": np.asarray(x, dtype=float)},
+        lambda x: value(x, axis),
+        lambda x: {"x": closed(x, axis)},
+        lambda x: mpf(x, axis),
+        smooth,
+    )
+
+
+def softmax_case(x: np.ndarray, axis: int | None, tag: str = "") -> Case:
+    """sum(softmax(x) * c): d/dx = s * (c - Σ s c), d/dc = s. axis None means the default, -1."""
+    along = -1 if axis is None else axis
+    expr = "sum(softmax(x) * c)" if axis is None else f"sum(softmax(x, axis={axis}) * c)"
+
+    def mp_softmax(x, c):
+        e = MEXP(x)
+        return np.sum(e / np.sum(e, axis=along, keepdims=True) * c)
+
+    def closed(x, c):
+        s = np_softmax(x, along)
+        return {"x": s * (c - np.sum(s * c, axis=along, keepdims=True)), "c": s}
+
+    return Case(
+        f"softmax-{'x'.join(map(str, x.shape))}-axis{'default' if axis is None else axis}{tag}",
+        expr,
+        {"x": np.asarray(x, dtype=float), "c": normal(*np.shape(x))},
+        lambda x, c: np.sum(np_softmax(x, along) * c),
+        closed,
+        mp_softmax,
+    )
+
+
+SHAPES = [(5,), (3, 4), (2, 3, 4)]
+AXES = [None, 0, 1, -1]
+
+REDUCTION_CASES = [
+    reduction(op, normal(*shape), axis)
+    for op in REDUCTIONS
+    for shape in SHAPES
+    for axis in AXES
+    if axis is None or axis < len(shape)
+]
+
+SOFTMAX_CASES = [
+    softmax_case(normal(*shape), axis)
+    for shape in SHAPES
+    for axis in (None, 0, 1, -1)
+    if axis is None or axis < len(shape)
+]
+
+EDGE_CASES = [
+    # prod with zeros: exact, no division
+    reduction("prod", np.array([2.0, 0.0, 3.0, 4.0]), None, "-one-zero"),
+    reduction("prod", np.array([0.0, 2.0, 0.0, 3.0]), None, "-two-zeros"),
+    reduction("prod", np.array([0.0, 0.0]), None, "-all-zeros"),
+    reduction("prod", np.array([[1.0, 0.0, 3.0], [2.0, 5.0, 0.0]]), 0, "-zeros"),
+    reduction("prod", np.array([[1.0, 0.0, 3.0], [0.0, 5.0, 0.0]]), 1, "-zeros"),
+    reduction("prod", np.array([[1.0, 0.0, 3.0], [2.0, 5.0, -1.5]]), None, "-one-zero"),
+    # max and min with ties: the adjoint split evenly between tied elements
+    reduction("max", np.array([1.0, 3.0, 3.0]), None, "-tie2"),
+    reduction("max", np.array([2.0, 2.0, 2.0]), None, "-tie3", smooth=False),
+    reduction("min", np.array([[1.0, 3.0], [1.0, 0.0]]), 0, "-tie2"),
+    reduction("max", np.array([[5.0, 5.0, 1.0], [0.0, 2.0, 1.0]]), 1, "-tie2"),
+    reduction("min", np.array([[-1.0, 0.0], [2.0, -1.0]]), None, "-tie2"),
+    reduction("max", np.array([[7.0, 7.0], [7.0, 1.0]]), None, "-tie3", smooth=False),
+    reduction("min", np.full((2, 2, 2), -0.5), -1, "-ties"),
+    # norm at 0 (gradient 0, a subgradient) and at magnitudes whose squares overflow/underflow
+    reduction("norm", np.zeros(3), None, "-zero"),
+    reduction("norm", np.array([[0.0, 3.0], [0.0, -4.0]]), 0, "-zero-column"),
+    reduction("norm", np.array([3e200, -4e200]), None, "-1e200"),
+    reduction("norm", np.array([3e-200, 4e-200]), None, "-1e-200"),
+    reduction("norm", np.array([1e300, 1e300, 1e300]), None, "-1e300"),
+    reduction("norm", np.array([[1e200, 1e-200], [1e-200, -1e200]]), 1, "-mixed"),
+    # logsumexp and softmax far from 0, where exp overflows or underflows
+    reduction("logsumexp", np.array([800.0, 801.0, 799.0]), None, "-800"),
+    reduction("logsumexp", np.array([-800.0, -801.0, -799.0]), None, "-minus800"),
+    reduction("logsumexp", np.array([800.0, -800.0]), None, "-pm800"),
+    reduction("logsumexp", np.array([[800.0, -800.0], [799.0, 801.0]]), 0, "-pm800"),
+    reduction("logsumexp", np.array([[800.0, -800.0], [799.0, 801.0]]), 1, "-pm800"),
+    softmax_case(np.array([800.0, 801.0, 799.0]), None, "-800"),
+    softmax_case(np.array([-800.0, -801.0, -799.0]), None, "-minus800"),
+    softmax_case(np.array([[800.0, -800.0], [799.0, 801.0]]), 0, "-pm800"),
+]
+
+
+def einsum_matmul(spec: str, a_shape: tuple, b_shape: tuple) -> Case:
+    """sum((A @ B) * C), with C shaped like the product: dA = C Bᵀ, dB = Aᵀ C, dC = A @ B,
+    each written as an einsum (which sums over a broadcast batch axis by itself)."""
+    ia, rest = spec.split(",")
+    ib, io = rest.split("->")
+    a, b = normal(*a_shape), normal(*b_shape)
+    c = normal(*np.einsum(spec, a, b).shape)
+    return Case(
+        f"matmul-{'x'.join(map(str, a_shape))}@{'x'.join(map(str, b_shape))}",
+        "sum((A @ B) * C)",
+        {"A": a, "B": b, "C": c},
+        lambda A, B, C: np.sum(np.einsum(spec, A, B) * C),
+        lambda A, B, C: {
+            "A": np.einsum(f"{io},{ib}->{ia}", C, B),
+            "B": np.einsum(f"{ia},{io}->{ib}", A, C),
+            "C": np.einsum(spec, A, B),
+        },
+        lambda A, B, C: np.sum(np.einsum(spec, A, B) * C),
+    )
+
+
+MATMUL_CASES = [
+    einsum_matmul("i,i->", (4,), (4,)),
+    einsum_matmul("i,ij->j", (4,), (4, 3)),
+    einsum_matmul("ij,j->i", (3, 4), (4,)),
+    einsum_matmul("ij,jk->ik", (3, 4), (4, 2)),
+    einsum_matmul("bij,jk->bik", (2, 3, 4), (4, 2)),
+    einsum_matmul("ij,bjk->bik", (3, 4), (2, 4, 2)),
+    einsum_matmul("bij,bjk->bik", (2, 3, 4), (2, 4, 2)),
+]
+
+
+def case(id: str, expr: str, env: dict, value, grads, mpf, smooth: bool = True) -> Case:
+    env = {n: np.asarray(v, dtype=float) for n, v in env.items()}
+    return Case(id, expr, env, value, grads, mpf, smooth)
+
+
+A34, B34, v4, w4 = normal(3, 4), normal(3, 4), normal(4), normal(4)
+X23 = normal(2, 3)
+T234 = normal(2, 3, 4)
+
+PRODUCT_CASES = [
+    case(
+        "matmul-plain-value",
+        "A @ v",
+        {"A": A34, "v": v4},
+        lambda A, v: A @ v,
+        lambda A, v: {"A": np.outer(np.ones(3), v), "v": A.sum(axis=0)},
+        lambda A, v: np.dot(A, v),
+    ),
+    case(
+        "matmul-chain",
+        "u @ A @ v",
+        {"u": normal(3), "A": A34, "v": v4},
+        lambda u, A, v: u @ A @ v,
+        lambda u, A, v: {"u": A @ v, "A": np.outer(u, v), "v": u @ A},
+        lambda u, A, v: np.dot(np.dot(u, A), v),
+    ),
+    case(
+        "dot-vectors",
+        "dot(a, b)",
+        {"a": v4, "b": w4},
+        lambda a, b: np.inner(a, b),
+        lambda a, b: {"a": b, "b": a},
+        lambda a, b: np.sum(a * b),
+    ),
+    case(
+        "dot-matrices",
+        "dot(A, B)",
+        {"A": A34, "B": B34},
+        lambda A, B: np.einsum("ij,ij->i", A, B),
+        lambda A, B: {"A": B, "B": A},
+        lambda A, B: np.sum(A * B, axis=1),
+    ),
+    case(
+        "dot-matrix-vector",
+        "dot(A, b)",
+        {"A": A34, "b": w4},
+        lambda A, b: A @ b,
+        lambda A, b: {"A": np.broadcast_to(b, A.shape), "b": A.sum(axis=0)},
+        lambda A, b: np.sum(A * b, axis=1),
+    ),
+    case(
+        "transpose-2d",
+        "sum(transpose(X) * C)",
+        {"X": X23, "C": normal(3, 2)},
+        lambda X, C: np.sum(X.T * C),
+        lambda X, C: {"X": C.T, "C": X.T},
+        lambda X, C: np.sum(np.transpose(X) * C),
+    ),
+    case(
+        "transpose-3d",
+        "sum(transpose(T) * C)",
+        {"T": T234, "C": normal(4, 3, 2)},
+        lambda T, C: np.sum(np.einsum("ijk->kji", T) * C),
+        lambda T, C: {"T": np.einsum("kji->ijk", C), "C": np.einsum("ijk->kji", T)},
+        lambda T, C: np.sum(np.transpose(T) * C),
+    ),
+    case(
+        "transpose-value",
+        "transpose(T)",
+        {"T": T234},
+        lambda T: np.einsum("ijk->kji", T),
+        lambda T: {"T": np.ones_like(T)},
+        lambda T: np.transpose(T),
+    ),
+]
+
+
+def index_case(var: str, key: str) -> Case:
+    """sum(x[key] * w): d/dx is w scattered back into zeros at key, d/dw is x[key]."""
+    shapes = {"x": (5,), "X": (3, 4), "T": (2, 3, 4)}
+    k = eval(f"np.s_{key}")  # the same index, as numpy reads it
+    x = normal(*shapes[var])
+    w = normal(*np.shape(x[k]))
+
+    def closed(w, **xs):
+        scattered = np.zeros(shapes[var])
+        scattered[k] = w
+        return {var: scattered, "w": xs[var][k]}
+
+    return case(
+        f"index-{var}{key}",
+        f"sum({var}{key} * w)",
+        {var: x, "w": w},
+        lambda w, **xs: np.sum(xs[var][k] * w),
+        closed,
+        lambda w, **xs: np.sum(xs[var][k] * w),
+    )
+
+
+INDEX_KEYS = [
+    ("x", "[2]"),
+    ("x", "[-1]"),
+    ("x", "[1:3]"),
+    ("x", "[::2]"),
+    ("x", "[::-1]"),
+    ("x", "[3:0:-1]"),
+    ("x", "[-2:]"),
+    ("x", "[1:100]"),
+    ("X", "[0, 1:]"),
+    ("X", "[:, 0]"),
+    ("X", "[1]"),
+    ("X", "[-1, ::-2]"),
+    ("X", "[1:3, 0]"),
+    ("T", "[1, :, ::2]"),
+    ("T", "[:, -1]"),
+    ("T", "[1, 2, 3]"),
+]
+
+
+def overlapping_grad(x: np.ndarray) -> np.ndarray:
+    g = np.zeros_like(x)
+    g[0:3] += x[1:4]  # sum(x[0:3] * x[1:4])
+    g[1:4] += x[0:3]
+    g[1:3] += 1.0  # sum(x[1:3])
+    g[-1] += x[0]  # x[-1] * x[0]
+    g[0] += x[-1]
+    g += 2 * x[::-1]  # sum(x[::-1] * x)
+    return g
+
+
+SLICE_CASES = [
+    *(index_case(var, key) for var, key in INDEX_KEYS),
+    case(
+        "index-overlapping",
+        "sum(x[0:3] * x[1:4]) + sum(x[1:3]) + x[-1] * x[0] + sum(x[::-1] * x)",
+        {"x": normal(5)},
+        lambda x: np.sum(x[0:3] * x[1:4]) + np.sum(x[1:3]) + x[-1] * x[0] + np.sum(x[::-1] * x),
+        lambda x: {"x": overlapping_grad(x)},
+        lambda x: np.sum(x[0:3] * x[1:4]) + np.sum(x[1:3]) + x[-1] * x[0] + np.sum(x[::-1] * x),
+    ),
+    case(
+        "index-chained",
+        "X[1][2] * X[0, 2] + (X @ v)[0]",
+        {"X": X23, "v": normal(3)},
+        lambda X, v: X[1, 2] * X[0, 2] + (X @ v)[0],
+        lambda X, v: {
+            "X": np.array([[v[0], v[1], v[2] + X[1, 2]], [0.0, 0.0, X[0, 2]]]),
+            "v": X[0],
+        },
+        lambda X, v: X[1, 2] * X[0, 2] + np.dot(X, v)[0],
+    ),
+    case(
+        "index-value",
+        "x[::2]",
+        {"x": normal(5)},
+        lambda x: x[::2],
+        lambda x: {"x": np.array([1.0, 0.0, 1.0, 0.0, 1.0])},
+        lambda x: x[::2],
+    ),
+]
+
+
+def obj(rows: list) -> np.ndarray:
+    """An object array built from mpf scalars and object arrays (nested lists of them)."""
+    return np.array(rows, dtype=object)
+
+
+s_x, s_y = RNG.standard_normal(2)
+c3, v3, v2, C23 = normal(3), normal(3), normal(2), normal(2, 3)
+M, N = normal(2, 3), normal(2, 3)
+C223 = normal(2, 2, 3)
+
+LITERAL_CASES = [
+    case(
+        "literal-scalars",
+        "sum([x, 2*y, x*y] * c)",
+        {"x": s_x, "y": s_y, "c": c3},
+        lambda x, y, c: c[0] * x + 2 * c[1] * y + c[2] * x * y,
+        lambda x, y, c: {
+            "x": c[0] + c[2] * y,
+            "y": 2 * c[1] + c[2] * x,
+            "c": np.array([x, 2 * y, x * y]),
+        },
+        lambda x, y, c: np.sum(obj([x, 2 * y, x * y]) * c),
+    ),
+    case(
+        "literal-value",
+        "[x, 2*y, x*y]",
+        {"x": s_x, "y": s_y},
+        lambda x, y: np.array([x, 2 * y, x * y]),
+        lambda x, y: {"x": 1 + y, "y": 2 + x},
+        lambda x, y: obj([x, 2 * y, x * y]),
+    ),
+    case(
+        "literal-nested",
+        "sum([[x, y], [y, x]] @ v)",
+        {"x": s_x, "y": s_y, "v": v2},
+        lambda x, y, v: np.sum(np.array([[x, y], [y, x]]) @ v),
+        lambda x, y, v: {"x": v.sum(), "y": v.sum(), "v": np.array([x + y, x + y])},
+        lambda x, y, v: np.sum(np.dot(obj([[x, y], [y, x]]), v)),
+    ),
+    case(
+        "literal-nested-value",
+        "[[x, y], [y, x]]",
+        {"x": s_x, "y": s_y},
+        lambda x, y: np.array([[x, y], [y, x]]),
+        lambda x, y: {"x": 2.0, "y": 2.0},
+        lambda x, y: obj([[x, y], [y, x]]),
+    ),
+    case(
+        # a scalar element is broadcast against a vector element: [x, v] is [[x, x, x], v]
+        "literal-broadcast",
+        "sum([x, v] * C)",
+        {"x": s_x, "v": v3, "C": C23},
+        lambda x, v, C: x * C[0].sum() + v @ C[1],
+        lambda x, v, C: {"x": C[0].sum(), "v": C[1], "C": np.array([[x, x, x], v])},
+        lambda x, v, C: np.sum(obj([[x, x, x], list(v)]) * C),
+    ),
+    case(
+        "literal-of-matrices",
+        "sum([M, N * M] * C)",
+        {"M": M, "N": N, "C": C223},
+        lambda M, N, C: np.sum(M * C[0]) + np.sum(N * M * C[1]),
+        lambda M, N, C: {"M": C[0] + N * C[1], "N": M * C[1], "C": np.array([M, N * M])},
+        lambda M, N, C: np.sum(M * C[0]) + np.sum(N * M * C[1]),
+    ),
+    case(
+        "literal-constants",
+        "[1, x, 2] @ [x, 3, y]",
+        {"x": s_x, "y": s_y},
+        lambda x, y: x + 3 * x + 2 * y,
+        lambda x, y: {"x": 4.0, "y": 2.0},
+        lambda x, y: x + 3 * x + 2 * y,
+    ),
+]
+
+
+def sq_grads(x, y):
+    return {"x": 2 * x + 2 * (x - y), "y": -2 * (x - y)}
+
+
+def nrm_grads(x, y):
+    d, rd, rx = x - y, np.linalg.norm(x - y), np.linalg.norm(x)
+    return {"x": d / rd * rx + rd * x / rx, "y": -d / rd * rx}
+
+
+FUNCTION_CASES = [
+    case(
+        "function-sq",
+        "sq(t) = sum(t^2); sq(x) + sq(x - y)",
+        {"x": v4, "y": w4},
+        lambda x, y: np.sum(x**2) + np.sum((x - y) ** 2),
+        sq_grads,
+        lambda x, y: np.sum(x * x) + np.sum((x - y) * (x - y)),
+    ),
+    case(
+        "function-calls-function",
+        "sq(t) = sum(t^2); nrm(t) = sqrt(sq(t)); nrm(x - y) * nrm(x)",
+        {"x": v4, "y": w4},
+        lambda x, y: np.linalg.norm(x - y) * np.linalg.norm(x),
+        nrm_grads,
+        lambda x, y: MSQRT(np.sum((x - y) * (x - y))) * MSQRT(np.sum(x * x)),
+    ),
+    case(
+        "function-matmul",
+        "f(M, u) = M @ u; sum(f(A, v) * f(A, w))",
+        {"A": A34, "v": v4, "w": w4},
+        lambda A, v, w: (A @ v) @ (A @ w),
+        lambda A, v, w: {
+            "A": np.outer(A @ w, v) + np.outer(A @ v, w),
+            "v": A.T @ (A @ w),
+            "w": A.T @ (A @ v),
+        },
+        lambda A, v, w: np.sum(np.dot(A, v) * np.dot(A, w)),
+    ),
+    case(
+        "function-reduction",
+        "lse(t) = logsumexp(t, axis=-1); mean(lse(X))",
+        {"X": A34},
+        lambda X: np.mean(np_logsumexp(X, -1)),
+        lambda X: {"X": np_softmax(X, -1) / 3},
+        lambda X: np.sum(MLOG(np.sum(MEXP(X), axis=-1))) / 3,
+    ),
+    case(
+        "function-literal-index",
+        "g(t) = [t, 2 * t]; sum(g(x)[1] * x)",
+        {"x": v4},
+        lambda x: 2 * np.sum(x * x),
+        lambda x: {"x": 4 * x},
+        lambda x: 2 * np.sum(x * x),
+    ),
+]
+
+ALL_CASES = [
+    *REDUCTION_CASES,
+    *SOFTMAX_CASES,
+    *EDGE_CASES,
+    *MATMUL_CASES,
+    *PRODUCT_CASES,
+    *SLICE_CASES,
+    *LITERAL_CASES,
+    *FUNCTION_CASES,
+]
+
+
+# --- 1-5. values and gradients against numpy, closed forms and mpmath ------------------------
+
+
+def value_and_gradient(c: Case):
+    result = evaluate(c.expr, c.env)
+    assert not result.faults, [str(f) for f in result.faults]
+    return result
+
+
+@pytest.mark.parametrize("c", [c.param() for c in ALL_CASES])
+def test_value_matches_numpy_and_mpmath(c: Case) -> None:
+    result = value_and_gradient(c)
+    assert_close(result.value, c.value(**c.env), what="value vs numpy")
+    assert_close(result.value, mp_value(c.mp, c.env), what="value vs mpmath")
+
+
+@pytest.mark.parametrize("c", [c.param() for c in ALL_CASES])
+def test_gradient_matches_closed_form(c: Case) -> None:
+    result = value_and_gradient(c)
+    want = c.grads(**c.env)
+    assert set(result.gradient) == set(c.env)
+    for name, g in want.items():
+        g = np.broadcast_to(g, np.shape(c.env[name]))
+        assert_close(result.gradient[name], g, what=f"d/d{name} vs closed form")
+
+
+@pytest.mark.parametrize("c", [c.param() for c in ALL_CASES if c.smooth])
+def test_gradient_matches_mpmath_central_differences(c: Case) -> None:
+    result = value_and_gradient(c)
+    for name, g in mp_gradient(c.mp, c.env).items():
+        assert_close(result.gradient[name], g, what=f"d/d{name} vs mpmath")
+
+
+def test_closed_forms_and_oracle_agree_at_a_two_way_tie() -> None:
+    """At a tie of two, a central difference is the even split: the conventions meet."""
+    x = np.array([1.0, 3.0, 3.0])
+    (g,) = mp_gradient(lambda x: np.max(x), {"x": x}).values()
+    assert_close(g, [0.0, 0.5, 0.5])
+    assert_close(evaluate("max(x)", {"x": x}).gradient["x"], [0.0, 0.5, 0.5])
+
+
+def test_three_way_tie_is_split_in_thirds() -> None:
+    r = evaluate("max(x) + min(y, axis=0)", {"x": [2.0, 2.0, 2.0], "y": [[1.0], [1.0], [1.0]]})
+    assert_close(r.gradient["x"], np.full(3, 1 / 3))
+    assert_close(r.gradient["y"], np.full((3, 1), 1 / 3))
+
+
+def test_overflow_free_results_are_finite() -> None:
+    """The edge cases above, explicitly: no inf, no nan, no fault."""
+    for expr, x, want in [
+        ("norm(x)", [3e200, -4e200], 5e200),
+        ("norm(x)", [3e-200, 4e-200], 5e-200),
+        ("logsumexp(x)", [800.0, 800.0], 800 + math.log(2)),
+        ("logsumexp(x)", [-800.0, -800.0], -800 + math.log(2)),
+    ]:
+        r = evaluate(expr, {"x": x})
+        assert r.finite and not r.faults
+        assert_close(r.value, want, what=expr)
+    r = evaluate("softmax(x)", {"x": [800.0, -800.0, 800.0]})
+    assert_close(r.value, [0.5, 0.0, 0.5])
+
+
+def test_gradient_of_sum_of_softmax_is_zero_to_rounding() -> None:
+    """Σ softmax = 1, so its gradient is 0; gradcli's s·(1 - Σ s) leaves a rounding residue."""
+    x = np.random.default_rng(SEED).standard_normal((3, 4))
+    g = evaluate("softmax(x)", {"x": x}).gradient["x"]
+    assert np.max(np.abs(g)) <= 4 * np.finfo(float).eps
+
+
+def test_softmax_default_axis_is_the_last() -> None:
+    x = np.random.default_rng(SEED).standard_normal((2, 3, 4))
+    assert_close(evaluate("softmax(x)", {"x": x}).value, np_softmax(x, -1))
+    assert_close(evaluate("softmax(x, -1)", {"x": x}).value, np_softmax(x, -1))
+
+
+# --- semantics worth pinning down ------------------------------------------------------------
+
+
+def test_max_with_a_second_positional_argument_is_elementwise() -> None:
+    """max(x, 1) is the elementwise maximum of x and 1, not max along axis 1 (unlike sum(x, 1));
+    the axis of max and min must be given by name."""
+    x = np.array([[0.5, 2.0], [3.0, -1.0]])
+    assert_close(evaluate("max(x, 1)", {"x": x}).value, np.maximum(x, 1))
+    assert_close(evaluate("max(x, axis=1)", {"x": x}).value, np.max(x, axis=1))
+    assert_close(evaluate("min(x, 0, 1)", {"x": x}).value, np.minimum(np.minimum(x, 0), 1))
+
+
+def test_axis_none_cannot_be_written() -> None:
+    """Every axis is reached by leaving axis out; `None` is read as a variable name."""
+    with pytest.raises(GradcliError) as info:
+        evaluate("sum(x, axis=None)", {"x": [1.0, 2.0]})
+    assert "axis must be a whole number" in info.value.message
+    assert span_text(info.value) == "None"
+
+
+def test_literal_rows_broadcast_like_numpy_arrays() -> None:
+    """Literal elements are broadcast together before stacking, so a scalar row fills a row
+    (numpy would call [[x, y], z] ragged)."""
+    r = evaluate("[[x, y], z]", {"x": 1.0, "y": 2.0, "z": 3.0})
+    assert_close(r.value, [[1.0, 2.0], [3.0, 3.0]])
+    assert r.gradient["z"] == 2.0
+    r = evaluate("[v, A]", {"v": [1.0, 2.0], "A": [[3.0, 4.0], [5.0, 6.0]]})
+    assert r.value.shape == (2, 2, 2)
+    assert_close(r.gradient["v"], [2.0, 2.0])
+
+
+def test_axis_is_folded_from_constants() -> None:
+    x = np.random.default_rng(SEED).standard_normal((2, 3))
+    assert_close(evaluate("sum(x, axis=2 - 1)", {"x": x}).value, x.sum(axis=1))
+    assert_close(evaluate("sum(x, axis=-0)", {"x": x}).value, x.sum(axis=0))
+
+
+def test_reductions_of_a_scalar_are_the_scalar() -> None:
+    for op in ("sum", "mean", "prod", "max", "min", "logsumexp"):
+        r = evaluate(f"{op}(x)", {"x": -2.5})
+        assert (float(r.value), float(r.gradient["x"])) == (-2.5, 1.0), op
+    r = evaluate("norm(x)", {"x": -2.5})
+    assert (float(r.value), float(r.gradient["x"])) == (2.5, -1.0)
+
+
+# --- 5. user functions: errors point at the call --------------------------------------------
+
+FUNCTION_ERRORS = [
+    ("f(t) = f(t) + sum(t); f(x)", "f calls itself", "f", 7),
+    ("sq(t) = sum(t^2); 1 + sq(x, y)", "sq takes 1 argument, but 2 were given", "sq(x, y)", 22),
+    ("f(t, u) = sum(t * u); f(x)", "f takes 2 arguments, but 1 was given", "f(x)", 22),
+    ("f(t) = sum(t); f(t=x)", "takes its arguments by position", "f(t=x)", 15),
+    ("g(t) = h(t); g(x)", "unknown function 'h'", "h", 7),
+    # g was defined before h, so its h is unknown; lowering reports it as recursion instead
+    ("g(t) = h(t); h(t) = g(t); h(x)", "h calls itself", "h", 7),
+    ("sum(t) = t; sum(x)", "'sum' is a built-in function", "sum", 0),
+]
+
+
+@pytest.mark.parametrize(("expr", "message", "text", "start"), FUNCTION_ERRORS)
+def test_function_errors_point_at_the_call(expr: str, message: str, text: str, start: int):
+    with pytest.raises(GradcliError) as info:
+        evaluate(expr, {"x": [1.0, 2.0], "y": [3.0, 4.0]})
+    err = info.value
+    assert message in err.message
+    assert span_text(err) == text
+    assert err.span.start == start
+
+
+def test_redefined_function_may_reach_its_earlier_version() -> None:
+    expr = "h(t) = sum(t); g(t) = h(t) * 2; h(t) = g(t) + 1; h(x)"
+    r = evaluate(expr, {"x": [1.0, 2.0]})
+    assert float(r.value) == 7.0
+
+
+# --- 6. batched evaluation equals evaluation item by item --------------------------------------
+
+
+def switches(output: Node) -> list[Node]:
+    """The switching functions of the kinks, as the checker builds them (they have batch rules
+    too: top_gap_max, top_gap_min, norm)."""
+    out = []
+    for node in toposort([output]):
+        prim = REGISTRY.get(node.op)
+        if prim is not None and prim.kink is not None:
+            with node.graph.deriving(node):
+                switch = prim.kink(*node.inputs, *node.attrs)
+            if isinstance(switch, Node):
+                out.append(switch)
+    return out
+
+
+def checker_nodes(program, shapes: dict[str, tuple]) -> list[Node]:
+    """What the checker evaluates: value, gradient, |J|-weighted gradient, switches."""
+    wrt = list(program.variables.values())
+    return [
+        program.output,
+        *grad(program.output, wrt, shapes),
+        *grad(program.output, wrt, shapes, magnitude=True),
+        *switches(program.output),
+    ]
+
+
+def batch_items(
+    key: str, env: dict[str, np.ndarray], shared: Sequence[str]
+) -> list[dict[str, np.ndarray]]:
+    """The case's own point first (a tie, a zero, ±800...), then random points of the same shapes;
+    `shared` variables keep the first item's value."""
+    rng = np.random.default_rng([SEED, zlib.crc32(key.encode())])
+    items = [dict(env)]
+    for _ in range(BATCH - 1):
+        items.append({n: rng.standard_normal(np.shape(v)) for n, v in env.items()})
+    for item in items:
+        item.update({n: env[n] for n in shared})
+    return items
+
+
+def assert_batched_matches_items(
+    nodes: list[Node], items: list[dict[str, np.ndarray]], shared: Sequence[str]
+) -> None:
+    env = {
+        n: np.asarray(items[0][n])[None] if n in shared else np.stack([it[n] for it in items])
+        for n in items[0]
+    }
+    batched, _, _ = run(nodes, env, batched=True)
+    for k, item in enumerate(items):
+        alone, _, _ = run(nodes, item)
+        for j, (b, a) in enumerate(zip(batched, alone, strict=True)):
+            b = np.broadcast_to(b, (len(items), *np.shape(a)))[k]
+            assert_close(b, a, rtol=1e-13, what=f"item {k}, output {j} ({nodes[j].op})")
+
+
+SHARINGS = [
+    pytest.param(c, shared, id=f"{c.id}-shared:{','.join(shared) or 'none'}")
+    for c in ALL_CASES
+    for shared in ([], list(c.env)[:1], list(c.env))
+    if len(shared) != 1 or len(c.env) > 1  # with one variable, sharing the first shares all
+]
+
+
+@pytest.mark.parametrize(("c", "shared"), SHARINGS)
+def test_batched_evaluation_equals_item_by_item(c: Case, shared: list[str]) -> None:
+    """B = 5 items in one pass equal 5 evaluations; `shared` variables have batch length 1."""
+    program = compile_program(c.expr)
+    nodes = checker_nodes(program, {n: np.shape(v) for n, v in c.env.items()})
+    assert_batched_matches_items(nodes, batch_items(c.id, c.env, shared), shared)
+
+
+# --- 7. shape errors are located GradcliErrors ------------------------------------------------
+
+u3, u2 = [1.0, 2.0, 3.0], [1.0, 2.0]
+M23 = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+
+CLEAN_SHAPE_ERRORS = [
+    ("1 + sum(A @ v)", {"A": M23, "v": [1.0] * 4}, "matching inner dimensions", "A @ v"),
+    ("A @ B", {"A": M23, "B": M23}, "matching inner dimensions", "A @ B"),
+    ("A @ B", {"A": np.ones((2, 3, 4)), "B": np.ones((3, 4, 5))}, "broadcast", "A @ B"),
+    ("2 @ x", {"x": u3}, "needs arrays on both sides", "2 @ x"),
+    ("x @ y", {"x": u3, "y": 2.0}, "needs arrays on both sides", "x @ y"),
+    ("sum(x, axis=2)", {"x": u3}, "axis 2 is out of range", "sum(x, axis=2)"),
+    ("mean(x, 1) + 1", {"x": u3}, "axis 1 is out of range", "mean(x, 1)"),
+    ("max(A, axis=-3)", {"A": M23}, "axis -3 is out of range", "max(A, axis=-3)"),
+    ("softmax(x, axis=1)", {"x": u3}, "axis 1 is out of range", "softmax(x, axis=1)"),
+    ("softmax(x)", {"x": 2.0}, "axis -1 is out of range", "softmax(x)"),
+    ("norm(x, 3)", {"x": u3}, "axis 3 is out of range", "norm(x, 3)"),
+    ("logsumexp(A, axis=2)", {"A": M23}, "axis 2 is out of range", "logsumexp(A, axis=2)"),
+    ("prod(x, axis=1)", {"x": u3}, "axis 1 is out of range", "prod(x, axis=1)"),
+    ("x[5] * 2", {"x": u3}, "out of range", "x[5]"),
+    ("x[-4]", {"x": u3}, "out of range", "x[-4]"),
+    ("x[0, 0]", {"x": u3}, "too many indices", "x[0, 0]"),
+    ("x[0]", {"x": 2.0}, "too many indices", "x[0]"),
+    ("[u, v]", {"u": u3, "v": u2}, "broadcast", "[u, v]"),
+    ("x[i]", {"x": u3, "i": 0.0}, "an index must be a whole number", "i"),
+    ("x[1.5]", {"x": u3}, "an index must be a whole number", "1.5"),
+    ("x[::0]", {"x": u3}, "a slice step cannot be 0", "0"),
+    ("sum(x, axis=y)", {"x": u3, "y": 0.0}, "axis must be a whole number", "y"),
+    ("sum(x, 0, axis=0)", {"x": u3}, "axis is given twice", "axis"),
+    ("sum(x, 0, 1)", {"x": M23}, "sum takes 1 argument, but 3 were given", "sum(x, 0, 1)"),
+    ("sum(x, foo=0)", {"x": u3}, "no argument named foo", "foo"),
+    ("max(x, y, axis=0)", {"x": u3, "y": u3}, "axis is for max over one array", "axis"),
+    ("dot(x)", {"x": u3}, "dot takes 2 arguments, but 1 was given", "dot(x)"),
+    ("dot(x, y, axis=0)", {"x": u3, "y": u3}, "no argument named axis", "axis"),
+]
+
+SHAPE_ERRORS = [
+    *CLEAN_SHAPE_ERRORS,
+    pytest.param(
+        "1 + dot(u, v)",
+        {"u": u3, "v": u2},
+        "(3,) and (2,)",
+        "dot(u, v)",
+        id="dot-mismatch",
+    ),
+    pytest.param(
+        "dot(x, y)",
+        {"x": 2.0, "y": 3.0},
+        "axis -1 is out of range",
+        "dot(x, y)",
+        id="dot-scalars",
+    ),
+    pytest.param(
+        "transpose(A, 0)",
+        {"A": M23},
+        "axes",
+        "transpose(A, 0)",
+        id="transpose-axes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("expr", "env", "message", "text"), SHAPE_ERRORS)
+def test_shape_errors_point_at_the_operation(expr: str, env: dict, message: str, text: str):
+    with pytest.raises(GradcliError) as info:
+        evaluate(expr, env)
+    err = info.value
+    assert message in err.message
+    assert span_text(err) == text
+    assert "Traceback" not in str(err)
+
+
+@pytest.mark.parametrize(("expr", "env", "message", "text"), CLEAN_SHAPE_ERRORS)
+def test_shape_errors_are_also_clean_in_batched_evaluation(
+    expr: str, env: dict, message: str, text: str
+) -> None:
+    """The checker evaluates batched: the same errors, not a numpy exception."""
+    try:
+        program = compile_program(expr)
+    except GradcliError:
+        return  # rejected when the program is built, before any evaluation
+    batch = {n: np.asarray(v, dtype=float)[None] for n, v in env.items()}
+    with pytest.raises(GradcliError) as info:
+        run([program.output], batch, batched=True)
+    assert message in info.value.message
+    assert span_text(info.value, program.source) == text
+
+
+NONFINITE = [
+    ("sum(x)", {"x": [1e308, 1e308]}, False),
+    ("sum(x, axis=0)", {"x": [[1e308, 1.0], [1e308, 1.0]]}, False),
+    ("A @ v", {"A": [[1e308, 1.0], [1e308, 1.0]], "v": [2.0, 1.0]}, False),
+    ("prod(x, axis=1)", {"x": [[1e308, 10.0], [1.0, 1.0]]}, False),
+    ("mean(x, axis=0)", {"x": np.zeros((0, 3))}, False),  # nan: the mean of nothing
+    ("sum(x)", {"x": [1e308, 1e308]}, True),
+    ("sum(x, axis=0)", {"x": [[1e308, 1.0], [1e308, 1.0]]}, True),
+    ("A @ v", {"A": [[1e308, 1.0], [1e308, 1.0]], "v": [2.0, 1.0]}, True),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # numpy's, from the forward pass
+@pytest.mark.parametrize(("expr", "env", "batched"), NONFINITE)
+def test_overflow_in_an_array_operation_is_a_located_fault(expr: str, env: dict, batched: bool):
+    if batched:
+        program = compile_program(expr)
+        _, faults, _ = run(
+            [program.output], {n: np.asarray(v)[None] for n, v in env.items()}, batched=True
+        )
+        assert faults
+        return
+    r = evaluate(expr, env)
+    assert not r.finite and r.faults
+    expected = "undefined result" if np.isnan(r.value).any() else "overflow"  # mean of nothing
+    assert expected in r.faults[0].message and r.faults[0].message.startswith(expr)
+
+
+def test_prod_of_an_empty_array_is_one() -> None:
+    r = evaluate("prod(x)", {"x": np.zeros(0)})
+    assert float(r.value) == 1.0 and r.gradient["x"].shape == (0,)
+
+
+def test_empty_arrays_sum_and_max() -> None:
+    r = evaluate("sum(x)", {"x": np.zeros(0)})
+    assert float(r.value) == 0.0 and r.gradient["x"].shape == (0,)
+    with pytest.raises(GradcliError) as info:
+        evaluate("max(x)", {"x": np.zeros(0)})
+    assert "zero-size array" in info.value.message and span_text(info.value) == "max(x)"
+
+
+# --- 8. second derivatives ------------------------------------------------------------------
+
+
+def hessian_nodes(program, shapes: dict[str, tuple], wrt: str) -> list[Node]:
+    """Row i of the Hessian of sum(output) in `wrt`: the gradient of sum(grad · e_i)."""
+    x = program.variables[wrt]
+    (g,) = grad(program.output, [x], shapes)
+    size = math.prod(shapes[wrt])
+    rows = []
+    for i in range(size):
+        e = np.zeros(size)
+        e[i] = 1.0
+        (row,) = grad(g * program.graph.const(e.reshape(shapes[wrt])), [x], shapes)
+        rows.append(row)
+    return rows
+
+
+def hessian(expr: str, env: dict[str, np.ndarray], wrt: str) -> np.ndarray:
+    program = compile_program(expr)
+    shapes = {n: np.shape(v) for n, v in env.items()}
+    rows, _, _ = run(hessian_nodes(program, shapes, wrt), env)
+    return np.array([np.ravel(np.broadcast_to(r, shapes[wrt])) for r in rows])
+
+
+def logsumexp_hessian(x):
+    s = np_softmax(x, None)
+    return np.diag(s) - np.outer(s, s)
+
+
+def norm_hessian(x):
+    r = np.linalg.norm(x)
+    return (np.eye(len(x)) - np.outer(x / r, x / r)) / r
+
+
+def mean_sum_hessian(x):
+    n = len(x)
+    return 2 / n * (np.sum(x) * np.eye(n) + np.add.outer(x, x))
+
+
+@dataclass(frozen=True)
+class Hessian:
+    expr: str
+    env: dict[str, np.ndarray]
+    closed: Callable[..., np.ndarray] | None  # the Hessian in `wrt`, flattened; None: mpmath only
+    mp: Callable[..., Any]
+    wrt: str = "x"
+
+    def param(self) -> Any:
+        return pytest.param(self, id=self.expr)
+
+
+hx, hA, hc, hX = normal(4), normal(3, 4), normal(4), normal(2, 3)
+
+HESSIANS = [
+    Hessian("sum(x^3)", {"x": hx}, lambda x: np.diag(6 * x), lambda x: np.sum(x * x * x)),
+    Hessian("logsumexp(x)", {"x": hx}, logsumexp_hessian, lambda x: MLOG(np.sum(MEXP(x)))),
+    Hessian("norm(x)", {"x": hx}, norm_hessian, lambda x: MSQRT(np.sum(x * x))),
+    Hessian(
+        "mean(x^2) * sum(x)",
+        {"x": hx},
+        mean_sum_hessian,
+        lambda x: np.sum(x * x) / 4 * np.sum(x),
+    ),
+    Hessian(
+        "sum((A @ x)^2)",
+        {"A": hA, "x": hx},
+        lambda A, x: 2 * A.T @ A,
+        lambda A, x: np.sum(np.dot(A, x) ** 2),
+    ),
+    Hessian("dot(x, x)", {"x": hx}, lambda x: 2 * np.eye(4), lambda x: np.sum(x * x)),
+    Hessian(
+        "sum(x[1:] * x[:-1])",
+        {"x": hx},
+        lambda x: np.eye(4, k=1) + np.eye(4, k=-1),
+        lambda x: np.sum(x[1:] * x[:-1]),
+    ),
+    Hessian(
+        "max(x)^2",
+        {"x": hx},
+        lambda x: 2 * np.diag(x == x.max()).astype(float),
+        lambda x: np.max(x) ** 2,
+    ),
+    Hessian(
+        "sum(softmax(x) * c)",
+        {"x": hx, "c": hc},
+        None,
+        lambda x, c: np.sum(MEXP(x) * c) / np.sum(MEXP(x)),
+    ),
+    Hessian(
+        "sum(logsumexp(X, axis=1)^2)",
+        {"X": hX},
+        None,
+        lambda X: np.sum(MLOG(np.sum(MEXP(X), axis=1)) ** 2),
+        wrt="X",
+    ),
+    Hessian(
+        "sum(transpose(X)^3 * [1, 2])",
+        {"X": hX},
+        None,
+        lambda X: np.sum(np.transpose(X) ** 3 * obj([1, 2])),
+        wrt="X",
+    ),
+    Hessian(
+        "sum([x[0] * x[1], x[2] * x[3]]^2)",
+        {"x": hx},
+        None,
+        lambda x: (x[0] * x[1]) ** 2 + (x[2] * x[3]) ** 2,
+    ),
+]
+
+
+@pytest.mark.parametrize("h", [h.param() for h in HESSIANS])
+def test_second_derivatives(h: Hessian) -> None:
+    """grad of grad, row by row, against the closed form and mpmath second differences."""
+    got = hessian(h.expr, h.env, h.wrt)
+    assert_close(got, got.T, rtol=1e-13, what="symmetry")
+    if h.closed is not None:
+        assert_close(got, h.closed(**h.env), what="vs closed form")
+    assert_close(got, mp_hessian(h.mp, h.env, h.wrt), what="vs mpmath")
+
+
+@pytest.mark.parametrize("h", [h.param() for h in HESSIANS])
+def test_second_derivatives_batched(h: Hessian) -> None:
+    program = compile_program(h.expr)
+    nodes = hessian_nodes(program, {n: np.shape(v) for n, v in h.env.items()}, h.wrt)
+    shared = [n for n in h.env if n != h.wrt]
+    assert_batched_matches_items(nodes, batch_items(h.expr, h.env, shared), shared)
+
+
+@pytest.mark.parametrize(
+    ("expr", "text"),
+    [("prod(x) * 2", "prod(x)"), ("p(t) = prod(t, axis=0); sum(p(x))", "prod(t, axis=0)")],
+)
+def test_second_derivative_of_prod_is_a_located_error(expr: str, text: str) -> None:
+    program = compile_program(expr)
+    shapes = {"x": (3,)}
+    (g,) = grad(program.output, [program.variables["x"]], shapes)  # the first one is fine
+    with pytest.raises(GradcliError) as info:
+        grad(g, [program.variables["x"]], shapes)
+    assert "second derivatives of prod are not supported" in info.value.message
+    assert span_text(info.value, program.source) == text
+
+
+# --- coverage -------------------------------------------------------------------------------
+
+
+# The forms that are written rather than called by name, and how to recognise them in a program.
+WRITTEN_FORMS = {
+    "max(x)": r"\bmax\(\w+\)",
+    "min(x)": r"\bmin\(\w+\)",
+    "a @ b": r" @ ",
+    "x[i]": r"\w\[-?\d",
+    "x[a:b]": r"\w\[[^]]*:",
+    "[a, b]": r"(^|[(\s,])\[",
+    "[[a, b], [c, d]]": r"\[\[",
+}
+
+
+def expressions_under_test() -> list[str]:
+    return [
+        *(c.expr for c in ALL_CASES),
+        *(h.expr for h in HESSIANS),
+        *(e[0] for e in FUNCTION_ERRORS),
+        *(e[0] for e in CLEAN_SHAPE_ERRORS),
+    ]
+
+
+def test_every_array_function_and_written_form_is_tested() -> None:
+    """Adding an array function (a public name without elementwise partials), or a new
+    non-elementwise primitive that a program can reach, without cases here fails this test."""
+    exprs = expressions_under_test()
+    array_functions = [n for n in public_names() if REGISTRY[n].partials is None]
+    assert {"sum", "mean", "prod", "norm", "dot", "logsumexp", "softmax", "transpose"} <= set(
+        array_functions
+    )
+    untested = [n for n in array_functions if not any(re.search(rf"\b{n}\(", e) for e in exprs)]
+    assert not untested, f"array functions without cases: {untested}"
+
+    missing = [
+        form
+        for form, pattern in WRITTEN_FORMS.items()
+        if not any(re.search(pattern, e) for e in exprs)
+    ]
+    assert not missing, f"written forms without cases: {missing}"
+
+    ops: set[str] = set()
+    for c in ALL_CASES:
+        program = compile_program(c.expr)
+        nodes = checker_nodes(program, {n: np.shape(v) for n, v in c.env.items()})
+        ops |= {n.op for n in toposort(nodes)}
+    for h in HESSIANS:
+        program = compile_program(h.expr)
+        shapes = {n: np.shape(v) for n, v in h.env.items()}
+        ops |= {n.op for n in toposort(hessian_nodes(program, shapes, h.wrt))}
+    reached = {"amax", "amin", "matmul", "index", "stack"}
+    assert reached <= ops
+    array_primitives = {n for n, p in REGISTRY.items() if p.partials is None and p.forward}
+    assert not array_primitives - ops, f"primitives never built: {array_primitives - ops}"
