@@ -16,6 +16,7 @@ import numpy as np
 from .autodiff import grad
 from .evaluate import Fault
 from .evaluate import evaluate as run
+from .forward import jvps
 from .graph import Node, toposort
 from .lower import CONSTANTS, Lowered, lower
 from .parser import parse
@@ -153,6 +154,169 @@ def jacobian(
     value = np.broadcast_to(value, (1, *out_shape))[0]
     described = [describe_fault(f, program, batched=True) for f in sorted(faults, key=_fault_order)]
     return Jacobian(program, arrays, np.asarray(value), matrices, described)
+
+
+@dataclass(frozen=True)
+class Directional:
+    """A forward-mode derivative: the tangent of f along a direction, and vᵀ∇(Σf) by reverse
+    mode beside it."""
+
+    program: Lowered
+    variables: dict[str, np.ndarray]
+    direction: dict[str, np.ndarray]
+    value: np.ndarray
+    derivative: np.ndarray  # shaped like f
+    reverse: float  # vᵀ∇(Σf), from the reverse pass
+    faults: list[GradcliError]
+
+    @property
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.value)) and np.all(np.isfinite(self.derivative)))
+
+
+def directional(
+    program: Lowered | str, values: Mapping[str, Any], direction: Mapping[str, Any]
+) -> Directional:
+    """Forward mode along `direction` (variables it omits stay fixed)."""
+    program, arrays, shapes = _prepared(program, values)
+    moves = {}
+    for name, v in direction.items():
+        if name not in program.variables:
+            raise _unknown(name, program, "--direction: ")
+        moves[name] = np.broadcast_to(np.asarray(v, dtype=np.float64), shapes[name])
+    graph = program.graph
+    tangent_vars = {program.variables[n]: graph.var(n + _TANGENT) for n in moves}
+    tangent_shapes = {n + _TANGENT: shapes[n] for n in moves}
+    try:
+        (derivative,) = jvps([program.output], tangent_vars, {**shapes, **tangent_shapes})
+        grads = grad(program.output, [program.variables[n] for n in moves], shapes)
+        env = {**arrays, **{n + _TANGENT: m for n, m in moves.items()}}
+        (value, d, *g), faults, _ = run([program.output, derivative, *grads], env)
+    except GradcliError as err:
+        raise err.with_source(program.source) from None
+    reverse = sum(float(np.sum(np.asarray(gi) * moves[n])) for n, gi in zip(moves, g, strict=True))
+    described = [describe_fault(f, program) for f in sorted(faults, key=_fault_order)]
+    return Directional(
+        program, arrays, dict(moves), np.asarray(value), np.asarray(d), reverse, described
+    )
+
+
+@dataclass(frozen=True)
+class Hessian:
+    """∂²(Σf)/∂x_i∂x_j over every element of the variables, in order: `labels` names them."""
+
+    program: Lowered
+    variables: dict[str, np.ndarray]
+    labels: list[str]
+    matrix: np.ndarray
+    gradient: np.ndarray
+    value: np.ndarray
+    mode: str
+    faults: list[GradcliError]
+
+    @property
+    def asymmetry(self) -> float:
+        """The largest |H_ij - H_ji|, relative to the largest |H_ij|."""
+        scale = float(np.max(np.abs(self.matrix), initial=0.0))
+        return float(np.max(np.abs(self.matrix - self.matrix.T), initial=0.0)) / (scale or 1.0)
+
+    @property
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.matrix)) and np.all(np.isfinite(self.gradient)))
+
+
+_TANGENT = "·tangent"  # suffixes no program can write
+_SEED_SUFFIX = "·seed"
+
+
+def hessian(
+    program: Lowered | str,
+    values: Mapping[str, Any],
+    wrt: Sequence[str] | None = None,
+    mode: str = "forward",
+) -> Hessian:
+    """The Hessian in one batched pass over the basis directions: forward-over-reverse (the
+    tangent of the gradient along each direction) or reverse-over-reverse (the gradient of each
+    gradient component, through seeds)."""
+    if mode not in ("forward", "reverse"):
+        raise GradcliError(f"unknown mode {mode!r}", hint="use forward or reverse")
+    program, arrays, shapes = _prepared(program, values)
+    names = list(program.variables) if wrt is None else list(wrt)
+    for name in names:
+        if name not in program.variables:
+            raise _unknown(name, program, "--wrt: ")
+    sizes = [int(np.prod(shapes[n], dtype=int)) for n in names]
+    total = sum(sizes)
+    labels = [
+        n + ("" if not shapes[n] else f"[{', '.join(map(str, np.unravel_index(k, shapes[n])))}]")
+        for n, size in zip(names, sizes, strict=True)
+        for k in range(size)
+    ]
+    graph = program.graph
+    wrt_nodes = [program.variables[n] for n in names]
+    try:
+        grads = grad(program.output, wrt_nodes, shapes)
+        basis = _basis(names, sizes, shapes, total)
+        if mode == "forward":
+            suffix = _TANGENT
+            seeds = {program.variables[n]: graph.var(n + suffix) for n in names}
+            second = jvps(grads, seeds, {**shapes, **{n + suffix: shapes[n] for n in names}})
+        else:
+            suffix = _SEED_SUFFIX
+            weighted = None
+            for n, g in zip(names, grads, strict=True):
+                term = graph.apply("sum", g * graph.var(n + suffix), attrs=(None,))
+                weighted = term if weighted is None else weighted + term
+            second = grad(weighted, wrt_nodes, {**shapes, **{n + suffix: shapes[n] for n in names}})
+        env = {n: a[None] for n, a in arrays.items()}
+        env |= {n + suffix: basis[n] for n in names}
+        outputs, faults, _ = run([program.output, *grads, *second], env, batched=True)
+    except GradcliError as err:
+        raise err.with_source(program.source) from None
+    value = np.broadcast_to(outputs[0], (1, *np.shape(outputs[0])[1:]))[0]
+    gradient = np.concatenate(
+        [
+            np.reshape(np.broadcast_to(g, (1, *shapes[n])), -1)
+            for n, g in zip(names, outputs[1 : 1 + len(names)], strict=True)
+        ]
+    )
+    rows = [
+        np.broadcast_to(h, (total, *shapes[n])).reshape(total, -1)
+        for n, h in zip(names, outputs[1 + len(names) :], strict=True)
+    ]
+    matrix = np.concatenate(rows, axis=1) if rows else np.zeros((0, 0))
+    if mode == "forward":  # row k holds the tangent of the gradient along e_k: a column of H
+        matrix = matrix.T
+    described = [describe_fault(f, program, batched=True) for f in sorted(faults, key=_fault_order)]
+    return Hessian(
+        program,
+        arrays,
+        labels,
+        np.ascontiguousarray(matrix),
+        gradient,
+        np.asarray(value),
+        mode,
+        described,
+    )
+
+
+def _basis(names, sizes, shapes, total) -> dict[str, np.ndarray]:
+    """For each variable, `total` rows: row k is 1 at element k of the variables, else 0."""
+    out, start = {}, 0
+    for n, size in zip(names, sizes, strict=True):
+        rows = np.zeros((total, size))
+        rows[start : start + size] = np.eye(size)
+        out[n] = rows.reshape(total, *shapes[n])
+        start += size
+    return out
+
+
+def _prepared(program: Lowered | str, values: Mapping[str, Any]):
+    if isinstance(program, str):
+        program = compile_program(program)
+    arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
+    check_variables(program, arrays.keys())
+    return program, arrays, {name: a.shape for name, a in arrays.items()}
 
 
 def check_variables(program: Lowered, given: Any) -> None:

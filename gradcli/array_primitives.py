@@ -64,6 +64,11 @@ def _in_batch(axis: int | None, ndim: int) -> int | tuple[int, ...]:
     return tuple(range(1, ndim + 1)) if axis is None else axis + 1
 
 
+def _same_on_tangent(name: str) -> Callable[..., Node]:
+    """The jvp of a linear primitive: the primitive itself, applied to the tangent."""
+    return lambda node, ts, shape_of: _apply(name, ts[0], attrs=node.attrs)
+
+
 def _expand(g: Node, shape: Shape, axis: int | None) -> Node:
     """A reduced adjoint spread back over the reduced axis: the vjp of every reduction."""
     g = _apply("reshape", g, attrs=(_kept(shape, axis),))
@@ -81,6 +86,7 @@ def _reduction(
     public: bool = True,
     written_as: str | None = None,
     magnitude_vjp: Callable[..., Any] | None = None,
+    jvp: Callable[..., Any] | None = None,
 ) -> Primitive:
     """A primitive that reduces one array along an optional `axis`."""
 
@@ -92,7 +98,7 @@ def _reduction(
             name, 1, lambda x, axis: forward(x, _axis(axis, np.ndim(x))), doc,
             vjp=vjp, shape=_reduced, batch=batch, analytic=analytic, kink=kink,
             attr_params=(("axis", None),), public=public, written_as=written_as,
-            magnitude_vjp=magnitude_vjp,
+            magnitude_vjp=magnitude_vjp, jvp=jvp or _same_on_tangent(name),
         )
     )  # fmt: skip
 
@@ -143,7 +149,7 @@ def _no_second_derivative(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
 register(Primitive(
     "prod_except", 1, lambda x, axis: _exclusive_product(x, _axis(axis, np.ndim(x))),
     "the product of the other elements along axis (the derivative of prod)",
-    vjp=_no_second_derivative, shape=_same_shape, public=False,
+    vjp=_no_second_derivative, jvp=_no_second_derivative, shape=_same_shape, public=False,
     batch=lambda args, flags, items, out, axis: _exclusive_product(
         args[0], _in_batch(axis, len(items[0]))
     ),
@@ -161,6 +167,9 @@ _reduction(
     magnitude_vjp=lambda node, g, shape_of: (
         _expand(g, shape_of(node.inputs[0]), node.attrs[0])
         * _apply("abs", _apply("prod_except", node.inputs[0], attrs=node.attrs)),
+    ),
+    jvp=lambda node, ts, shape_of: _apply(
+        "sum", ts[0] * _apply("prod_except", node.inputs[0], attrs=node.attrs), attrs=node.attrs
     ),
 )
 
@@ -185,7 +194,8 @@ for _name, _sign in (("max", 1.0), ("min", -1.0)):
         f"top_gap_{_name}", 1,
         lambda x, axis, s=_sign: _top_gap(x, _axis(axis, np.ndim(x)), s),
         f"the gap between the two {'largest' if _sign > 0 else 'smallest'} elements",
-        vjp=lambda node, g, shape_of: (None,), shape=_reduced, public=False,
+        vjp=lambda node, g, shape_of: (None,), jvp=lambda node, ts, shape_of: None,
+        shape=_reduced, public=False,
         batch=lambda args, flags, items, out, axis, s=_sign: _top_gap(
             args[0], _in_batch(axis, len(items[0])), s
         ),
@@ -193,13 +203,18 @@ for _name, _sign in (("max", 1.0), ("min", -1.0)):
     ))  # fmt: skip
 
 
-def _extreme_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
-    """The adjoint goes to the extreme element, split evenly between tied ones."""
+def _extreme_weights(node: Node, shape_of: ShapeOf) -> Node:
+    """1/(number of ties) at the extreme elements, 0 elsewhere."""
     (x,), axis = node.inputs, node.attrs[0]
     shape = shape_of(x)
     hit = _apply("equal", x, _expand(node, shape, axis))
-    ties = _expand(_apply("sum", hit, attrs=(axis,)), shape, axis)
-    return (_expand(g, shape, axis) * hit / ties,)
+    return hit / _expand(_apply("sum", hit, attrs=(axis,)), shape, axis)
+
+
+def _extreme_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    """The adjoint goes to the extreme element, split evenly between tied ones."""
+    (x,), axis = node.inputs, node.attrs[0]
+    return (_expand(g, shape_of(x), axis) * _extreme_weights(node, shape_of),)
 
 
 for _name, _numpy in (("max", np.max), ("min", np.min)):
@@ -212,6 +227,9 @@ for _name, _numpy in (("max", np.max), ("min", np.min)):
         kink=lambda x, axis, n=_name: _apply(f"top_gap_{n}", x, attrs=(axis,)),
         public=False,
         written_as=_name,
+        jvp=lambda node, ts, shape_of: _apply(
+            "sum", ts[0] * _extreme_weights(node, shape_of), attrs=node.attrs
+        ),
     )
 
 register(Primitive(
@@ -252,6 +270,10 @@ _reduction(
     magnitude_vjp=lambda node, g, shape_of: _norm_vjp(
         node, g, shape_of, lambda v: _apply("abs", v)
     ),
+    jvp=lambda node, ts, shape_of: (
+        _apply("sum", node.inputs[0] * ts[0], attrs=node.attrs)
+        / (node + _apply("equal", node, 0.0))
+    ),
 )
 
 
@@ -273,6 +295,11 @@ _reduction(
         _expand(g, shape_of(node.inputs[0]), node.attrs[0])
         * _softmax_of(node.inputs[0], node.attrs[0], shape_of(node.inputs[0])),
     ),
+    jvp=lambda node, ts, shape_of: _apply(
+        "sum",
+        ts[0] * _softmax_of(node.inputs[0], node.attrs[0], shape_of(node.inputs[0])),
+        attrs=node.attrs,
+    ),
 )
 
 
@@ -287,6 +314,11 @@ def _softmax_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
     shape, axis = shape_of(node), node.attrs[0]
     inner = _expand(_apply("sum", g * node, attrs=(axis,)), shape, axis)
     return (node * (g - inner),)
+
+
+def _softmax_jvp(node: Node, ts: list, shape_of: ShapeOf) -> Node:
+    shape, axis = shape_of(node), node.attrs[0]
+    return node * (ts[0] - _expand(_apply("sum", node * ts[0], attrs=(axis,)), shape, axis))
 
 
 def _softmax_magnitude(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
@@ -307,7 +339,7 @@ def _softmax_of(x: Node, axis: int | None, shape: Shape) -> Node:
 register(Primitive(
     "softmax", 1, lambda x, axis: _softmax(x, _axis(axis, np.ndim(x))),
     "exp(x)/sum(exp(x)) along axis (the last, by default)",
-    vjp=_softmax_vjp, magnitude_vjp=_softmax_magnitude,
+    vjp=_softmax_vjp, magnitude_vjp=_softmax_magnitude, jvp=_softmax_jvp,
     shape=lambda s, axis: _same_shape(s, axis), analytic=True,
     batch=lambda args, flags, items, out, axis: _softmax(args[0], _in_batch(axis, len(items[0]))),
     attr_params=(("axis", -1),),
@@ -337,7 +369,8 @@ def _transpose_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
 register(Primitive(
     "transpose", 1, lambda x, axes: np.transpose(x, _permutation(axes, np.ndim(x))),
     "the axes reversed (or permuted as axes says)",
-    vjp=_transpose_vjp, analytic=True, attr_params=(("axes", None),),
+    vjp=_transpose_vjp, jvp=_same_on_tangent("transpose"), analytic=True,
+    attr_params=(("axes", None),),
     shape=lambda s, axes: tuple(s[i] for i in _permutation(axes, len(s))),
     batch=lambda args, flags, items, out, axes: np.transpose(
         args[0], (0, *(1 + i for i in _permutation(axes, len(items[0]))))
@@ -354,7 +387,7 @@ def _reshape_shape(s: Shape, shape: Shape) -> Shape:
 register(Primitive(
     "reshape", 1, lambda x, shape: np.reshape(x, shape), "the same elements in another shape",
     vjp=lambda node, g, shape_of: (_apply("reshape", g, attrs=(shape_of(node.inputs[0]),)),),
-    shape=_reshape_shape, analytic=True, public=False,
+    jvp=_same_on_tangent("reshape"), shape=_reshape_shape, analytic=True, public=False,
     batch=lambda args, flags, items, out, shape: np.reshape(
         args[0], np.shape(args[0])[:1] + tuple(shape)
     ),
@@ -375,6 +408,16 @@ def _stack_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
     return tuple(out)
 
 
+def _stack_jvp(node: Node, ts: list, shape_of: ShapeOf) -> Node:
+    """Stack the tangents, each spread to the shape of an element (zeros for constants)."""
+    item = shape_of(node)[1:]
+    parts = [
+        node.graph.apply("broadcast_to", node.graph.const(0.0) if t is None else t, attrs=(item,))
+        for t in ts
+    ]
+    return node.graph.apply("stack", *parts)
+
+
 def _stack_batched(args, flags, items, out):
     size = max(np.shape(a)[0] for a, batched in zip(args, flags, strict=True) if batched)
     item = tuple(out[1:])
@@ -390,7 +433,8 @@ def _stack_batched(args, flags, items, out):
 register(Primitive(
     "stack", 1, lambda *xs: np.stack(np.broadcast_arrays(*xs)),
     "the arguments as the rows of an array (what [a, b, c] means)",
-    vjp=_stack_vjp, shape=_stack_shape, batch=_stack_batched, analytic=True, variadic=True,
+    vjp=_stack_vjp, jvp=_stack_jvp, shape=_stack_shape, batch=_stack_batched, analytic=True,
+    variadic=True,
     public=False,
 ))  # fmt: skip
 
@@ -421,7 +465,7 @@ register(Primitive(
     vjp=lambda node, g, shape_of: (
         _apply("unindex", g, attrs=(node.attrs[0], shape_of(node.inputs[0]))),
     ),
-    shape=_index_shape, analytic=True, public=False,
+    shape=_index_shape, analytic=True, public=False, jvp=_same_on_tangent("index"),
     batch=lambda args, flags, items, out, key: np.asarray(args[0])[(slice(None), *_key(key))],
 ))  # fmt: skip
 
@@ -430,6 +474,7 @@ register(Primitive(
     "an array of zeros with g at the index (the reverse of indexing)",
     vjp=lambda node, g, shape_of: (_apply("index", g, attrs=(node.attrs[0],)),),
     shape=lambda s, key, shape: tuple(shape), analytic=True, public=False,
+    jvp=_same_on_tangent("unindex"),
     batch=lambda args, flags, items, out, key, shape: _unindex(args[0], key, shape, True),
 ))  # fmt: skip
 
@@ -472,6 +517,17 @@ def _matmul_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tup
     return da, db
 
 
+def _matmul_jvp(node: Node, ts: list, shape_of: ShapeOf) -> Node:
+    """d(a @ b) = da @ b + a @ db."""
+    (a, b), (ta, tb) = node.inputs, ts
+    terms = []
+    if ta is not None:
+        terms.append(_apply("matmul", ta, b))
+    if tb is not None:
+        terms.append(_apply("matmul", a, tb))
+    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
 def _matmul_batched(args, flags, items, out):
     (sa, sb) = items
     pa, pb = _promoted(sa, sb)
@@ -489,7 +545,7 @@ def _matmul_batched(args, flags, items, out):
 
 register(Primitive(
     "matmul", 2, np.matmul, "matrix product (also written a @ b)",
-    vjp=_matmul_vjp, shape=_matmul_shape, batch=_matmul_batched, analytic=True,
+    vjp=_matmul_vjp, jvp=_matmul_jvp, shape=_matmul_shape, batch=_matmul_batched, analytic=True,
     magnitude_vjp=lambda node, g, shape_of: _matmul_vjp(
         node, g, shape_of, lambda v: _apply("abs", v)
     ),

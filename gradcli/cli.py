@@ -339,6 +339,161 @@ def _check_plot_dependency() -> None:
         )
 
 
+@app.command(
+    "jvp",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog=(
+        """\
+[bold]Examples[/bold]
+
+  gradcli jvp "x*y + x/y" --x 5 --y 2 --direction x=1,y=0
+  gradcli jvp "A @ v" --A "[[1, 2], [3, 4]]" --v 1,1 --direction v=[1,0] --json
+
+"""
+        + _EXIT_CODES
+    ),
+)
+def jvp_command(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="EXPR --NAME VALUE", help="The expression and its point.", show_default=False
+        ),
+    ] = None,
+    direction: Annotated[
+        str | None,
+        typer.Option(
+            "--direction",
+            metavar="NAME=VALUE,...",
+            help="The direction: a tangent for some variables (the others stay fixed), e.g. "
+            "x=1,y=0 or v=[1,0].",
+        ),
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one strict JSON document.")
+    ] = False,
+) -> None:
+    """Forward mode: the derivative of an expression along a direction, beside vᵀ∇f from reverse mode."""  # noqa: E501
+    from .source import GradcliError
+
+    try:
+        from .api import check_variables, directional
+        from .values import parse_value
+
+        text, name, assignments = _split_arguments(args or [], file, var or [])
+        program, values = _program_and_values(text, name, assignments, (*_OPTIONS, "direction"))
+        check_variables(program, values)
+        if not direction:
+            raise GradcliError("--direction is needed", hint="for example --direction x=1,y=0")
+        moves = {n: parse_value(v, f"the direction of {n}") for n, v in _assignments(direction)}
+        result = directional(program, values, moves)
+    except GradcliError as err:
+        _fail(err)
+    from . import render
+
+    for fault in result.faults:
+        render.warning(fault)
+    if as_json:
+        render.json_document(render.directional_json(result))
+    else:
+        render.directional_table(result)
+    if not result.finite:
+        raise typer.Exit(EXIT_NONFINITE)
+
+
+def _assignments(text: str) -> list[tuple[str, str]]:
+    """NAME=VALUE pairs separated by commas, where a value may itself be 1,2,3 or [1, 2]:
+    a comma starts a new pair only when a NAME= follows it."""
+    import re
+
+    from .source import GradcliError
+
+    parts = re.split(r",(?=\s*[^\W\d]\w*\s*=)", text)
+    pairs = []
+    for part in parts:
+        name, sep, value = part.partition("=")
+        if not sep or not _NAME.fullmatch(name.strip()):
+            raise GradcliError(f"{part!r} is not NAME=VALUE", hint="for example x=1,y=0")
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+@app.command(
+    "hessian",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog=(
+        """\
+[bold]Examples[/bold]
+
+  gradcli hessian "x^2*y + sin(x*y)" --x 0.7 --y -1.3
+  gradcli hessian "logsumexp(x)" --x 1,2,3 --json
+  gradcli hessian "x^3*y" --x 2 --y 1 --mode reverse
+
+The matrix is ∂²(Σf)/∂x_i∂x_j over every element of the variables. --mode forward (the default)
+takes the tangent of the gradient along each direction; --mode reverse differentiates each
+gradient component again. Either is one batched pass.
+
+"""
+        + _EXIT_CODES
+    ),
+)
+def hessian_command(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="EXPR --NAME VALUE", help="The expression and its point.", show_default=False
+        ),
+    ] = None,
+    wrt: Annotated[
+        str | None, typer.Option("--wrt", metavar="NAMES", help="Only these variables.")
+    ] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", metavar="MODE", help="forward (default) or reverse.")
+    ] = "forward",
+    file: Annotated[
+        str | None,
+        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one strict JSON document.")
+    ] = False,
+) -> None:
+    """The Hessian of an expression at a point, with its symmetry."""
+    from .source import GradcliError
+
+    try:
+        from .api import check_variables, hessian
+
+        text, name, assignments = _split_arguments(args or [], file, var or [])
+        program, values = _program_and_values(text, name, assignments, (*_OPTIONS, "mode"))
+        check_variables(program, values)
+        result = hessian(program, values, _names(wrt), mode)
+    except GradcliError as err:
+        _fail(err)
+    from . import render
+
+    for fault in result.faults:
+        render.warning(fault)
+    if as_json:
+        render.json_document(render.hessian_json(result))
+    else:
+        render.hessian_table(result)
+    if not result.finite:
+        raise typer.Exit(EXIT_NONFINITE)
+
+
 _CHECK_EXAMPLES = (
     """\
 [bold]Examples[/bold]

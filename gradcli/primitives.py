@@ -312,14 +312,19 @@ def _broadcast_to_batched(args, flags, items, out, shape):
     return np.broadcast_to(aligned, x.shape[:1] + tuple(shape))
 
 
+def _same_on_tangent(name: str) -> Callable[..., Node]:
+    return lambda node, ts, shape_of: node.graph.apply(name, ts[0], attrs=node.attrs)
+
+
 register(Primitive(
     "sum_to", 1, _sum_to, "sum down to a shape (reverse of broadcasting)",
-    vjp=_to_shape_of("broadcast_to"), batch=_sum_to_batched,
+    vjp=_to_shape_of("broadcast_to"), batch=_sum_to_batched, jvp=_same_on_tangent("sum_to"),
     shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
 ))
 register(Primitive(
     "broadcast_to", 1, np.broadcast_to, "broadcast to a shape",
     vjp=_to_shape_of("sum_to"), batch=_broadcast_to_batched,
+    jvp=_same_on_tangent("broadcast_to"),
     shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
 ))
 # fmt: on

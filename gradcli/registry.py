@@ -58,6 +58,9 @@ class Primitive:
     vjp: Vjp | None = None
     # |J|ᵀ g for a non-negative g, where J has negative entries: the scale of rounding errors.
     magnitude_vjp: Vjp | None = None
+    # Forward mode for primitives that are not elementwise: (node, input tangents (None: zero),
+    # shape_of) -> the output's tangent. Elementwise primitives use their partials.
+    jvp: Callable[..., Any] | None = None
     # For primitives that are not elementwise: (args, batched flags, input item shapes, output
     # item shape, *attrs) -> the value over a batch; without one, evaluation loops over the batch.
     batch: Callable[..., Any] | None = None

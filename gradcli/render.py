@@ -454,3 +454,90 @@ def loss_plot(history: list[float], path: Path) -> None:
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     write_atomically(path, buffer.getvalue())
+
+
+# --- forward mode and Hessians ----------------------------------------------------------------
+
+
+def _heading(program, variables) -> Text:
+    source = program.source
+    shown = (
+        source.name if source.name != "<expr>" else source.snippet(Span(0, len(source.text)), 70)
+    )
+    heading = Text(shown, style="bold")
+    if variables:
+        heading.append("  at " + ", ".join(f"{n} = {_brief(v)}" for n, v in variables.items()))
+    return heading
+
+
+def directional_json(result) -> dict[str, Any]:
+    return {
+        "expression": result.program.source.text,
+        "variables": {n: to_json(v) for n, v in result.variables.items()},
+        "direction": {n: to_json(v) for n, v in result.direction.items()},
+        "value": to_json(result.value),
+        "derivative": to_json(result.derivative),
+        "reverse": to_json(result.reverse),
+        "faults": [_fault_json(f) for f in result.faults],
+    }
+
+
+def directional_table(result) -> None:
+    _stdout.print(_heading(result.program, result.variables), soft_wrap=True)
+    table = Table(show_header=False)
+    table.add_column(style="cyan", no_wrap=True)
+    table.add_column(justify="right")
+    along = ", ".join(f"{n} = {_brief(v)}" for n, v in result.direction.items())
+    table.add_row("f", _value(result.value))
+    table.add_row("forward mode: ∂f along v", _value(result.derivative))
+    table.add_row("reverse mode: vᵀ∇(Σf)", _value(result.reverse))
+    _stdout.print(table)
+    _stdout.print(Text(f"v: {along}", style="dim"), soft_wrap=True)
+
+
+def hessian_json(result) -> dict[str, Any]:
+    return {
+        "expression": result.program.source.text,
+        "variables": {n: to_json(v) for n, v in result.variables.items()},
+        "value": to_json(result.value),
+        "labels": result.labels,
+        "gradient": to_json(result.gradient),
+        "hessian": to_json(result.matrix),
+        "asymmetry": to_json(result.asymmetry),
+        "mode": result.mode,
+        "finite": result.finite,
+        "faults": [_fault_json(f) for f in result.faults],
+    }
+
+
+def hessian_table(result) -> None:
+    """The matrix (or, when it is large, its shape and norm), then its symmetry and definiteness."""
+    _stdout.print(_heading(result.program, result.variables), soft_wrap=True)
+    n = len(result.labels)
+    if n <= 12:
+        table = Table(box=box.SIMPLE_HEAD)
+        table.add_column("", style="cyan", no_wrap=True)
+        for label in result.labels:
+            table.add_column(f"∂/∂{label}", justify="right", no_wrap=True)
+        for label, row in zip(result.labels, result.matrix, strict=True):
+            table.add_row(f"∂/∂{label}", *(f"{v:.6g}" for v in row))
+        _stdout.print(table)
+    else:
+        _stdout.print(
+            f"a {n}×{n} matrix, norm {np.linalg.norm(result.matrix):.6g} (--json has it all)"
+        )
+    notes = [f"symmetry: max |H - Hᵀ| / max |H| = {result.asymmetry:.3g}"]
+    if result.finite and n:
+        eig = np.linalg.eigvalsh((result.matrix + result.matrix.T) / 2)
+        tol = 1e-12 * (np.max(np.abs(eig)) or 1.0)  # eigenvalues within rounding of 0 count as 0
+        kind = (
+            "positive definite" if eig.min() > tol
+            else "negative definite" if eig.max() < -tol
+            else "indefinite" if eig.min() < -tol and eig.max() > tol
+            else "zero" if eig.max() <= tol and eig.min() >= -tol
+            else "positive semidefinite (singular)" if eig.min() >= -tol
+            else "negative semidefinite (singular)"
+        )  # fmt: skip
+        notes.append(f"eigenvalues from {eig.min():.6g} to {eig.max():.6g}: {kind}")
+    for note in notes:
+        _stdout.print(Text(note, style="dim"), soft_wrap=True)
