@@ -16,7 +16,7 @@ import numpy as np
 from .autodiff import grad
 from .evaluate import Fault
 from .evaluate import evaluate as run
-from .forward import jvps
+from .forward import TANGENT, jvps
 from .graph import Node, toposort
 from .lower import CONSTANTS, Lowered, lower
 from .parser import parse
@@ -185,12 +185,12 @@ def directional(
             raise _unknown(name, program, "--direction: ")
         moves[name] = np.broadcast_to(np.asarray(v, dtype=np.float64), shapes[name])
     graph = program.graph
-    tangent_vars = {program.variables[n]: graph.var(n + _TANGENT) for n in moves}
-    tangent_shapes = {n + _TANGENT: shapes[n] for n in moves}
+    tangent_vars = {program.variables[n]: graph.var(n + TANGENT) for n in moves}
+    tangent_shapes = {n + TANGENT: shapes[n] for n in moves}
     try:
         (derivative,) = jvps([program.output], tangent_vars, {**shapes, **tangent_shapes})
         grads = grad(program.output, [program.variables[n] for n in moves], shapes)
-        env = {**arrays, **{n + _TANGENT: m for n, m in moves.items()}}
+        env = {**arrays, **{n + TANGENT: m for n, m in moves.items()}}
         (value, d, *g), faults, _ = run([program.output, derivative, *grads], env)
     except GradcliError as err:
         raise err.with_source(program.source) from None
@@ -225,8 +225,7 @@ class Hessian:
         return bool(np.all(np.isfinite(self.matrix)) and np.all(np.isfinite(self.gradient)))
 
 
-_TANGENT = "·tangent"  # suffixes no program can write
-_SEED_SUFFIX = "·seed"
+_SEED_SUFFIX = "·seed"  # a suffix no program can write
 
 
 def hessian(
@@ -258,7 +257,7 @@ def hessian(
         grads = grad(program.output, wrt_nodes, shapes)
         basis = _basis(names, sizes, shapes, total)
         if mode == "forward":
-            suffix = _TANGENT
+            suffix = TANGENT
             seeds = {program.variables[n]: graph.var(n + suffix) for n in names}
             second = jvps(grads, seeds, {**shapes, **{n + suffix: shapes[n] for n in names}})
         else:

@@ -142,14 +142,63 @@ def _exclusive_product(x: np.ndarray, axis: int | tuple[int, ...] | None) -> np.
     return np.take(left, range(n), axis=axis) * np.take(right, range(1, n + 1), axis=axis)
 
 
-def _no_second_derivative(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
-    raise GradcliError("second derivatives of prod are not supported", node.span)
+def _pair_products(x: np.ndarray, t: np.ndarray, axis: int | tuple[int, ...] | None) -> np.ndarray:
+    """h_j = Σ_{i≠j} t_i · Π_{k∉{i,j}} x_k along `axis`: the tangent of the exclusive product
+    along t, and (the matrix being symmetric) its vjp. Prefix and suffix recurrences, so no
+    division and zeros are fine; O(n) in the length of the axis."""
+    x, t = np.broadcast_arrays(np.asarray(x), np.asarray(t))
+    if axis is None or isinstance(axis, tuple):
+        lead = 0 if axis is None else 1
+        shape = (*x.shape[:lead], -1)
+        return _pair_products(x.reshape(shape), t.reshape(shape), lead).reshape(x.shape)
+    x, t = np.moveaxis(x, axis, -1), np.moveaxis(t, axis, -1)
+    n = x.shape[-1]
+    ones = np.ones_like(x[..., :1])
+    before = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)  # Π_{k<j}
+    after = np.flip(
+        np.cumprod(np.concatenate([ones, np.flip(x[..., 1:], axis=-1)], axis=-1), axis=-1),
+        axis=-1,
+    )  # Π_{k>j}
+    left = np.zeros(np.broadcast_shapes(x.shape, t.shape), dtype=np.result_type(x, t))
+    right = np.zeros_like(left)
+    for j in range(1, n):  # left_j = Σ_{i<j} t_i Π_{k<j, k≠i} x_k
+        left[..., j] = left[..., j - 1] * x[..., j - 1] + t[..., j - 1] * before[..., j - 1]
+    for j in range(n - 2, -1, -1):  # right_j = Σ_{i>j} t_i Π_{k>j, k≠i} x_k
+        right[..., j] = right[..., j + 1] * x[..., j + 1] + t[..., j + 1] * after[..., j + 1]
+    return np.moveaxis(left * after + before * right, -1, axis)
+
+
+def _no_third_derivative(node: Node, g: Any, shape_of: ShapeOf) -> tuple:
+    raise GradcliError("third derivatives of prod are not supported", node.span)
+
+
+def _pairs_batched(args, flags, items, out, axis):
+    x, t = (a if batched else np.asarray(a)[None] for a, batched in zip(args, flags, strict=True))
+    return _pair_products(x, t, _in_batch(axis, len(items[0])))
+
+
+register(Primitive(
+    "prod_pairs", 2, lambda x, t, axis: _pair_products(x, t, _axis(axis, np.ndim(x))),
+    "Σ_{i≠j} t_i Π_{k∉{i,j}} x_k along axis (the second derivative of prod, applied to t)",
+    vjp=_no_third_derivative, jvp=_no_third_derivative, public=False, analytic=True,
+    shape=lambda sx, st, axis: _same_shape(np.broadcast_shapes(sx, st), axis),
+    batch=_pairs_batched, attr_params=(("axis", None),),
+))  # fmt: skip
+
+
+def _pairs(x: Node, t: Node, attrs: tuple) -> Node:
+    return _apply("prod_pairs", x, t, attrs=attrs)
 
 
 register(Primitive(
     "prod_except", 1, lambda x, axis: _exclusive_product(x, _axis(axis, np.ndim(x))),
     "the product of the other elements along axis (the derivative of prod)",
-    vjp=_no_second_derivative, jvp=_no_second_derivative, shape=_same_shape, public=False,
+    vjp=lambda node, g, shape_of: (_pairs(node.inputs[0], g, node.attrs),),
+    magnitude_vjp=lambda node, g, shape_of: (
+        _pairs(_apply("abs", node.inputs[0]), g, node.attrs),
+    ),
+    jvp=lambda node, ts, shape_of: _pairs(node.inputs[0], ts[0], node.attrs),
+    shape=_same_shape, public=False, analytic=True,  # products: polynomials
     batch=lambda args, flags, items, out, axis: _exclusive_product(
         args[0], _in_batch(axis, len(items[0]))
     ),
@@ -235,7 +284,7 @@ for _name, _numpy in (("max", np.max), ("min", np.min)):
 register(Primitive(
     "equal", 2, lambda a, b: (np.real(a) == np.real(b)).astype(float),
     "1 where a = b, else 0", partials=(lambda ans, a, b: None, lambda ans, a, b: None),
-    public=False,
+    public=False, kink=lambda a, b: a - b, analytic=True,  # a step function, as sign is
 ))  # fmt: skip
 
 

@@ -19,7 +19,7 @@ with its left and right derivatives, never a false failure.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from . import finite_diff as fd
 from .api import check_variables, describe_fault
 from .autodiff import grad
 from .evaluate import evaluate
+from .forward import TANGENT, jvp
 from .graph import Node, toposort
 from .lower import Lowered
 from .registry import REGISTRY
@@ -61,6 +62,7 @@ class CheckOptions:
     blame: bool = False
     fast: bool = False
     wrt: Sequence[str] | None = None
+    order: int = 1  # 2: check the Hessian, as the gradient of each gradient component
     max_elements: int = 1 << 21  # elements of a variable per batched pass, to bound memory
 
     @property
@@ -100,6 +102,8 @@ class VariableCheck:
     left: np.ndarray
     right: np.ndarray
     direction: np.ndarray | None = None  # with --fast: the unit direction of the entries
+    forward: np.ndarray | None = None  # the same derivatives by forward mode (autograd only)
+    of: str | None = None  # order 2: the gradient component differentiated, as "x" or "x[1]"
     source: str = "autograd"  # or "expected": a hand-derived gradient judged the same way
     messages: dict[tuple[int, int], str] = field(default_factory=dict)
     blame: list[Blame] = field(default_factory=list)
@@ -138,6 +142,8 @@ class CheckResult:
     variables: list[VariableCheck]
     faults: list[GradcliError]
     options: CheckOptions
+    symmetry: float | None = None  # order 2: the largest |H - Hᵀ| / max |H| over the points
+    symmetric: bool | None = None  # order 2: |H_ij - H_ji| within the two entries' tolerances
 
     @property
     def passed(self) -> bool:
@@ -161,6 +167,10 @@ def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) ->
     for name in names:
         if name not in program.variables:
             raise GradcliError(f"--wrt: {name} is not a variable of the expression")
+    if options.order == 2:
+        return _second_order(program, points, options, names)
+    if options.order != 1:
+        raise GradcliError(f"order must be 1 or 2, not {options.order}")
     run = _Run(program, points, options)
     checks = [run.variable(name) for name in names]
     if options.blame:
@@ -168,6 +178,65 @@ def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) ->
             if vc.failed:
                 vc.blame = run.blame(vc)
     return CheckResult(program, run.points, run.count, run.value, checks, run.faults, options)
+
+
+def _second_order(
+    program: Lowered, points: Mapping[str, Any], options: CheckOptions, names: list[str]
+) -> CheckResult:
+    """The Hessian, checked as the gradient of each gradient component: reverse-over-reverse
+    against finite differences of the gradient (and forward-over-reverse beside it)."""
+    arrays = {n: np.asarray(v, dtype=np.float64) for n, v in points.items()}
+    shapes = {n: a.shape[1:] for n, a in arrays.items()}
+    graph = program.graph
+    grads = grad(program.output, [program.variables[n] for n in names], shapes)
+    first = replace(options, order=1, wrt=tuple(names))
+    checks: list[VariableCheck] = []
+    batch, count = _batch(arrays)
+    (value,), raw, _ = evaluate([program.output], batch, DTYPES[options.dtype], batched=True)
+    value = np.broadcast_to(value, (count, *np.shape(value)[1:]))
+    faults = [describe_fault(f, program, batched=True) for f in raw]
+    for name, g in zip(names, grads, strict=True):
+        for k in np.ndindex(shapes[name]):
+            component = graph.apply("index", g, attrs=(k,)) if k else g
+            label = name + (f"[{', '.join(map(str, k))}]" if k else "")
+            run = _Run(replace(program, output=component), arrays, first)
+            for other in names:
+                vc = run.variable(other)
+                vc.of = label
+                checks.append(vc)
+            if options.blame:
+                for vc in checks[-len(names) :]:
+                    if vc.failed:
+                        vc.blame = run.blame(vc)
+            faults += [f for f in run.faults if f.message not in {x.message for x in faults}]
+    result = CheckResult(program, batch, count, value, checks, faults, options)
+    result.symmetry, result.symmetric = _asymmetry(checks)
+    return result
+
+
+def _asymmetry(checks: list[VariableCheck]) -> tuple[float | None, bool | None]:
+    """The largest |H - Hᵀ| / max |H| over the points, and whether every |H_ij - H_ji| is within
+    the sum of the two entries' tolerances: where large terms cancel (H of 1e-28 made from terms
+    of 1e-14) rounding makes H slightly asymmetric relative to itself but not to its terms.
+    (None with --fast, whose entries are directional derivatives rather than entries of H.)"""
+    if any(vc.direction is not None for vc in checks):
+        return None, None
+    rows: dict[str, list[VariableCheck]] = {}
+    for vc in checks:
+        rows.setdefault(vc.of, []).append(vc)
+
+    def matrix(field: str) -> np.ndarray:  # (points, n, n)
+        parts = [np.concatenate([getattr(vc, field) for vc in r], axis=1) for r in rows.values()]
+        return np.stack(parts, axis=1)
+
+    h, tol = matrix("autograd"), matrix("tolerance")
+    with np.errstate(all="ignore"):
+        apart = np.abs(h - np.swapaxes(h, 1, 2))
+        scale = np.max(np.abs(h), axis=(1, 2), initial=0.0)
+        worst = np.max(apart, axis=(1, 2), initial=0.0)
+        ratio = np.where(scale > 0, worst / np.where(scale > 0, scale, 1.0), worst)
+        within = bool(np.all(apart <= tol + np.swapaxes(tol, 1, 2)))
+    return float(np.max(ratio, initial=0.0)), within
 
 
 @dataclass(frozen=True)
@@ -329,11 +398,55 @@ class _Run:
             if weak.size:
                 entries.take(weak, self._entries(var, fd.RICHARDSON, probes.select(weak)))
         tolerance = self._tolerance(entries.reference, entries.error, entries.rounding)
+        forward = self._forward(var, probes)
+        self._compare_modes(entries, forward)
         columns = 1 if probes.direction is not None else int(np.prod(self.shapes[var], dtype=int))
         check = entries.as_check(var, self.shapes[var], method.name, tolerance, self.count, columns)
         check.direction = probes.direction
+        check.forward = forward.reshape(self.count, columns)
         self._explain(check, entries.notes)
         return check
+
+    def _forward(self, var: str, probes: _Probes) -> np.ndarray:
+        """Each probe's derivative by forward mode: the tangent of Σf along the probe's element
+        (or direction), in batched chunks of one row per probe."""
+        graph, node = self.program.graph, self.program.variables[var]
+        tangent = graph.var(var + TANGENT)
+        shapes = {**self.shapes, var + TANGENT: self.shapes[var]}
+        out = jvp(self.program.output, {node: tangent}, shapes)
+        if np.shape(self.value)[1:]:
+            out = graph.apply("sum", out, attrs=(None,))
+        size = int(np.prod(self.shapes[var], dtype=int))
+        per_chunk = max(1, self.options.max_elements // max(size, 1))
+        parts = []
+        for start in range(0, len(probes.points), per_chunk):
+            sl = slice(start, start + per_chunk)
+            rows = probes.points[sl]
+            env = {name: a if len(a) == 1 else a[rows] for name, a in self.batch.items()}
+            if probes.direction is not None:
+                moves = np.broadcast_to(probes.direction, (1, size))
+            else:
+                moves = np.zeros((len(rows), size))
+                moves[np.arange(len(rows)), probes.elements[sl]] = 1.0
+            env[var + TANGENT] = moves.reshape(len(moves), *self.shapes[var])
+            (d,), _, _ = evaluate([out], env, self.dtype, batched=True)
+            parts.append(_per_row(d, len(rows)))
+        return np.concatenate(parts).astype(float)
+
+    def _compare_modes(self, entries: _Entries, forward: np.ndarray) -> None:
+        """Forward and reverse mode compute the same numbers in a different order: where they
+        differ by more than the tolerance, a derivative rule of gradcli's own is wrong."""
+        tolerance = self._tolerance(entries.autograd, 0.0, entries.rounding)
+        with np.errstate(all="ignore"):
+            apart = np.abs(forward - entries.autograd) > tolerance
+        apart &= np.isfinite(forward) & np.isfinite(entries.autograd)
+        for k in np.flatnonzero(apart):
+            entries.verdict[k] = FAIL
+            entries.notes[int(k)] = (
+                f"forward mode gives {forward[k]:.17g} but reverse mode {entries.autograd[k]:.17g}"
+                " (an inconsistent derivative rule in gradcli: please report it)"
+            )
+        entries.verdict[~np.isfinite(forward) & (entries.verdict == PASS)] = NONFINITE
 
     def _entries(
         self, var: str, method: fd.Method, probes: _Probes, steps: np.ndarray | None = None
@@ -393,6 +506,31 @@ class _Run:
             chosen = np.flatnonzero(adopt)
             if chosen.size:
                 entries.take(open_[chosen], _select(second, chosen))
+        self._scaled_complex_steps(var, probes, entries)
+
+    def _scaled_complex_steps(self, var: str, probes: _Probes, entries: _Entries) -> None:
+        """The last resort for a failure on an analytic path: complex steps scaled to the largest
+        variable at the point, M·2^-48 and M·2^-96. Where variables differ by a hundred orders
+        of magnitude, the function curves on the scale of the largest (‖x‖ at x = [1e-96,
+        1e-172, 1e-196]) while a step relative to the coordinate moved underflows inside the
+        complex arithmetic. A pass is adopted only when both steps pass."""
+        open_ = np.flatnonzero(entries.verdict == FAIL)
+        if open_.size == 0:
+            return
+        sub = probes.select(open_)
+        largest = np.zeros(len(open_))
+        for name in self.batch:
+            values = np.abs(self._values(name))
+            rows = sub.points if len(values) > 1 else np.zeros(len(open_), int)
+            largest = np.maximum(largest, values[rows].max(axis=1, initial=0.0))
+        largest = np.maximum(largest, self.tiny)
+        results = [
+            self._entries(var, fd.COMPLEX, sub, 2.0 ** np.floor(np.log2(largest) - k))
+            for k in (48, 96)
+        ]
+        both = np.flatnonzero((results[0].verdict == PASS) & (results[1].verdict == PASS))
+        if both.size:
+            entries.take(open_[both], _select(results[1], both))
 
     def _safe_complex_step(self, entries: _Entries, which: np.ndarray) -> np.ndarray:
         """A complex step h with h·(size of the chain-rule terms) about 2^-900, at most the

@@ -1,6 +1,7 @@
 """Check files (`*.grad.toml`): finding them, reading them, and turning each case into a check.
 
-A file has optional defaults at the top level (method, rtol, atol, eps, dtype, fast) and any number
+A file has optional defaults at the top level (method, rtol, atol, eps, dtype, fast, wrt, order:
+1 for the gradient, 2 for the Hessian) and any number
 of `[[case]]` tables:
 
     method = "auto"
@@ -36,7 +37,7 @@ from .lower import Lowered
 from .source import GradcliError
 from .values import parse_value
 
-OPTION_KEYS = ("method", "rtol", "atol", "eps", "dtype", "fast", "wrt")
+OPTION_KEYS = ("method", "rtol", "atol", "eps", "dtype", "fast", "wrt", "order")
 CASE_KEYS = ("name", "expr", "program", "at", "sample", "value", "grad", *OPTION_KEYS)
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", "site-packages"})
 
@@ -311,6 +312,10 @@ class _Reader:
             if not isinstance(data["fast"], bool):
                 raise self.error("fast must be true or false", "fast")
             changes["fast"] = data["fast"]
+        if "order" in data:
+            if data["order"] not in (1, 2) or isinstance(data["order"], bool):
+                raise self.error(f"order must be 1 or 2, not {data['order']!r}", "order")
+            changes["order"] = data["order"]
         if "wrt" in data:
             wrt = data["wrt"]
             if isinstance(wrt, str):
@@ -367,6 +372,12 @@ class _Reader:
             if sample is not None:
                 raise self.error("an expected value needs fixed points (at), not a sample", "value")
             value = self.number_or_array(raw["value"], "value")
+        if "grad" in raw and options.order == 2:
+            raise self.error(
+                "grad gives first derivatives, and this case checks second ones (order = 2)",
+                "grad",
+                hint="check the hand-derived gradient in a case of its own",
+            )
         grads = self.grads(raw.get("grad", {}), program)
         line = self.lines.cases[index] if index < len(self.lines.cases) else 1
         return Case(name, program, at, sample, value, grads, options, self.path, line)

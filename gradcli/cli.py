@@ -787,6 +787,15 @@ def check_command(
             help="Arrays: check one random direction first, every element only on a mismatch.",
         ),
     ] = False,
+    order: Annotated[
+        int | None,
+        typer.Option(
+            "--order",
+            help="1: the gradient (default); 2: the Hessian, against differences of the gradient.",
+            min=1,
+            max=2,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
     junit_xml: Annotated[
         str | None,
@@ -813,6 +822,7 @@ def check_command(
         "atol": atol,
         "blame": blame or None,
         "fast": fast or None,
+        "order": order,
     }
     try:
         cases, errors, files = _collect_cases(

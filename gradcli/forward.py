@@ -14,6 +14,8 @@ from .graph import Node, toposort
 from .registry import REGISTRY, Shape
 from .shapes import infer_shapes
 
+TANGENT = "·tangent"  # the suffix of a tangent variable's name: no program can write it
+
 
 def jvp(
     output: Node, tangents: Mapping[Node, Node], var_shapes: Mapping[str, Shape] | None = None

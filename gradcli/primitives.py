@@ -276,9 +276,11 @@ register(Primitive(
     partials=(lambda ans, a, b: heaviside(a - b, 0.5), lambda ans, a, b: heaviside(b - a, 0.5)),
     kink=lambda a, b: a - b, variadic=True, lower=_fold_or_reduce("max"),
 ))
+# The step functions are constant on each side of their jump, so they are analytic there (on
+# the real part of a complex step): derivatives of derivatives can still use the complex step.
 register(Primitive(
-    "sign", 1, np.sign, "-1, 0 or 1 (derivative 0 away from the jump at 0)",
-    partials=(lambda ans, x: None,), kink=lambda x: x,
+    "sign", 1, lambda x: np.sign(np.real(x)), "-1, 0 or 1 (derivative 0 away from the jump at 0)",
+    partials=(lambda ans, x: None,), kink=lambda x: x, analytic=True,
 ))
 register(Primitive(
     "heaviside", 2, lambda x, h0: np.heaviside(np.real(x), np.real(h0)),
@@ -287,7 +289,7 @@ register(Primitive(
         lambda ans, x, h0: None,
         lambda ans, x, h0: heaviside(x, 1.0) - heaviside(x, 0.0),  # 1 exactly where x = 0
     ),
-    kink=lambda x, h0: x, params=("x", "h0"),
+    kink=lambda x, h0: x, params=("x", "h0"), analytic=True,
 ))
 
 # Shape plumbing for broadcasting, made by the differentiator, not callable by name.

@@ -261,12 +261,7 @@ def check_details(outcome) -> None:
                 verdict,
             )
             continue
-        index = f"[{', '.join(map(str, rec['index']))}]" if rec["index"] else ""
-        label = f"∂f/∂{rec['variable']}{index}"
-        if rec["direction"]:
-            label = f"vᵀ∇{rec['variable']} (random v)"
-        if rec["kind"] == "hand-derived":
-            label += " (hand-derived)"
+        label = rec["label"]
         value = rec.get("autograd", rec.get("expected"))
         reference = _num(rec["reference"])
         errors = [_num(rec["abs_error"]), _num(rec["rel_error"]), _num(rec["error_estimate"])]
@@ -283,8 +278,21 @@ def check_details(outcome) -> None:
             notes.append(f"{label}: {rec['message']}")
         notes += [f"{label}: blame: {b['message']}" for b in rec["blame"]]
     _stdout.print(table)
+    if result is not None and result.options.order == 2:
+        notes.append(_symmetry_note(result.symmetry, result.symmetric))
     for note in notes:
         _stdout.print(Text(note), soft_wrap=True)
+
+
+def _symmetry_note(asymmetry: float | None, symmetric: bool | None) -> str:
+    if asymmetry is None:
+        return "symmetry: not measured (--fast checks directions, not entries of the Hessian)"
+    verdict = (
+        "symmetric within the tolerance of its entries"
+        if symmetric
+        else "NOT symmetric within the tolerance of its entries"
+    )
+    return f"symmetry: max |H - Hᵀ| / max |H| = {asymmetry:.3g}: {verdict}"
 
 
 def check_summary(results, errors, files: int) -> None:
@@ -299,7 +307,11 @@ def check_summary(results, errors, files: int) -> None:
     for outcome in results:
         status = outcome.status
         points = str(outcome.result.count) if outcome.result is not None else "—"
-        variables = ", ".join(vc.name for vc in outcome.result.variables) if outcome.result else "—"
+        variables = (
+            ", ".join(dict.fromkeys(vc.name for vc in outcome.result.variables))
+            if outcome.result
+            else "—"
+        )
         style = {"passed": "green", "failed": "bold red", "error": "bold red"}[status]
         table.add_row(
             outcome.case.name, outcome.case.where, variables, points, Text(status, style=style)

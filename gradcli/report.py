@@ -56,13 +56,20 @@ def variable_record(outcome: CaseResult, vc: VariableCheck) -> dict[str, Any]:
         }
         for b in vc.blame
     ]
+    result = outcome.result
+    symmetry = None if result is None else result.symmetry
+    symmetric = None if result is None else result.symmetric
     return {
         **_where(outcome),
         "variable": vc.name,
+        "label": entry_label(vc, e),
+        "order": 1 if vc.of is None else 2,
+        "of": vc.of,
         "kind": "hand-derived" if vc.source == "expected" else "autograd",
         "verdict": str(vc.verdict[p, e]),
         "passed": not vc.failed,
         "autograd" if vc.source != "expected" else "expected": _number(g),
+        "forward": _number(vc.forward[p, e]) if vc.forward is not None else None,
         "reference": _number(r),
         "abs_error": _number(abs_error) if kink is None else None,
         "rel_error": _number(rel_error) if kink is None else None,
@@ -81,7 +88,22 @@ def variable_record(outcome: CaseResult, vc: VariableCheck) -> dict[str, Any]:
         "blame": blame,
         "points": int(vc.verdict.shape[0]),
         "counts": vc.counts(),
+        "symmetry": _number(symmetry) if vc.of is not None else None,
+        "symmetric": symmetric if vc.of is not None else None,
     }
+
+
+def entry_label(vc: VariableCheck, element: int) -> str:
+    """What an entry is: ∂f/∂x[1], ∂²f/∂x∂y[0], or a derivative along a random direction."""
+    index = vc.index(element)
+    at = f"[{', '.join(map(str, index))}]" if index else ""
+    if vc.of is None:
+        label = f"vᵀ∇{vc.name} (random v)" if vc.direction is not None else f"∂f/∂{vc.name}{at}"
+    elif vc.direction is not None:
+        label = f"vᵀ∇{vc.name}(∂f/∂{vc.of}) (random v)"
+    else:
+        label = f"∂²f/∂{vc.of}∂{vc.name}{at}"
+    return label + (" (hand-derived)" if vc.source == "expected" else "")
 
 
 def _position(span, outcome: CaseResult) -> dict[str, Any]:
@@ -193,12 +215,10 @@ def failure_text(outcome: CaseResult) -> str:
             continue
         rec = variable_record(outcome, vc)
         p, e = vc.worst()
-        what = "hand-derived ∂/∂" if vc.source == "expected" else "∂/∂"
         at = ", ".join(f"{k} = {v}" for k, v in rec["point"].items())
-        index = f"[{', '.join(map(str, rec['index']))}]" if rec["index"] else ""
         g, r, tol = vc.autograd[p, e], vc.reference[p, e], vc.tolerance[p, e]
         lines.append(
-            f"{what}{vc.name}{index}: {rec['verdict']}: got {_show(g)}, reference {_show(r)} "
+            f"{rec['label']}: {rec['verdict']}: got {_show(g)}, reference {_show(r)} "
             f"(error {abs(g - r):.3g}, tolerance {tol:.3g}, {rec['how']}) at {at}"
         )
         if rec["message"]:

@@ -1189,17 +1189,56 @@ def test_second_derivatives_batched(h: Hessian) -> None:
     assert_batched_matches_items(nodes, batch_items(h.expr, h.env, shared), shared)
 
 
+def prod_hessian(x: np.ndarray) -> np.ndarray:
+    """∂²prod/∂x_i∂x_j = Π_{k∉{i,j}} x_k off the diagonal, 0 on it: by brute force."""
+    n = len(x)
+    h = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                h[i, j] = np.prod([x[k] for k in range(n) if k not in (i, j)])
+    return h
+
+
+PROD_HESSIANS = [
+    Hessian("prod(x)", {"x": hx}, prod_hessian, lambda x: np.prod(x)),
+    Hessian("prod(x)", {"x": np.array([1.5, 0.0, -2.0, 3.0])}, prod_hessian, lambda x: np.prod(x)),
+    Hessian("prod(x)", {"x": np.array([0.0, 2.0, 0.0, 3.0])}, prod_hessian, lambda x: np.prod(x)),
+    Hessian(
+        "sum(prod(X, axis=0) * c)",
+        {"X": np.array([[1.0, 0.0], [2.0, 3.0], [0.5, -1.0]]), "c": np.array([2.0, -1.0])},
+        None,
+        lambda X, c: np.sum(np.prod(X, axis=0) * c),
+        wrt="X",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "h", [pytest.param(h, id=f"{h.expr}-{i}") for i, h in enumerate(PROD_HESSIANS)]
+)
+def test_second_derivatives_of_prod_with_and_without_zeros(h: Hessian) -> None:
+    """The second derivative of prod is computed without division, so zeros are exact."""
+    got = hessian(h.expr, h.env, h.wrt)
+    assert_close(got, got.T, rtol=1e-13, what="symmetry")
+    if h.closed is not None:
+        assert_close(got, h.closed(**h.env), what="vs brute force")
+    assert_close(got, mp_hessian(h.mp, h.env, h.wrt), what="vs mpmath")
+
+
 @pytest.mark.parametrize(
     ("expr", "text"),
     [("prod(x) * 2", "prod(x)"), ("p(t) = prod(t, axis=0); sum(p(x))", "prod(t, axis=0)")],
 )
-def test_second_derivative_of_prod_is_a_located_error(expr: str, text: str) -> None:
+def test_third_derivative_of_prod_is_a_located_error(expr: str, text: str) -> None:
     program = compile_program(expr)
     shapes = {"x": (3,)}
-    (g,) = grad(program.output, [program.variables["x"]], shapes)  # the first one is fine
+    x = program.variables["x"]
+    (g,) = grad(program.output, [x], shapes)
+    (h,) = grad(program.graph.apply("sum", g, attrs=(None,)), [x], shapes)  # the second is fine
     with pytest.raises(GradcliError) as info:
-        grad(g, [program.variables["x"]], shapes)
-    assert "second derivatives of prod are not supported" in info.value.message
+        grad(program.graph.apply("sum", h, attrs=(None,)), [x], shapes)
+    assert "third derivatives of prod are not supported" in info.value.message
     assert span_text(info.value, program.source) == text
 
 
@@ -1250,7 +1289,7 @@ def test_every_array_function_and_written_form_is_tested() -> None:
         program = compile_program(c.expr)
         nodes = checker_nodes(program, {n: np.shape(v) for n, v in c.env.items()})
         ops |= {n.op for n in toposort(nodes)}
-    for h in HESSIANS:
+    for h in (*HESSIANS, *PROD_HESSIANS):
         program = compile_program(h.expr)
         shapes = {n: np.shape(v) for n, v in h.env.items()}
         ops |= {n.op for n in toposort(hessian_nodes(program, shapes, h.wrt))}

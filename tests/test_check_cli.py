@@ -986,7 +986,7 @@ def test_junit_xml_is_written_even_when_the_run_fails(bad_file):
     failure = wrong.find("failure")
     assert failure is not None
     where = f"bad.grad.toml:{line_of(bad_file, '[[case]]', 2)}: "
-    assert failure.get("message").startswith(where + "hand-derived ∂/∂x: fail: got 1.5, ref")
+    assert failure.get("message").startswith(where + "∂f/∂x (hand-derived): fail: got 1.5, ref")
     assert_junit_10(root)
     assert "disagrees with the finite-difference reference" in failure.text
     assert "value: expected 10.0, got 9.0" in cases["wrong value"].find("failure").text
@@ -1105,7 +1105,7 @@ def test_github_annotations_escape_data_and_properties(tmp_path, monkeypatch):
         "title": "gradcli%3A ratio%3A 50%25%2C x%0D%0Ay",
     }
     first, second = message.split("%0A")  # two lines: the verdict, then why
-    assert first.startswith("hand-derived ∂/∂x: fail: got 3.0, reference 2.0")
+    assert first.startswith("∂f/∂x (hand-derived): fail: got 3.0, reference 2.0")
     assert second == "  the hand-derived gradient disagrees with the finite-difference reference"
     assert "\r" not in result.stdout
 
@@ -1145,7 +1145,7 @@ def test_github_annotations_for_an_expression(tmp_path, monkeypatch):
     assert failed.exit_code == 1
     ((props, message),) = annotations(failed.stdout)
     assert props == {"title": "gradcli%3A sqrt(x)"}  # no file for an expression
-    assert message.startswith("∂/∂x: non-finite")
+    assert message.startswith("∂f/∂x: non-finite")
 
 
 def test_failure_text_of_a_non_finite_gradient_says_inf():

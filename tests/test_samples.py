@@ -130,3 +130,34 @@ def test_the_deliberately_wrong_gradients_fail():
     }
     # Only the hand-derived gradients are wrong: autograd passes in every case.
     assert all(r["kind"] == "hand-derived" for r in doc["records"] if not r["passed"])
+
+
+# Second derivatives that float64 cannot hold on these sample domains, and the reason: there the
+# check's verdict is "non-finite", with the overflowing node named, never a disagreement.
+OVERFLOWING_HESSIANS = {
+    "log near its domain edge": "-1/x² at x = 1e-188 is -1e375",
+    "sqrt near zero": "-x^(-3/2)/4 at x = 1e-239 is -1e358",
+    # The Hessian is finite (2xy/r⁴ ≈ 7e268) but the chain rule passes through y/r³ ≈ 1e337
+    # before multiplying by x/r ≈ 1e-40: an intermediate overflow, which is diagnosed.
+    "atan2 of tiny and huge arguments": "y/r³ overflows before it is multiplied by x/r",
+}
+
+
+def test_hessians_of_every_sample_case_agree_with_differences_of_the_gradient():
+    import json
+
+    result = run_check(str(SAMPLES), "--order", "2", "--json")
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["errors"] == 0 and doc["summary"]["cases"] >= 70
+    records = [r for r in doc["records"] if r["kind"] != "value"]
+    failing = {}
+    for r in records:
+        assert r["order"] == 2 and r["of"] is not None
+        if not r["passed"]:
+            failing.setdefault(r["case"], set()).add(r["verdict"])
+            assert r["verdict"] == "non-finite" and "overflow" in r["message"], r
+    assert set(failing) == set(OVERFLOWING_HESSIANS)
+    # Every finite Hessian is reported symmetric within the tolerance of its entries.
+    for r in records:
+        if r["case"] not in OVERFLOWING_HESSIANS:
+            assert r["symmetric"] is True and r["symmetry"] is not None, r
