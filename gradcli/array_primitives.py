@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .graph import Node
-from .registry import Operator, Primitive, register
+from .registry import Operator, Primitive, as_shape, register
 from .source import GradcliError
 
 Shape = tuple[int, ...]
@@ -168,8 +168,20 @@ def _pair_products(x: np.ndarray, t: np.ndarray, axis: int | tuple[int, ...] | N
     return np.moveaxis(left * after + before * right, -1, axis)
 
 
-def _no_third_derivative(node: Node, g: Any, shape_of: ShapeOf) -> tuple:
+def _no_third_derivative(node: Node) -> Any:
     raise GradcliError("third derivatives of prod are not supported", node.span)
+
+
+def _pairs_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    """Linear in t, with a symmetric matrix: the vjp in t is the same sum applied to g."""
+    x, _ = node.inputs
+    return (lambda: _no_third_derivative(node), _pairs(x, g, node.attrs))
+
+
+def _pairs_jvp(node: Node, ts: list, shape_of: ShapeOf) -> Node | None:
+    if ts[0] is not None:
+        _no_third_derivative(node)
+    return None if ts[1] is None else _pairs(node.inputs[0], ts[1], node.attrs)
 
 
 def _pairs_batched(args, flags, items, out, axis):
@@ -180,7 +192,7 @@ def _pairs_batched(args, flags, items, out, axis):
 register(Primitive(
     "prod_pairs", 2, lambda x, t, axis: _pair_products(x, t, _axis(axis, np.ndim(x))),
     "Σ_{i≠j} t_i Π_{k∉{i,j}} x_k along axis (the second derivative of prod, applied to t)",
-    vjp=_no_third_derivative, jvp=_no_third_derivative, public=False, analytic=True,
+    vjp=_pairs_vjp, jvp=_pairs_jvp, analytic=True, params=("x", "t"),
     shape=lambda sx, st, axis: _same_shape(np.broadcast_shapes(sx, st), axis),
     batch=_pairs_batched, attr_params=(("axis", None),),
 ))  # fmt: skip
@@ -198,7 +210,7 @@ register(Primitive(
         _pairs(_apply("abs", node.inputs[0]), g, node.attrs),
     ),
     jvp=lambda node, ts, shape_of: _pairs(node.inputs[0], ts[0], node.attrs),
-    shape=_same_shape, public=False, analytic=True,  # products: polynomials
+    shape=_same_shape, analytic=True,  # products: polynomials
     batch=lambda args, flags, items, out, axis: _exclusive_product(
         args[0], _in_batch(axis, len(items[0]))
     ),
@@ -283,8 +295,9 @@ for _name, _numpy in (("max", np.max), ("min", np.min)):
 
 register(Primitive(
     "equal", 2, lambda a, b: (np.real(a) == np.real(b)).astype(float),
-    "1 where a = b, else 0", partials=(lambda ans, a, b: None, lambda ans, a, b: None),
-    public=False, kink=lambda a, b: a - b, analytic=True,  # a step function, as sign is
+    "1 where a = b, else 0 (appears in derivatives: ties, division by a norm of 0)",
+    partials=(lambda ans, a, b: None, lambda ans, a, b: None), params=("a", "b"),
+    kink=lambda a, b: a - b, analytic=True,  # a step function, as sign is
 ))  # fmt: skip
 
 
@@ -427,19 +440,22 @@ register(Primitive(
 ))  # fmt: skip
 
 
-def _reshape_shape(s: Shape, shape: Shape) -> Shape:
+def _reshape_shape(s: Shape, shape: Shape | int) -> Shape:
+    shape = as_shape(shape)
     if math.prod(s) != math.prod(shape):
         raise ValueError(f"cannot reshape {s} into {shape}")
-    return tuple(shape)
+    return shape
 
 
 register(Primitive(
-    "reshape", 1, lambda x, shape: np.reshape(x, shape), "the same elements in another shape",
+    "reshape", 1, lambda x, shape: np.reshape(x, as_shape(shape)),
+    "the same elements in another shape: reshape(x, shape=[2, 3])",
     vjp=lambda node, g, shape_of: (_apply("reshape", g, attrs=(shape_of(node.inputs[0]),)),),
-    jvp=_same_on_tangent("reshape"), shape=_reshape_shape, analytic=True, public=False,
+    jvp=_same_on_tangent("reshape"), shape=_reshape_shape, analytic=True,
     batch=lambda args, flags, items, out, shape: np.reshape(
-        args[0], np.shape(args[0])[:1] + tuple(shape)
+        args[0], np.shape(args[0])[:1] + as_shape(shape)
     ),
+    attr_params=(("shape", ()),),
 ))  # fmt: skip
 
 
@@ -501,30 +517,69 @@ def _index_shape(s: Shape, key: tuple) -> Shape:
         raise ValueError(f"the index is out of range for shape {s}: {exc}") from None
 
 
-def _unindex(g: Any, key: tuple, shape: Shape, batched: bool = False) -> np.ndarray:
+def _unindex(g: Any, shape: Shape, start, stop, step, batched: bool = False) -> np.ndarray:
     g = np.asarray(g)
     lead = g.shape[:1] if batched else ()
-    out = np.zeros(lead + tuple(shape), dtype=np.result_type(g, np.float64))
-    out[((slice(None),) if batched else ()) + _key(key)] = g
+    out = np.zeros(lead + as_shape(shape), dtype=np.result_type(g, np.float64))
+    out[((slice(None),) if batched else ()) + _ranges_key(start, stop, step)] = g
     return out
+
+
+def _ranges(key: tuple, shape: Shape) -> tuple[Shape, Shape, Shape]:
+    """An index as three whole-number lists a program can write, one entry per axis: start,
+    stop and step of a slice (normalized, so -1 and None are gone), step 0 for a single index."""
+    start, stop, step = [], [], []
+    for axis, n in enumerate(shape):
+        part = key[axis] if axis < len(key) else ("slice", None, None, None)
+        if isinstance(part, tuple):
+            a, b, c = slice(*part[1:]).indices(n)
+        else:
+            a, b, c = part % n, part % n + 1, 0
+        start.append(a), stop.append(b), step.append(c)
+    return tuple(start), tuple(stop), tuple(step)
+
+
+def _ranges_key(start, stop, step) -> tuple:
+    """The numpy index of `_ranges`: a slice whose normalized stop is -1 runs through 0."""
+    start, stop, step = as_shape(start), as_shape(stop), as_shape(step)
+    return tuple(
+        a if c == 0 else slice(a, None if b < 0 else b, c)
+        for a, b, c in zip(start, stop, step, strict=True)
+    )
+
+
+def _unindex_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    return (_apply("index", g, attrs=(_written_key(*node.attrs[1:]),)),)
+
+
+def _written_key(start, stop, step) -> tuple:
+    """`_ranges_key` in the form index nodes store (slices as hashable tuples)."""
+    return tuple(
+        k if isinstance(k, int) else ("slice", k.start, k.stop, k.step)
+        for k in _ranges_key(start, stop, step)
+    )
 
 
 register(Primitive(
     "index", 1, lambda x, key: np.asarray(x)[_key(key)], "x[i], x[1:3], x[0, :]",
     vjp=lambda node, g, shape_of: (
-        _apply("unindex", g, attrs=(node.attrs[0], shape_of(node.inputs[0]))),
+        _apply(
+            "unindex", g,
+            attrs=(shape_of(node.inputs[0]), *_ranges(node.attrs[0], shape_of(node.inputs[0]))),
+        ),
     ),
     shape=_index_shape, analytic=True, public=False, jvp=_same_on_tangent("index"),
     batch=lambda args, flags, items, out, key: np.asarray(args[0])[(slice(None), *_key(key))],
 ))  # fmt: skip
 
 register(Primitive(
-    "unindex", 1, lambda g, key, shape: _unindex(g, key, shape),
-    "an array of zeros with g at the index (the reverse of indexing)",
-    vjp=lambda node, g, shape_of: (_apply("index", g, attrs=(node.attrs[0],)),),
-    shape=lambda s, key, shape: tuple(shape), analytic=True, public=False,
-    jvp=_same_on_tangent("unindex"),
-    batch=lambda args, flags, items, out, key, shape: _unindex(args[0], key, shape, True),
+    "unindex", 1, _unindex,
+    "zeros of the shape, with g at the elements start:stop:step of each axis (a step of 0: the "
+    "single element start, an axis g does not have); the reverse of indexing",
+    vjp=_unindex_vjp, shape=lambda s, shape, start, stop, step: as_shape(shape), analytic=True,
+    jvp=_same_on_tangent("unindex"), params=("g",),
+    batch=lambda args, flags, items, out, *attrs: _unindex(args[0], *attrs, batched=True),
+    attr_params=(("shape", ()), ("start", ()), ("stop", ()), ("step", ())),
 ))  # fmt: skip
 
 

@@ -83,7 +83,9 @@ def _vjp(
         # indexing, reshapes); the others state their |J|ᵀ g as `magnitude_vjp`.
         rule = prim.magnitude_vjp if magnitude and prim.magnitude_vjp else prim.vjp
         pairs = zip(node.inputs, rule(node, adjoint, shapes.__getitem__), strict=True)
-        return [(inp, c) for inp, c in pairs if inp in live]
+        # A rule may give a function for a contribution that is costly or unsupported: it is
+        # called only when that input needs its adjoint.
+        return [(inp, c() if callable(c) else c) for inp, c in pairs if inp in live]
     out = []
     for inp, partial in zip(node.inputs, prim.partials, strict=True):
         if inp not in live:

@@ -14,7 +14,7 @@ from functools import reduce
 import numpy as np
 
 from .graph import Node
-from .registry import REGISTRY, Domain, Operator, Primitive, register
+from .registry import REGISTRY, Domain, Operator, Primitive, Shape, as_shape, register
 
 
 def _op(name: str) -> Callable[..., Node]:
@@ -298,7 +298,20 @@ def _to_shape_of(op: str) -> Callable[..., tuple[Node]]:
     return lambda node, g, shape_of: (g.graph.apply(op, g, attrs=(shape_of(node.inputs[0]),)),)
 
 
+def _sum_to_shape(x: Shape, shape: Shape) -> Shape:
+    if np.broadcast_shapes(x, shape) != x:
+        raise ValueError(f"cannot sum shape {x} down to {shape}: {shape} does not broadcast to it")
+    return shape
+
+
+def _broadcast_to_shape(x: Shape, shape: Shape) -> Shape:
+    if np.broadcast_shapes(x, shape) != shape:
+        raise ValueError(f"cannot broadcast shape {x} to {shape}")
+    return shape
+
+
 def _sum_to_batched(args, flags, items, out, shape):
+    shape = as_shape(shape)
     (x,), (item,) = args, items
     x = np.asarray(x)
     lead = len(item) - len(shape)
@@ -308,6 +321,7 @@ def _sum_to_batched(args, flags, items, out, shape):
 
 
 def _broadcast_to_batched(args, flags, items, out, shape):
+    shape = as_shape(shape)
     (x,), (item,) = args, items
     x = np.asarray(x)
     aligned = x.reshape(x.shape[:1] + (1,) * (len(shape) - len(item)) + tuple(item))
@@ -319,14 +333,18 @@ def _same_on_tangent(name: str) -> Callable[..., Node]:
 
 
 register(Primitive(
-    "sum_to", 1, _sum_to, "sum down to a shape (reverse of broadcasting)",
+    "sum_to", 1, lambda x, shape: _sum_to(x, as_shape(shape)),
+    "sum down to a shape, the reverse of broadcasting: sum_to(x, shape=[3])",
     vjp=_to_shape_of("broadcast_to"), batch=_sum_to_batched, jvp=_same_on_tangent("sum_to"),
-    shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
+    shape=lambda x, shape: _sum_to_shape(x, as_shape(shape)), analytic=True, foldable=False,
+    attr_params=(("shape", ()),),
 ))
 register(Primitive(
-    "broadcast_to", 1, np.broadcast_to, "broadcast to a shape",
+    "broadcast_to", 1, lambda x, shape: np.broadcast_to(x, as_shape(shape)),
+    "broadcast to a shape: broadcast_to(x, shape=[2, 3])",
     vjp=_to_shape_of("sum_to"), batch=_broadcast_to_batched,
     jvp=_same_on_tangent("broadcast_to"),
-    shape=lambda x, shape: shape, analytic=True, public=False, foldable=False,
+    shape=lambda x, shape: _broadcast_to_shape(x, as_shape(shape)), analytic=True, foldable=False,
+    attr_params=(("shape", ()),),
 ))
 # fmt: on

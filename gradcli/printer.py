@@ -75,7 +75,7 @@ def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
         if not prim.public and prim.written_as is None:
             raise ValueError(f"{node.op} has no written form in the language")
         extra = [
-            f"{param}={value}"
+            f"{param}={_attribute(value)}"
             for (param, default), value in zip(prim.attr_params, node.attrs, strict=True)
             if value != default
         ]
@@ -91,6 +91,13 @@ def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
         wrap_left, wrap_right = lp < op.precedence, rp <= op.precedence
     symbol = f" {op.symbol} " if op.precedence == 1 else op.symbol
     return [*_wrap(left, wrap_left), symbol, *_wrap(right, wrap_right)]
+
+
+def _attribute(value) -> str:
+    """An attribute as a program writes it: 1, or [2, 3] for a shape or a list of axes."""
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(int(v)) for v in value) + "]"
+    return str(int(value))
 
 
 def _joined(items: list) -> list[Node | str]:

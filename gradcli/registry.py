@@ -30,6 +30,11 @@ Vjp = Callable[["Node", "Node", Callable[["Node"], tuple[int, ...]]], tuple["Nod
 Shape = tuple[int, ...]
 
 
+def as_shape(value: Any) -> Shape:
+    """A shape attribute as a tuple: a program may write shape=3 as well as shape=[3]."""
+    return (int(value),) if np.ndim(value) == 0 else tuple(int(v) for v in value)
+
+
 @dataclass(frozen=True)
 class Domain:
     """Where a primitive is defined over the reals, as text for people and a numpy predicate."""

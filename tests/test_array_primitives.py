@@ -696,7 +696,132 @@ FUNCTION_CASES = [
     ),
 ]
 
+
+def brute_pairs(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Σ_{i≠j} t_i Π_{k∉{i,j}} x_k, by the definition."""
+    n = len(x)
+    return np.array(
+        [
+            sum(
+                t[i] * np.prod([x[k] for k in range(n) if k not in (i, j)])
+                for i in range(n)
+                if i != j
+            )
+            for j in range(n)
+        ]
+    )
+
+
+X4 = np.array([1.5, -0.5, 0.0, 2.0])
+
+
+def mp_pairs(x, t):
+    n = len(x)
+    out = np.empty(n, dtype=object)
+    for j in range(n):
+        terms = [t[i] * np.prod([x[k] for k in range(n) if k not in (i, j)]) for i in range(n)]
+        out[j] = sum(term for i, term in enumerate(terms) if i != j)
+    return out
+
+
+def mp_prod_except(x):
+    return np.array([np.prod(np.delete(x, j)) for j in range(len(x))], dtype=object)
+
+
+v5z = np.array([1.5, 0.0, -2.0, 0.5, 3.0])
+c5 = normal(5)
+
+# The functions that printed derivatives are written with (gradcli diff): callable by name.
+HELPER_CASES = [
+    case(
+        "reshape",
+        "sum(reshape(A, shape=[4, 3]) * B)",
+        {"A": A34, "B": normal(4, 3)},
+        lambda A, B: np.sum(A.reshape(4, 3) * B),
+        lambda A, B: {"A": B.reshape(3, 4), "B": A.reshape(4, 3)},
+        lambda A, B: np.sum(A.reshape(4, 3) * B),
+    ),
+    case(
+        "reshape-to-a-vector",
+        "reshape(A, shape=12) @ reshape(B, shape=[12])",
+        {"A": A34, "B": B34},
+        lambda A, B: A.ravel() @ B.ravel(),
+        lambda A, B: {"A": B, "B": A},
+        lambda A, B: np.sum(A * B),
+    ),
+    case(
+        "sum_to",
+        "sum(sum_to(A, shape=[4]) * v) + sum_to(A)",
+        {"A": A34, "v": v4},
+        lambda A, v: A.sum(axis=0) @ v + A.sum(),
+        lambda A, v: {"A": np.broadcast_to(v + 1, (3, 4)), "v": A.sum(axis=0)},
+        lambda A, v: np.sum(np.sum(A, axis=0) * v) + np.sum(A),
+    ),
+    case(
+        "sum_to-kept-axis",
+        "sum(sum_to(A, shape=[3, 1]) * c)",
+        {"A": A34, "c": normal(3, 1)},
+        lambda A, c: np.sum(A.sum(axis=1, keepdims=True) * c),
+        lambda A, c: {"A": np.broadcast_to(c, (3, 4)), "c": A.sum(axis=1, keepdims=True)},
+        lambda A, c: np.sum(np.sum(A, axis=1).reshape(3, 1) * c),
+    ),
+    case(
+        "broadcast_to",
+        "sum(broadcast_to(v, shape=[3, 4]) * A) + sum(broadcast_to(s, shape=[2]))",
+        {"v": v4, "A": A34, "s": 0.7},
+        lambda v, A, s: np.sum(v * A) + 2 * s,
+        lambda v, A, s: {"v": A.sum(axis=0), "A": np.broadcast_to(v, (3, 4)), "s": 2.0},
+        lambda v, A, s: np.sum(v * A) + 2 * s,
+    ),
+    case(
+        "unindex",
+        "sum(unindex(g, shape=[3, 4], start=[1, 0], stop=[3, 4], step=[1, 2]) * A)",
+        {"g": normal(2, 2), "A": A34},
+        lambda g, A: np.sum(g * A[1:3, 0:4:2]),
+        lambda g, A: {"g": A[1:3, 0:4:2], "A": _scattered(g)},
+        lambda g, A: np.sum(g * A[1:3, 0:4:2]),
+    ),
+    case(
+        "unindex-single-element-and-reversed",
+        "sum(unindex(g, shape=[3, 4], start=[2, 3], stop=[3, -1], step=[0, -1]) * A)",
+        {"g": v4, "A": A34},
+        lambda g, A: np.sum(g * A[2, ::-1]),
+        lambda g, A: {"g": A[2, ::-1], "A": np.zeros((3, 4)) + _row(g[::-1], 2)},
+        lambda g, A: np.sum(g * A[2, ::-1]),
+    ),
+    case(
+        "prod_except",
+        "prod_except(x) @ c",
+        {"x": v5z, "c": c5},
+        lambda x, c: mp_prod_except(x).astype(float) @ c,
+        lambda x, c: {"x": brute_pairs(x, c), "c": mp_prod_except(x).astype(float)},
+        lambda x, c: np.sum(mp_prod_except(x) * c),
+    ),
+    case(
+        "prod_pairs",  # x is written in the program: a derivative in x would be a third of prod
+        "prod_pairs([1.5, -0.5, 0, 2], t) @ c",
+        {"t": normal(4), "c": normal(4)},
+        lambda t, c: brute_pairs(X4, t) @ c,
+        lambda t, c: {"t": brute_pairs(X4, c), "c": brute_pairs(X4, t)},
+        lambda t, c: np.sum(mp_pairs(X4, t) * c),
+    ),
+]
+
+
+def _scattered(g: np.ndarray) -> np.ndarray:
+    out = np.zeros((3, 4))
+    out[1:3, 0:4:2] = g
+    return out
+
+
+def _row(values: np.ndarray, i: int) -> np.ndarray:
+    out = np.zeros((3, 4))
+    out[i] = values
+    return out
+
+
 ALL_CASES = [
+    *HELPER_CASES,
     *REDUCTION_CASES,
     *SOFTMAX_CASES,
     *EDGE_CASES,

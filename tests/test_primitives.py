@@ -234,6 +234,13 @@ CASES: list[Case] = [
         partial=lambda x: mpf(0),
     ),
     binary(
+        "equal",
+        "equal(x, y)",
+        lambda x, y: mpf(x == y),
+        *(p(1, 1), p(1, 2), p(0, -0.0), p(1e-300, 0), p(-3, -3), p(5e-324, 0)),
+        partials=(lambda x, y: mpf(0), lambda x, y: mpf(0)),  # a step function: flat off a = b
+    ),
+    binary(
         "heaviside",
         "heaviside(x, h)",
         _heaviside,
