@@ -87,6 +87,7 @@ def _reduction(
     written_as: str | None = None,
     magnitude_vjp: Callable[..., Any] | None = None,
     jvp: Callable[..., Any] | None = None,
+    **forms: Any,  # latex, python, python_uses
 ) -> Primitive:
     """A primitive that reduces one array along an optional `axis`."""
 
@@ -98,7 +99,7 @@ def _reduction(
             name, 1, lambda x, axis: forward(x, _axis(axis, np.ndim(x))), doc,
             vjp=vjp, shape=_reduced, batch=batch, analytic=analytic, kink=kink,
             attr_params=(("axis", None),), public=public, written_as=written_as,
-            magnitude_vjp=magnitude_vjp, jvp=jvp or _same_on_tangent(name),
+            magnitude_vjp=magnitude_vjp, jvp=jvp or _same_on_tangent(name), **forms,
         )
     )  # fmt: skip
 
@@ -195,6 +196,7 @@ register(Primitive(
     vjp=_pairs_vjp, jvp=_pairs_jvp, analytic=True, params=("x", "t"),
     shape=lambda sx, st, axis: _same_shape(np.broadcast_shapes(sx, st), axis),
     batch=_pairs_batched, attr_params=(("axis", None),),
+    python="_pair_products(@0, @1, @axis)", python_uses=(_pair_products,),
 ))  # fmt: skip
 
 
@@ -215,6 +217,7 @@ register(Primitive(
         args[0], _in_batch(axis, len(items[0]))
     ),
     attr_params=(("axis", None),),
+    python="_exclusive_product(@0, @axis)", python_uses=(_exclusive_product,),
 ))  # fmt: skip
 
 _reduction(
@@ -291,6 +294,8 @@ for _name, _numpy in (("max", np.max), ("min", np.min)):
         jvp=lambda node, ts, shape_of: _apply(
             "sum", ts[0] * _extreme_weights(node, shape_of), attrs=node.attrs
         ),
+        python=f"np.{_name}(@0, axis=@axis)",
+        latex=rf"\{_name}\left(@0\right)",
     )
 
 register(Primitive(
@@ -298,6 +303,7 @@ register(Primitive(
     "1 where a = b, else 0 (appears in derivatives: ties, division by a norm of 0)",
     partials=(lambda ans, a, b: None, lambda ans, a, b: None), params=("a", "b"),
     kink=lambda a, b: a - b, analytic=True,  # a step function, as sign is
+    latex=r"\left[@0 = @1\right]", python="np.equal(@0, @1).astype(float)",
 ))  # fmt: skip
 
 
@@ -336,6 +342,9 @@ _reduction(
         _apply("sum", node.inputs[0] * ts[0], attrs=node.attrs)
         / (node + _apply("equal", node, 0.0))
     ),
+    latex=r"\left\lVert @0\right\rVert",
+    python="_norm(@0, @axis)",
+    python_uses=(_norm,),
 )
 
 
@@ -362,6 +371,8 @@ _reduction(
         ts[0] * _softmax_of(node.inputs[0], node.attrs[0], shape_of(node.inputs[0])),
         attrs=node.attrs,
     ),
+    python="_logsumexp(@0, @axis)",
+    python_uses=(_logsumexp,),
 )
 
 
@@ -405,6 +416,7 @@ register(Primitive(
     shape=lambda s, axis: _same_shape(s, axis), analytic=True,
     batch=lambda args, flags, items, out, axis: _softmax(args[0], _in_batch(axis, len(items[0]))),
     attr_params=(("axis", -1),),
+    python="_softmax(@0, @axis)", python_uses=(_softmax,),
 ))  # fmt: skip
 
 
@@ -456,6 +468,7 @@ register(Primitive(
         args[0], np.shape(args[0])[:1] + as_shape(shape)
     ),
     attr_params=(("shape", ()),),
+    python="np.reshape(@0, @shape)",
 ))  # fmt: skip
 
 
@@ -580,6 +593,8 @@ register(Primitive(
     jvp=_same_on_tangent("unindex"), params=("g",),
     batch=lambda args, flags, items, out, *attrs: _unindex(args[0], *attrs, batched=True),
     attr_params=(("shape", ()), ("start", ()), ("stop", ()), ("step", ())),
+    python="_unindex(@0, @shape, @start, @stop, @step)",
+    python_uses=(as_shape, _ranges_key, _unindex),
 ))  # fmt: skip
 
 

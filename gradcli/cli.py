@@ -968,3 +968,6 @@ def main() -> None:
     except BrokenPipeError:  # e.g. `gradcli … | head`: the reader left; not an error of ours
         sys.stderr.close()
         sys.exit(EXIT_OK)
+
+
+from . import cli_inspect as _inspect_commands  # noqa: E402, F401  (registers diff, graph, explain)

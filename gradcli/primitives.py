@@ -138,37 +138,46 @@ register(Primitive(
 ))
 
 # Exponentials and logarithms.
-register(Primitive("exp", 1, np.exp, "e^x", partials=(lambda ans, x: ans,), analytic=True))
+register(Primitive(
+    "exp", 1, np.exp, "e^x", partials=(lambda ans, x: ans,), analytic=True, latex=r"e^{@0}",
+))
 register(Primitive(
     "log", 1, np.log, "natural logarithm",
     partials=(lambda ans, x: 1 / x,), analytic=True, domain=positive,
+    latex=r"\ln\left(@0\right)",
 ))
 register(Primitive(
     "log2", 1, np.log2, "base-2 logarithm",
     partials=(lambda ans, x: 1 / (x * math.log(2)),), analytic=True, domain=positive,
+    latex=r"\log_{2}\left(@0\right)",
 ))
 register(Primitive(
     "log10", 1, np.log10, "base-10 logarithm",
     partials=(lambda ans, x: 1 / (x * math.log(10)),), analytic=True, domain=positive,
+    latex=r"\log_{10}\left(@0\right)",
 ))
 register(Primitive(
     "log1p", 1, np.log1p, "log(1 + x), accurate for small x",
     partials=(lambda ans, x: 1 / (1 + x),), analytic=True,
     domain=Domain("x > -1", lambda x: x > -1),
+    latex=r"\ln\left(1 + @0\right)",
 ))
 register(Primitive(
     "expm1", 1, np.expm1, "e^x - 1, accurate for small x",
     partials=(lambda ans, x: exp(x),), analytic=True,
+    latex=r"\left(e^{@0} - 1\right)",
 ))
 register(Primitive(
     "xlogy", 2, _xlogy, "x*log(y), and 0 where x = 0 (so 0*log 0 = 0)",
     partials=(lambda ans, x, y: log(y), lambda ans, x, y: x / y), analytic=True,
     domain=Domain("y > 0, or x = 0", lambda x, y: (y > 0) | (x == 0)),
+    python="_xlogy(@0, @1)", python_uses=(_xlogy,),
 ))
 register(Primitive(
     "sqrt", 1, np.sqrt, "square root",
     partials=(lambda ans, x: 0.5 / ans,), analytic=True,
     domain=Domain("x ≥ 0", lambda x: x >= 0),
+    latex=r"\sqrt{@0}",
 ))
 
 # Trigonometric and hyperbolic functions.
@@ -183,15 +192,18 @@ register(Primitive(
     "asin", 1, np.arcsin, "inverse sine",
     # (1 - x)(1 + x) rather than 1 - x^2, which cancels near x = ±1.
     partials=(lambda ans, x: 1 / sqrt((1 - x) * (1 + x)),), analytic=True, domain=unit,
+    latex=r"\arcsin\left(@0\right)", python="np.arcsin(@0)",
 ))
 register(Primitive(
     "acos", 1, np.arccos, "inverse cosine",
     partials=(lambda ans, x: -1 / sqrt((1 - x) * (1 + x)),), analytic=True, domain=unit,
+    latex=r"\arccos\left(@0\right)", python="np.arccos(@0)",
 ))
 register(Primitive(
     "atan", 1, np.arctan, "inverse tangent",
     # (1/hypot(1, x))^2 is 1/(1 + x^2) without overflowing x^2 for large x.
     partials=(lambda ans, x: (1 / hypot(1.0, x)) ** 2,), analytic=True,
+    latex=r"\arctan\left(@0\right)", python="np.arctan(@0)",
 ))
 register(Primitive(
     "atan2", 2, _atan2, "angle of the point (x, y), in (-π, π]",
@@ -203,6 +215,7 @@ register(Primitive(
     analytic=True, params=("y", "x"),
     # The angle jumps by 2π across the negative x axis.
     kink=lambda y, x: y * heaviside(-x, 0.0) + heaviside(x, 1.0),  # y where x < 0, else 1
+    python="np.arctan2(@0, @1)",
 ))
 register(Primitive(
     "hypot", 2, _hypot, "sqrt(x^2 + y^2) without overflow",
@@ -212,6 +225,7 @@ register(Primitive(
         lambda ans, x, y: y / (ans + equal(ans, 0.0)),
     ),
     analytic=True,
+    python="np.hypot(@0, @1)",
 ))
 register(Primitive(
     "sinh", 1, np.sinh, "hyperbolic sine", partials=(lambda ans, x: cosh(x),), analytic=True,
@@ -227,6 +241,7 @@ register(Primitive(
 register(Primitive(
     "sech", 1, _sech, "hyperbolic secant 1/cosh(x), without overflow",
     partials=(lambda ans, x: -ans * tanh(x),), analytic=True,
+    python="_sech(@0)", python_uses=(_sech,),
 ))
 
 # Activation functions.
@@ -234,20 +249,24 @@ register(Primitive(
     "sigmoid", 1, _sigmoid, "logistic function 1/(1 + e^-x)",
     # σ(x)σ(-x) = σ(x)(1 - σ(x)), without the cancellation in 1 - σ(x) for large x.
     partials=(lambda ans, x: ans * sigmoid(-x),), analytic=True,
+    latex=r"\sigma\left(@0\right)", python="_sigmoid(@0)", python_uses=(_sigmoid,),
 ))
 register(Primitive(
     "softplus", 1, _softplus, "log(1 + e^x), without overflow",
     partials=(lambda ans, x: sigmoid(x),), analytic=True,
+    python="_softplus(@0)", python_uses=(_softplus,),
 ))
 
 # Non-smooth functions: each names its kink, where the derivative shown is a subgradient.
 register(Primitive(
     "abs", 1, np.abs, "absolute value (derivative 0 at 0)",
     partials=(lambda ans, x: sign(x),), kink=lambda x: x,
+    latex=r"\left|@0\right|",
 ))
 register(Primitive(
     "relu", 1, lambda x: np.maximum(x, 0.0), "max(x, 0) (derivative 0 at 0)",
     partials=(lambda ans, x: heaviside(x, 0.0),), kink=lambda x: x,
+    python="np.maximum(@0, 0.0)",
 ))
 def _fold_or_reduce(name: str) -> Callable[..., Node]:
     """max(a, b, …) is elementwise, folded from the left; max(x) and max(x, axis=k) reduce x."""
@@ -270,17 +289,20 @@ register(Primitive(
     "min", 2, np.minimum, "the smaller argument (derivative split evenly on a tie)",
     partials=(lambda ans, a, b: heaviside(b - a, 0.5), lambda ans, a, b: heaviside(a - b, 0.5)),
     kink=lambda a, b: a - b, variadic=True, lower=_fold_or_reduce("min"),
+    latex=r"\min\left(@0, @1\right)", python="np.minimum(@0, @1)",
 ))
 register(Primitive(
     "max", 2, np.maximum, "the larger argument (derivative split evenly on a tie)",
     partials=(lambda ans, a, b: heaviside(a - b, 0.5), lambda ans, a, b: heaviside(b - a, 0.5)),
     kink=lambda a, b: a - b, variadic=True, lower=_fold_or_reduce("max"),
+    latex=r"\max\left(@0, @1\right)", python="np.maximum(@0, @1)",
 ))
 # The step functions are constant on each side of their jump, so they are analytic there (on
 # the real part of a complex step): derivatives of derivatives can still use the complex step.
 register(Primitive(
     "sign", 1, lambda x: np.sign(np.real(x)), "-1, 0 or 1 (derivative 0 away from the jump at 0)",
     partials=(lambda ans, x: None,), kink=lambda x: x, analytic=True,
+    latex=r"\operatorname{sgn}\left(@0\right)",
 ))
 register(Primitive(
     "heaviside", 2, lambda x, h0: np.heaviside(np.real(x), np.real(h0)),
@@ -338,6 +360,7 @@ register(Primitive(
     vjp=_to_shape_of("broadcast_to"), batch=_sum_to_batched, jvp=_same_on_tangent("sum_to"),
     shape=lambda x, shape: _sum_to_shape(x, as_shape(shape)), analytic=True, foldable=False,
     attr_params=(("shape", ()),),
+    python="_sum_to(@0, @shape)", python_uses=(_sum_to,),
 ))
 register(Primitive(
     "broadcast_to", 1, lambda x, shape: np.broadcast_to(x, as_shape(shape)),

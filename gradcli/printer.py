@@ -8,7 +8,7 @@ registry. The walk emits text pieces from an explicit stack, so depth costs noth
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -18,8 +18,33 @@ from .registry import REGISTRY
 _ATOM = 10  # precedence of names, numbers and calls
 
 
-def to_source(output: Node, reserved: Iterable[str] = ()) -> str:
-    """A program whose value is `output`: bindings for shared nodes, then the expression."""
+def to_source(
+    output: Node,
+    reserved: Iterable[str] = (),
+    compact: bool = False,
+    hints: Mapping[Node, str] | None = None,
+) -> str:
+    """A program whose value is `output`: its bindings (see `bindings`), then the expression."""
+    lines, names = bindings(output, reserved, compact, hints)
+    text = [f"{name} = {expression(node, names)}" for name, node in lines]
+    return "\n".join([*text, expression(output, names)])
+
+
+def bindings(
+    output: Node,
+    reserved: Iterable[str] = (),
+    compact: bool = False,
+    hints: Mapping[Node, str] | None = None,
+) -> tuple[list[tuple[str, Node]], dict[Node, str]]:
+    """The bindings that print `output` in linear size: (name, node) pairs, in order, and the
+    name of each bound node.
+
+    Every node used more than once is bound, which keeps the text linear in the graph; with
+    `compact`, only those whose binding makes the text shorter (`t1 = x*y` used twice is not
+    worth it; `t1 = sqrt(x^2 + y^2)` is). `hints` names nodes (the program's own bindings):
+    a bound node takes its hint, if no variable or earlier binding has that name.
+    """
+    hints = hints or {}
     order = toposort([output])
     uses: dict[Node, int] = {}
     for node in order:
@@ -27,21 +52,68 @@ def to_source(output: Node, reserved: Iterable[str] = ()) -> str:
             uses[inp] = uses.get(inp, 0) + 1
     taken = set(reserved) | {n.name for n in order if n.op == "var"}
     names: dict[Node, str] = {}
+    length: dict[Node, int] = {}  # of each node's expression, given the bindings made so far
     lines = []
     counter = 0
     for node in order:
+        if compact:
+            length[node] = _length(node, names, length)
         if node is output or uses.get(node, 0) < 2 or not node.inputs:
             continue
-        counter += 1
-        while f"t{counter}" in taken:
+        hint = hints.get(node)
+        if hint is not None and hint not in taken:
+            name = hint
+        else:
+            hint = None
+            name = f"t{counter + 1}"
+            while name in taken:
+                counter += 1
+                name = f"t{counter + 1}"
+        if compact:
+            inline = uses[node] * length[node]
+            bound = len(name) + 3 + length[node] + 1 + uses[node] * len(name)
+            if bound >= inline:
+                continue
+        if hint is None:
             counter += 1
-        lines.append(f"t{counter} = {expression(node, names)}")
-        names[node] = f"t{counter}"
-    lines.append(expression(output, names))
-    return "\n".join(lines)
+        taken.add(name)
+        lines.append((name, node))
+        names[node] = name
+    return lines, names
 
 
-def expression(root: Node, names: dict[Node, str] | None = None) -> str:
+def _length(node: Node, names: dict[Node, str], length: dict[Node, int]) -> int:
+    """The length of `expression(node, names)`, from the lengths of its inputs'."""
+    if node.op == "const":
+        return len(_constant(node.value))
+    if node.op == "var":
+        return len(node.name)
+    total = 0
+    for piece in _pieces(node, names):
+        if isinstance(piece, str):
+            total += len(piece)
+        else:
+            total += len(names[piece]) if piece in names else length[piece]
+    return total
+
+
+class Style:
+    """How to write nodes: gradcli's language here; LaTeX and Python in formats.py."""
+
+    def leaf(self, node: Node) -> str:
+        return _constant(node.value) if node.op == "const" else node.name
+
+    def name(self, name: str) -> str:
+        return name
+
+    def pieces(self, node: Node, names: dict[Node, str]) -> list[Node | str]:
+        return _pieces(node, names)
+
+
+LANGUAGE = Style()
+
+
+def expression(root: Node, names: dict[Node, str] | None = None, style: Style = LANGUAGE) -> str:
     """One expression for `root`; nodes in `names` are written as those names."""
     names = names or {}
     out: list[str] = []
@@ -51,13 +123,11 @@ def expression(root: Node, names: dict[Node, str] | None = None) -> str:
         if isinstance(item, str):
             out.append(item)
         elif item is not root and item in names:
-            out.append(names[item])
-        elif item.op == "const":
-            out.append(_constant(item.value))
-        elif item.op == "var":
-            out.append(item.name)
+            out.append(style.name(names[item]))
+        elif not item.inputs:
+            out.append(style.leaf(item))
         else:
-            stack.extend(reversed(_pieces(item, names)))
+            stack.extend(reversed(style.pieces(item, names)))
     return "".join(out)
 
 

@@ -85,6 +85,12 @@ class Primitive:
     written_as: str | None = None  # the name it is called by, if not its own (amax: max)
     # A custom way to build the node from a call (dispatch on the number of arguments, macros).
     lower: Callable[..., Any] | None = None
+    # How `gradcli diff` writes it in LaTeX and in Python with numpy, with @0, @1 for the inputs
+    # and @axis, @shape for the attributes; without one, a call by name (see formats.py).
+    # A Python form may call gradcli's own numpy functions: `python_uses` are emitted with it.
+    latex: str | None = None
+    python: str | None = None
+    python_uses: tuple[Callable[..., Any], ...] = ()
 
     def signature(self) -> str:
         names = list(self.params or tuple("xyzw"[: self.arity]))
