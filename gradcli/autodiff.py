@@ -9,8 +9,10 @@ contribution), add up the contributions a node received into its adjoint, and se
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import reduce
 from operator import add
+from typing import Any
 
 from .graph import Node, toposort
 from .registry import REGISTRY, Shape
@@ -35,37 +37,11 @@ def grad(
     graph = output.graph
     order = toposort([output, *wrt])
     shapes = infer_shapes(order, var_shapes)
-    targets = set(wrt)
-    live = set()  # nodes through which some target reaches the output
-    for node in order:
-        if node in targets or any(i in live for i in node.inputs):
-            live.add(node)
-
-    totals: dict[Node, Node] = {}
-    received: dict[Node, list[Node]] = {}
-    if output in live:
-        seed = graph.const(1.0)
-        if shapes[output] != ():
-            seed = graph.apply("broadcast_to", seed, attrs=(shapes[output],))
-        received[output] = [seed]
-    for node in reversed(order):
-        contributions = received.pop(node, None)
-        if contributions is None:
-            continue
-        adjoint = reduce(add, contributions)
-        if node in targets:
-            totals[node] = adjoint
-        if not node.inputs:
-            continue
-        with graph.deriving(node):
-            for inp, contribution in _vjp(node, adjoint, shapes, live, magnitude):
-                if contribution is not None:
-                    received.setdefault(inp, []).append(contribution)
-
+    adjoints = _propagate(output, order, _live(order, set(wrt)), shapes, magnitude)
     zero = graph.const(0.0)
     result = []
     for w in wrt:
-        total = totals.get(w)
+        total = adjoints.get(w)
         if total is None:  # the output does not depend on w
             shape = shapes[w]
             total = zero if shape == () else graph.apply("broadcast_to", zero, attrs=(shape,))
@@ -73,21 +49,94 @@ def grad(
     return result
 
 
+@dataclass
+class Backward:
+    """The backward pass step by step, as nodes: what `gradcli explain` and `graph` show."""
+
+    order: list[Node]  # the nodes that depend on a variable, in reverse topological order
+    adjoint: dict[Node, Node]
+    received: dict[Node, list[tuple[Node | None, Node]]]  # (from which user, contribution)
+    sent: dict[Node, list[tuple[int, Node, Any]]]  # (input position, contribution, local ∂)
+    shapes: dict[Node, Shape]
+
+
+def backward(output: Node, var_shapes: Mapping[str, Shape] | None = None) -> Backward:
+    """The adjoint of every node that depends on a variable, with what each node received and
+    sent: the walk `grad` makes, kept for display."""
+    order = toposort([output])
+    shapes = infer_shapes(order, var_shapes)
+    live = _live(order, {n for n in order if n.op == "var"})
+    trace = Backward([n for n in reversed(order) if n in live], {}, {}, {}, shapes)
+    trace.adjoint = _propagate(output, order, live, shapes, False, trace)
+    return trace
+
+
+def _live(order: Sequence[Node], targets: set[Node]) -> set[Node]:
+    """The nodes through which some target reaches the output."""
+    live = set()
+    for node in order:
+        if node in targets or any(i in live for i in node.inputs):
+            live.add(node)
+    return live
+
+
+def _propagate(
+    output: Node,
+    order: Sequence[Node],
+    live: set[Node],
+    shapes: Mapping[Node, Shape],
+    magnitude: bool,
+    trace: Backward | None = None,
+) -> dict[Node, Node]:
+    """The adjoint of every live node: the sum of the contributions its users sent it."""
+    graph = output.graph
+    adjoints: dict[Node, Node] = {}
+    received: dict[Node, list[tuple[Node | None, Node]]] = {}
+    if output in live:
+        seed = graph.const(1.0)
+        if shapes[output] != ():
+            seed = graph.apply("broadcast_to", seed, attrs=(shapes[output],))
+        received[output] = [(None, seed)]
+    for node in reversed(order):
+        contributions = received.pop(node, None)
+        if contributions is None:
+            continue
+        adjoints[node] = reduce(add, [c for _, c in contributions])
+        if trace is not None:
+            trace.received[node] = contributions
+        if not node.inputs:
+            continue
+        with graph.deriving(node):
+            for position, contribution, local in _vjp(
+                node, adjoints[node], shapes, live, magnitude
+            ):
+                if contribution is not None:
+                    received.setdefault(node.inputs[position], []).append((node, contribution))
+                    if trace is not None:
+                        trace.sent.setdefault(node, []).append((position, contribution, local))
+    return adjoints
+
+
 def _vjp(
     node: Node, adjoint: Node, shapes: Mapping[Node, Shape], live: set[Node], magnitude: bool
-) -> list[tuple[Node, Node | None]]:
-    """The contribution `node` sends to each live input, given its adjoint (None: zero)."""
+) -> list[tuple[int, Node | None, Any]]:
+    """(input position, contribution, local derivative) for each live input: the contribution
+    is None for zero, and the local derivative None for a primitive with a vjp rule."""
     prim = REGISTRY[node.op]
     if prim.vjp is not None:
         # A vjp is |J|ᵀ g for a non-negative adjoint when J has no negative entries (sums,
         # indexing, reshapes); the others state their |J|ᵀ g as `magnitude_vjp`.
         rule = prim.magnitude_vjp if magnitude and prim.magnitude_vjp else prim.vjp
-        pairs = zip(node.inputs, rule(node, adjoint, shapes.__getitem__), strict=True)
+        contributions = rule(node, adjoint, shapes.__getitem__)
         # A rule may give a function for a contribution that is costly or unsupported: it is
         # called only when that input needs its adjoint.
-        return [(inp, c() if callable(c) else c) for inp, c in pairs if inp in live]
+        return [
+            (k, c() if callable(c) else c, None)
+            for k, (inp, c) in enumerate(zip(node.inputs, contributions, strict=True))
+            if inp in live
+        ]
     out = []
-    for inp, partial in zip(node.inputs, prim.partials, strict=True):
+    for k, (inp, partial) in enumerate(zip(node.inputs, prim.partials, strict=True)):
         if inp not in live:
             continue
         local = partial(node, *node.inputs)
@@ -98,5 +147,5 @@ def _vjp(
         contribution = adjoint * local
         if shapes[inp] != shapes[node]:
             contribution = node.graph.apply("sum_to", contribution, attrs=(shapes[inp],))
-        out.append((inp, contribution))
+        out.append((k, contribution, local))
     return out

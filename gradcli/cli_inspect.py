@@ -97,3 +97,127 @@ def diff_command(
         render.json_document(render.diff_json(result))
     else:
         sys.stdout.write(render.diff_text(result, output_format))
+
+
+_GRAPH_FORMATS = ("tree", "dot", "mermaid")
+
+
+@app.command(
+    "graph",
+    context_settings=_CONTEXT,
+    epilog=(
+        """\
+[bold]Examples[/bold]
+
+  gradcli graph "x*y + x/y"
+  gradcli graph "x*y + x/y" --x 5 --y 2
+  gradcli graph "r = sqrt(x^2 + y^2); sin(r)/r" --format dot | dot -Tsvg > graph.svg
+  gradcli graph "x*y + x/y" --x 5 --y 2 --format mermaid >> README.md
+
+Nodes are numbered in topological order (inputs first), as gradcli explain numbers them. With a
+value for every variable, each node shows its value and its adjoint ∂f/∂node, and each edge the
+gradient that flowed back along it. A node used twice appears once.
+
+"""
+        + _EXIT_CODES
+    ),
+)
+def graph_command(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="EXPR [--NAME VALUE]",
+            help="The expression, and optionally a point to annotate it with.",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="tree (default), dot or mermaid.")
+    ] = "tree",
+    file: Annotated[
+        str | None,
+        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
+    ] = None,
+) -> None:
+    """Draw the computation graph: a tree, Graphviz DOT or a Mermaid flowchart."""
+    from .source import GradcliError
+
+    try:
+        if output_format not in _GRAPH_FORMATS:
+            raise GradcliError(
+                f"unknown format {output_format!r}", hint="use " + ", ".join(_GRAPH_FORMATS)
+            )
+        from .explain import explain
+
+        text, name, assignments = _split_arguments(args or [], file, var or [])
+        options = ("format", "file", "var", "help")
+        program, values = _program_and_values(text, name, assignments, options)
+        result = explain(program, values or None)
+    except GradcliError as err:
+        _fail(err)
+    from . import pictures, render
+
+    for fault in result.faults:
+        render.warning(fault)
+    draw = {"tree": pictures.tree, "dot": pictures.dot, "mermaid": pictures.mermaid}
+    sys.stdout.write(draw[output_format](result))
+
+
+@app.command(
+    "explain",
+    context_settings=_CONTEXT,
+    epilog=(
+        """\
+[bold]Examples[/bold]
+
+  gradcli explain "x*y + x/y" --x 5 --y 2
+  gradcli explain "sin(x^2)" --x 1.5 --json
+
+"""
+        + _EXIT_CODES
+    ),
+)
+def explain_command(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="EXPR --NAME VALUE", help="The expression and its point.", show_default=False
+        ),
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one strict JSON document.")
+    ] = False,
+) -> None:
+    """The backward pass step by step: each node's adjoint and what it sends its inputs."""
+    from .source import GradcliError
+
+    try:
+        from .api import check_variables
+        from .explain import explain
+
+        text, name, assignments = _split_arguments(args or [], file, var or [])
+        program, values = _program_and_values(text, name, assignments, ("json", "file", "var"))
+        check_variables(program, values)
+        result = explain(program, values)
+    except GradcliError as err:
+        _fail(err)
+    from . import render
+
+    for fault in result.faults:
+        render.warning(fault)
+    if as_json:
+        render.json_document(render.explain_json(result))
+    else:
+        render.explain_table(result)

@@ -113,12 +113,19 @@ class Style:
 LANGUAGE = Style()
 
 
-def expression(root: Node, names: dict[Node, str] | None = None, style: Style = LANGUAGE) -> str:
-    """One expression for `root`; nodes in `names` are written as those names."""
+def expression(
+    root: Node,
+    names: dict[Node, str] | None = None,
+    style: Style = LANGUAGE,
+    limit: int | None = None,
+) -> str:
+    """One expression for `root`; nodes in `names` are written as those names. With `limit`,
+    the walk stops once that many characters are written (a label need not be whole)."""
     names = names or {}
     out: list[str] = []
+    written = 0
     stack: list[Node | str] = [root]
-    while stack:
+    while stack and (limit is None or written <= limit):
         item = stack.pop()
         if isinstance(item, str):
             out.append(item)
@@ -128,6 +135,8 @@ def expression(root: Node, names: dict[Node, str] | None = None, style: Style = 
             out.append(style.leaf(item))
         else:
             stack.extend(reversed(style.pieces(item, names)))
+            continue
+        written += len(out[-1])
     return "".join(out)
 
 

@@ -638,3 +638,87 @@ def diff_json(result) -> dict[str, Any]:
             for item in result.items
         ],
     }
+
+
+# --- gradcli explain ---------------------------------------------------------------------------
+
+
+def explain_table(result) -> None:
+    """The backward pass as the tutorials teach it: from the output back, each node's adjoint
+    (the sum of what its users sent, for a shared node) and what it sends each input."""
+    _stdout.print(_heading(result.program, result.variables), soft_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD)
+    for title in ("#", "node", "value", "adjoint ∂f/∂node", "local derivatives", "sends"):
+        table.add_column(title, justify="right" if title == "#" else "left")
+    for step in result.backward:
+        if step.received and step.received[0][0] is None:
+            adjoint = f"{_short(step.adjoint)} (the seed: ∂f/∂f)"
+        elif step.shared:
+            parts = " + ".join(f"{_short(v)} from #{k}" for k, v in reversed(step.received))
+            adjoint = f"{parts} = {_short(step.adjoint)}"
+        else:
+            ((k, _),) = step.received
+            adjoint = f"{_short(step.adjoint)} from #{k}"
+        local = "\n".join(
+            f"∂/∂#{s.to} = {_short(s.local)}" if s.local is not None else f"#{s.to}: by a vjp rule"
+            for s in step.sent
+        )
+        sends = "\n".join(
+            f"#{s.to} ← {_short(step.adjoint)} × {_short(s.local)} = {_short(s.contribution)}"
+            if s.local is not None
+            else f"#{s.to} ← {_short(s.contribution)}"
+            for s in step.sent
+        )
+        node = step.op if step.op == step.text else f"{step.op}   {step.text}"
+        table.add_row(str(step.number), node, _short(step.value), adjoint, local, sends)
+    _stdout.print(table)
+    gradient = ", ".join(
+        f"∂f/∂{s.op} = {_short(s.adjoint)} (#{s.number})"
+        for s in result.steps
+        if s.node.op == "var" and s.adjoint is not None
+    )
+    _stdout.print(
+        Text(
+            "Read from the top: the output's adjoint is 1; each node multiplies its adjoint by "
+            "its local derivatives and sends the products to its inputs; a node used more than "
+            "once adds up what it receives.",
+            style="dim",
+        ),
+        soft_wrap=True,
+    )
+    if gradient:
+        _stdout.print(Text("gradient: " + gradient, style="bold"), soft_wrap=True)
+
+
+def explain_json(result) -> dict[str, Any]:
+    return {
+        "expression": result.program.source.text,
+        "variables": {n: to_json(v) for n, v in (result.variables or {}).items()},
+        "steps": [
+            {
+                "number": s.number,
+                "op": s.op,
+                "text": s.text,
+                "inputs": s.inputs,
+                "value": to_json(s.value),
+                "adjoint": None if s.adjoint is None else to_json(s.adjoint),
+                "received": [{"from": k, "value": to_json(v)} for k, v in s.received],
+                "sent": [
+                    {
+                        "to": t.to,
+                        "local": None if t.local is None else to_json(t.local),
+                        "contribution": to_json(t.contribution),
+                    }
+                    for t in s.sent
+                ],
+            }
+            for s in result.steps
+        ],
+        "backward_order": [s.number for s in result.backward],
+        "gradient": {
+            s.op: to_json(s.adjoint)
+            for s in result.steps
+            if s.node.op == "var" and s.adjoint is not None
+        },
+        "faults": [f.message for f in result.faults],
+    }
