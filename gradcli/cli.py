@@ -712,6 +712,8 @@ _CHECK_OPTIONS = (
     "fast",
     "junit-xml",
     "format",
+    "order",
+    "sweep",
 )
 
 
@@ -796,6 +798,14 @@ def check_command(
             max=2,
         ),
     ] = None,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            "--sweep",
+            help="Plot the reference's error against its step (the V of truncation and "
+            "rounding) and the observed order of convergence.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
     junit_xml: Annotated[
         str | None,
@@ -846,9 +856,18 @@ def check_command(
     from . import render, report
     from .runner import run_case
 
+    swept = None
+    if sweep:
+        try:
+            swept = _sweep(cases, files, samples, method, dtype, eps, order)
+        except GradcliError as err:
+            _fail(err)
     results = [run_case(case, samples, **overrides) for case in cases]
     if output_format == "json":
-        render.json_document(report.json_document(results, errors, files))
+        document = report.json_document(results, errors, files)
+        if swept is not None:
+            document["sweep"] = render.sweep_json(swept)
+        render.json_document(document)
         for err in errors:
             render.error(err)
     elif output_format == "github":
@@ -858,6 +877,9 @@ def check_command(
             render.error(err)
     elif files == 0 and len(results) == 1:
         render.check_details(results[0])
+        if swept is not None:
+            render.stdout_line()
+            render.sweep_plots(swept)
     else:
         render.check_summary(results, errors, files)
     if junit_xml is not None:
@@ -866,6 +888,23 @@ def check_command(
         except OSError as exc:
             _fail(GradcliError(f"cannot write {junit_xml}: {exc.strerror or exc}"))
     raise typer.Exit(report.exit_code(results, errors))
+
+
+def _sweep(cases, files: int, samples, method, dtype, eps, order):
+    """check --sweep: the error of the reference against the step, at one expression's point."""
+    from .source import GradcliError
+    from .sweep import sweep
+
+    if files or len(cases) != 1 or samples is not None or cases[0].sample is not None:
+        raise GradcliError(
+            "--sweep works on one expression at one point",
+            hint='for example gradcli check "sin(x)*y" --x 0.5 --y 2 --sweep',
+        )
+    if order not in (None, 1):
+        raise GradcliError("--sweep shows first derivatives: it does not combine with --order 2")
+    case = cases[0]
+    wrt = list(case.options.wrt) if case.options.wrt is not None else None
+    return sweep(case.program, case.at, method or "central", dtype or "float64", wrt, eps)
 
 
 def _collect_cases(tokens, file, var, wrt, domains, samples, seed):
