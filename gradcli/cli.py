@@ -23,6 +23,20 @@ _EXIT_CODES = """\
 2 unusable input or usage.
 """
 
+
+def epilog(text: str) -> str:
+    """Help text after the options: a paragraph's lines are joined, so that the terminal wraps
+    it at its own width; indented lines (examples) and headings stay as they are."""
+    blocks = []
+    for block in text.split("\n\n"):
+        lines = block.split("\n")
+        if any(line.startswith(" ") for line in lines) or len(lines) == 1:
+            blocks.append(block)
+        else:
+            blocks.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(blocks)
+
+
 app = typer.Typer(
     name="gradcli",
     help="Compute, explain and check derivatives of math expressions.\n\n" + _EXIT_CODES,
@@ -74,11 +88,22 @@ an expression that starts with '-' goes after '--'.
 
 _NAME = re.compile(r"[^\W\d]\w*")
 
+# Options that most commands share.
+FileOption = Annotated[
+    str | None,
+    typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
+]
+VarOption = Annotated[
+    list[str] | None,
+    typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one strict JSON document.")]
+
 
 @app.command(
     "eval",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog=_EVAL_EXAMPLES,
+    epilog=epilog(_EVAL_EXAMPLES),
 )
 def eval_command(
     args: Annotated[
@@ -162,7 +187,7 @@ _JACOBIAN_EXAMPLES = (
 @app.command(
     "jacobian",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog=_JACOBIAN_EXAMPLES,
+    epilog=epilog(_JACOBIAN_EXAMPLES),
 )
 def jacobian_command(
     args: Annotated[
@@ -173,20 +198,12 @@ def jacobian_command(
             show_default=False,
         ),
     ] = None,
-    file: Annotated[
-        str | None,
-        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
-    ] = None,
-    var: Annotated[
-        list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
-    ] = None,
+    file: FileOption = None,
+    var: VarOption = None,
     wrt: Annotated[
         str | None, typer.Option("--wrt", metavar="NAMES", help="Only these variables.")
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one strict JSON document.")
-    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The Jacobian of a vector- or array-valued expression: ∂f_i/∂x_j for every element of f and of each variable, from one batched reverse pass."""  # noqa: E501
     from .source import GradcliError
@@ -234,7 +251,7 @@ Ctrl-C stops the run and still prints the best parameters so far.
 @app.command(
     "minimize",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog=_MINIMIZE_EXAMPLES,
+    epilog=epilog(_MINIMIZE_EXAMPLES),
 )
 def minimize_command(
     args: Annotated[
@@ -267,14 +284,8 @@ def minimize_command(
         str | None,
         typer.Option("--plot", metavar="FILE", help="Save the loss curve as a PNG (matplotlib)."),
     ] = None,
-    file: Annotated[
-        str | None,
-        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
-    ] = None,
-    var: Annotated[
-        list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
-    ] = None,
+    file: FileOption = None,
+    var: VarOption = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result and the loss history as JSON.")
     ] = False,
@@ -342,7 +353,7 @@ def _check_plot_dependency() -> None:
 @app.command(
     "jvp",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog=(
+    epilog=epilog(
         """\
 [bold]Examples[/bold]
 
@@ -369,17 +380,9 @@ def jvp_command(
             "x=1,y=0 or v=[1,0].",
         ),
     ] = None,
-    file: Annotated[
-        str | None,
-        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
-    ] = None,
-    var: Annotated[
-        list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one strict JSON document.")
-    ] = False,
+    file: FileOption = None,
+    var: VarOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Forward mode: the derivative of an expression along a direction, beside vᵀ∇f from reverse mode."""  # noqa: E501
     from .source import GradcliError
@@ -429,7 +432,7 @@ def _assignments(text: str) -> list[tuple[str, str]]:
 @app.command(
     "hessian",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog=(
+    epilog=epilog(
         """\
 [bold]Examples[/bold]
 
@@ -458,17 +461,9 @@ def hessian_command(
     mode: Annotated[
         str, typer.Option("--mode", metavar="MODE", help="forward (default) or reverse.")
     ] = "forward",
-    file: Annotated[
-        str | None,
-        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
-    ] = None,
-    var: Annotated[
-        list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one strict JSON document.")
-    ] = False,
+    file: FileOption = None,
+    var: VarOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The Hessian of an expression at a point, with its symmetry."""
     from .source import GradcliError
@@ -720,7 +715,7 @@ _CHECK_OPTIONS = (
 @app.command(
     "check",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog=_CHECK_EXAMPLES,
+    epilog=epilog(_CHECK_EXAMPLES),
 )
 def check_command(
     args: Annotated[
@@ -737,10 +732,7 @@ def check_command(
         str | None,
         typer.Option("--file", "-f", metavar="PATH", help="Check a program read from a file."),
     ] = None,
-    var: Annotated[
-        list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
-    ] = None,
+    var: VarOption = None,
     wrt: Annotated[
         str | None, typer.Option("--wrt", metavar="NAMES", help="Check only these variables.")
     ] = None,

@@ -12,11 +12,15 @@ import typer
 
 from .cli import (
     _EXIT_CODES,
+    FileOption,
+    JsonOption,
+    VarOption,
     _fail,
     _names,
     _program_and_values,
     _split_arguments,
     app,
+    epilog,
 )
 
 _CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -26,7 +30,7 @@ _DIFF_FORMATS = ("text", "latex", "python", "json")
 @app.command(
     "diff",
     context_settings=_CONTEXT,
-    epilog=(
+    epilog=epilog(
         """\
 [bold]Examples[/bold]
 
@@ -66,14 +70,8 @@ def diff_command(
     output_format: Annotated[
         str, typer.Option("--format", metavar="FORMAT", help="text (default), latex, python, json.")
     ] = "text",
-    file: Annotated[
-        str | None,
-        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
-    ] = None,
-    var: Annotated[
-        list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
-    ] = None,
+    file: FileOption = None,
+    var: VarOption = None,
 ) -> None:
     """The derivative as an expression: simplified, in gradcli's language, LaTeX or Python."""
     from .source import GradcliError
@@ -105,7 +103,7 @@ _GRAPH_FORMATS = ("tree", "dot", "mermaid")
 @app.command(
     "graph",
     context_settings=_CONTEXT,
-    epilog=(
+    epilog=epilog(
         """\
 [bold]Examples[/bold]
 
@@ -134,14 +132,8 @@ def graph_command(
     output_format: Annotated[
         str, typer.Option("--format", metavar="FORMAT", help="tree (default), dot or mermaid.")
     ] = "tree",
-    file: Annotated[
-        str | None,
-        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
-    ] = None,
-    var: Annotated[
-        list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
-    ] = None,
+    file: FileOption = None,
+    var: VarOption = None,
 ) -> None:
     """Draw the computation graph: a tree, Graphviz DOT or a Mermaid flowchart."""
     from .source import GradcliError
@@ -170,7 +162,7 @@ def graph_command(
 @app.command(
     "explain",
     context_settings=_CONTEXT,
-    epilog=(
+    epilog=epilog(
         """\
 [bold]Examples[/bold]
 
@@ -188,17 +180,9 @@ def explain_command(
             metavar="EXPR --NAME VALUE", help="The expression and its point.", show_default=False
         ),
     ] = None,
-    file: Annotated[
-        str | None,
-        typer.Option("--file", "-f", metavar="PATH", help="Read the program from a file."),
-    ] = None,
-    var: Annotated[
-        list[str] | None,
-        typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one strict JSON document.")
-    ] = False,
+    file: FileOption = None,
+    var: VarOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The backward pass step by step: each node's adjoint and what it sends its inputs."""
     from .source import GradcliError

@@ -12,16 +12,14 @@ import re
 
 import numpy as np
 import pytest
+from support import cli, strict
 from test_scale import shallow_stack
-from typer.testing import CliRunner
 
 from gradcli import GradcliError, compile_program, evaluate
 from gradcli.api import hessian
-from gradcli.cli import app
 from gradcli.diff import derivatives
 from gradcli.evaluate import evaluate as run
 
-runner = CliRunner()
 RNG = np.random.default_rng(5)
 
 # (expression, domain of every variable, array shapes)
@@ -139,7 +137,7 @@ def test_shared_subexpressions_are_bound_when_shorter_and_keep_the_programs_name
 
 
 def test_text_of_several_derivatives_labels_each_and_each_block_parses():
-    r = runner.invoke(app, ["diff", "x^2*y + sin(x*y)", "--order", "2"])
+    r = cli("diff", "x^2*y + sin(x*y)", "--order", "2")
     assert r.exit_code == 0, r.output
     blocks = r.stdout.strip().split("\n\n")
     assert [b.splitlines()[0] for b in blocks] == [
@@ -156,15 +154,8 @@ def test_text_of_several_derivatives_labels_each_and_each_block_parses():
         assert float(reparse(body, {"x": x, "y": y})) == pytest.approx(want, rel=1e-14)
 
 
-def strict(text: str):
-    def reject(constant):
-        raise ValueError(constant)
-
-    return json.loads(text, parse_constant=reject)
-
-
 def test_json_holds_text_latex_and_values_at_the_point():
-    r = runner.invoke(app, ["diff", "x*y + x/y", "--x", "5", "--y", "2", "--format", "json"])
+    r = cli("diff", "x*y + x/y", "--x", "5", "--y", "2", "--format", "json")
     assert r.exit_code == 0, r.output
     doc = strict(r.stdout)
     assert doc["order"] == 1 and doc["variables"] == ["x", "y"]
@@ -175,11 +166,11 @@ def test_json_holds_text_latex_and_values_at_the_point():
 
 
 def test_json_without_a_point_has_no_values_and_array_shapes_come_from_values():
-    r = runner.invoke(app, ["diff", "sum(x^2)", "--x", "1,2,3", "--format", "json"])
+    r = cli("diff", "sum(x^2)", "--x", "1,2,3", "--format", "json")
     doc = strict(r.stdout)
     assert doc["shapes"] == {"x": [3]} and doc["derivatives"][0]["shape"] == [3]
     assert doc["derivatives"][0]["value"] == [2.0, 4.0, 6.0]
-    r = runner.invoke(app, ["diff", "x*y", "--format", "json"])
+    r = cli("diff", "x*y", "--format", "json")
     assert all(d["value"] is None for d in strict(r.stdout)["derivatives"])
 
 
@@ -210,7 +201,7 @@ def balanced(text: str) -> bool:
     ],
 )
 def test_latex_of_textbook_derivatives(expr, wrt, latex):
-    r = runner.invoke(app, ["diff", expr, "--wrt", wrt, "--format", "latex"])
+    r = cli("diff", expr, "--wrt", wrt, "--format", "latex")
     assert r.exit_code == 0, r.output
     assert r.stdout.strip() == latex
 
@@ -222,7 +213,7 @@ def test_latex_is_balanced_for_every_expression(expr, domain, shapes):
     env = point(expr, domain, shapes)
     args = [f"--{n}={','.join(map(str, np.ravel(v)))}" for n, v in env.items() if np.ndim(v) == 1]
     args += [f"--{n}={json.dumps(v.tolist())}" for n, v in env.items() if np.ndim(v) == 2]
-    r = runner.invoke(app, ["diff", expr, "--format", "latex", *args])
+    r = cli("diff", expr, "--format", "latex", *args)
     assert r.exit_code == 0, r.output
     for block in r.stdout.strip().split("\n\n"):
         assert balanced(block), block
@@ -274,7 +265,7 @@ def test_python_names_avoid_keywords():
     ],
 )
 def test_usage_errors(args, needle):
-    r = runner.invoke(app, ["diff", *args])
+    r = cli("diff", *args)
     assert r.exit_code == 2, r.output
     assert needle in r.stderr and "Traceback" not in r.output
 

@@ -16,7 +16,6 @@ derivative is a sum whose terms may cancel.
 
 from __future__ import annotations
 
-import json
 import math
 
 import mpmath
@@ -25,18 +24,16 @@ import pytest
 import test_array_primitives as arrays
 import test_primitives as elementwise
 from mpmath import mp, mpf
+from support import cli, strict
 from test_scale import shallow_stack
-from typer.testing import CliRunner
 
 from gradcli import GradcliError, compile_program
 from gradcli.api import directional, hessian
-from gradcli.cli import app
 from gradcli.evaluate import evaluate as run
 from gradcli.forward import jvp
 
 RTOL = 1e-12
 RNG = np.random.default_rng(20261121)
-runner = CliRunner()
 
 
 # --- elementwise primitives -----------------------------------------------------------------
@@ -232,17 +229,6 @@ def test_forward_mode_through_20000_nested_sines() -> None:
 
 
 # --- the command line -----------------------------------------------------------------------
-
-
-def cli(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def strict(text: str):
-    def reject(constant):
-        raise ValueError(constant)
-
-    return json.loads(text, parse_constant=reject)
 
 
 def test_jvp_command_prints_both_modes() -> None:

@@ -9,27 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from support import cli, strict
 
 from gradcli.api import compile_program
-from gradcli.cli import app
 from gradcli.train import minimize
 from gradcli.values import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
-runner = CliRunner()
-
-
-def run(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
-
-
-def strict(text: str):
-    def reject(constant):
-        raise ValueError(constant)
-
-    return json.loads(text, parse_constant=reject)
+run = cli
 
 
 # --- values from files ------------------------------------------------------------------------

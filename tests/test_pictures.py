@@ -8,7 +8,6 @@ grammar of Mermaid's flowchart syntax written here from its documentation.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 
@@ -17,27 +16,12 @@ import pydot
 import pytest
 from lark import Lark
 from lark.exceptions import UnexpectedInput
+from support import cli, strict
 from test_scale import shallow_stack
-from typer.testing import CliRunner
 
 from gradcli import compile_program, evaluate
-from gradcli.cli import app
 from gradcli.explain import explain
 from gradcli.pictures import dot, mermaid, tree
-
-runner = CliRunner()
-
-
-def cli(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def strict(text: str):
-    def reject(constant):
-        raise ValueError(constant)
-
-    return json.loads(text, parse_constant=reject)
-
 
 # --- explain ------------------------------------------------------------------------------------
 

@@ -6,29 +6,14 @@ replacing a registry entry for the length of one test) to show that each compari
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from support import cli, strict
 
-from gradcli.cli import app
 from gradcli.registry import REGISTRY
-
-runner = CliRunner()
-
-
-def cli(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def strict(text: str):
-    def reject(constant):
-        raise ValueError(constant)
-
-    return json.loads(text, parse_constant=reject)
 
 
 def records(result) -> list[dict]:
