@@ -98,6 +98,12 @@ VarOption = Annotated[
     typer.Option("--var", metavar="NAME=VALUE", help="A variable named like an option."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one strict JSON document.")]
+PointArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="EXPR --NAME VALUE", help="The expression and its point.", show_default=False
+    ),
+]
 
 
 @app.command(
@@ -365,12 +371,7 @@ def _check_plot_dependency() -> None:
     ),
 )
 def jvp_command(
-    args: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="EXPR --NAME VALUE", help="The expression and its point.", show_default=False
-        ),
-    ] = None,
+    args: PointArgument = None,
     direction: Annotated[
         str | None,
         typer.Option(
@@ -388,12 +389,10 @@ def jvp_command(
     from .source import GradcliError
 
     try:
-        from .api import check_variables, directional
+        from .api import directional
         from .values import parse_value
 
-        text, name, assignments = _split_arguments(args or [], file, var or [])
-        program, values = _program_and_values(text, name, assignments, (*_OPTIONS, "direction"))
-        check_variables(program, values)
+        program, values = _program_at_point(args, file, var, (*_OPTIONS, "direction"))
         if not direction:
             raise GradcliError("--direction is needed", hint="for example --direction x=1,y=0")
         moves = {n: parse_value(v, f"the direction of {n}") for n, v in _assignments(direction)}
@@ -449,12 +448,7 @@ gradient component again. Either is one batched pass.
     ),
 )
 def hessian_command(
-    args: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="EXPR --NAME VALUE", help="The expression and its point.", show_default=False
-        ),
-    ] = None,
+    args: PointArgument = None,
     wrt: Annotated[
         str | None, typer.Option("--wrt", metavar="NAMES", help="Only these variables.")
     ] = None,
@@ -469,11 +463,9 @@ def hessian_command(
     from .source import GradcliError
 
     try:
-        from .api import check_variables, hessian
+        from .api import hessian
 
-        text, name, assignments = _split_arguments(args or [], file, var or [])
-        program, values = _program_and_values(text, name, assignments, (*_OPTIONS, "mode"))
-        check_variables(program, values)
+        program, values = _program_at_point(args, file, var, (*_OPTIONS, "mode"))
         result = hessian(program, values, _names(wrt), mode)
     except GradcliError as err:
         _fail(err)
@@ -668,6 +660,16 @@ def _run_batch(text: str, name: str, assignments, wrt: str | None, path: str) ->
     for line in summary.first_errors:
         sys.stderr.write(f"  {line}\n")
     raise typer.Exit(summary.exit_code)
+
+
+def _program_at_point(args, file, var, options: tuple[str, ...] = _OPTIONS):
+    """The program and a value for each of its variables, from the command line."""
+    from .api import check_variables
+
+    text, name, assignments = _split_arguments(args or [], file, var or [])
+    program, values = _program_and_values(text, name, assignments, options)
+    check_variables(program, values)
+    return program, values
 
 
 def _names(wrt: str | None) -> list[str] | None:

@@ -14,10 +14,12 @@ from .cli import (
     _EXIT_CODES,
     FileOption,
     JsonOption,
+    PointArgument,
     VarOption,
     _fail,
     _names,
     _program_and_values,
+    _program_at_point,
     _split_arguments,
     app,
     epilog,
@@ -174,12 +176,7 @@ def graph_command(
     ),
 )
 def explain_command(
-    args: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="EXPR --NAME VALUE", help="The expression and its point.", show_default=False
-        ),
-    ] = None,
+    args: PointArgument = None,
     file: FileOption = None,
     var: VarOption = None,
     as_json: JsonOption = False,
@@ -188,12 +185,9 @@ def explain_command(
     from .source import GradcliError
 
     try:
-        from .api import check_variables
         from .explain import explain
 
-        text, name, assignments = _split_arguments(args or [], file, var or [])
-        program, values = _program_and_values(text, name, assignments, ("json", "file", "var"))
-        check_variables(program, values)
+        program, values = _program_at_point(args, file, var, ("json", "file", "var"))
         result = explain(program, values)
     except GradcliError as err:
         _fail(err)
