@@ -179,6 +179,7 @@ def directional(
 ) -> Directional:
     """Forward mode along `direction` (variables it omits stay fixed)."""
     program, arrays, shapes = _prepared(program, values)
+    differentiable(program, list(direction))
     moves = {}
     for name, v in direction.items():
         if name not in program.variables:
@@ -244,6 +245,7 @@ def hessian(
     for name in names:
         if name not in program.variables:
             raise _unknown(name, program, "--wrt: ")
+    differentiable(program, names)
     sizes = [int(np.prod(shapes[n], dtype=int)) for n in names]
     total = sum(sizes)
     labels = [
@@ -316,6 +318,15 @@ def _prepared(program: Lowered | str, values: Mapping[str, Any]):
     arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
     check_variables(program, arrays.keys())
     return program, arrays, {name: a.shape for name, a in arrays.items()}
+
+
+def differentiable(program: Lowered, names: Sequence[str]) -> None:
+    """Raise a clear error when there is nothing to differentiate with respect to."""
+    if not names:
+        what = "the expression has no variables" if not program.variables else "--wrt is empty"
+        raise GradcliError(
+            f"nothing to differentiate: {what}", hint="a derivative needs a variable, as in x^2"
+        )
 
 
 def check_variables(program: Lowered, given: Any) -> None:

@@ -424,6 +424,8 @@ def _assignments(text: str) -> list[tuple[str, str]]:
         name, sep, value = part.partition("=")
         if not sep or not _NAME.fullmatch(name.strip()):
             raise GradcliError(f"{part!r} is not NAME=VALUE", hint="for example x=1,y=0")
+        if any(name.strip() == seen for seen, _ in pairs):
+            raise GradcliError(f"{name.strip()} is given twice in {text!r}")
         pairs.append((name.strip(), value.strip()))
     return pairs
 

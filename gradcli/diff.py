@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import _unknown, compile_program
+from .api import _unknown, compile_program, differentiable
 from .autodiff import grad
 from .evaluate import evaluate as run
 from .graph import Node
@@ -73,6 +73,7 @@ def derivatives(
     for name in names:
         if name not in program.variables:
             raise _unknown(name, program, "--wrt: ")
+    differentiable(program, names)
     shapes = {n: a.shape for n, a in arrays.items()}
     graph = program.graph
     try:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import _fault_order, _prepared, describe_fault
+from .api import _fault_order, _prepared, describe_fault, differentiable
 from .autodiff import backward
 from .evaluate import evaluate as run
 from .graph import Node, toposort
@@ -78,6 +78,7 @@ def explain(program: Lowered | str, values: Mapping[str, Any] | None = None) -> 
         order = toposort([program.output])
         return Explanation(program, None, _steps(order, {}), [])
     program, arrays, shapes = _prepared(program, values)
+    differentiable(program, list(program.variables))
     try:
         trace = backward(program.output, shapes)
         order = toposort([program.output])

@@ -262,6 +262,8 @@ def test_python_names_avoid_keywords():
         (["x^2", "--wrt", "y"], "y is not a variable"),
         (["x^2", "--y", "1"], "y is not a variable"),
         (["x^2 +"], "error"),
+        (["2+3"], "nothing to differentiate: the expression has no variables"),
+        (["x^2", "--wrt", ""], "nothing to differentiate: --wrt is empty"),
     ],
 )
 def test_usage_errors(args, needle):

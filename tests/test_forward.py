@@ -254,6 +254,8 @@ def test_jvp_direction_of_an_array_variable() -> None:
         (["x*y", "--x", "1", "--y", "2", "--direction", "x"], "is not NAME=VALUE"),
         (["x*y", "--x", "1", "--y", "2", "--direction", "z=1"], "z is not a variable"),
         (["x*y", "--x", "1", "--y", "2", "--direction", "x=abc"], "direction of x"),
+        (["x*y", "--x", "1", "--y", "2", "--direction", "x=1,x=2"], "x is given twice"),
+        (["2+3", "--direction", "x=1"], "x is not a variable"),
     ],
 )
 def test_jvp_usage_errors(args, needle) -> None:
@@ -271,6 +273,11 @@ def test_hessian_command_json_and_table() -> None:
     r = cli("hessian", "x^3*y", "--x", "2", "--y", "1", "--mode", "reverse")
     assert r.exit_code == 0 and "max |H - Hᵀ| / max |H| = 0" in r.stdout
     assert "indefinite" in r.stdout  # eigenvalues 6 ± √180: one of each sign
+
+
+def test_hessian_of_a_constant_is_a_clear_error() -> None:
+    r = cli("hessian", "2+3")
+    assert r.exit_code == 2 and "nothing to differentiate" in r.stderr
 
 
 def test_hessian_command_errors() -> None:

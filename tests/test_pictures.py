@@ -97,6 +97,8 @@ def test_explain_needs_a_point_and_reports_unusable_input():
     assert r.exit_code == 2 and "missing value for y" in r.stderr
     r = cli("explain", "x*", "--x", "1")
     assert r.exit_code == 2 and "Traceback" not in r.output
+    r = cli("explain", "2+3")
+    assert r.exit_code == 2 and "nothing to differentiate" in r.stderr
 
 
 def test_explain_names_the_node_that_made_a_nan():
