@@ -184,7 +184,14 @@ def directional(
     for name, v in direction.items():
         if name not in program.variables:
             raise _unknown(name, program, "--direction: ")
-        moves[name] = np.broadcast_to(np.asarray(v, dtype=np.float64), shapes[name])
+        move = np.asarray(v, dtype=np.float64)
+        try:
+            moves[name] = np.broadcast_to(move, shapes[name])
+        except ValueError:
+            raise GradcliError(
+                f"--direction: {name} has shape {shapes[name]}, its direction {move.shape}",
+                hint=f"give {name} a direction of its shape, or one number for every element",
+            ) from None
     graph = program.graph
     tangent_vars = {program.variables[n]: graph.var(n + TANGENT) for n in moves}
     tangent_shapes = {n + TANGENT: shapes[n] for n in moves}

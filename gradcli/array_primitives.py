@@ -8,14 +8,15 @@ rule (the same operation with a leading batch axis, which shifts every axis it n
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
+from functools import reduce
 from typing import Any
 
 import numpy as np
 
 from .graph import Node
-from .registry import Operator, Primitive, as_shape, register
-from .source import GradcliError
+from .registry import REGISTRY, Operator, Primitive, as_shape, register
 
 Shape = tuple[int, ...]
 ShapeOf = Callable[[Node], Shape]
@@ -143,75 +144,123 @@ def _exclusive_product(x: np.ndarray, axis: int | tuple[int, ...] | None) -> np.
     return np.take(left, range(n), axis=axis) * np.take(right, range(1, n + 1), axis=axis)
 
 
-def _pair_products(x: np.ndarray, t: np.ndarray, axis: int | tuple[int, ...] | None) -> np.ndarray:
-    """h_j = Σ_{i≠j} t_i · Π_{k∉{i,j}} x_k along `axis`: the tangent of the exclusive product
-    along t, and (the matrix being symmetric) its vjp. Prefix and suffix recurrences, so no
-    division and zeros are fine; O(n) in the length of the axis."""
-    x, t = np.broadcast_arrays(np.asarray(x), np.asarray(t))
+def _pair_products(x: np.ndarray, *ts: np.ndarray, axis: Any = None) -> np.ndarray:
+    """For each j along `axis`: the sum, over every way to give each tangent t_m its own
+    position p ≠ j, of the product of t_m[p] at those positions and x elsewhere (j left out).
+
+    With no tangent this is the exclusive product Π_{k≠j} x_k (∂prod/∂x_j); with t it is
+    Σ_{i≠j} t_i Π_{k∉{i,j}} x_k, the second derivative of prod applied to t; each further tangent
+    is one more derivative. A left-to-right and a right-to-left recurrence over the subsets of
+    tangents placed so far, so no division (zeros are exact) and O(n·3^k) work.
+    """
+    x, *ts = np.broadcast_arrays(np.asarray(x), *(np.asarray(t) for t in ts))
     if axis is None or isinstance(axis, tuple):
         lead = 0 if axis is None else 1
         shape = (*x.shape[:lead], -1)
-        return _pair_products(x.reshape(shape), t.reshape(shape), lead).reshape(x.shape)
-    x, t = np.moveaxis(x, axis, -1), np.moveaxis(t, axis, -1)
-    n = x.shape[-1]
-    ones = np.ones_like(x[..., :1])
-    before = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)  # Π_{k<j}
-    after = np.flip(
-        np.cumprod(np.concatenate([ones, np.flip(x[..., 1:], axis=-1)], axis=-1), axis=-1),
-        axis=-1,
-    )  # Π_{k>j}
-    left = np.zeros(np.broadcast_shapes(x.shape, t.shape), dtype=np.result_type(x, t))
-    right = np.zeros_like(left)
-    for j in range(1, n):  # left_j = Σ_{i<j} t_i Π_{k<j, k≠i} x_k
-        left[..., j] = left[..., j - 1] * x[..., j - 1] + t[..., j - 1] * before[..., j - 1]
-    for j in range(n - 2, -1, -1):  # right_j = Σ_{i>j} t_i Π_{k>j, k≠i} x_k
-        right[..., j] = right[..., j + 1] * x[..., j + 1] + t[..., j + 1] * after[..., j + 1]
-    return np.moveaxis(left * after + before * right, -1, axis)
+        flat = [a.reshape(shape) for a in (x, *ts)]
+        return _pair_products(*flat, axis=lead).reshape(x.shape)
+    x = np.moveaxis(x, axis, -1)
+    ts = [np.moveaxis(t, axis, -1) for t in ts]
+    n, k = x.shape[-1], len(ts)
+    subsets = 1 << k
+    dtype = np.result_type(x, *ts, np.float64)
+    left = np.zeros((n, subsets, *x.shape[:-1]), dtype=dtype)  # positions before j
+    right = np.zeros_like(left)  # positions after j
+    state = np.zeros((subsets, *x.shape[:-1]), dtype=dtype)
+    state[0] = 1.0
+    for p in range(n):
+        left[p] = state
+        state = _place(state, x[..., p], [t[..., p] for t in ts])
+    state = np.zeros_like(state)
+    state[0] = 1.0
+    for p in range(n - 1, -1, -1):
+        right[p] = state
+        state = _place(state, x[..., p], [t[..., p] for t in ts])
+    out = sum(left[:, s] * right[:, (subsets - 1) ^ s] for s in range(subsets))
+    return np.moveaxis(np.moveaxis(np.asarray(out), 0, -1), -1, axis)
 
 
-def _no_third_derivative(node: Node) -> Any:
-    raise GradcliError("third derivatives of prod are not supported", node.span)
+def _prod_pairs(x, *ts, axis=None):
+    return _pair_products(x, *ts, axis=axis)
+
+
+def _place(state: np.ndarray, x: np.ndarray, ts: list[np.ndarray]) -> np.ndarray:
+    """One more position: it holds x, or the tangent m not yet placed (subset bit m)."""
+    out = state * x
+    for s in range(1, len(state)):
+        for m in range(len(ts)):
+            if s >> m & 1:
+                out[s] = out[s] + state[s ^ (1 << m)] * ts[m]
+    return out
 
 
 def _pairs_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
-    """Linear in t, with a symmetric matrix: the vjp in t is the same sum applied to g."""
-    x, _ = node.inputs
-    return (lambda: _no_third_derivative(node), _pairs(x, g, node.attrs))
+    """The k-th derivative of prod_except, as a multilinear map of x's tangents, is symmetric:
+    its vjp in x adds g as one more tangent, and in t_m puts g in t_m's place."""
+    x, *ts = node.inputs
+    return (
+        _pairs(x, [*ts, g], node.attrs),
+        *(_pairs(x, [*ts[:m], g, *ts[m + 1 :]], node.attrs) for m in range(len(ts))),
+    )
 
 
-def _pairs_jvp(node: Node, ts: list, shape_of: ShapeOf) -> Node | None:
-    if ts[0] is not None:
-        _no_third_derivative(node)
-    return None if ts[1] is None else _pairs(node.inputs[0], ts[1], node.attrs)
+def _pairs_magnitude(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    x, *ts = (_apply("abs", i) for i in node.inputs)
+    return (
+        _pairs(x, [*ts, g], node.attrs),
+        *(_pairs(x, [*ts[:m], g, *ts[m + 1 :]], node.attrs) for m in range(len(ts))),
+    )
+
+
+def _pairs_jvp(node: Node, tangents: list, shape_of: ShapeOf) -> Node | None:
+    x, *ts = node.inputs
+    dx, *dts = tangents
+    terms = [] if dx is None else [_pairs(x, [*ts, dx], node.attrs)]
+    terms += [
+        _pairs(x, [*ts[:m], dt, *ts[m + 1 :]], node.attrs)
+        for m, dt in enumerate(dts)
+        if dt is not None
+    ]
+    return None if not terms else reduce(operator.add, terms)
 
 
 def _pairs_batched(args, flags, items, out, axis):
-    x, t = (a if batched else np.asarray(a)[None] for a, batched in zip(args, flags, strict=True))
-    return _pair_products(x, t, _in_batch(axis, len(items[0])))
+    arrays = [a if batched else np.asarray(a)[None] for a, batched in zip(args, flags, strict=True)]
+    return _pair_products(*arrays, axis=_in_batch(axis, max(len(i) for i in items)))
+
+
+def _pairs_lower(call: Any) -> Node:
+    """prod_pairs(x, t1, …, tk, axis=…): every positional argument is an input."""
+    if not call.args:
+        raise call.error("prod_pairs takes x and any number of tangents", hint="prod_pairs(x, t)")
+    return call.apply(REGISTRY["prod_pairs"], list(call.args))
 
 
 register(Primitive(
-    "prod_pairs", 2, lambda x, t, axis: _pair_products(x, t, _axis(axis, np.ndim(x))),
-    "Σ_{i≠j} t_i Π_{k∉{i,j}} x_k along axis (the second derivative of prod, applied to t)",
-    vjp=_pairs_vjp, jvp=_pairs_jvp, analytic=True, params=("x", "t"),
-    shape=lambda sx, st, axis: _same_shape(np.broadcast_shapes(sx, st), axis),
+    "prod_pairs", 2,
+    lambda x, *rest: _pair_products(x, *rest[:-1], axis=_axis(rest[-1], np.ndim(x))),
+    "the k-th derivative of prod_except applied to t1, …, tk, along axis (with one tangent: "
+    "Σ_{i≠j} t_i Π_{k∉{i,j}} x_k)",
+    vjp=_pairs_vjp, magnitude_vjp=_pairs_magnitude, jvp=_pairs_jvp, analytic=True,
+    params=("x", "t"), lower=_pairs_lower,
+    shape=lambda *a: _same_shape(np.broadcast_shapes(*a[:-1]), a[-1]),
     batch=_pairs_batched, attr_params=(("axis", None),),
-    python="_pair_products(@0, @1, @axis)", python_uses=(_pair_products,),
+    python="_prod_pairs(@inputs, axis=@axis)", python_uses=(_place, _pair_products, _prod_pairs),
 ))  # fmt: skip
 
 
-def _pairs(x: Node, t: Node, attrs: tuple) -> Node:
-    return _apply("prod_pairs", x, t, attrs=attrs)
+def _pairs(x: Node, ts: list[Node], attrs: tuple) -> Node:
+    return _apply("prod_pairs", x, *ts, attrs=attrs)
 
 
 register(Primitive(
     "prod_except", 1, lambda x, axis: _exclusive_product(x, _axis(axis, np.ndim(x))),
     "the product of the other elements along axis (the derivative of prod)",
-    vjp=lambda node, g, shape_of: (_pairs(node.inputs[0], g, node.attrs),),
+    vjp=lambda node, g, shape_of: (_pairs(node.inputs[0], [g], node.attrs),),
     magnitude_vjp=lambda node, g, shape_of: (
-        _pairs(_apply("abs", node.inputs[0]), g, node.attrs),
+        _pairs(_apply("abs", node.inputs[0]), [g], node.attrs),
     ),
-    jvp=lambda node, ts, shape_of: _pairs(node.inputs[0], ts[0], node.attrs),
+    jvp=lambda node, ts, shape_of: _pairs(node.inputs[0], [ts[0]], node.attrs),
     shape=_same_shape, analytic=True,  # products: polynomials
     batch=lambda args, flags, items, out, axis: _exclusive_product(
         args[0], _in_batch(axis, len(items[0]))

@@ -373,7 +373,7 @@ def _check_plot_dependency() -> None:
 def jvp_command(
     args: PointArgument = None,
     direction: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--direction",
             metavar="NAME=VALUE,...",
@@ -395,7 +395,10 @@ def jvp_command(
         program, values = _program_at_point(args, file, var, (*_OPTIONS, "direction"))
         if not direction:
             raise GradcliError("--direction is needed", hint="for example --direction x=1,y=0")
-        moves = {n: parse_value(v, f"the direction of {n}") for n, v in _assignments(direction)}
+        moves = {
+            n: parse_value(v, f"the direction of {n}")
+            for n, v in _assignments(",".join(direction))  # --direction x=1 --direction y=0
+        }
         result = directional(program, values, moves)
     except GradcliError as err:
         _fail(err)

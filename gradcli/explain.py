@@ -19,7 +19,7 @@ from .autodiff import backward
 from .evaluate import evaluate as run
 from .graph import Node, toposort
 from .lower import Lowered
-from .printer import expression
+from .printer import LANGUAGE, expression
 from .registry import REGISTRY
 from .source import GradcliError
 
@@ -119,17 +119,31 @@ def explain(program: Lowered | str, values: Mapping[str, Any] | None = None) -> 
 
 def _steps(order: list[Node], value: Mapping[Node, Any]) -> list[Step]:
     number = {node: k for k, node in enumerate(order, start=1)}
+    labels = _labels(order)
     return [
         Step(
             number[node],
             node,
             written(node),
-            _short(expression(node, limit=_LONGEST)),
+            labels[node],
             np.asarray(value[node]) if node in value else np.asarray(np.nan),
             [number[i] for i in node.inputs],
         )
         for node in order
     ]
+
+
+def _labels(order: list[Node]) -> dict[Node, str]:
+    """Each node's expression, cut at _LONGEST characters: built from its inputs' cut labels,
+    so the cost stays linear however deep or long the program is."""
+    labels: dict[Node, str] = {}
+    for node in order:
+        if not node.inputs:
+            labels[node] = expression(node)
+            continue
+        text = "".join(p if isinstance(p, str) else labels[p] for p in LANGUAGE.pieces(node, {}))
+        labels[node] = _short(text)
+    return labels
 
 
 def written(node: Node) -> str:

@@ -35,7 +35,10 @@ def _fill(template: str, node: Node, attr: callable) -> list[Node | str]:
     for match in _PLACEHOLDER.finditer(template):
         out.append(template[last : match.start()])
         key = match.group(1)
-        out.append(node.inputs[int(key)] if key.isdigit() else attr(values[key]))
+        if key == "inputs":
+            out += _joined(node.inputs)
+        else:
+            out.append(node.inputs[int(key)] if key.isdigit() else attr(values[key]))
         last = match.end()
     out.append(template[last:])
     return [p for p in out if not isinstance(p, str) or p]
@@ -145,8 +148,8 @@ class LatexStyle(Style):
             a, b = node.inputs
             p = _LATEX_PRECEDENCE[op]
             symbol = {"add": " + ", "sub": " - ", "mul": r" \cdot ", "matmul": " "}[op]
-            if op == "mul" and _is_number(a) and not _is_number(b):
-                symbol = " "  # 2 x, not 2 · x
+            if op == "mul" and _is_number(a) and not _is_number(b) and _starts_alpha(b, names):
+                symbol = " "  # 2 x, not 2 · x; but 2 · 3^{y}
             right = self._precedence(b, names)
             wrap_right = right < p or (right == p and op == "sub") or _leads_with_minus(b, names)
             return [
@@ -181,12 +184,27 @@ class LatexStyle(Style):
         if node in names or node.op == "var":
             return _ATOM
         if node.op == "const":
-            return 3 if np.ndim(node.value) == 0 and math.copysign(1.0, node.value) < 0 else _ATOM
+            if np.ndim(node.value):
+                return _ATOM
+            if math.copysign(1.0, node.value) < 0:
+                return 3
+            return 2 if "e" in _number(float(node.value)) else _ATOM  # 1 \cdot 10^{-20}
         return _LATEX_PRECEDENCE.get(node.op, _ATOM)
 
     @staticmethod
     def _wrap(node: Node, parens: bool) -> list[Node | str]:
         return [r"\left(", node, r"\right)"] if parens else [node]
+
+
+def _starts_alpha(node: Node, names: dict[Node, str]) -> bool:
+    """Whether `node`, written in LaTeX, starts with a letter or a command (not a digit)."""
+    while node not in names and node.inputs and node.op in ("mul", "matmul", "pow", "index"):
+        node = node.inputs[0]
+    if node in names or node.op == "var":
+        return True
+    if node.op == "const":
+        return np.ndim(node.value) > 0 or _latex_number(float(node.value)).startswith("\\")
+    return node.op not in ("neg",)
 
 
 def _is_number(node: Node) -> bool:
@@ -231,8 +249,10 @@ def latex(output: Node, label: str, reserved: Sequence[str], hints) -> str:
 
 
 def python_name(name: str) -> str:
-    """A language name as a Python identifier (a keyword gets a trailing underscore)."""
-    return name + "_" if keyword.iskeyword(name) or name in ("np",) else name
+    """A language name as a Python identifier that cannot clash: a keyword, `np`, or a name
+    like the helpers' (`_sigmoid`, `as_shape`) gets a trailing underscore."""
+    clash = keyword.iskeyword(name) or name in ("np", "as_shape") or name.startswith("_")
+    return name + "_" if clash else name
 
 
 def _python_number(value: float) -> str:
@@ -251,6 +271,17 @@ def _python_attribute(value: object) -> str:
     return str(value)
 
 
+_UFUNCS = {
+    "add": "add",
+    "sub": "subtract",
+    "mul": "multiply",
+    "div": "divide",
+    "pow": "power",
+    "neg": "negative",
+    "matmul": "matmul",
+}
+
+
 class PythonStyle(Style):
     def leaf(self, node: Node) -> str:
         if node.op == "var":
@@ -266,6 +297,19 @@ class PythonStyle(Style):
     def pieces(self, node: Node, names: dict[Node, str]) -> list[Node | str]:
         op = node.op
         prim = REGISTRY[op]
+        if prim.operator is not None and all(i.op == "const" for i in node.inputs):
+            # Numbers the graph left unfolded (1/0, 10^400, (-8)^(1/3)): numpy gives inf or
+            # nan, as gradcli does, where Python's float arithmetic would raise.
+            return [
+                f"np.{_UFUNCS[op]}(",
+                *_joined(
+                    [
+                        f"np.float64({i.value!r})" if np.ndim(i.value) == 0 else i
+                        for i in node.inputs
+                    ]
+                ),
+                ")",
+            ]
         if prim.operator is not None or op == "index":
             # The language's precedences are Python's, and so are its symbols but for ^.
             return ["**" if p == "^" else p for p in Style().pieces(node, names)]
@@ -301,7 +345,8 @@ def python_function(
     output: Node, name: str, params: Sequence[str], doc: str, reserved: Sequence[str], hints
 ) -> str:
     """`def name(params): return …`, with the bindings as local variables."""
-    lines, names = bindings(output, reserved, compact=True, hints=hints)
+    # Python's compiler recurses on nesting: a chain 20,000 deep is cut into bindings.
+    lines, names = bindings(output, reserved, compact=True, hints=hints, max_depth=50)
     args = ", ".join(python_name(p) for p in params)
     body = [f'    """{doc}"""']
     body += [f"    {python_name(p)} = np.asarray({python_name(p)}, dtype=float)" for p in params]

@@ -35,6 +35,7 @@ def bindings(
     reserved: Iterable[str] = (),
     compact: bool = False,
     hints: Mapping[Node, str] | None = None,
+    max_depth: int | None = None,
 ) -> tuple[list[tuple[str, Node]], dict[Node, str]]:
     """The bindings that print `output` in linear size: (name, node) pairs, in order, and the
     name of each bound node.
@@ -42,7 +43,8 @@ def bindings(
     Every node used more than once is bound, which keeps the text linear in the graph; with
     `compact`, only those whose binding makes the text shorter (`t1 = x*y` used twice is not
     worth it; `t1 = sqrt(x^2 + y^2)` is). `hints` names nodes (the program's own bindings):
-    a bound node takes its hint, if no variable or earlier binding has that name.
+    a bound node takes its hint, if no variable or earlier binding has that name. With
+    `max_depth`, a node nested that deep in unbound operations is bound too.
     """
     hints = hints or {}
     order = toposort([output])
@@ -55,13 +57,17 @@ def bindings(
     length: dict[Node, int] = {}  # of each node's expression, given the bindings made so far
     lines = []
     counter = 0
+    depth: dict[Node, int] = {}
     for node in order:
         if compact:
             length[node] = _length(node, names, length)
-        if node is output or uses.get(node, 0) < 2 or not node.inputs:
+        depth[node] = 1 + max((depth[i] for i in node.inputs if i not in names), default=-1)
+        deep = max_depth is not None and depth[node] >= max_depth
+        if node is output or not node.inputs or (uses.get(node, 0) < 2 and not deep):
             continue
         hint = hints.get(node)
-        if hint is not None and hint not in taken:
+        # pi and e print as the constants: a binding that shadows them is renamed.
+        if hint is not None and hint not in taken and hint not in ("pi", "e"):
             name = hint
         else:
             hint = None
@@ -69,7 +75,7 @@ def bindings(
             while name in taken:
                 counter += 1
                 name = f"t{counter + 1}"
-        if compact:
+        if compact and not deep:
             inline = uses[node] * length[node]
             bound = len(name) + 3 + length[node] + 1 + uses[node] * len(name)
             if bound >= inline:

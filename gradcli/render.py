@@ -269,7 +269,10 @@ def check_details(outcome) -> None:
         value = rec.get("autograd", rec.get("expected"))
         reference = _num(rec["reference"])
         errors = [_num(rec["abs_error"]), _num(rec["rel_error"]), _num(rec["error_estimate"])]
-        if rec["left"] is not None:  # a kink: the one-sided derivatives bound the subgradients
+        if rec["message"] and rec["message"].startswith("the value jumps"):
+            reference = "(a jump)"  # one-sided differences there are the jump over the step
+            errors = ["—", "—", "—"]
+        elif rec["left"] is not None:  # a kink: the one-sided derivatives bound the subgradients
             reference = f"{_num(rec['left'])} … {_num(rec['right'])}"
             errors = ["—", "—", "—"]
         table.add_row(
@@ -751,6 +754,11 @@ def sweep_plots(result) -> None:
         )
         if np.any(curve.errors == 0):
             head.append("; an error of exactly 0 is drawn on the bottom row", style="dim")
+        if not np.any(np.isfinite(curve.errors)):
+            head.append(
+                "; no step gives a finite reference (every stencil leaves the domain)",
+                style="bold yellow",
+            )
         _stdout.print(head, soft_wrap=True)
         for line in _plot(curve):
             _stdout.print(Text(line), soft_wrap=True, overflow="ignore")

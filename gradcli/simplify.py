@@ -88,8 +88,11 @@ class _Simplifier:
         broadcasts the same way: broadcast_to dropped, a reshape of one element dropped, an
         array of equal numbers as one number. The result is fitted back to its shape."""
         while True:
+            inner = self._shape(node.inputs[0]) if node.inputs else ()
             if node.op == "broadcast_to" or (
-                node.op == "reshape" and int(np.prod(self._shape(node.inputs[0]))) == 1
+                node.op == "reshape"
+                and int(np.prod(inner)) == 1
+                and len(inner) <= len(self._shape(node))  # a reshape to fewer axes must stay
             ):
                 node = node.inputs[0]
             elif node.op == "const" and np.ndim(node.value) and np.size(node.value):
@@ -144,7 +147,9 @@ class _Simplifier:
                 combined[key] = [sign * coef, factors]
         pieces = [(c, f) for c, f in combined.values() if c != 0]
         if constant != 0 or not pieces:
-            pieces.append((constant, ()))
+            # Terms that cancel leave +0, and the same negated -0, as floating point has it.
+            zero = -0.0 if root.op == "neg" and not pieces and constant == 0 else constant
+            pieces.append((zero, ()))
         pieces.sort(key=lambda piece: piece[0] < 0)  # x - y rather than -y + x
         out: Node | None = None
         for coef, factors in pieces:
@@ -187,8 +192,6 @@ class _Simplifier:
             for base, power in factors:
                 entry = powers.setdefault(id(base), [base, 0.0, 0.0])
                 entry[1 if power * k > 0 else 2] += abs(power * k)
-        if coef == 0:
-            return self.graph.const(0.0)
         factors = []
         for base, up, down in powers.values():
             if up and down and self._never_zero(base):
@@ -211,13 +214,15 @@ class _Simplifier:
 
     def _assemble(self, coef: float, factors: tuple[tuple[Node, float], ...]) -> Node:
         """coef · Π base^power, written as a person would: -2*x^2/y, x/2, 1/(x*y)."""
-        if coef == 0:
-            return self.graph.const(0.0)
+        if coef == 0 and not factors:
+            return self.graph.const(coef)
+        # 0*x stays: its sign is x's (atan2(0*x, -1) is -π for x < 0), and inf*0 is nan. In a
+        # sum with other terms it vanishes (see _sum).
         factors = tuple(sorted(factors, key=_rank))
         up = [self._power(b, k) for b, k in factors if k > 0]
         down = [self._power(b, -k) for b, k in factors if k < 0]
         negative, coef = coef < 0, abs(coef)
-        if coef != 1 and (1 / coef).is_integer() and coef < 1 and up:
+        if coef != 0 and coef != 1 and (1 / coef).is_integer() and coef < 1 and up:
             down.insert(0, self.graph.const(1 / coef))
         elif coef != 1 or not up:
             up.insert(0, self.graph.const(coef))

@@ -23,7 +23,7 @@ from .evaluate import evaluate
 from .lower import Lowered
 from .source import GradcliError
 
-EXPONENTS = np.arange(0, 53)  # h = 2^-k · max(1, |x|)
+POINTS = 53  # steps per curve: h = 2^-k · max(1, |x|), k = 0 … 52, or further below a small |x|
 ORDER = {"forward": 1, "central": 2, "richardson": 8, "complex": 2}  # truncation error ∝ h^p
 
 
@@ -71,6 +71,16 @@ class Curve:
         return float(slope)
 
 
+def _exponents(x: np.ndarray) -> np.ndarray:
+    """k for each element: 0 … 52, stretched to reach 2^-52·|x| when |x| < 1, so that steps
+    smaller than x itself are seen (log x at x = 1e-300 is only resolved there)."""
+    small = np.abs(x) < 1
+    with np.errstate(divide="ignore"):
+        extra = np.where(small & (x != 0), np.ceil(-np.log2(np.abs(x))), 0.0)
+    last = np.minimum(52 + extra, 1074.0)  # 2^-1074: the smallest float64
+    return np.round(np.linspace(0.0, 1.0, POINTS)[None, :] * last[:, None])
+
+
 @dataclass(frozen=True)
 class Sweep:
     method: str
@@ -106,7 +116,7 @@ def sweep(
         x = arrays[name]
         size = x.size
         scale = np.maximum(1.0, np.abs(x.ravel()))  # (size,)
-        h = np.exp2(-EXPONENTS)[None, :] * scale[:, None]  # (size, steps)
+        h = np.exp2(-_exponents(x.ravel())) * scale[:, None]  # (size, steps)
         offsets = chosen.offsets
         moves = h[:, :, None] * offsets[None, None, :]  # (size, steps, m)
         rows = moves.size

@@ -28,6 +28,7 @@ reaches its earlier version was called recursive.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import zlib
@@ -798,7 +799,7 @@ HELPER_CASES = [
         lambda x, c: np.sum(mp_prod_except(x) * c),
     ),
     case(
-        "prod_pairs",  # x is written in the program: a derivative in x would be a third of prod
+        "prod_pairs",  # with x written in the program: test_third_derivatives_of_prod varies x
         "prod_pairs([1.5, -0.5, 0, 2], t) @ c",
         {"t": normal(4), "c": normal(4)},
         lambda t, c: brute_pairs(X4, t) @ c,
@@ -1351,20 +1352,37 @@ def test_second_derivatives_of_prod_with_and_without_zeros(h: Hessian) -> None:
     assert_close(got, mp_hessian(h.mp, h.env, h.wrt), what="vs mpmath")
 
 
+def brute_third(x: np.ndarray) -> np.ndarray:
+    """∂³prod/∂x_i∂x_j∂x_k = Π_{l∉{i,j,k}} x_l for distinct i, j, k, else 0: by the definition."""
+    n = len(x)
+    out = np.zeros((n, n, n))
+    for i, j, k in itertools.permutations(range(n), 3):
+        out[i, j, k] = np.prod([x[m] for m in range(n) if m not in (i, j, k)])
+    return out
+
+
 @pytest.mark.parametrize(
-    ("expr", "text"),
-    [("prod(x) * 2", "prod(x)"), ("p(t) = prod(t, axis=0); sum(p(x))", "prod(t, axis=0)")],
+    "x", [[1.5, -0.5, 2.0, 0.75, 3.0], [0.0, 2.0, 0.0, 3.0, -1.0], [0.0, 0.0, 0.0, 1.0, 2.0]]
 )
-def test_third_derivative_of_prod_is_a_located_error(expr: str, text: str) -> None:
-    program = compile_program(expr)
-    shapes = {"x": (3,)}
-    x = program.variables["x"]
-    (g,) = grad(program.output, [x], shapes)
-    (h,) = grad(program.graph.apply("sum", g, attrs=(None,)), [x], shapes)  # the second is fine
-    with pytest.raises(GradcliError) as info:
-        grad(program.graph.apply("sum", h, attrs=(None,)), [x], shapes)
-    assert "third derivatives of prod are not supported" in info.value.message
-    assert span_text(info.value, program.source) == text
+def test_third_derivatives_of_prod_with_zeros(x) -> None:
+    """Every order of prod is exact, zeros included: the third-derivative tensor, as the
+    gradient of each Hessian entry, against the definition."""
+    x = np.asarray(x)
+    program = compile_program("prod(x)")
+    shapes = {"x": x.shape}
+    var = program.variables["x"]
+    graph = program.graph
+    (g,) = grad(program.output, [var], shapes)
+    nodes = []
+    for i in range(len(x)):
+        (h,) = grad(graph.apply("index", g, attrs=((i,),)), [var], shapes)
+        for j in range(len(x)):
+            (t,) = grad(graph.apply("index", h, attrs=((j,),)), [var], shapes)
+            nodes.append(t)
+    values, faults, _ = run(nodes, {"x": x})
+    assert not faults
+    got = np.array(values).reshape(len(x), len(x), len(x))
+    assert_close(got, brute_third(x), what="third derivatives")
 
 
 # --- coverage -------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_a_scalar_direction_is_spread_over_an_array_variable() -> None:
 def test_direction_errors_are_clear() -> None:
     with pytest.raises(GradcliError, match="z is not a variable"):
         directional("x*y", {"x": 1.0, "y": 2.0}, {"z": 1.0})
-    with pytest.raises(ValueError):
+    with pytest.raises(GradcliError, match=r"x has shape \(2,\), its direction \(3,\)"):
         directional("sum(x)", {"x": [1.0, 2.0]}, {"x": [1.0, 2.0, 3.0]})
 
 
@@ -238,6 +238,17 @@ def test_jvp_command_prints_both_modes() -> None:
     assert doc["value"] == 12.5 and doc["derivative"] == 2.5 and doc["reverse"] == 2.5
     r = cli("jvp", "x*y + x/y", "--x", "5", "--y", "2", "--direction", "x=0,y=1")
     assert r.exit_code == 0 and "3.75" in r.stdout
+
+
+def test_jvp_takes_the_direction_in_several_options() -> None:
+    r = cli(
+        "jvp", "sum(v*v)*x", "--v", "1,2,3", "--x", "2",
+        "--direction", "x=1e-3", "--direction", "v=[0,0,1]", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert strict(r.stdout)["derivative"] == pytest.approx(2 * 3 * 2 + 14e-3, rel=1e-15)
+    r = cli("jvp", "sum(v*v)*x", "--v", "1,2,3", "--x", "2", "--direction", "v=[1,2]")
+    assert r.exit_code == 2 and "v has shape (3,), its direction (2,)" in r.stderr
 
 
 def test_jvp_direction_of_an_array_variable() -> None:

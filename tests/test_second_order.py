@@ -152,3 +152,25 @@ def test_order_2_finds_the_kink_of_a_gradient():
     assert got["x", "y"]["verdict"] == "pass" and got["x", "y"]["autograd"] == 0.0
     assert got["y", "x"]["verdict"] == "not differentiable"
     assert np.isclose(got["y", "x"]["right"], 1.0) and got["y", "x"]["left"] == 0.0
+
+
+def test_forward_mode_overflowing_alone_is_not_a_failure():
+    """The tangent of exp(100000*x) overflows where the gradient of log(exp(100000*x)) does not:
+    the check passes, and JSON shows the forward value as null."""
+    r = cli("check", "log(exp(100000*x))", "--x", "0.007", "--json")
+    assert r.exit_code == 0, r.output
+    (rec,) = records(r)
+    assert rec["verdict"] == "pass" and rec["autograd"] == pytest.approx(1e5, rel=1e-12)
+    assert rec["forward"] is None
+
+
+def test_at_a_jump_the_table_shows_no_one_sided_derivatives():
+    """abs(x)*y at 0: ∂f/∂x = sign(x)·y jumps, so ∂²f/∂x² does not exist, and the jump over the
+    step is not shown as if it were a pair of one-sided derivatives."""
+    r = cli("check", "abs(x)*y", "--x", "0", "--y", "2", "--order", "2", "--json")
+    assert r.exit_code == 0, r.output
+    got = {(rec["of"], rec["variable"]): rec for rec in records(r)}
+    assert got["x", "x"]["verdict"] == "not differentiable" and "jumps" in got["x", "x"]["message"]
+    table = cli("check", "abs(x)*y", "--x", "0", "--y", "2", "--order", "2").stdout
+    (row,) = [line for line in table.splitlines() if "∂²f/∂x∂x" in line and "(a jump)" in line]
+    assert "…" not in row

@@ -107,3 +107,13 @@ def test_sweep_needs_one_expression_at_one_point(args):
     r = runner.invoke(app, ["check", *args, "--sweep"])
     assert r.exit_code == 2, r.output
     assert "--sweep" in r.stderr and "Traceback" not in r.output
+
+
+def test_a_tiny_point_is_swept_below_its_own_size_and_a_domain_edge_says_so():
+    """log at 1e-300: steps reach below x (2^-52·|x|), where the reference exists."""
+    (c,) = sweep(compile_program("log(x)"), {"x": 1e-300}).curves
+    assert c.steps.min() < 1e-300 * 2**-40
+    assert np.isfinite(c.errors).sum() >= 3
+    assert c.errors[c.best] < 1e-6 * c.autograd  # a good reference exists at small steps
+    r = runner.invoke(app, ["check", "sqrt(x)", "--x", "0", "--sweep"])
+    assert "no step gives a finite reference" in r.stdout
