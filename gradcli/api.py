@@ -70,15 +70,8 @@ def evaluate(
     wrt: Sequence[str] | None = None,
 ) -> Evaluation:
     """Evaluate a program and its gradient with respect to `wrt` (default: every variable)."""
-    if isinstance(program, str):
-        program = compile_program(program)
-    arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
-    check_variables(program, arrays.keys())
-    names = list(program.variables) if wrt is None else list(wrt)
-    for name in names:
-        if name not in program.variables:
-            raise _unknown(name, program, "--wrt: ")
-    shapes = {name: a.shape for name, a in arrays.items()}
+    program, arrays, shapes = _prepared(program, values)
+    names = wrt_names(program, wrt)
     try:
         grads = grad(program.output, [program.variables[n] for n in names], shapes)
         outputs, faults, _ = run([program.output, *grads], arrays)
@@ -125,15 +118,8 @@ def jacobian(
 ) -> Jacobian:
     """The Jacobian in one batched reverse pass: the gradient of Σ f·s, evaluated with the
     seeds s batched as the rows of the identity, one row per element of f."""
-    if isinstance(program, str):
-        program = compile_program(program)
-    arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
-    check_variables(program, arrays.keys())
-    names = list(program.variables) if wrt is None else list(wrt)
-    for name in names:
-        if name not in program.variables:
-            raise _unknown(name, program, "--wrt: ")
-    shapes = {name: a.shape for name, a in arrays.items()}
+    program, arrays, shapes = _prepared(program, values)
+    names = wrt_names(program, wrt)
     graph, out = program.graph, program.output
     try:
         out_shape = infer_shapes(toposort([out]), shapes)[out]
@@ -209,6 +195,15 @@ def directional(
     )
 
 
+def relative_asymmetry(h: np.ndarray) -> np.ndarray:
+    """max |H_ij - H_ji| / max |H_ij| over the last two axes (the difference itself where H is
+    0), for one matrix or a stack of them."""
+    with np.errstate(all="ignore"):
+        worst = np.max(np.abs(h - np.swapaxes(h, -1, -2)), axis=(-2, -1), initial=0.0)
+        scale = np.max(np.abs(h), axis=(-2, -1), initial=0.0)
+        return np.where(scale > 0, worst / np.where(scale > 0, scale, 1.0), worst)
+
+
 @dataclass(frozen=True)
 class Hessian:
     """∂²(Σf)/∂x_i∂x_j over every element of the variables, in order: `labels` names them."""
@@ -225,8 +220,7 @@ class Hessian:
     @property
     def asymmetry(self) -> float:
         """The largest |H_ij - H_ji|, relative to the largest |H_ij|."""
-        scale = float(np.max(np.abs(self.matrix), initial=0.0))
-        return float(np.max(np.abs(self.matrix - self.matrix.T), initial=0.0)) / (scale or 1.0)
+        return float(relative_asymmetry(self.matrix))
 
     @property
     def finite(self) -> bool:
@@ -248,10 +242,7 @@ def hessian(
     if mode not in ("forward", "reverse"):
         raise GradcliError(f"unknown mode {mode!r}", hint="use forward or reverse")
     program, arrays, shapes = _prepared(program, values)
-    names = list(program.variables) if wrt is None else list(wrt)
-    for name in names:
-        if name not in program.variables:
-            raise _unknown(name, program, "--wrt: ")
+    names = wrt_names(program, wrt)
     differentiable(program, names)
     sizes = [int(np.prod(shapes[n], dtype=int)) for n in names]
     total = sum(sizes)
@@ -325,6 +316,15 @@ def _prepared(program: Lowered | str, values: Mapping[str, Any]):
     arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
     check_variables(program, arrays.keys())
     return program, arrays, {name: a.shape for name, a in arrays.items()}
+
+
+def wrt_names(program: Lowered, wrt: Sequence[str] | None) -> list[str]:
+    """The variables to differentiate in: `wrt`, each checked, or every variable."""
+    names = list(program.variables) if wrt is None else list(wrt)
+    for name in names:
+        if name not in program.variables:
+            raise _unknown(name, program, "--wrt: ")
+    return names
 
 
 def differentiable(program: Lowered, names: Sequence[str]) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import finite_diff as fd
-from .api import check_variables, describe_fault
+from .api import check_variables, describe_fault, relative_asymmetry, wrt_names
 from .autodiff import grad
 from .evaluate import evaluate
 from .forward import TANGENT, jvp
@@ -163,10 +163,7 @@ def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) ->
     if options.dtype not in DTYPES:
         raise GradcliError(f"unknown dtype {options.dtype!r}", hint="use float64 or float32")
     check_variables(program, points.keys())
-    names = list(program.variables) if options.wrt is None else list(options.wrt)
-    for name in names:
-        if name not in program.variables:
-            raise GradcliError(f"--wrt: {name} is not a variable of the expression")
+    names = wrt_names(program, options.wrt)
     if options.order == 2:
         return _second_order(program, points, options, names)
     if options.order != 1:
@@ -231,13 +228,9 @@ def _asymmetry(checks: list[VariableCheck]) -> tuple[float | None, bool | None]:
 
     h, tol = matrix("autograd"), matrix("tolerance")
     with np.errstate(all="ignore"):
-        apart = np.abs(h - np.swapaxes(h, 1, 2))
-        scale = np.max(np.abs(h), axis=(1, 2), initial=0.0)
-        worst = np.max(apart, axis=(1, 2), initial=0.0)
-        ratio = np.where(scale > 0, worst / np.where(scale > 0, scale, 1.0), worst)
         bound = tol + np.swapaxes(tol, 1, 2)
-        within = bool(np.all((apart <= bound) | ~np.isfinite(bound)))
-    return float(np.max(ratio, initial=0.0)), within
+        within = bool(np.all((np.abs(h - np.swapaxes(h, 1, 2)) <= bound) | ~np.isfinite(bound)))
+    return float(np.max(relative_asymmetry(h), initial=0.0)), within
 
 
 @dataclass(frozen=True)
@@ -298,6 +291,10 @@ class _Run:
         self.f0 = _per_row(values[0], self.count)
         self.faults = [describe_fault(f, program, batched=True) for f in faults]
 
+    def _rows(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        """The variables at the given points, one batch row each (shared values stay one row)."""
+        return {name: a if len(a) == 1 else a[points] for name, a in self.batch.items()}
+
     def _values(self, var: str) -> np.ndarray:
         """The values of `var` at every point, one row per point: (count, elements)."""
         return np.broadcast_to(self.batch[var], (self.count, *self.shapes[var])).reshape(
@@ -350,7 +347,7 @@ class _Run:
             sl = slice(start, start + per_chunk)
             rows = np.repeat(probes.points[sl], m)
             moves = np.tile(offsets, len(rows) // m) * np.repeat(h[sl], m)
-            env = {name: a if len(a) == 1 else a[rows] for name, a in self.batch.items()}
+            env = self._rows(rows)
             base = np.broadcast_to(self.batch[var][:1], (len(rows), *self.shapes[var]))
             if len(self.batch[var]) > 1:
                 base = self.batch[var][rows]
@@ -423,7 +420,7 @@ class _Run:
         for start in range(0, len(probes.points), per_chunk):
             sl = slice(start, start + per_chunk)
             rows = probes.points[sl]
-            env = {name: a if len(a) == 1 else a[rows] for name, a in self.batch.items()}
+            env = self._rows(rows)
             if probes.direction is not None:
                 moves = np.broadcast_to(probes.direction, (1, size))
             else:

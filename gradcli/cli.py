@@ -167,14 +167,7 @@ def eval_command(
         _fail(err)
     from . import render
 
-    for fault in result.faults:
-        render.warning(fault)
-    if as_json:
-        render.json_document(render.evaluation_json(result))
-    else:
-        render.evaluation_table(result)
-    if not result.finite:
-        raise typer.Exit(EXIT_NONFINITE)
+    _show(result, as_json, render.evaluation_json, render.evaluation_table)
 
 
 _JACOBIAN_EXAMPLES = (
@@ -215,24 +208,15 @@ def jacobian_command(
     from .source import GradcliError
 
     try:
-        from .api import check_variables, jacobian
+        from .api import jacobian
 
-        text, name, assignments = _split_arguments(args or [], file, var or [])
-        program, values = _program_and_values(text, name, assignments)
-        check_variables(program, values)
+        program, values = _program_at_point(args, file, var)
         result = jacobian(program, values, _names(wrt))
     except GradcliError as err:
         _fail(err)
     from . import render
 
-    for fault in result.faults:
-        render.warning(fault)
-    if as_json:
-        render.json_document(render.jacobian_json(result))
-    else:
-        render.jacobian_table(result)
-    if not result.finite:
-        raise typer.Exit(EXIT_NONFINITE)
+    _show(result, as_json, render.jacobian_json, render.jacobian_table)
 
 
 _MINIMIZE_EXAMPLES = (
@@ -404,14 +388,7 @@ def jvp_command(
         _fail(err)
     from . import render
 
-    for fault in result.faults:
-        render.warning(fault)
-    if as_json:
-        render.json_document(render.directional_json(result))
-    else:
-        render.directional_table(result)
-    if not result.finite:
-        raise typer.Exit(EXIT_NONFINITE)
+    _show(result, as_json, render.directional_json, render.directional_table)
 
 
 def _assignments(text: str) -> list[tuple[str, str]]:
@@ -476,14 +453,7 @@ def hessian_command(
         _fail(err)
     from . import render
 
-    for fault in result.faults:
-        render.warning(fault)
-    if as_json:
-        render.json_document(render.hessian_json(result))
-    else:
-        render.hessian_table(result)
-    if not result.finite:
-        raise typer.Exit(EXIT_NONFINITE)
+    _show(result, as_json, render.hessian_json, render.hessian_table)
 
 
 _CHECK_EXAMPLES = (
@@ -687,6 +657,20 @@ def _evaluate(text: str, name: str, assignments: list[tuple[str, str]], wrt: str
     program, values = _program_and_values(text, name, assignments)
     check_variables(program, values)
     return evaluate(program, values, _names(wrt))
+
+
+def _show(result, as_json: bool, to_json, table, exit_if_nonfinite: bool = True) -> None:
+    """Warnings to stderr, then one JSON document or the table; exit 1 on a nan or inf."""
+    from . import render
+
+    for fault in result.faults:
+        render.warning(fault)
+    if as_json:
+        render.json_document(to_json(result))
+    else:
+        table(result)
+    if exit_if_nonfinite and not result.finite:
+        raise typer.Exit(EXIT_NONFINITE)
 
 
 def _fail(err: Exception) -> None:

@@ -20,6 +20,7 @@ from .cli import (
     _names,
     _program_and_values,
     _program_at_point,
+    _show,
     _split_arguments,
     app,
     epilog,
@@ -193,9 +194,4 @@ def explain_command(
         _fail(err)
     from . import render
 
-    for fault in result.faults:
-        render.warning(fault)
-    if as_json:
-        render.json_document(render.explain_json(result))
-    else:
-        render.explain_table(result)
+    _show(result, as_json, render.explain_json, render.explain_table, exit_if_nonfinite=False)

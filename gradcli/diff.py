@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import _unknown, compile_program, differentiable
+from .api import _unknown, compile_program, differentiable, wrt_names
 from .autodiff import grad
 from .evaluate import evaluate as run
 from .graph import Node
@@ -49,6 +49,15 @@ class Derivatives:
     items: list[Derivative]
     point: dict[str, np.ndarray] | None
 
+    @property
+    def hints(self) -> dict[Node, str]:
+        return _hints(self.program)
+
+
+def _hints(program: Lowered) -> dict[Node, str]:
+    """The program's own binding names, for the nodes they name: printed derivatives use them."""
+    return {node: name for name, node in program.bindings.items()}
+
 
 def derivatives(
     program: Lowered | str,
@@ -69,10 +78,7 @@ def derivatives(
     for name in arrays:
         if name not in program.variables:
             raise _unknown(name, program, "")
-    names = list(program.variables) if wrt is None else list(wrt)
-    for name in names:
-        if name not in program.variables:
-            raise _unknown(name, program, "--wrt: ")
+    names = wrt_names(program, wrt)
     differentiable(program, names)
     shapes = {n: a.shape for n, a in arrays.items()}
     graph = program.graph
@@ -94,7 +100,7 @@ def derivatives(
         values_at = run(simple, point)[0] if point is not None and simple else [None] * len(simple)
     except GradcliError as err:
         raise err.with_source(program.source) from None
-    hints = {node: name for name, node in program.bindings.items()}
+    hints = _hints(program)
     items = [
         Derivative(
             label,

@@ -56,7 +56,9 @@ def json_document(doc: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def evaluation_json(result: Evaluation) -> dict[str, Any]:
+def _at_point_json(result) -> dict[str, Any]:
+    """What every command that evaluates at a point reports first: the program and the point,
+    the value and its shape."""
     source = result.program.source
     return {
         "expression": source.text,
@@ -64,6 +66,12 @@ def evaluation_json(result: Evaluation) -> dict[str, Any]:
         "variables": {name: to_json(v) for name, v in result.variables.items()},
         "value": to_json(result.value),
         "shape": list(np.shape(result.value)),
+    }
+
+
+def evaluation_json(result: Evaluation) -> dict[str, Any]:
+    return {
+        **_at_point_json(result),
         "gradient": {name: to_json(g) for name, g in result.gradient.items()},
         "gradient_of": "sum" if result.reduced else "value",
         "finite": result.finite,
@@ -148,13 +156,8 @@ def _short(value: Any) -> str:
 
 
 def jacobian_json(result) -> dict[str, Any]:
-    source = result.program.source
     return {
-        "expression": source.text,
-        "source": source.name,
-        "variables": {name: to_json(v) for name, v in result.variables.items()},
-        "value": to_json(result.value),
-        "shape": list(np.shape(result.value)),
+        **_at_point_json(result),
         "jacobian": {name: to_json(j) for name, j in result.matrices.items()},
         "finite": result.finite,
         "faults": [_fault_json(f) for f in result.faults],
@@ -491,10 +494,8 @@ def _heading(program, variables) -> Text:
 
 def directional_json(result) -> dict[str, Any]:
     return {
-        "expression": result.program.source.text,
-        "variables": {n: to_json(v) for n, v in result.variables.items()},
+        **_at_point_json(result),
         "direction": {n: to_json(v) for n, v in result.direction.items()},
-        "value": to_json(result.value),
         "derivative": to_json(result.derivative),
         "reverse": to_json(result.reverse),
         "faults": [_fault_json(f) for f in result.faults],
@@ -516,9 +517,7 @@ def directional_table(result) -> None:
 
 def hessian_json(result) -> dict[str, Any]:
     return {
-        "expression": result.program.source.text,
-        "variables": {n: to_json(v) for n, v in result.variables.items()},
-        "value": to_json(result.value),
+        **_at_point_json(result),
         "labels": result.labels,
         "gradient": to_json(result.gradient),
         "hessian": to_json(result.matrix),
@@ -570,8 +569,7 @@ def diff_text(result, output_format: str) -> str:
     from . import formats
 
     program = result.program
-    hints = {node: name for name, node in program.bindings.items()}
-    reserved = list(program.variables)
+    hints, reserved = result.hints, list(program.variables)
     if output_format == "python":
         return _diff_python(result, hints, reserved)
     blocks = []
@@ -624,8 +622,7 @@ def diff_json(result) -> dict[str, Any]:
     from . import formats
 
     program = result.program
-    hints = {node: name for name, node in program.bindings.items()}
-    reserved = list(program.variables)
+    hints, reserved = result.hints, list(program.variables)
     return {
         "expression": program.source.text,
         "source": program.source.name,
