@@ -1,22 +1,20 @@
-"""Text to syntax tree: the Lark LALR parser with the tree built directly by callbacks.
+"""Text to syntax tree: an LALR(1) parser of grammar/gradcli.lark, driven by tables.
 
-The transformer is handed to the parser, so no parse tree is built and nothing recurses: the LALR
-parser keeps its own stack, and each reduction builds one `syntax` node. Lark's exceptions are
-translated into `GradcliError`s that name tokens the way a user would.
+Lark builds the tables from the grammar ahead of time (grammar/generate.py writes
+gradcli/_tables.py), and this module runs them with one loop and one regular expression, so that
+starting the command neither imports Lark nor compiles the grammar. The loop keeps its own stacks
+and each reduction builds one `syntax` node, so nothing recurses on the input's depth. Errors
+become `GradcliError`s that name tokens the way a user would.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
-from functools import cache
-from importlib.resources import files
-from pathlib import Path
-
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import syntax as ast
+from ._tables import END, IGNORE, RULES, START, STATES, TERMINALS
 from .source import GradcliError, Source, Span
 
 _OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^", "MATMUL": "@"}
@@ -27,6 +25,8 @@ _CONTINUES = frozenset(
 )
 _OPENING, _CLOSING = frozenset({"LPAR", "LSQB"}), frozenset({"RPAR", "RSQB"})
 _SEPARATORS = frozenset({"NEWLINE", "SEMI"})
+_IGNORED = frozenset(IGNORE)
+_SCANNER = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in TERMINALS))
 
 _DESCRIPTIONS = {
     "NUMBER": "a number",
@@ -46,6 +46,18 @@ _OPERAND_START = frozenset({"NUMBER", "NAME", "LPAR", "LSQB"})
 _OPERATOR_TOKENS = frozenset({"PLUS", "STAR", "SLASH", "POW", "MATMUL"})
 
 
+class Token:
+    """A terminal of the grammar: its kind (NAME, PLUS, …), its text and where it is."""
+
+    __slots__ = ("end_pos", "start_pos", "type", "value")
+
+    def __init__(self, kind: str, value: str, start: int, end: int) -> None:
+        self.type, self.value, self.start_pos, self.end_pos = kind, value, start, end
+
+    def __repr__(self) -> str:
+        return f"Token({self.type}, {self.value!r})"
+
+
 def parse(
     text: str,
     name: str = "<expr>",
@@ -59,59 +71,111 @@ def parse(
     the file's line, so that messages point into the file.
     """
     source = Source(text, name, origin, frame, columns)
-    parser, separators = _parser()
+    lexer = _Lexer(text)
     try:
-        statements = parser.parse(text)
-    except UnexpectedInput as exc:
-        raise _translate(exc, source, separators) from None
+        statements = _run(lexer)
+    except _Unexpected as exc:
+        raise _translate(exc, source, lexer) from None
     except _LiteralError as exc:
         raise GradcliError(exc.message, exc.span, source=source) from None
     return ast.Program(statements, source)
 
 
-def grammar_text() -> str:
-    """The grammar: inside the installed package, or at the top of a source checkout."""
-    packaged = files("gradcli").joinpath("grammar", "gradcli.lark")
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    checkout = Path(__file__).resolve().parent.parent / "grammar" / "gradcli.lark"
-    return checkout.read_text(encoding="utf-8")
+class _Unexpected(Exception):
+    """The input stops fitting the grammar: at a character no token starts with (`token` None),
+    or at a token that no rule accepts in the parser's `state`."""
+
+    def __init__(self, pos: int, token: Token | None = None, stack: list[int] | None = None):
+        self.pos, self.token, self.stack = pos, token, stack
 
 
-@cache
-def _parser() -> tuple[Lark, _Separators]:
-    grammar = grammar_text()
-    separators = _Separators()
-    parser = Lark(
-        grammar,
-        parser="lalr",
-        lexer="basic",
-        postlex=separators,
-        transformer=_Build(),
-        maybe_placeholders=False,
-    )
-    return parser, separators
+def _run(lexer: _Lexer) -> list[ast.Statement]:
+    """The LALR(1) loop: shift tokens, reduce by rules, until the start rule covers the input."""
+    states, rules, callbacks = STATES, RULES, _CALLBACKS
+    stack = [START]
+    values: list = []
+    end = Token("$END", "", len(lexer.text), len(lexer.text))
+    for token in _chain(lexer.tokens(), end):
+        kind = token.type
+        while True:
+            action = states[stack[-1]].get(kind)
+            if action is None:
+                raise _Unexpected(token.start_pos, token, stack)
+            if action >= 0:
+                stack.append(action)
+                values.append(token)
+                break
+            origin, size, callback, splice, single = rules[~action]
+            if single and size == 1:  # ?rule: the child passes up unchanged
+                stack.pop()
+                stack.append(states[stack[-1]][origin])
+                continue
+            children = values[-size:]
+            del values[-size:], stack[-size:]
+            if splice:
+                children = _splice(children, splice)
+            if callback is not None:
+                children = callbacks[callback](children)
+            values.append(children)
+            stack.append(states[stack[-1]][origin])
+            if kind == "$END" and stack[-1] == END:
+                return values[-1]
+    raise AssertionError("the parser stopped before the end of its input")  # pragma: no cover
 
 
-class _Separators:
-    """Post-lexer: tidy statement separators so that the grammar can stay LALR(1).
+def _chain(tokens: Iterator[Token], end: Token) -> Iterator[Token]:
+    yield from tokens
+    yield end
+
+
+def _splice(children: list, positions: tuple[int, ...]) -> list:
+    """Take in the children of spliced rules (`_sep`, Lark's `__x_star` repetitions).
+
+    A repetition is left-recursive, so its list comes first: extend it in place, as Lark does,
+    so that a list of n items costs O(n) and not O(n²).
+    """
+    if positions[0] == 0:
+        out = children[0]
+        rest = 1
+    else:
+        out = []
+        rest = 0
+    for i in range(rest, len(children)):
+        if i in positions:
+            out.extend(children[i])
+        else:
+            out.append(children[i])
+    return out
+
+
+class _Lexer:
+    """Tokens of the text, with separators tidied so that the grammar can stay LALR(1).
 
     Drops leading, trailing and repeated separators, and newlines inside parentheses or after a
     token that needs a right operand. Remembers the last tokens for error messages.
     """
 
-    always_accept = ()
-
-    def __init__(self) -> None:
+    def __init__(self, text: str) -> None:
+        self.text = text
         self.previous: Token | None = None  # the token before the last one yielded
         self.last: Token | None = None
 
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+    def tokens(self) -> Iterator[Token]:
+        text, match, ignored = self.text, _SCANNER.match, _IGNORED
+        pos, size = 0, len(text)
         depth = 0
         pending: Token | None = None
-        self.previous = self.last = None
-        for tok in stream:
-            kind = tok.type
+        while pos < size:
+            found = match(text, pos)
+            if found is None:
+                raise _Unexpected(pos)
+            kind = found.lastgroup
+            end = found.end()
+            if kind in ignored:
+                pos = end
+                continue
+            tok = Token(kind, found.group(), pos, end)
+            pos = end
             if kind in _SEPARATORS:
                 if self.last is None or pending is not None:
                     continue
@@ -143,8 +207,8 @@ class _LiteralError(Exception):
         self.span = span
 
 
-class _Build(Transformer):
-    """One callback per grammar alias; each builds a syntax node with its span."""
+class _Build:
+    """One callback per grammar rule or alias; each builds a syntax node with its span."""
 
     def start(self, children: list) -> list[ast.Statement]:
         return [c for c in children if not isinstance(c, Token)]
@@ -164,7 +228,7 @@ class _Build(Transformer):
     def call(self, children: list) -> ast.Call:
         name, *rest = children
         args = rest[1] if len(rest) == 3 else []
-        return ast.Call(str(name), _span(name), args, _span(name).cover(_span(rest[-1])))
+        return ast.Call(name.value, _span(name), args, _span(name).cover(_span(rest[-1])))
 
     def args(self, children: list) -> list[ast.Expr | ast.Keyword]:
         return [c for c in children if not isinstance(c, Token)]
@@ -200,14 +264,14 @@ class _Build(Transformer):
 
     def number(self, children: list) -> ast.Number:
         (tok,) = children
-        value = float(tok)
+        value = float(tok.value)
         if not math.isfinite(value):
-            raise _LiteralError(f"the number {tok} is too large for a float64", _span(tok))
+            raise _LiteralError(f"the number {tok.value} is too large for a float64", _span(tok))
         return ast.Number(value, _span(tok))
 
     def name(self, children: list) -> ast.Name:
         (tok,) = children
-        return ast.Name(str(tok), _span(tok))
+        return ast.Name(tok.value, _span(tok))
 
     def paren(self, children: list) -> ast.Expr:
         lpar, inner, rpar = children
@@ -215,16 +279,36 @@ class _Build(Transformer):
         return inner
 
 
+_BUILD = _Build()
+_CALLBACKS = {
+    "start": _BUILD.start,
+    "assign": _BUILD.assign,
+    "binary": _BUILD.binary,
+    "unary": _BUILD.unary,
+    "call": _BUILD.call,
+    "args": _BUILD.args,
+    "keyword": _BUILD.keyword,
+    "array": _BUILD.array,
+    "elements": _BUILD.elements,
+    "index": _BUILD.index,
+    "subscripts": _BUILD.subscripts,
+    "slice": _BUILD.slice,
+    "number": _BUILD.number,
+    "name": _BUILD.name,
+    "paren": _BUILD.paren,
+}
+
+
 def _describe_token(tok: Token) -> str:
     if tok.type == "$END":
         return "end of input"
     if tok.type == "NUMBER":
-        return f"number {tok}"
+        return f"number {tok.value}"
     if tok.type == "NAME":
-        return f"name '{tok}'"
+        return f"name '{tok.value}'"
     if tok.type == "NEWLINE":
         return "new line"
-    return f"'{tok}'"
+    return f"'{tok.value}'"
 
 
 def _describe_expected(expected: set[str]) -> str:
@@ -245,11 +329,32 @@ def _describe_expected(expected: set[str]) -> str:
     return ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
-def _translate(exc: UnexpectedInput, source: Source, tokens: _Separators) -> GradcliError:
+def _accepted(stack: list[int]) -> set[str]:
+    """The tokens that the parser would shift next from this stack, after any reductions."""
+    candidates = {kind for kind in STATES[stack[-1]] if kind.isupper() or kind == "$END"}
+    return {kind for kind in candidates if _accepts(list(stack), kind)}
+
+
+def _accepts(stack: list[int], kind: str) -> bool:
+    while True:
+        action = STATES[stack[-1]].get(kind)
+        if action is None:
+            return False
+        if action >= 0:
+            return True
+        origin, size = RULES[~action][:2]
+        del stack[len(stack) - size :]
+        stack.append(STATES[stack[-1]][origin])
+        if kind == "$END" and stack[-1] == END:
+            return True
+
+
+def _translate(exc: _Unexpected, source: Source, tokens: _Lexer) -> GradcliError:
     text = source.text
     previous = tokens.previous
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream
+    tok = exc.token
+    if tok is None:
+        pos = exc.pos
         char = text[pos]
         hint = None
         if char in "{}":
@@ -259,38 +364,31 @@ def _translate(exc: UnexpectedInput, source: Source, tokens: _Separators) -> Gra
         return GradcliError(
             f"unexpected character {char!r}", Span(pos, pos + 1), source=source, hint=hint
         )
-    if isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        expected = set(exc.accepts or exc.expected)
-        if tok.type == "$END":
-            end = tokens.last.end_pos if tokens.last is not None else len(text)
-            span = Span(end, end + 1)  # just after the last token, not after trailing blank lines
-            message = "unexpected end of input"
-            previous = tokens.last
-            if previous is None:
-                return GradcliError(
-                    "the program is empty",
-                    span,
-                    source=source,
-                    hint="write an expression, such as x*y + x/y",
-                )
-        else:
-            span = _span(tok)
-            message = f"unexpected {_describe_token(tok)}"
-        hint = None
-        if (
-            previous is not None
-            and previous.type in ("NUMBER", "RPAR", "NAME")
-            and tok.type in ("NAME", "NUMBER", "LPAR")
-        ):
-            hint = f"multiplication is written with '*', as in {previous}*{tok}"
-        elif tok.type == "EQUAL":
-            hint = "'=' binds a name (name = expression); it is not a comparison"
-        return GradcliError(
-            f"{message}; expected {_describe_expected(expected)}", span, source=source, hint=hint
-        )
-    if isinstance(exc, UnexpectedEOF):  # pragma: no cover - LALR reports $END as a token
-        return GradcliError(
-            "unexpected end of input", Span(len(text), len(text) + 1), source=source
-        )
-    return GradcliError(str(exc), source=source)  # pragma: no cover
+    expected = _accepted(exc.stack) or {k for k in STATES[exc.stack[-1]] if k.isupper()}
+    if tok.type == "$END":
+        end = tokens.last.end_pos if tokens.last is not None else len(text)
+        span = Span(end, end + 1)  # just after the last token, not after trailing blank lines
+        message = "unexpected end of input"
+        previous = tokens.last
+        if previous is None:
+            return GradcliError(
+                "the program is empty",
+                span,
+                source=source,
+                hint="write an expression, such as x*y + x/y",
+            )
+    else:
+        span = _span(tok)
+        message = f"unexpected {_describe_token(tok)}"
+    hint = None
+    if (
+        previous is not None
+        and previous.type in ("NUMBER", "RPAR", "NAME")
+        and tok.type in ("NAME", "NUMBER", "LPAR")
+    ):
+        hint = f"multiplication is written with '*', as in {previous.value}*{tok.value}"
+    elif tok.type == "EQUAL":
+        hint = "'=' binds a name (name = expression); it is not a comparison"
+    return GradcliError(
+        f"{message}; expected {_describe_expected(expected)}", span, source=source, hint=hint
+    )

@@ -1,5 +1,5 @@
-"""The wheel carries the grammar: a non-editable install into a fresh virtual environment works
-from any directory, without the source tree."""
+"""The wheel carries the parse tables: a non-editable install into a fresh virtual environment
+works from any directory, without the source tree and without Lark."""
 
 import json
 import subprocess
@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_wheel_in_a_fresh_venv_finds_its_grammar(tmp_path):
+def test_wheel_in_a_fresh_venv_parses_without_the_source_tree(tmp_path):
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
@@ -51,14 +51,19 @@ def test_wheel_in_a_fresh_venv_finds_its_grammar(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run(
-        [python, "-c", "import gradcli.parser as p; p._parser(); print(p.__file__)"],
+        [
+            python,
+            "-c",
+            "import sys, gradcli.parser as p; p.parse('x*y'); "
+            "assert 'lark' not in sys.modules; print(p.__file__)",
+        ],
         capture_output=True,
         text=True,
         cwd=elsewhere,
         check=True,
     ).stdout.strip()
     assert Path(where).is_relative_to(env_dir), where
-    assert (Path(where).parent / "grammar" / "gradcli.lark").is_file()
+    assert (Path(where).parent / "_tables.py").is_file()
 
     out = subprocess.run(
         [env_dir / "bin" / "gradcli", "eval", "x*y + x/y", "--x", "5", "--y", "2", "--json"],

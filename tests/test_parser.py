@@ -1,7 +1,9 @@
 """The language's syntax: numbers, names, precedence, programs, and located parse errors."""
 
 import math
+import random
 import re
+from pathlib import Path
 
 import pytest
 
@@ -205,3 +207,214 @@ def test_a_new_primitive_needs_only_a_registry_entry(monkeypatch):
     r = evaluate("cube(x) + 1", {"x": 2.0})
     assert float(r.value) == 9.0 and float(r.gradient["x"]) == 12.0
     assert np.isclose(float(evaluate("cube(-x)", {"x": 1.5}).gradient["x"]), -3 * 1.5**2)
+
+
+# --- The table-driven parser against Lark itself -------------------------------------------------
+
+
+def test_the_committed_tables_are_generated_from_the_committed_grammar():
+    generate = _generator()
+    grammar = generate.GRAMMAR.read_text(encoding="utf-8")
+    assert generate.TABLES.read_text(encoding="utf-8") == generate.render(grammar), (
+        "gradcli/_tables.py is stale: run python grammar/generate.py"
+    )
+
+
+def _generator():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "grammar" / "generate.py"
+    spec = importlib.util.spec_from_file_location("generate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _lark_tokens(text: str) -> list[tuple[str, str, int, int]]:
+    """Lark's own basic lexer on the grammar, as the reference for the scanner."""
+    from lark import Lark
+    from lark.exceptions import UnexpectedCharacters
+
+    lark = (
+        _LARK_LEXER
+        or _LARK_LEXER.append(
+            Lark(_generator().GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="basic")
+        )
+        or _LARK_LEXER
+    )
+    out = []
+    try:
+        for t in lark[0].lex(text):
+            out.append((t.type, str(t), t.start_pos, t.end_pos))
+    except UnexpectedCharacters as exc:
+        out.append(("error", "", exc.pos_in_stream, exc.pos_in_stream))
+    return out
+
+
+_LARK_LEXER: list = []
+
+
+def _our_tokens(text: str) -> list[tuple[str, str, int, int]]:
+    from gradcli import parser
+
+    out = []
+    pos = 0
+    while pos < len(text):
+        found = parser._SCANNER.match(text, pos)
+        if found is None:
+            return [*out, ("error", "", pos, pos)]
+        if found.lastgroup not in parser._IGNORED:
+            out.append((found.lastgroup, found.group(), pos, found.end()))
+        pos = found.end()
+    return out
+
+
+_PIECES = [
+    "x", "y1", "é", "_a", "2", "2.", ".5", "1e3", "1.5E-2", "1e", "+", "-", "−", "*", "**", "^",
+    "/", "@", "(", ")", "[", "]", ",", ":", ";", "=", "\n", "\r\n", " ", "\t", "# c\n", "\\\n",
+    "sin", "sum(", "axis=", "!", "{", "$", "'", "0x1", "1_0",
+]  # fmt: skip
+
+
+def _soup(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, n)))
+
+
+def test_the_scanner_splits_text_exactly_as_lark_does():
+    rng = random.Random(6)
+    texts = [_soup(rng, 30) for _ in range(3000)]
+    for text in texts:
+        assert _our_tokens(text) == _lark_tokens(text), text
+
+
+def test_the_table_driven_parser_builds_what_lark_builds():
+    """Lark's LALR parser and tree builder, fed the same tokens and running the same callbacks,
+    accept the same programs, build equal syntax trees and reject the same token."""
+    rng = random.Random(7)
+    texts = [_soup(rng, 25) for _ in range(4000)] + [_program(rng) for _ in range(1000)]
+    accepted = 0
+    for text in texts:
+        ours, theirs = _parse_ours(text), _parse_lark(text)
+        assert ours == theirs, text
+        accepted += ours[0] == "ok"
+    assert accepted > 800  # the comparison covers well-formed programs, not only errors
+
+
+def _program(rng: random.Random, depth: int = 0) -> str:
+    """A random well-formed program: the soup above rarely is one."""
+    if depth > 4 or rng.random() < 0.3:
+        return rng.choice(["x", "y", "2", "1.5e-3", "pi"])
+    sub = lambda: _program(rng, depth + 1)  # noqa: E731
+    return rng.choice(
+        [
+            lambda: f"{sub()} {rng.choice(['+', '-', '*', '/', '^', '@', '**'])} {sub()}",
+            lambda: f"-{sub()}",
+            lambda: f"({sub()})",
+            lambda: f"sin({sub()})",
+            lambda: f"sum({sub()}, axis=0)",
+            lambda: f"[{sub()}, {sub()},]",
+            lambda: f"{sub()}[0:2, ::-1]",
+            lambda: f"a = {sub()}; {sub()}\n",
+        ]
+    )()
+
+
+def _parse_ours(text: str):
+    from gradcli import parser
+
+    lexer = parser._Lexer(text)
+    try:
+        return ("ok", _shape(parser._run(lexer)))
+    except parser._Unexpected as exc:
+        where = exc.token.start_pos if exc.token is not None else exc.pos
+        kind = exc.token.type if exc.token is not None else "char"
+        return ("error", kind, where, sorted(parser._accepted(exc.stack)) if exc.stack else [])
+    except parser._LiteralError as exc:
+        return ("literal", exc.span)
+
+
+def _parse_lark(text: str):
+    if not _LARK_PARSER:
+        _LARK_PARSER.append(_lark_parser())
+    return _run_lark(_LARK_PARSER[0], text)
+
+
+_LARK_PARSER: list = []
+
+
+def _lark_parser():
+    from lark import Lark, Token, Transformer
+    from lark.lexer import Lexer
+
+    from gradcli import parser
+
+    class Feed(Lexer):
+        """Lark's parser, fed gradcli's tokens (separators tidied), as Lark tokens."""
+
+        def __init__(self, conf):
+            pass
+
+        def lex(self, text):
+            for tok in parser._Lexer(text).tokens():
+                yield Token(tok.type, tok.value, tok.start_pos, end_pos=tok.end_pos)
+
+    def adapt(callback):
+        def run(children):
+            return callback(
+                [
+                    parser.Token(c.type, str(c), c.start_pos, c.end_pos)
+                    if isinstance(c, Token)
+                    else c
+                    for c in children
+                ]
+            )
+
+        return run
+
+    class Build(Transformer):
+        pass
+
+    for name, callback in parser._CALLBACKS.items():
+        setattr(Build, name, staticmethod(adapt(callback)))
+    lark = Lark(
+        _generator().GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer=Feed,
+        transformer=Build(),
+        maybe_placeholders=False,
+    )
+    return lark
+
+
+def _run_lark(lark, text: str):
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+    from gradcli import parser
+
+    try:
+        return ("ok", _shape(lark.parse(text)))
+    except UnexpectedToken as exc:
+        tok = exc.token
+        kind = tok.type
+        where = tok.start_pos if kind != "$END" else len(text)
+        return ("error", kind, where, sorted(exc.accepts or []))
+    except parser._Unexpected as exc:  # raised by gradcli's scanner inside Feed
+        return ("error", "char", exc.pos, [])
+    except UnexpectedCharacters:  # pragma: no cover - Feed raises gradcli's error first
+        raise
+    except Exception as exc:
+        inner = getattr(exc, "orig_exc", exc)
+        if isinstance(inner, parser._LiteralError):
+            return ("literal", inner.span)
+        raise
+
+
+def _shape(node):
+    """A syntax tree as nested tuples (syntax nodes compare by identity)."""
+    from dataclasses import fields, is_dataclass
+
+    if isinstance(node, list):
+        return tuple(_shape(n) for n in node)
+    if is_dataclass(node):
+        return (type(node).__name__, *(_shape(getattr(node, f.name)) for f in fields(node)))
+    return node
