@@ -4,10 +4,39 @@
 >>> result = evaluate("x*y + x/y", {"x": 5, "y": 2})
 >>> float(result.value), float(result.gradient["x"]), float(result.gradient["y"])
 (12.5, 2.5, 3.75)
+
+The names below are imported on first use, so that `gradcli --help` and the command line's
+other quick paths do not pay for numpy and the whole pipeline.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .api import Evaluation, compile_program, evaluate
-from .source import GradcliError
+
+if TYPE_CHECKING:
+    from .api import Evaluation, compile_program, evaluate
+    from .source import GradcliError
+
+_LAZY = {
+    "Evaluation": ".api",
+    "compile_program": ".api",
+    "evaluate": ".api",
+    "GradcliError": ".source",
+}
 
 __all__ = ["Evaluation", "GradcliError", "__version__", "compile_program", "evaluate"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gradcli' has no attribute {name!r}")
+    value = import_module(_LAZY[name], __name__).__dict__[name]
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from .autodiff import grad
-from .evaluate import Fault
-from .evaluate import evaluate as run
+from .compute import Fault
+from .compute import evaluate as run
 from .forward import TANGENT, jvps
 from .graph import Node, toposort
 from .lower import CONSTANTS, Lowered, lower

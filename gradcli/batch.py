@@ -18,7 +18,7 @@ import numpy as np
 
 from .api import describe_fault
 from .autodiff import grad
-from .evaluate import evaluate
+from .compute import evaluate
 from .graph import Node
 from .lower import Lowered
 from .source import GradcliError

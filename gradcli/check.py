@@ -27,7 +27,7 @@ import numpy as np
 from . import finite_diff as fd
 from .api import check_variables, describe_fault, relative_asymmetry, wrt_names
 from .autodiff import grad
-from .evaluate import evaluate
+from .compute import evaluate
 from .forward import TANGENT, jvp
 from .graph import Node, toposort
 from .lower import Lowered

@@ -15,7 +15,7 @@ import numpy as np
 
 from .api import _unknown, compile_program, differentiable, wrt_names
 from .autodiff import grad
-from .evaluate import evaluate as run
+from .compute import evaluate as run
 from .graph import Node
 from .lower import Lowered
 from .printer import to_source

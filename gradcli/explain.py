@@ -16,7 +16,7 @@ import numpy as np
 
 from .api import _fault_order, _prepared, describe_fault, differentiable
 from .autodiff import backward
-from .evaluate import evaluate as run
+from .compute import evaluate as run
 from .graph import Node, toposort
 from .lower import Lowered
 from .printer import LANGUAGE, expression

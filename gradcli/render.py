@@ -7,7 +7,6 @@ would wrap long lines when the output is piped.
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .api import Evaluation
+from .output import _at_point_json, _fault_json, evaluation_json, json_document  # noqa: F401
 from .source import GradcliError, Span, format_error
 from .values import format_number, to_json
 
@@ -49,43 +49,6 @@ def stdout_line() -> None:
 
 def warning(err: GradcliError) -> None:
     error(err, "warning")
-
-
-def json_document(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(doc, allow_nan=False, ensure_ascii=False, indent=2) + "\n")
-    sys.stdout.flush()
-
-
-def _at_point_json(result) -> dict[str, Any]:
-    """What every command that evaluates at a point reports first: the program and the point,
-    the value and its shape."""
-    source = result.program.source
-    return {
-        "expression": source.text,
-        "source": source.name,
-        "variables": {name: to_json(v) for name, v in result.variables.items()},
-        "value": to_json(result.value),
-        "shape": list(np.shape(result.value)),
-    }
-
-
-def evaluation_json(result: Evaluation) -> dict[str, Any]:
-    return {
-        **_at_point_json(result),
-        "gradient": {name: to_json(g) for name, g in result.gradient.items()},
-        "gradient_of": "sum" if result.reduced else "value",
-        "finite": result.finite,
-        "faults": [_fault_json(f) for f in result.faults],
-    }
-
-
-def _fault_json(fault: GradcliError) -> dict[str, Any]:
-    doc: dict[str, Any] = {"message": fault.message}
-    if fault.span is not None and fault.source is not None:
-        line, column = fault.source.line_col(fault.span.start)
-        end_line, end_column = fault.source.line_col(fault.span.end)
-        doc |= {"line": line, "column": column, "end_line": end_line, "end_column": end_column}
-    return doc
 
 
 def evaluation_table(result: Evaluation) -> None:

@@ -24,7 +24,7 @@ from .check import (
     check,
 )
 from .checkfile import Case
-from .evaluate import evaluate
+from .compute import evaluate
 from .lower import Lowered
 from .source import GradcliError
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import finite_diff as fd
 from .api import _prepared
 from .check import DTYPES
-from .evaluate import evaluate
+from .compute import evaluate
 from .lower import Lowered
 from .source import GradcliError
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .autodiff import grad
-from .evaluate import evaluate
+from .compute import evaluate
 from .lower import Lowered
 from .source import GradcliError
 

@@ -7,7 +7,7 @@ import pytest
 
 from gradcli import compile_program, evaluate
 from gradcli.autodiff import grad
-from gradcli.evaluate import evaluate as run
+from gradcli.compute import evaluate as run
 from gradcli.graph import toposort
 from gradcli.printer import to_source
 

@@ -18,7 +18,7 @@ from test_scale import shallow_stack
 from gradcli import compile_program, evaluate
 from gradcli.api import hessian
 from gradcli.diff import derivatives
-from gradcli.evaluate import evaluate as run
+from gradcli.compute import evaluate as run
 
 RNG = np.random.default_rng(5)
 

@@ -29,7 +29,7 @@ from test_scale import shallow_stack
 
 from gradcli import GradcliError, compile_program
 from gradcli.api import directional, hessian
-from gradcli.evaluate import evaluate as run
+from gradcli.compute import evaluate as run
 from gradcli.forward import jvp
 
 RTOL = 1e-12

@@ -15,7 +15,7 @@ import test_primitives as elementwise
 
 from gradcli import compile_program
 from gradcli.autodiff import grad
-from gradcli.evaluate import evaluate as run
+from gradcli.compute import evaluate as run
 from gradcli.printer import to_source
 
 

@@ -1,0 +1,77 @@
+"""The console script: a quick path for the commonest call, and the full command line for the rest.
+
+`gradcli eval "x*y + x/y" --x 5 --y 2`, run hundreds of times a day in CI, spends most of its
+time starting up. When the arguments are only an expression, `--NAME VALUE` pairs and perhaps
+`--json`, and the answer is finite and scalar, this path evaluates and prints without importing
+Typer or Rich. Anything else, an error included, goes through the full command line (cli.py),
+which prints exactly what it always does; this path writes nothing until it has its answer, so
+falling back repeats no output. tests/test_startup.py checks that both paths print the same.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+# Tokens that make eval's arguments more than EXPR --NAME VALUE … [--json].
+_NEGATIVE = re.compile(r"-[\d.][\d.,eE+-]*")
+_OPTION_PREFIXES = ("--file", "--var", "--wrt", "--batch", "--help", "--json=", "-f", "-h")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    output = quick_eval(sys.argv[1:])
+    if output is None:
+        from .cli import main as full
+
+        full()
+        return
+    try:
+        sys.stdout.write(output)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left, as in `gradcli eval … | head -1`
+        sys.stderr.close()
+
+
+def quick_eval(argv: list[str]) -> str | None:
+    """What `gradcli eval` prints for these arguments, or None if the full command line must
+    answer (other commands and options, stdin, a terminal, errors, warnings, arrays)."""
+    if len(argv) < 2 or argv[0] != "eval" or not _plain(argv[1:]):
+        return None
+    if "_GRADCLI_COMPLETE" in os.environ:  # Typer's shell completion
+        return None
+    as_json = "--json" in argv
+    if not as_json and sys.stdout.isatty():
+        return None  # a terminal gets Rich's colours
+    from .source import GradcliError
+
+    try:
+        from .arguments import evaluate_at, split_arguments
+
+        text, name, assignments = split_arguments([a for a in argv[1:] if a != "--json"], None, [])
+        if name != "<expr>":
+            return None
+        result = evaluate_at(text, name, assignments, None)
+    except (GradcliError, ValueError, OverflowError):
+        return None
+    if result.faults or not result.finite:
+        return None
+    from . import output
+
+    if as_json:
+        return output.json_text(output.evaluation_json(result))
+    return output.scalar_table(result)
+
+
+def _plain(tokens: list[str]) -> bool:
+    for token in tokens:
+        if token == "--json":
+            continue
+        if token in ("-", "--") or token.startswith(_OPTION_PREFIXES):
+            return False
+        # Click reads -abc as short options a, b, c (-softplus(x) holds -f); a negative number
+        # has none of them.
+        if token.startswith("-") and not token.startswith("--") and not _NEGATIVE.fullmatch(token):
+            return False
+    return True
