@@ -11,7 +11,6 @@ other quick paths do not pay for numpy and the whole pipeline.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -20,20 +19,18 @@ if TYPE_CHECKING:
     from .api import Evaluation, compile_program, evaluate
     from .source import GradcliError
 
-_LAZY = {
-    "Evaluation": ".api",
-    "compile_program": ".api",
-    "evaluate": ".api",
-    "GradcliError": ".source",
-}
-
 __all__ = ["Evaluation", "GradcliError", "__version__", "compile_program", "evaluate"]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    if name == "GradcliError":
+        from .source import GradcliError as value
+    elif name in ("Evaluation", "compile_program", "evaluate"):
+        from . import api
+
+        value = api.__dict__[name]
+    else:
         raise AttributeError(f"module 'gradcli' has no attribute {name!r}")
-    value = import_module(_LAZY[name], __name__).__dict__[name]
     globals()[name] = value
     return value
 

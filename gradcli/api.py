@@ -224,7 +224,12 @@ class Hessian:
 
     @property
     def finite(self) -> bool:
-        return bool(np.all(np.isfinite(self.matrix)) and np.all(np.isfinite(self.gradient)))
+        """The value, the gradient and every entry: a nan value is as wrong as a nan entry."""
+        return bool(
+            np.all(np.isfinite(self.matrix))
+            and np.all(np.isfinite(self.gradient))
+            and np.all(np.isfinite(self.value))
+        )
 
 
 _SEED_SUFFIX = "·seed"  # a suffix no program can write

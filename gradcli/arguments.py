@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 NAME = re.compile(r"[^\W\d]\w*")
 
@@ -84,12 +83,14 @@ def split_arguments(
 
 
 def read(path: str) -> str:
+    from .limits import read_bounded
     from .source import GradcliError
 
     if path == "-":
-        return sys.stdin.read()
+        return read_bounded(sys.stdin, "the program on stdin")
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            return read_bounded(handle, path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise GradcliError(f"cannot read {path}: {reason}") from None
@@ -109,6 +110,8 @@ def unknown_option(
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.7)
     if not close or difflib.get_close_matches(name, variables, n=1):
         return None
+    if close[0] == name:  # an option of another command
+        return GradcliError(f"this command has no option --{name}", hint="see its --help")
     known = f" (the expression's variables are {', '.join(variables)})" if variables else ""
     return GradcliError(f"unknown option --{name}", hint=f"did you mean --{close[0]}?{known}")
 

@@ -88,6 +88,7 @@ def _reduction(
     written_as: str | None = None,
     magnitude_vjp: Callable[..., Any] | None = None,
     jvp: Callable[..., Any] | None = None,
+    passes_nonfinite: tuple[int, ...] = (),
     **forms: Any,  # latex, python, python_uses
 ) -> Primitive:
     """A primitive that reduces one array along an optional `axis`."""
@@ -100,7 +101,8 @@ def _reduction(
             name, 1, lambda x, axis: forward(x, _axis(axis, np.ndim(x))), doc,
             vjp=vjp, shape=_reduced, batch=batch, analytic=analytic, kink=kink,
             attr_params=(("axis", None),), public=public, written_as=written_as,
-            magnitude_vjp=magnitude_vjp, jvp=jvp or _same_on_tangent(name), **forms,
+            magnitude_vjp=magnitude_vjp, jvp=jvp or _same_on_tangent(name),
+            passes_nonfinite=passes_nonfinite, **forms,
         )
     )  # fmt: skip
 
@@ -112,6 +114,7 @@ _reduction(
     lambda x, axis: np.sum(x, axis=axis),
     "sum of the elements (along axis, if given)",
     lambda node, g, shape_of: (_expand(g, shape_of(node.inputs[0]), node.attrs[0]),),
+    passes_nonfinite=(0,),
 )
 
 
@@ -198,7 +201,9 @@ def _pairs_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
     """The k-th derivative of prod_except, as a multilinear map of x's tangents, is symmetric:
     its vjp in x adds g as one more tangent, and in t_m puts g in t_m's place."""
     x, *ts = node.inputs
-    return (
+    return _summed_to_inputs(
+        node,
+        shape_of,
         _pairs(x, [*ts, g], node.attrs),
         *(_pairs(x, [*ts[:m], g, *ts[m + 1 :]], node.attrs) for m in range(len(ts))),
     )
@@ -206,9 +211,19 @@ def _pairs_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
 
 def _pairs_magnitude(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
     x, *ts = (_apply("abs", i) for i in node.inputs)
-    return (
+    return _summed_to_inputs(
+        node,
+        shape_of,
         _pairs(x, [*ts, g], node.attrs),
         *(_pairs(x, [*ts[:m], g, *ts[m + 1 :]], node.attrs) for m in range(len(ts))),
+    )
+
+
+def _summed_to_inputs(node: Node, shape_of: ShapeOf, *parts: Node) -> tuple:
+    """The inputs of prod_pairs broadcast together: each adjoint summed back to its input."""
+    return tuple(
+        part if shape_of(x) == shape_of(node) else _apply("sum_to", part, attrs=(shape_of(x),))
+        for x, part in zip(node.inputs, parts, strict=True)
     )
 
 
@@ -493,7 +508,7 @@ register(Primitive(
     "transpose", 1, lambda x, axes: np.transpose(x, _permutation(axes, np.ndim(x))),
     "the axes reversed (or permuted as axes says)",
     vjp=_transpose_vjp, jvp=_same_on_tangent("transpose"), analytic=True,
-    attr_params=(("axes", None),),
+    attr_params=(("axes", None),), passes_nonfinite=(0,),
     shape=lambda s, axes: tuple(s[i] for i in _permutation(axes, len(s))),
     batch=lambda args, flags, items, out, axes: np.transpose(
         args[0], (0, *(1 + i for i in _permutation(axes, len(items[0]))))
@@ -512,7 +527,7 @@ register(Primitive(
     "reshape", 1, lambda x, shape: np.reshape(x, as_shape(shape)),
     "the same elements in another shape: reshape(x, shape=[2, 3])",
     vjp=lambda node, g, shape_of: (_apply("reshape", g, attrs=(shape_of(node.inputs[0]),)),),
-    jvp=_same_on_tangent("reshape"), shape=_reshape_shape, analytic=True,
+    jvp=_same_on_tangent("reshape"), shape=_reshape_shape, analytic=True, passes_nonfinite=(0,),
     batch=lambda args, flags, items, out, shape: np.reshape(
         args[0], np.shape(args[0])[:1] + as_shape(shape)
     ),
@@ -610,8 +625,34 @@ def _ranges_key(start, stop, step) -> tuple:
     )
 
 
+def _unindex_shape(g: Shape, shape, start, stop, step) -> Shape:
+    """The shape attribute, once g is known to fit (or broadcast) into start:stop:step of it."""
+    shape, start, stop, step = (as_shape(a) for a in (shape, start, stop, step))
+    if not len(start) == len(stop) == len(step) <= len(shape):
+        raise ValueError(
+            f"unindex needs start, stop and step of the same length, at most one per axis of "
+            f"shape {list(shape)}, not {list(start)}, {list(stop)} and {list(step)}"
+        )
+    try:
+        region = np.broadcast_to(0.0, shape)[_ranges_key(start, stop, step)].shape
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"unindex cannot place g in shape {list(shape)}: {exc}") from None
+    try:
+        fits = np.broadcast_shapes(g, region) == region
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"unindex cannot place g of shape {g} in a region of shape {region}")
+    return shape
+
+
 def _unindex_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
-    return (_apply("index", g, attrs=(_written_key(*node.attrs[1:]),)),)
+    part = _apply("index", g, attrs=(_written_key(*node.attrs[1:]),))
+    (x,) = node.inputs
+    region = np.broadcast_to(0.0, shape_of(node))[_ranges_key(*node.attrs[1:])].shape
+    if region != shape_of(x):  # g was broadcast into its region
+        part = _apply("sum_to", part, attrs=(shape_of(x),))
+    return (part,)
 
 
 def _written_key(start, stop, step) -> tuple:
@@ -638,7 +679,7 @@ register(Primitive(
     "unindex", 1, _unindex,
     "zeros of the shape, with g at the elements start:stop:step of each axis (a step of 0: the "
     "single element start, an axis g does not have); the reverse of indexing",
-    vjp=_unindex_vjp, shape=lambda s, shape, start, stop, step: as_shape(shape), analytic=True,
+    vjp=_unindex_vjp, shape=_unindex_shape, analytic=True,
     jvp=_same_on_tangent("unindex"), params=("g",),
     batch=lambda args, flags, items, out, *attrs: _unindex(args[0], *attrs, batched=True),
     attr_params=(("shape", ()), ("start", ()), ("stop", ()), ("step", ())),

@@ -14,6 +14,8 @@ from functools import reduce
 from operator import add
 from typing import Any
 
+import numpy as np
+
 from .graph import Node, toposort
 from .registry import REGISTRY, Shape
 from .shapes import infer_shapes
@@ -117,6 +119,14 @@ def _propagate(
     return adjoints
 
 
+def _ones(node: Node) -> bool:
+    """Whether `node` is broadcast_to(1): multiplying by it is broadcasting, a view in numpy."""
+    if node.op != "broadcast_to":
+        return False
+    (one,) = node.inputs
+    return one.op == "const" and np.size(one.value) == 1 and bool(np.all(one.value == 1.0))
+
+
 def _vjp(
     node: Node, adjoint: Node, shapes: Mapping[Node, Shape], live: set[Node], magnitude: bool
 ) -> list[tuple[int, Node | None, Any]]:
@@ -144,7 +154,10 @@ def _vjp(
             continue
         if magnitude:
             local = node.graph.apply("abs", local) if isinstance(local, Node) else abs(local)
-        contribution = adjoint * local
+        if _ones(adjoint):  # the seed spread over an array (as sum sends it): no product
+            contribution = node.graph.apply("broadcast_to", local, attrs=(shapes[node],))
+        else:
+            contribution = adjoint * local
         if shapes[inp] != shapes[node]:
             contribution = node.graph.apply("sum_to", contribution, attrs=(shapes[inp],))
         out.append((k, contribution, local))

@@ -18,7 +18,7 @@ with its left and right derivatives, never a false failure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -222,11 +222,11 @@ def _asymmetry(checks: list[VariableCheck]) -> tuple[float | None, bool | None]:
     for vc in checks:
         rows.setdefault(vc.of, []).append(vc)
 
-    def matrix(field: str) -> np.ndarray:  # (points, n, n)
-        parts = [np.concatenate([getattr(vc, field) for vc in r], axis=1) for r in rows.values()]
+    def matrix(field: Callable[[VariableCheck], np.ndarray]) -> np.ndarray:  # (points, n, n)
+        parts = [np.concatenate([field(vc) for vc in r], axis=1) for r in rows.values()]
         return np.stack(parts, axis=1)
 
-    h, tol = matrix("autograd"), matrix("tolerance")
+    h, tol = matrix(lambda vc: vc.autograd), matrix(lambda vc: vc.tolerance)
     with np.errstate(all="ignore"):
         bound = tol + np.swapaxes(tol, 1, 2)
         within = bool(np.all((np.abs(h - np.swapaxes(h, 1, 2)) <= bound) | ~np.isfinite(bound)))

@@ -33,6 +33,7 @@ import numpy as np
 from .api import compile_program
 from .check import DTYPES, CheckOptions
 from .finite_diff import METHODS
+from .limits import read_bounded
 from .lower import Lowered
 from .source import GradcliError
 from .values import parse_value
@@ -167,9 +168,12 @@ def load(path: Path, cwd: Path | None = None) -> tuple[list[Case], list[GradcliE
     """The cases of one check file, and the mistakes found in it (each with file, line, key)."""
     full = path if path.is_absolute() else (cwd or Path.cwd()) / path
     try:
-        text = full.read_text(encoding="utf-8")
+        with open(full, encoding="utf-8") as handle:
+            text = read_bounded(handle, str(path))
     except (OSError, UnicodeDecodeError) as exc:
         return [], [GradcliError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")]
+    except GradcliError as err:
+        return [], [err]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -303,7 +307,7 @@ class _Reader:
                     raise self.error("eps must be > 0", key)
                 changes[key] = float(value)
         if "dtype" in data:
-            if data["dtype"] not in DTYPES:
+            if not isinstance(data["dtype"], str) or data["dtype"] not in DTYPES:
                 raise self.error(
                     f"dtype must be float64 or float32, not {data['dtype']!r}", "dtype"
                 )
@@ -392,8 +396,9 @@ class _Reader:
             raise self.error("program must be the path of a .grad file", "program")
         path = self.folder / rel
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            with open(path, encoding="utf-8") as handle:
+                text = read_bounded(handle, str(rel))
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
             reason = getattr(exc, "strerror", None) or str(exc)
             raise self.error(f"cannot read the program {rel}: {reason}", "program") from None
         return compile_program(text, str(self.path.parent / rel))

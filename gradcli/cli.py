@@ -494,6 +494,7 @@ only if the autograd value is not between them.
 def _run_batch(text: str, name: str, assignments, wrt: str | None, path: str) -> None:
     """eval --batch: stream JSON Lines through the batched evaluator; exits when done."""
     from .batch import run_batch
+    from .limits import lines_bounded
     from .source import GradcliError
 
     program, fixed = _program_and_values(text, name, assignments)
@@ -507,7 +508,8 @@ def _run_batch(text: str, name: str, assignments, wrt: str | None, path: str) ->
         except OSError as exc:
             raise GradcliError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        summary = run_batch(program, stream, sys.stdout, fixed, _names(wrt))
+        lines = lines_bounded(stream, "--batch")
+        summary = run_batch(program, lines, sys.stdout, fixed, _names(wrt))
     finally:
         if stream is not sys.stdin:
             stream.close()

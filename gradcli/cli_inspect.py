@@ -75,10 +75,13 @@ def diff_command(
     ] = "text",
     file: FileOption = None,
     var: VarOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
     """The derivative as an expression: simplified, in gradcli's language, LaTeX or Python."""
     from .source import GradcliError
 
+    if as_json:
+        output_format = "json"
     try:
         if output_format not in _DIFF_FORMATS:
             raise GradcliError(
@@ -87,7 +90,7 @@ def diff_command(
         from .diff import derivatives
 
         text, name, assignments = _split_arguments(args or [], file, var or [])
-        options = ("wrt", "order", "format", "file", "var", "help")
+        options = ("wrt", "order", "format", "file", "var", "json", "help")
         program, values = _program_and_values(text, name, assignments, options)
         result = derivatives(program, _names(wrt), order, values)
     except GradcliError as err:

@@ -53,6 +53,40 @@ def evaluate(
     inputs, and the others use their batch rule from the registry.
     """
     order = toposort(outputs)
+    try:
+        return _run(order, outputs, env, dtype, keep_all, batched, _watched(order, outputs))
+    except _NonFinite:  # find where it started: every node checked, as it is computed
+        return _run(order, outputs, env, dtype, keep_all, batched, None)
+
+
+class _NonFinite(Exception):
+    """A nan or inf was seen; the evaluation starts over, checking every node."""
+
+
+def _watched(order: Sequence[Node], outputs: Sequence[Node]) -> set[Node]:
+    """The nodes whose values must be checked for a nan or inf so that none goes unseen: the
+    outputs, and inputs of primitives that can hide one (exp(-inf) is 0, x/inf is 0). A nan or
+    inf anywhere else always reaches one of them (through x + y, x·y, a sum), so the other
+    arrays are not scanned, unless one turns up and the faults are wanted."""
+    watched = set(outputs)
+    for node in order:
+        if node.inputs:
+            passes = REGISTRY[node.op].passes_nonfinite
+            watched.update(i for k, i in enumerate(node.inputs) if k not in passes)
+    return watched
+
+
+def _run(
+    order: Sequence[Node],
+    outputs: Sequence[Node],
+    env: Mapping[str, Any],
+    dtype: type[np.generic],
+    keep_all: bool,
+    batched: bool,
+    watched: set[Node] | None,
+) -> tuple[list[Any], list[Fault], dict[Node, Any]]:
+    """One evaluation; with `watched`, only those nodes are checked, and the first nan or inf
+    raises `_NonFinite`; without, every node is, and the faults are recorded."""
     uses: dict[Node, int] = {}
     for node in order:
         for inp in node.inputs:
@@ -72,7 +106,9 @@ def evaluate(
                 value = _cast(env[node.name], make)
                 if batched:
                     in_batch.add(node)
-                if not _finite(value):
+                if (watched is None or node in watched) and not _finite(value):
+                    if watched is not None:
+                        raise _NonFinite
                     faults.append(_fault(node, value, []))
             else:
                 args = [values[i] for i in node.inputs]
@@ -85,7 +121,10 @@ def evaluate(
                         value = REGISTRY[node.op].forward(*args, *node.attrs)
                 except (ValueError, IndexError) as exc:
                     raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
-                if not _finite(value) and all(_finite(a) for a in args):
+                if watched is not None:
+                    if node in watched and not _finite(value):
+                        raise _NonFinite
+                elif not _finite(value) and all(_finite(a) for a in args):
                     faults.append(_fault(node, value, args))
                 if not keep_all:
                     for inp in node.inputs:
@@ -150,7 +189,16 @@ def _cast(value: Any, make: type[np.generic]) -> Any:
 def _finite(value: Any) -> bool:
     if type(value) in (float, np.float64, np.float32):
         return math.isfinite(value)
-    return bool(np.isfinite(value).all())
+    array = np.asarray(value)
+    # The sum is nan or inf if any element is, and takes one pass with no boolean array; only a
+    # sum that overflows needs the element-wise look.
+    if (
+        array.size > 4096
+        and array.dtype.kind in "fc"
+        and np.isfinite(np.add.reduce(array, axis=None))
+    ):
+        return True
+    return bool(np.isfinite(array).all())
 
 
 def _fault(node: Node, value: Any, args: list[Any]) -> Fault:

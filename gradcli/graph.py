@@ -11,6 +11,8 @@ the nodes that use them.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .limits import NODES
 from .source import Span
 
 Attr = Any  # hashable: a float, a string, a shape tuple
@@ -109,6 +112,7 @@ class Graph:
 
     def __init__(self) -> None:
         self._table: dict[tuple, Node] = {}
+        self._max_nodes = NODES.value() or sys.maxsize
         self._span: Span | None = None
         self._origin: Node | None = None
 
@@ -134,12 +138,14 @@ class Graph:
     ) -> Node:
         """The node for `op(*args)`: simplified or folded if it can be, else the one shared node."""
         inputs = tuple([a if type(a) is Node else self.const(a) for a in args])
-        simpler = _identity(op, inputs)
+        simpler = _identity(op, inputs, attrs)
         if simpler is not None:
             return simpler
         prim = _registry()[op]
         if prim.foldable and inputs and all(i.op == "const" for i in inputs):
-            with np.errstate(all="ignore"):
+            # Quietly, as evaluation is: a nan or inf is not folded, and evaluation reports it.
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice"
                 try:
                     folded = prim.forward(*[_number(i.attrs[0]) for i in inputs], *attrs)
                 except (ValueError, IndexError):
@@ -153,9 +159,16 @@ class Graph:
     ) -> Node:
         node = self._table.get(key)
         if node is None:
+            if len(self._table) >= self._max_nodes:
+                raise NODES.error("the graph", None, span or self._span)
             node = Node(self, len(self._table), op, inputs, attrs, span or self._span, self._origin)
             self._table[key] = node
         return node
+
+    @property
+    def deriving_now(self) -> bool:
+        """Whether nodes are being made by a derivative rule (inside `deriving`)."""
+        return self._origin is not None
 
     @contextmanager
     def deriving(self, node: Node) -> Iterator[None]:
@@ -184,22 +197,45 @@ def _is(node: Node, value: float) -> bool:
     return node.op == "const" and np.ndim(node.attrs[0]) == 0 and node.attrs[0] == value
 
 
-def _identity(op: str, inputs: tuple[Node, ...]) -> Node | None:
-    """Exact rewrites: x+0, x-0, x*1, x/1, x^1 give x; x*-1 gives -x; --x gives x."""
+def _identity(op: str, inputs: tuple[Node, ...], attrs: tuple[Attr, ...]) -> Node | None:
+    """Exact rewrites: x+0, x-0, x*1, x/1, x^1 give x; x*-1 gives -x; --x gives x.
+
+    A negation in a sum becomes a subtraction, and in a derivative rule it moves out of products
+    and quotients to meet one: a + -b is a - b and (-a)/b is -(a/b) in IEEE arithmetic, bit for
+    bit, and a derivative (where rules make many negations) costs fewer passes over its arrays.
+    A program's own nodes keep the user's form, for printing.
+    """
     if op == "add":
         a, b = inputs
-        return a if _is(b, 0.0) else b if _is(a, 0.0) else None
+        if _is(b, 0.0) or _is(a, 0.0):
+            return a if _is(b, 0.0) else b
+        if b.op == "neg" or a.op == "neg":
+            return a.graph.apply("sub", a, b.inputs[0]) if b.op == "neg" else b - a.inputs[0]
+        return None
     if op == "sub":
-        return inputs[0] if _is(inputs[1], 0.0) else None
+        a, b = inputs
+        if _is(b, 0.0):
+            return a
+        return a.graph.apply("add", a, b.inputs[0]) if b.op == "neg" else None
     if op == "mul":
         a, b = inputs
         if _is(b, 1.0) or _is(a, 1.0):
             return a if _is(b, 1.0) else b
         if _is(b, -1.0) or _is(a, -1.0):
             return -(a if _is(b, -1.0) else b)
+        if (a.op == "neg" or b.op == "neg") and a.graph.deriving_now:
+            return -(a.inputs[0] * b if a.op == "neg" else a * b.inputs[0])
         return None
-    if op in ("div", "pow"):
+    if op == "div":
+        a, b = inputs
+        if _is(b, 1.0):
+            return a
+        return -(a.inputs[0] / b) if a.op == "neg" and a.graph.deriving_now else None
+    if op == "pow":
         return inputs[0] if _is(inputs[1], 1.0) else None
+    if op == "broadcast_to" and inputs[0].op == "neg" and inputs[0].graph.deriving_now:
+        (a,) = inputs[0].inputs
+        return -a.graph.apply("broadcast_to", a, attrs=attrs)
     if op == "neg" and inputs[0].op == "neg":
         return inputs[0].inputs[0]
     return None

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from . import syntax as ast
 from ._tables import END, IGNORE, RULES, START, STATES, TERMINALS
+from .limits import check_source
 from .source import GradcliError, Source, Span
 
 _OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^", "MATMUL": "@"}
@@ -70,6 +71,7 @@ def parse(
     For an expression inside a check file, `origin` is where it starts in the file and `frame`
     the file's line, so that messages point into the file.
     """
+    check_source(text, "the program" if name in ("<expr>", "<stdin>") else name)
     source = Source(text, name, origin, frame, columns)
     lexer = _Lexer(text)
     try:

@@ -103,28 +103,28 @@ unit = Domain("-1 ≤ x ≤ 1", lambda x: (x >= -1) & (x <= 1))
 register(Primitive(
     "add", 2, np.add, "x + y",
     partials=(lambda ans, a, b: 1.0, lambda ans, a, b: 1.0),
-    analytic=True, operator=Operator("+", 1, "left"), public=False,
+    analytic=True, operator=Operator("+", 1, "left"), public=False, passes_nonfinite=(0, 1),
 ))
 register(Primitive(
     "sub", 2, np.subtract, "x - y",
     partials=(lambda ans, a, b: 1.0, lambda ans, a, b: -1.0),
-    analytic=True, operator=Operator("-", 1, "left"), public=False,
+    analytic=True, operator=Operator("-", 1, "left"), public=False, passes_nonfinite=(0, 1),
 ))
 register(Primitive(
     "mul", 2, np.multiply, "x * y",
     partials=(lambda ans, a, b: b, lambda ans, a, b: a),
-    analytic=True, operator=Operator("*", 2, "left"), public=False,
+    analytic=True, operator=Operator("*", 2, "left"), public=False, passes_nonfinite=(0, 1),
 ))
 register(Primitive(
     "div", 2, np.divide, "x / y",
     partials=(lambda ans, a, b: 1 / b, lambda ans, a, b: -ans / b),
-    analytic=True, operator=Operator("/", 2, "left"), public=False,
+    analytic=True, operator=Operator("/", 2, "left"), public=False, passes_nonfinite=(0,),
     domain=Domain("y ≠ 0", lambda a, b: b != 0, fault="division by zero"),
 ))
 register(Primitive(
     "neg", 1, np.negative, "-x",
     partials=(lambda ans, a: -1.0,),
-    analytic=True, operator=Operator("-", 3, "prefix"), public=False,
+    analytic=True, operator=Operator("-", 3, "prefix"), public=False, passes_nonfinite=(0,),
 ))
 register(Primitive(
     "pow", 2, np.power, "x raised to the power y (also written x^y or x**y)",
@@ -359,7 +359,7 @@ register(Primitive(
     "sum down to a shape, the reverse of broadcasting: sum_to(x, shape=[3])",
     vjp=_to_shape_of("broadcast_to"), batch=_sum_to_batched, jvp=_same_on_tangent("sum_to"),
     shape=lambda x, shape: _sum_to_shape(x, as_shape(shape)), analytic=True, foldable=False,
-    attr_params=(("shape", ()),),
+    attr_params=(("shape", ()),), passes_nonfinite=(0,),
     python="_sum_to(@0, @shape)", python_uses=(_sum_to,),
 ))
 register(Primitive(
@@ -368,6 +368,6 @@ register(Primitive(
     vjp=_to_shape_of("sum_to"), batch=_broadcast_to_batched,
     jvp=_same_on_tangent("broadcast_to"),
     shape=lambda x, shape: _broadcast_to_shape(x, as_shape(shape)), analytic=True, foldable=False,
-    attr_params=(("shape", ()),),
+    attr_params=(("shape", ()),), passes_nonfinite=(0,),
 ))
 # fmt: on

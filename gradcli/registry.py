@@ -77,6 +77,10 @@ class Primitive:
     domain: Domain | None = None
     operator: Operator | None = None
     variadic: bool = False  # accepts `arity` or more arguments, folded from the left
+    # Inputs whose nan or inf always reaches the output (x + y, x/y in x, sum): evaluation need
+    # not look at such an input for one, as it will see it downstream. Others can hide one
+    # (exp(-inf) is 0, x/inf is 0), so their inputs are checked where they are made.
+    passes_nonfinite: tuple[int, ...] = ()
     public: bool = True  # callable by name from the language
     foldable: bool = True  # constant inputs may be folded when the graph is built
     params: tuple[str, ...] = field(default=())  # argument names, for messages and docs

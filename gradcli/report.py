@@ -301,6 +301,8 @@ def write_atomically(path: Path, content: str | bytes) -> None:
         data = content.encode("utf-8") if isinstance(content, str) else content
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename, so a crash cannot empty it
         os.chmod(tmp, _mode_for(path))  # mkstemp makes it private; a report is not
         os.replace(tmp, path)
     except BaseException:

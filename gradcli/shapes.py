@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .graph import Node
+from .limits import check_elements
 from .registry import REGISTRY, Shape
 from .source import GradcliError
 
@@ -34,7 +35,7 @@ def infer_shapes(
             inputs = [shapes[i] for i in node.inputs]
             prim = REGISTRY[node.op]
             try:
-                shapes[node] = prim.output_shape(*inputs, attrs=node.attrs)
+                shape = shapes[node] = prim.output_shape(*inputs, attrs=node.attrs)
             except ValueError as exc:
                 if prim.shape is not None:  # the primitive's own rule says what is wrong
                     raise GradcliError(str(exc), node.span) from None
@@ -44,4 +45,6 @@ def infer_shapes(
                     node.span,
                     hint="operands of an elementwise operation must have numpy-compatible shapes",
                 ) from None
+            if len(shape) > 1 or (shape and shape[0] > 1_000_000):
+                check_elements(shape, f"the result of {node.op}", node.span)
     return shapes

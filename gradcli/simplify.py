@@ -183,7 +183,7 @@ class _Simplifier:
                 coef *= factor.value if k > 0 else 1.0 / factor.value
                 continue
             c, factors = self.parts.get(factor, (1.0, ()))
-            if factors and len(factors) <= _INLINE and abs(k) == 1:
+            if factors and len(factors) <= _INLINE and abs(k) == 1 and (c != 0 or k > 0):
                 coef *= c if k > 0 else 1.0 / c  # a small shared product joins this one
             elif factor.op == "pow" and _scalar_const(factor.inputs[1]):
                 factors = ((factor.inputs[0], float(factor.inputs[1].value)),)

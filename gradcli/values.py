@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .limits import check_elements, read_bounded
 from .source import GradcliError
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -33,7 +34,13 @@ def parse_value(text: str, name: str) -> np.ndarray:
         array = np.array(_number(stripped, name, text))
     if not np.all(np.isfinite(array)):
         raise GradcliError(f"the value of {name} is too large for a float64: {text}")
+    check_elements(array.shape, f"the value of {name}")
     return array
+
+
+def _read(file: Path, path: str) -> str:
+    with open(file, encoding="utf-8") as handle:
+        return read_bounded(handle, path)
 
 
 def load_file(path: str, name: str) -> np.ndarray:
@@ -43,23 +50,27 @@ def load_file(path: str, name: str) -> np.ndarray:
     try:
         if suffix == ".npy":
             try:
-                array = np.load(file, allow_pickle=False)
-            except ValueError as exc:
+                # Mapped, not read: the header gives the size before the memory is spent.
+                array = np.load(file, allow_pickle=False, mmap_mode="r")
+                check_elements(array.shape, f"{path}")
+            except (OSError, GradcliError):
+                raise
+            except Exception as exc:  # a bad header: ValueError, EOFError, TokenError, MemoryError…
                 raise GradcliError(f"{path} is not a numeric .npy array: {exc}") from None
             if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
                 raise GradcliError(f"{path} holds {array.dtype} values, not real numbers")
-            array = array.astype(np.float64)
+            array = np.array(array, dtype=np.float64)
         elif suffix == ".json":
-            array = _from_json(file.read_text(encoding="utf-8").strip(), f"{name} ({path})")
+            array = _from_json(_read(file, path).strip(), f"{name} ({path})")
         elif suffix in (".csv", ".txt"):
-            array = _from_csv(file.read_text(encoding="utf-8"), path)
+            array = _from_csv(_read(file, path), path)
         else:
             raise GradcliError(
                 f"cannot read {path}: a value file is .npy, .json or .csv",
                 hint=f"for example --{name} @data.npy",
             )
-    except OSError as exc:
-        raise GradcliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or text not UTF-8
+        raise GradcliError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if not np.all(np.isfinite(array)):
         raise GradcliError(f"{path} holds nan or inf: values must be finite")
     return array

@@ -43,7 +43,7 @@ from mpmath import mp
 
 from gradcli import GradcliError, compile_program, evaluate
 from gradcli.autodiff import grad
-from gradcli.evaluate import evaluate as run
+from gradcli.compute import evaluate as run
 from gradcli.graph import Node, toposort
 from gradcli.registry import REGISTRY, public_names
 

@@ -1,0 +1,247 @@
+"""What the package's source must never do, checked on its syntax trees, and files that are
+written whole or not at all."""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from support import cli, strict
+
+from gradcli import report
+
+PACKAGE = Path(__file__).resolve().parent.parent / "gradcli"
+SOURCES = sorted(PACKAGE.glob("*.py"))
+
+_FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "breakpoint", "input"}
+_FORBIDDEN_MODULES = {"pickle", "cPickle", "dill", "marshal", "shelve", "cloudpickle", "joblib"}
+
+
+def _trees():
+    assert len(SOURCES) > 30
+    for path in SOURCES:
+        yield path.name, ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def _calls(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            yield name, node
+
+
+def test_no_eval_exec_or_dynamic_import_anywhere_in_the_package():
+    found = [
+        f"{file}:{node.lineno} {name}()"
+        for file, tree in _trees()
+        for name, node in _calls(tree)
+        if name in _FORBIDDEN_CALLS and isinstance(node.func, ast.Name)
+    ]
+    found += [
+        f"{file}:{node.lineno} {name}()"
+        for file, tree in _trees()
+        for name, node in _calls(tree)
+        if name == "import_module"
+    ]
+    assert found == []
+
+
+def test_no_pickle_or_its_relatives_is_imported():
+    found = []
+    for file, tree in _trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [(node.module or "").split(".")[0]]
+            else:
+                continue
+            found += [f"{file}:{node.lineno} {n}" for n in names if n in _FORBIDDEN_MODULES]
+    assert found == []
+
+
+def test_getattr_never_takes_a_name_from_outside_the_code():
+    """getattr and setattr appear only with a literal name or a loop over literal names."""
+    found = []
+    for file, tree in _trees():
+        literal_loops = {
+            target.id
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.For, ast.comprehension))
+            and isinstance(node.iter, (ast.Tuple, ast.List))
+            and all(isinstance(e, ast.Constant) for e in node.iter.elts)
+            for target in [node.target]
+            if isinstance(target, ast.Name)
+        }
+        for name, node in _calls(tree):
+            if name in ("getattr", "setattr", "delattr") and isinstance(node.func, ast.Name):
+                arg = node.args[1]
+                if isinstance(arg, ast.Constant) or (
+                    isinstance(arg, ast.Name) and arg.id in literal_loops
+                ):
+                    continue
+                found.append(f"{file}:{node.lineno} {ast.unparse(node)}")
+    assert found == [], "a getattr whose name is not visibly the code's own"
+
+
+def test_numpy_never_loads_pickles_and_no_shell_is_started():
+    found = []
+    for file, tree in _trees():
+        for name, node in _calls(tree):
+            keywords = {k.arg: k.value for k in node.keywords}
+            if name == "load" and "allow_pickle" in keywords:
+                if not (
+                    isinstance(keywords["allow_pickle"], ast.Constant)
+                    and keywords["allow_pickle"].value is False
+                ):
+                    found.append(f"{file}:{node.lineno} allow_pickle")
+            elif name == "load" and ast.unparse(node.func).startswith("np."):
+                found.append(f"{file}:{node.lineno} np.load without allow_pickle=False")
+            if "shell" in keywords:
+                found.append(f"{file}:{node.lineno} shell=")
+            if name in ("system", "popen") and ast.unparse(node.func).startswith("os."):
+                found.append(f"{file}:{node.lineno} {ast.unparse(node.func)}")
+    assert found == []
+
+
+def test_json_is_always_written_strict():
+    """Every JSON encoder in the package refuses nan and inf (RFC 8259 has neither)."""
+    found = []
+    encoders = 0
+    for file, tree in _trees():
+        for name, node in _calls(tree):
+            if name in ("dumps", "dump", "JSONEncoder") and "json" in ast.unparse(node.func):
+                if file == "values.py" and name == "dumps":  # quoting one item in a message
+                    continue
+                encoders += 1
+                keywords = {k.arg: k.value for k in node.keywords}
+                value = keywords.get("allow_nan")
+                if not (isinstance(value, ast.Constant) and value.value is False):
+                    found.append(f"{file}:{node.lineno}")
+    assert encoders >= 2 and found == []
+
+
+def test_every_file_the_package_writes_goes_through_the_atomic_writer():
+    found = []
+    for file, tree in _trees():
+        for name, node in _calls(tree):
+            text = ast.unparse(node)
+            if name in ("write_text", "write_bytes"):
+                found.append(f"{file}:{node.lineno} {text}")
+            if name == "open" and isinstance(node.func, ast.Name):
+                mode = node.args[1] if len(node.args) > 1 else None
+                mode = mode or {k.arg: k.value for k in node.keywords}.get("mode")
+                if isinstance(mode, ast.Constant) and set(mode.value) & set("wax+"):
+                    found.append(f"{file}:{node.lineno} {text}")
+            if name == "fdopen" and file != "report.py":
+                found.append(f"{file}:{node.lineno} {text}")
+    assert found == []
+
+
+# --- the atomic writer --------------------------------------------------------------------
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_debris(tmp_path, monkeypatch):
+    path = tmp_path / "report.xml"
+    path.write_text("<old/>\n")
+    os.chmod(path, 0o640)
+
+    def fail(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_atomically(path, "<new>" + "x" * 100_000 + "</new>\n")
+    monkeypatch.undo()
+    assert path.read_text() == "<old/>\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.xml"]
+    report.write_atomically(path, "<new/>\n")
+    assert path.read_text() == "<new/>\n"
+    assert path.stat().st_mode & 0o777 == 0o640  # the mode of the file it replaces
+    assert [p.name for p in tmp_path.iterdir()] == ["report.xml"]
+
+
+def test_a_killed_run_never_leaves_a_half_written_junit_report(tmp_path):
+    """SIGKILL a check run at random moments while it writes a large JUnit report: the report
+    on disk is always either the previous one or a complete new one."""
+    cases = tmp_path / "many.grad.toml"
+    cases.write_text(
+        "".join(
+            f'[[case]]\nname = "case {i}"\nexpr = "sin({i}*x)*y"\nat = {{ x = 0.5, y = 2 }}\n'
+            for i in range(300)
+        )
+    )
+    junit = tmp_path / "junit.xml"
+    command = [
+        sys.executable,
+        "-m",
+        "gradcli",
+        "check",
+        str(cases),
+        "--samples",
+        "1",
+        "--junit-xml",
+        str(junit),
+    ]
+    subprocess.run(command, capture_output=True, check=True)
+    complete = ET.parse(junit).getroot()
+    assert int(complete.get("tests")) == 300
+    started = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=True)
+    duration = time.perf_counter() - started
+    for k in range(12):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(duration * (0.5 + 0.6 * k / 11))  # the later kills land while it writes
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        root = ET.parse(junit).getroot()  # a half-written file would not parse
+        assert int(root.get("tests")) == 300
+    debris = [p.name for p in tmp_path.iterdir() if p.name not in ("junit.xml", "many.grad.toml")]
+    assert all(name.startswith(".junit.xml.") for name in debris)  # a killed writer's temp file
+
+
+# --- strict JSON, nan and inf included ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval", "log(x) + 1/y", "--x", "-1", "--y", "0"],
+        ["eval", "exp(x)", "--x", "1000,1,-1"],
+        ["jacobian", "[log(x), 1/x, exp(x)]", "--x", "0"],
+        ["jvp", "log(x)*y", "--x", "-1", "--y", "1", "--direction", "x=1"],
+        ["hessian", "log(x)*y + exp(y)", "--x", "-1", "--y", "800"],
+        ["explain", "sqrt(x) + 1/x", "--x", "0"],
+        ["diff", "log(x)/y"],
+        ["check", "sqrt(x)", "--x", "0"],
+        ["check", "1/x", "--x", "1e-320"],
+        ["check", "x^2", "--x", "1", "--sweep"],
+        ["minimize", "exp(w)^2", "--w", "100", "--params", "w", "--steps", "3"],
+    ],
+)
+def test_every_json_output_is_strict_even_with_nan_and_inf(args):
+    r = cli(*args, "--json")
+    assert ("Traceback" not in r.stderr and r.exception is None) or isinstance(
+        r.exception, SystemExit
+    )
+    assert r.stdout.strip(), (args, r.stderr)
+    doc = strict(r.stdout)  # NaN, Infinity and -Infinity would fail here
+    assert isinstance(doc, dict)
+    assert "NaN" not in r.stdout and "Infinity" not in r.stdout
+
+
+def test_batch_output_is_strict_json_lines_with_nan_and_inf(tmp_path):
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"x": -1}\n{"x": 0}\n{"x": [1, -1, 0]}\n{"x": 1e308}\n')
+    r = cli("eval", "log(x) + x*x", "--batch", str(lines))
+    records = [strict(line) for line in r.stdout.splitlines()]
+    assert len(records) == 4
+    assert records[0]["value"] is None and records[1]["value"] is None  # nan, -inf -> null
