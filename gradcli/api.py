@@ -17,7 +17,7 @@ from .autodiff import grad
 from .compute import Fault
 from .compute import evaluate as run
 from .forward import TANGENT, jvps
-from .graph import Node, toposort
+from .graph import Node, collector_paused, toposort
 from .lower import CONSTANTS, Lowered, lower
 from .parser import parse
 from .printer import expression
@@ -38,7 +38,8 @@ def compile_program(
 
     `origin`, `frame` and `columns` place an expression inside a larger file (see `Source`).
     """
-    return lower(parse(text, name, origin, frame, columns))
+    with collector_paused():
+        return lower(parse(text, name, origin, frame, columns))
 
 
 @dataclass(frozen=True)

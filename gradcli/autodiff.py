@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Node, toposort
+from .graph import Node, collector_paused, toposort
 from .registry import REGISTRY, Shape
 from .shapes import infer_shapes
 
@@ -37,9 +37,10 @@ def grad(
     in computing the gradient (or a complex-step reference) are proportional to.
     """
     graph = output.graph
-    order = toposort([output, *wrt])
-    shapes = infer_shapes(order, var_shapes)
-    adjoints = _propagate(output, order, _live(order, set(wrt)), shapes, magnitude)
+    with collector_paused():
+        order = toposort([output, *wrt])
+        shapes = infer_shapes(order, var_shapes)
+        adjoints = _propagate(output, order, _live(order, set(wrt)), shapes, magnitude)
     zero = graph.const(0.0)
     result = []
     for w in wrt:

@@ -906,7 +906,8 @@ def _per_row(value: Any, rows: int) -> np.ndarray:
     value = np.asarray(value)
     if value.ndim == 0:
         return np.full(rows, value)
-    return np.broadcast_to(value, (rows, *value.shape[1:])).reshape(rows, -1).sum(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a sum may overflow: checked as inf
+        return np.broadcast_to(value, (rows, *value.shape[1:])).reshape(rows, -1).sum(axis=1)
 
 
 def _reached(order: Sequence[Node], source: Node) -> list[Node]:

@@ -124,9 +124,14 @@ def find(paths: Iterable[str], cwd: Path | None = None) -> tuple[list[Path], lis
     for raw in paths:
         path = Path(raw) if Path(raw).is_absolute() else cwd / raw
         shown = Path(raw)
-        if path.is_dir():
+        try:
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except OSError as exc:  # a name too long, say: is_dir only says False for a few errors
+            errors.append(GradcliError(f"cannot read {raw}: {exc.strerror or exc}"))
+            continue
+        if is_dir:
             found += [shown / p.relative_to(path) for p in _walk(path)]
-        elif path.is_file():
+        elif is_file:
             found.append(shown)
         else:
             errors.append(GradcliError(f"no such file or folder: {raw}"))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Node, toposort
+from .graph import Node, collector_paused, toposort
 from .registry import REGISTRY
 from .shapes import infer_shapes
 from .source import GradcliError
@@ -52,6 +52,11 @@ def evaluate(
     depend on a variable carry the batch axis, elementwise primitives align the ranks of their
     inputs, and the others use their batch rule from the registry.
     """
+    with collector_paused():
+        return _evaluate(outputs, env, dtype, keep_all, batched)
+
+
+def _evaluate(outputs, env, dtype, keep_all, batched):
     order = toposort(outputs)
     try:
         return _run(order, outputs, env, dtype, keep_all, batched, _watched(order, outputs))

@@ -84,6 +84,8 @@ def explain(program: Lowered | str, values: Mapping[str, Any] | None = None) -> 
         order = toposort([program.output])
         wanted: list[Node] = list(order)
         for node in trace.order:
+            if node not in trace.adjoint:  # it received nothing: heaviside(x, 0) sends x zero
+                continue
             wanted.append(trace.adjoint[node])
             wanted += [c for _, c in trace.received[node]]
             for _, contribution, local in trace.sent.get(node, []):

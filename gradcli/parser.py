@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from . import syntax as ast
 from ._tables import END, IGNORE, RULES, START, STATES, TERMINALS
+from .graph import collector_paused
 from .limits import check_source
 from .source import GradcliError, Source, Span
 
@@ -75,7 +76,8 @@ def parse(
     source = Source(text, name, origin, frame, columns)
     lexer = _Lexer(text)
     try:
-        statements = _run(lexer)
+        with collector_paused():
+            statements = _run(lexer)
     except _Unexpected as exc:
         raise _translate(exc, source, lexer) from None
     except _LiteralError as exc:

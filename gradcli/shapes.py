@@ -45,6 +45,8 @@ def infer_shapes(
                     node.span,
                     hint="operands of an elementwise operation must have numpy-compatible shapes",
                 ) from None
+            except RuntimeError as exc:  # numpy's limit of 32 axes
+                raise GradcliError(f"cannot compute {node.op}: {exc}", node.span) from None
             if len(shape) > 1 or (shape and shape[0] > 1_000_000):
                 check_elements(shape, f"the result of {node.op}", node.span)
     return shapes
