@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 the value or a gradient is nan or inf, 2 unusable input
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -24,11 +25,11 @@ from .arguments import split_arguments as _split_arguments
 from .arguments import unknown_option as _unknown_option
 from .rules import TOLERANCE_RULE
 
-EXIT_OK, EXIT_NONFINITE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_NONFINITE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 _EXIT_CODES = """\
 [bold]Exit codes[/bold]: 0 success · 1 the value or a gradient is nan or inf ·
-2 unusable input or usage.
+2 unusable input or usage · 3 an internal error (a bug in gradcli).
 """
 
 
@@ -864,6 +865,21 @@ def main() -> None:
     except BrokenPipeError:  # e.g. `gradcli … | head`: the reader left; not an error of ours
         sys.stderr.close()
         sys.exit(EXIT_OK)
+    except MemoryError:
+        sys.stderr.write(
+            "error: out of memory\n  = lower the size of the problem, or the limits "
+            "GRADCLI_MAX_NODES and GRADCLI_MAX_ELEMENTS\n"
+        )
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:  # a bug of gradcli's: say so plainly, not with a traceback
+        if os.environ.get("GRADCLI_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "  = this is a bug in gradcli, not in your input; please report it with the command "
+            "(GRADCLI_DEBUG=1 shows the traceback)\n"
+        )
+        sys.exit(EXIT_INTERNAL)
 
 
 from . import cli_inspect as _inspect_commands  # noqa: E402, F401  (registers diff, graph, explain)

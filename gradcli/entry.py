@@ -44,8 +44,6 @@ def quick_eval(argv: list[str]) -> str | None:
     as_json = "--json" in argv
     if not as_json and sys.stdout.isatty():
         return None  # a terminal gets Rich's colours
-    from .source import GradcliError
-
     try:
         from .arguments import evaluate_at, split_arguments
 
@@ -53,7 +51,7 @@ def quick_eval(argv: list[str]) -> str | None:
         if name != "<expr>":
             return None
         result = evaluate_at(text, name, assignments, None)
-    except (GradcliError, ValueError, OverflowError):
+    except Exception:  # GradcliError, or anything else: the full command line reports it
         return None
     if result.faults or not result.finite:
         return None

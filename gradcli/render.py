@@ -268,16 +268,24 @@ def _symmetry_note(asymmetry: float | None, symmetric: bool | None) -> str:
     return f"symmetry: max |H - Hᵀ| / max |H| = {asymmetry:.3g}: {verdict}"
 
 
+# Past this many cases the table lists only those that did not pass: a CI log of a thousand
+# "passed" rows hides the one that matters (--json and --junit-xml have every case).
+LISTED_CASES = 100
+
+
 def check_summary(results, errors, files: int) -> None:
     """Files mode: a row per case, then the details of every case that did not pass."""
     from .report import summary
 
-    table = Table(
-        title=f"gradcli check: {files} file{'s' if files != 1 else ''}", title_justify="left"
-    )
-    for title in ("case", "where", "variables", "points", "result"):
-        table.add_column(title, no_wrap=title != "case")
-    for outcome in results:
+    listed = results
+    title = f"gradcli check: {files} file{'s' if files != 1 else ''}"
+    if len(results) > LISTED_CASES:
+        listed = [r for r in results if r.status != "passed"]
+        title += f"; {len(results) - len(listed)} passed cases not listed (--json lists all)"
+    table = Table(title=title, title_justify="left")
+    for column in ("case", "where", "variables", "points", "result"):
+        table.add_column(column, no_wrap=column != "case")
+    for outcome in listed:
         status = outcome.status
         points = str(outcome.result.count) if outcome.result is not None else "—"
         variables = (
@@ -289,8 +297,10 @@ def check_summary(results, errors, files: int) -> None:
         table.add_row(
             outcome.case.name, outcome.case.where, variables, points, Text(status, style=style)
         )
-    if results:
+    if listed:
         _stdout.print(table)
+    elif results:
+        _stdout.print(title, style="italic")
     for outcome in results:
         if outcome.status != "passed":
             _stdout.print()

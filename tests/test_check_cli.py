@@ -1266,3 +1266,30 @@ def test_a_nan_value_is_a_non_finite_verdict_naming_its_source():
     records = strict_json(result.stdout)["records"]
     assert {r["variable"]: r["verdict"] for r in records} == {"x": "non-finite", "y": "non-finite"}
     assert all(r["message"].startswith("log(x) is nan") for r in records)
+
+
+def test_a_long_run_lists_only_the_cases_that_did_not_pass(tmp_path, monkeypatch):
+    """Past 100 cases the table shows the failures (a thousand 'passed' rows would bury them);
+    --json still has every case."""
+    import dataclasses
+
+    from gradcli.primitives import cos
+    from gradcli.registry import REGISTRY
+
+    cases = "".join(
+        f'[[case]]\nname = "case {i}"\nexpr = "{"sin(x)" if i == 77 else "x^2"}"\n'
+        f"at = {{ x = {i / 10} }}\n"
+        for i in range(150)
+    )
+    path = tmp_path / "many.grad.toml"
+    path.write_text(cases)
+    wrong = dataclasses.replace(REGISTRY["sin"], partials=(lambda ans, x: -cos(x),))
+    monkeypatch.setitem(REGISTRY, "sin", wrong)
+    result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ case")]
+    assert len(rows) == 1 and "case 77" in rows[0] and "failed" in rows[0]
+    assert "149 passed cases not listed" in result.stdout
+    assert "150 cases: 149 passed, 1 failed" in result.stdout
+    doc = json.loads(CliRunner().invoke(app, ["check", str(path), "--json"]).stdout)
+    assert len({r["case"] for r in doc["records"]}) == 150

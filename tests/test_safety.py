@@ -245,3 +245,27 @@ def test_batch_output_is_strict_json_lines_with_nan_and_inf(tmp_path):
     records = [strict(line) for line in r.stdout.splitlines()]
     assert len(records) == 4
     assert records[0]["value"] is None and records[1]["value"] is None  # nan, -inf -> null
+
+
+# --- no traceback, even for a bug -------------------------------------------------------------
+
+_BROKEN = (
+    "import dataclasses, sys; from gradcli.registry import REGISTRY;"
+    "REGISTRY['sin'] = dataclasses.replace(REGISTRY['sin'], forward=lambda x: 1 / 0);"
+    "sys.argv = ['gradcli', 'eval', 'sin(x)', '--x', '1'];"
+    "from gradcli.entry import main; main()"
+)
+
+
+def test_a_bug_is_reported_as_one_without_a_traceback():
+    out = subprocess.run([sys.executable, "-c", _BROKEN], capture_output=True, text=True)
+    assert out.returncode == 3
+    assert out.stderr.startswith("internal error: ZeroDivisionError: division by zero")
+    assert "this is a bug in gradcli" in out.stderr and "Traceback" not in out.stderr
+    assert out.stdout == ""
+
+
+def test_gradcli_debug_shows_the_traceback_of_a_bug():
+    env = {**os.environ, "GRADCLI_DEBUG": "1"}
+    out = subprocess.run([sys.executable, "-c", _BROKEN], capture_output=True, text=True, env=env)
+    assert out.returncode == 1 and "Traceback" in out.stderr and "ZeroDivisionError" in out.stderr
