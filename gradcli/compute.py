@@ -9,8 +9,10 @@ problem is reported where it starts rather than where it ends up.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +61,10 @@ def evaluate(
 def _evaluate(outputs, env, dtype, keep_all, batched):
     order = toposort(outputs)
     try:
-        return _run(order, outputs, env, dtype, keep_all, batched, _watched(order, outputs))
+        watched = _watched(order, outputs)
+        if not (keep_all or batched) and _worth_threads(order, env):
+            return _run_parallel(order, outputs, env, dtype, watched)
+        return _run(order, outputs, env, dtype, keep_all, batched, watched)
     except _NonFinite:  # find where it started: every node checked, as it is computed
         return _run(order, outputs, env, dtype, keep_all, batched, None)
 
@@ -138,6 +143,92 @@ def _run(
                             values.pop(inp, None)
             values[node] = value
     return [values[o] for o in outputs], faults, values
+
+
+# Arrays from this many elements take long enough in numpy's loops, which let go of the GIL,
+# for independent nodes to run at once on two threads or more.
+_PARALLEL_ELEMENTS = 1 << 17
+_pool: ThreadPoolExecutor | None = None
+
+
+def _worth_threads(order: Sequence[Node], env: Mapping[str, Any]) -> bool:
+    return (
+        (os.cpu_count() or 1) > 1
+        and len(order) > 4
+        and max((np.size(v) for v in env.values()), default=0) >= _PARALLEL_ELEMENTS
+    )
+
+
+def _run_parallel(
+    order: Sequence[Node],
+    outputs: Sequence[Node],
+    env: Mapping[str, Any],
+    dtype: type[np.generic],
+    watched: set[Node],
+) -> tuple[list[Any], list[Fault], dict[Node, Any]]:
+    """`_run` for large arrays: each node is computed as soon as its inputs are, on a pool of
+    threads, so that independent parts of the graph (the value and each gradient) overlap.
+    Every node computes the same numbers as in `_run`, whatever the order; a nan or inf raises
+    `_NonFinite` as there, and the sequential run that follows finds where it started."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="gradcli")
+    make = np.dtype(dtype).type
+    keep = set(outputs)
+    values: dict[Node, Any] = {}
+    waiting = {node: len(node.inputs) for node in order}
+    users: dict[Node, list[Node]] = {}
+    uses: dict[Node, int] = {}
+    for node in order:
+        for inp in node.inputs:
+            users.setdefault(inp, []).append(node)
+            uses[inp] = uses.get(inp, 0) + 1
+    running: dict[Future, Node] = {}
+
+    def done(node: Node, value: Any) -> None:
+        values[node] = value
+        for user in users.get(node, ()):
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                args = [values[i] for i in user.inputs]
+                running[_pool.submit(_compute, user, args, user in watched)] = user
+        for inp in node.inputs:
+            uses[inp] -= 1
+            if uses[inp] == 0 and inp not in keep:
+                values.pop(inp, None)
+
+    with warnings.catch_warnings():  # process-wide: it covers the threads too, as in _run
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            for node in order:
+                if node.op == "const":
+                    done(node, _constant(node.value, make))
+                elif node.op == "var":
+                    value = _cast(env[node.name], make)
+                    if node in watched and not _finite(value):
+                        raise _NonFinite
+                    done(node, value)
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: running[f].id):
+                    node = running.pop(future)
+                    value, finite = future.result()
+                    if not finite:
+                        raise _NonFinite
+                    done(node, value)
+        finally:
+            wait(running)  # nothing is left computing in the background
+    return [values[o] for o in outputs], [], values
+
+
+def _compute(node: Node, args: list[Any], check: bool) -> tuple[Any, bool]:
+    """One node on a worker thread (numpy's error state is per thread: set here)."""
+    with np.errstate(all="ignore"):
+        try:
+            value = REGISTRY[node.op].forward(*args, *node.attrs)
+        except (ValueError, IndexError) as exc:
+            raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
+        return value, not check or _finite(value)
 
 
 def _apply_batched(
