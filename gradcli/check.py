@@ -169,6 +169,7 @@ def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) ->
     if options.order != 1:
         raise GradcliError(f"order must be 1 or 2, not {options.order}")
     run = _Run(program, points, options)
+    run.prefetch_forward(names)
     checks = [run.variable(name) for name in names]
     if options.blame:
         for vc in checks:
@@ -190,6 +191,8 @@ def _second_order(
     checks: list[VariableCheck] = []
     batch, count = _batch(arrays)
     (value,), raw, _ = evaluate([program.output], batch, DTYPES[options.dtype], batched=True)
+    if not program.variables:  # a constant: evaluated without the axis of the points
+        value = np.asarray(value)[None]
     value = np.broadcast_to(value, (count, *np.shape(value)[1:]))
     faults = [describe_fault(f, program, batched=True) for f in raw]
     for name, g in zip(names, grads, strict=True):
@@ -197,6 +200,7 @@ def _second_order(
             component = graph.apply("index", g, attrs=(k,)) if k else g
             label = name + (f"[{', '.join(map(str, k))}]" if k else "")
             run = _Run(replace(program, output=component), arrays, first)
+            run.prefetch_forward(names)
             for other in names:
                 vc = run.variable(other)
                 vc.of = label
@@ -218,6 +222,8 @@ def _asymmetry(checks: list[VariableCheck]) -> tuple[float | None, bool | None]:
     (None with --fast, whose entries are directional derivatives rather than entries of H.)"""
     if any(vc.direction is not None for vc in checks):
         return None, None
+    if not checks:  # nothing to differentiate in: an empty Hessian
+        return 0.0, True
     rows: dict[str, list[VariableCheck]] = {}
     for vc in checks:
         rows.setdefault(vc.of, []).append(vc)
@@ -259,6 +265,7 @@ class _Run:
 
     def __init__(self, program: Lowered, points: Mapping[str, Any], options: CheckOptions):
         self.program, self.options = program, options
+        self._prefetched: dict[str, np.ndarray] = {}  # forward mode, by `prefetch_forward`
         self.dtype = DTYPES[options.dtype]
         self.eps = fd.machine_eps(self.dtype)
         self.tiny = float(np.finfo(self.dtype).tiny)  # below it, numbers lose precision
@@ -268,9 +275,8 @@ class _Run:
         out = program.output
         self.order = toposort([out])
         wrt = list(program.variables.values())
-        grads = grad(out, wrt, self.shapes)
+        rounding, grads = _rounding_scale(out, self.shapes, wrt)
         scales = grad(out, wrt, self.shapes, magnitude=True)
-        rounding = _rounding_scale(out, self.shapes)
         self.switches = _switches(self.order)
         values, faults, _ = evaluate(
             [out, *grads, *scales, *self.switches, rounding], self.batch, self.dtype, batched=True
@@ -278,6 +284,8 @@ class _Run:
         # The rounding error of one value of f: ε·Σ|v·∂f/∂v| over its nodes (see _rounding_scale).
         self.noise = self.eps * np.abs(np.broadcast_to(values[-1], (self.count,)))
         values = values[:-1]
+        if not program.variables:  # a constant: evaluated without the axis of the points
+            values[0] = np.asarray(values[0])[None]
         self.value = np.broadcast_to(values[0], (self.count, *np.shape(values[0])[1:]))
         k = len(grads)
         self.grads, self.scales = (
@@ -405,9 +413,42 @@ class _Run:
         self._explain(check, entries.notes)
         return check
 
+    def prefetch_forward(self, names: Sequence[str]) -> None:
+        """Forward mode for every element of every variable in `names`, in one pass: one
+        tangent graph with a tangent variable each, evaluated on one row per (point, element),
+        each row a unit tangent. Only for small variables (the rows are their total size
+        wide); larger ones are done one variable at a time by `_forward`."""
+        sizes = {n: int(np.prod(self.shapes[n], dtype=int)) for n in names}
+        width = sum(sizes.values())
+        if len(names) < 2 or width > 64 or self.count * width * width > self.options.max_elements:
+            return
+        graph = self.program.graph
+        tangents = {self.program.variables[n]: graph.var(n + TANGENT) for n in names}
+        shapes = {**self.shapes, **{n + TANGENT: self.shapes[n] for n in names}}
+        out = jvp(self.program.output, tangents, shapes)
+        if np.shape(self.value)[1:]:
+            out = graph.apply("sum", out, attrs=(None,))
+        points = np.concatenate([np.repeat(np.arange(self.count), sizes[n]) for n in names])
+        env = self._rows(points)
+        start = 0
+        for n in names:
+            moves = np.zeros((len(points), sizes[n]))
+            mine = np.arange(start, start + self.count * sizes[n])
+            moves[mine, np.tile(np.arange(sizes[n]), self.count)] = 1.0
+            env[n + TANGENT] = moves.reshape(len(points), *self.shapes[n])
+            start += self.count * sizes[n]
+        (d,), _, _ = evaluate([out], env, self.dtype, batched=True)
+        flat = _per_row(d, len(points)).astype(float)
+        start = 0
+        for n in names:
+            self._prefetched[n] = flat[start : start + self.count * sizes[n]]
+            start += self.count * sizes[n]
+
     def _forward(self, var: str, probes: _Probes) -> np.ndarray:
         """Each probe's derivative by forward mode: the tangent of Σf along the probe's element
         (or direction), in batched chunks of one row per probe."""
+        if probes.direction is None and var in self._prefetched:
+            return self._prefetched[var]
         graph, node = self.program.graph, self.program.variables[var]
         tangent = graph.var(var + TANGENT)
         shapes = {**self.shapes, var + TANGENT: self.shapes[var]}
@@ -884,21 +925,28 @@ def _switches(order: Sequence[Node]) -> list[Node]:
     return list(dict.fromkeys(out))
 
 
-def _rounding_scale(output: Node, item_shapes: Mapping[str, tuple]) -> Node:
+def _rounding_scale(
+    output: Node, item_shapes: Mapping[str, tuple], wrt: Sequence[Node] = ()
+) -> tuple[Node, list[Node]]:
     """Σ over the nodes v of |v·∂f/∂v|: ε times it bounds the rounding error of a value of f to
-    first order. A sum of large terms that cancel has a small value but a large bound."""
+    first order. A sum of large terms that cancel has a small value but a large bound.
+
+    The same reverse pass gives the gradient in `wrt`, returned beside it."""
     graph = output.graph
-    order = [n for n in toposort([output]) if n.inputs]
+    everything = toposort([output])
+    order = [n for n in everything if n.inputs]
+    adjoints = grad(output, [*order, *wrt], item_shapes)
+    gradient = adjoints[len(order) :]
     if not order:
-        return graph.const(0.0)
-    shapes = infer_shapes(toposort([output]), item_shapes)
+        return graph.const(0.0), gradient
+    shapes = infer_shapes(everything, item_shapes)
     total = None
-    for node, adjoint in zip(order, grad(output, order, item_shapes), strict=True):
+    for node, adjoint in zip(order, adjoints, strict=False):
         term = graph.apply("abs", node * adjoint)
         if shapes[node] != ():
             term = graph.apply("sum_to", term, attrs=((),))
         total = term if total is None else total + term
-    return total
+    return total, gradient
 
 
 def _per_row(value: Any, rows: int) -> np.ndarray:

@@ -297,3 +297,30 @@ def test_hessian_command_errors() -> None:
     r = cli("hessian", "x^2", "--x", "1", "--wrt", "y")
     assert r.exit_code == 2 and "y is not a variable" in r.stderr
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("x*y + sin(x*z)/y", {"x": 0.7, "y": -1.3, "z": 2.1}),
+        ("sum(A @ v) * w + prod(v)", {"A": [[1, 2], [3, 4]], "v": [0.5, -2], "w": 3}),
+        ("softmax(v) * w", {"v": [0.1, 0.2, 0.3], "w": 2}),
+    ],
+)
+def test_forward_mode_for_all_variables_at_once_matches_one_at_a_time(text, values):
+    """check computes forward mode for every variable in one pass: the same numbers."""
+    from gradcli.check import CheckOptions, _Probes, _Run
+
+    program = compile_program(text)
+    points = {n: np.asarray(v, dtype=float)[None] for n, v in values.items()}
+    names = list(program.variables)
+    together = _Run(program, points, CheckOptions())
+    together.prefetch_forward(names)
+    alone = _Run(program, points, CheckOptions())
+    assert set(together._prefetched) == set(names)
+    for name in names:
+        size = int(np.prod(np.shape(values[name]), dtype=int))
+        probes = _Probes(np.zeros(size, int), np.arange(size), None)
+        np.testing.assert_allclose(
+            together._forward(name, probes), alone._forward(name, probes), rtol=1e-15, atol=0
+        )
