@@ -1440,3 +1440,54 @@ def test_every_array_function_and_written_form_is_tested() -> None:
     assert reached <= ops
     array_primitives = {n for n, p in REGISTRY.items() if p.partials is None and p.forward}
     assert not array_primitives - ops, f"primitives never built: {array_primitives - ops}"
+
+
+# --- inputs broadcast into unindex and prod_pairs (found by tests/test_fuzz.py) -----------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "env"),
+    [
+        ("unindex(x, shape=[4], start=[1], stop=[3], step=[1])", {"x": 2.0}),
+        ("unindex(x, shape=[2, 3], start=[1], stop=[2], step=[0])", {"x": [1.0, 2.0, 3.0]}),
+        ("prod_pairs(v, x)", {"v": [1.0, 2.0, 3.0], "x": 2.0}),
+        ("prod_pairs(A, v)", {"A": [[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], "v": [1.0, 2.0, 3.0]}),
+        ("prod_pairs(v, w, w)", {"v": [[1.0], [2.0]], "w": [1.5, -1.0, 2.0]}),
+    ],
+)
+def test_an_input_broadcast_into_unindex_or_prod_pairs_gets_a_gradient_of_its_shape(expr, env):
+    """The adjoint of a broadcast input is summed back to its shape (it was left at the shape
+    of the result, and evaluation failed with numpy's ValueError); checked against central
+    differences of these polynomials (at most cubic in any one element: error below 1e-8)."""
+    env = {k: np.asarray(v) for k, v in env.items()}
+    result = evaluate(expr, env)
+    for name, value in env.items():
+        want = np.zeros(value.shape)
+        for k in np.ndindex(value.shape):
+            step = np.zeros(value.shape)
+            step[k] = 1e-3
+            up = evaluate(expr, {**env, name: value + step}).value.sum()
+            down = evaluate(expr, {**env, name: value - step}).value.sum()
+            want[k] = (up - down) / 2e-3
+        assert result.gradient[name].shape == value.shape
+        np.testing.assert_allclose(result.gradient[name], want, rtol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("unindex(v, start=[-1])", "start, stop and step of the same length"),
+        ("unindex(v, shape=[2], start=[0, 1], stop=[1, 2], step=[1, 1])", "one per axis"),
+        ("unindex(v, shape=[4], start=[1], stop=[3], step=[1])", "cannot place g of shape (3,)"),
+        ("unindex(v, shape=[4], start=[9], stop=[10], step=[0])", "out of bounds"),
+        ("unindex(v, shape=[-2])", "cannot place g in shape [-2]"),
+        ("unindex([0.5, 1], shape=1000000000000000)", "cannot place g of shape (2,)"),
+        ("[" * 33 + "v" + "]" * 33, "32"),  # numpy's limit on the number of axes
+    ],
+)
+def test_what_cannot_be_built_is_a_located_error(expr, message):
+    """Each raised ValueError, RuntimeError or MemoryError (a traceback) before."""
+    with pytest.raises(GradcliError, match=re.escape(message)) as info:
+        program = compile_program(expr)
+        evaluate(program, {n: np.arange(3.0) for n in program.variables})
+    assert info.value.span is not None

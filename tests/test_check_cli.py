@@ -1293,3 +1293,62 @@ def test_a_long_run_lists_only_the_cases_that_did_not_pass(tmp_path, monkeypatch
     assert "150 cases: 149 passed, 1 failed" in result.stdout
     doc = json.loads(CliRunner().invoke(app, ["check", str(path), "--json"]).stdout)
     assert len({r["case"] for r in doc["records"]}) == 150
+
+
+# --- found by tests/test_fuzz.py: each raised TypeError, ValueError or OSError before ---------
+
+FUZZED_ERROR_CASES = {
+    "dtype is a list": (
+        """
+        [[case]]
+        name = "a"
+        expr = "x^2"
+        at = { x = 1 }
+        dtype = []
+        """,
+        "dtype =",
+        "dtype",
+        ["dtype must be float64 or float32, not []"],
+    ),
+    "a NUL in the path of a program": (
+        """
+        [[case]]
+        name = "a"
+        program = "\\u0000.grad"
+        at = { x = 1 }
+        """,
+        "program =",
+        "program",
+        ["cannot read the program", "embedded null byte"],
+    ),
+    "a NUL in the path of a value file": (
+        """
+        [[case]]
+        name = "a"
+        expr = "x^2"
+        at = { x = "@\\u0000.csv" }
+        """,
+        "at =",
+        "at",
+        ["cannot read", "embedded null byte"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "needle", "key", "fragments"), FUZZED_ERROR_CASES.values(), ids=FUZZED_ERROR_CASES
+)
+def test_mistakes_found_by_fuzzing_exit_2_with_file_line_and_key(
+    tmp_path, monkeypatch, text, needle, key, fragments
+):
+    test_mistakes_in_check_files_exit_2_with_file_line_and_key(
+        tmp_path, monkeypatch, text, needle, key, fragments
+    )
+
+
+def test_a_configured_path_too_long_for_the_system_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "pyproject.toml", f'[tool.gradcli]\npaths = ["{"b" * 300}"]\n')
+    result = check()
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert "cannot read bbb" in result.stderr and "Traceback" not in result.stderr

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -743,3 +744,32 @@ def test_float32_catches_a_one_percent_error(monkeypatch, method):
     replace_rule(monkeypatch, "exp", lambda ans, x: 1.01 * ans)
     vc = var(run("exp(x)*y", method, dtype="float32", x=POINTS32, y=1.0), "x")
     assert (vc.verdict == FAIL).all(), vc.counts()
+
+
+# --- found by tests/test_fuzz.py --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize(("expr", "value"), [("[1, 2] + 1", [2.0, 3.0]), ("2 + 1", 3.0)])
+def test_a_constant_program_has_nothing_to_check(expr, value, order):
+    """An array-valued constant was evaluated without the axis of the points, and the check
+    raised numpy's ValueError; at order 2 an empty Hessian raised it too."""
+    result = check(compile_program(expr), {}, CheckOptions(order=order))
+    assert result.variables == []
+    np.testing.assert_array_equal(result.value, np.asarray(value)[None])
+    assert order == 1 or (result.symmetry, result.symmetric) == (0.0, True)
+
+
+def test_an_empty_hessian_is_symmetric():
+    points = {"x": np.array([[1.0, 2.0]])}
+    result = check(compile_program("sum(x^2)"), points, CheckOptions(order=2, wrt=()))
+    assert result.variables == [] and result.symmetric
+
+
+def test_a_value_whose_sum_overflows_prints_no_numpy_warning():
+    """The sum of an array value overflowed outside np.errstate: numpy printed a warning."""
+    points = {"z": np.array([1e308]), "y": np.array([[1.0, 2.0, 3.0]])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = check(compile_program("z / y"), points, CheckOptions())
+    assert [vc.name for vc in result.variables] == ["z", "y"]

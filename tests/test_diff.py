@@ -349,3 +349,14 @@ def test_diff_of_a_100000_term_sum_and_20000_deep_nesting():
     namespace: dict = {}
     exec(compile(diff_text(deep, "python"), "<gradcli diff>", "exec"), namespace)
     assert float(namespace["d_x"](0.5)) == pytest.approx(d, rel=1e-10)
+
+
+@pytest.mark.parametrize("expr", ["1/(x*0)", "y/(0*x)", "x/(0*x*y)", "log(0*x)"])
+@pytest.mark.parametrize("order", [1, 2])
+def test_dividing_by_a_product_with_a_zero_factor(expr, order):
+    """Found by tests/test_fuzz.py: simplifying 1/(0*x) divided the coefficient 1 by 0 and
+    raised ZeroDivisionError. The printed derivatives parse back."""
+    result = derivatives(expr, order=order)
+    assert result.items
+    for item in result.items:
+        compile_program(item.text)

@@ -1,8 +1,11 @@
 """The graph IR: hash-consing, constant folding, exact identities, spans and toposort."""
 
 import math
+import warnings
 
-from gradcli import compile_program
+import pytest
+
+from gradcli import GradcliError, compile_program, evaluate
 from gradcli.graph import Graph, toposort
 
 
@@ -69,3 +72,21 @@ def test_toposort_of_several_outputs_includes_each_once():
     b = g.apply("mul", a, a)
     order = toposort([b, a, b])
     assert order.count(a) == 1 and order.count(b) == 1 and order[0] is x
+
+
+def test_folding_is_quiet_and_leaves_what_numpy_refuses_to_evaluation():
+    """Found by tests/test_fuzz.py: folding printed numpy's "Mean of empty slice" warning on
+    stderr, and a RuntimeError (more than 32 axes) or MemoryError escaped as a traceback."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        empty_mean = compile_program("mean([1, 2][1:1])")
+    assert empty_mean.output.op == "mean"  # nan is not folded: evaluation reports it
+    g = Graph()
+    deep = g.const(1.0)
+    for _ in range(40):  # numpy broadcasts at most 32 axes
+        deep = g.apply("stack", deep)
+    assert deep.op == "stack"
+    with pytest.raises(GradcliError, match="32"):
+        evaluate(compile_program("[" * 40 + "1" + "]" * 40), {})
+    huge = g.apply("unindex", 1.0, attrs=((10**15,), (), (), ()))  # 8 PB: not allocated
+    assert huge.op == "unindex"

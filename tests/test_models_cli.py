@@ -311,3 +311,43 @@ def test_minimize_ctrl_c_from_the_command_line_prints_the_best_so_far(monkeypatc
     doc = strict(result.stdout)
     assert result.exit_code == 130 and doc["stopped"] == "interrupted"
     assert len(doc["history"]) == 3 and math.isclose(doc["best_loss"], min(doc["history"]))
+
+
+# --- value files that raised before (found by tests/test_fuzz.py) ----------------------------
+
+
+def _npy_bytes() -> bytes:
+    from io import BytesIO
+
+    buffer = BytesIO()
+    np.save(buffer, np.arange(6.0).reshape(2, 3))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        ("empty.npy", b"", "not a numeric .npy array"),  # EOFError
+        ("cut.npy", _npy_bytes()[:60], "not a numeric .npy array"),  # ValueError
+        # the header's dictionary cut short: tokenize.TokenError
+        ("header.npy", _npy_bytes().replace(b"(2, 3), }", b"(2, 3 , }"), "not a numeric .npy"),
+        # a header promising 240 TB (MemoryError when it was read, not mapped)
+        ("huge.npy", _npy_bytes().replace(b"(2, 3)", b"(10000000000000, 3)"), ".npy"),
+        ("latin1.csv", "1,2\n3,é\n".encode("latin-1"), "cannot read"),  # UnicodeDecodeError
+        ("latin1.json", "[1, 2] é".encode("latin-1"), "cannot read"),
+    ],
+)
+def test_unreadable_value_files_are_clear_errors(tmp_path, name, content, needle):
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = run("eval", "sum(x)", "--x", f"@{path}")
+    assert result.exit_code == 2, result.output
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_nul_in_the_path_of_a_value_file_is_a_clear_error():
+    """Only a check file can give one (argv cannot hold a NUL): ValueError before."""
+    from gradcli.source import GradcliError
+
+    with pytest.raises(GradcliError, match="embedded null byte"):
+        load_file("\0.csv", "x")

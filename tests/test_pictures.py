@@ -257,3 +257,16 @@ def test_explain_and_graph_of_a_20000_term_sum_are_linear():
     assert float(x.adjoint) == pytest.approx(float(want), rel=1e-12)
     assert picture.count(" -> ") == sum(len(set(s.inputs)) for s in result.steps)
     assert max(len(s.text) for s in result.steps) <= 40
+
+
+def test_a_variable_that_only_feeds_steps_and_ties_is_explained_and_drawn():
+    """Found by tests/test_fuzz.py: heaviside(v, …) and equal(w, v) send v no derivative, so v
+    had no adjoint, and explain and graph raised KeyError."""
+    text, values = "heaviside(v, -1)*w + equal(w, v)", {"v": 1.0, "w": 2.0}
+    result = explain(text, values)
+    steps = {s.text: s for s in result.steps}
+    assert steps["w"].adjoint == evaluate(text, values).gradient["w"] == 1.0
+    assert steps["v"].adjoint is None and steps["v"].received == []
+    for command in ("explain", "graph"):
+        r = cli(command, text, "--v", "1", "--w", "2")
+        assert r.exit_code == 0, r.output

@@ -1,0 +1,598 @@
+"""Property-based tests: random well-formed programs print and parse back to the same graph, and
+their gradients agree with an independent reference wherever they are smooth and finite.
+
+Programs are drawn as small syntax trees of the scalar language (the variables x, y and z,
+numbers, `pi` and `e`, + - * / ^ and their other spellings, unary minus and plus, every
+elementwise function of the registry, extra parentheses and `name = expr` bindings) and
+written out with as few parentheses as the precedence table in the README allows, so that the
+parser's precedence and associativity are under test too.
+
+The reference for the gradient is mpmath: the same tree is evaluated by an interpreter of its
+own that maps each function name to an mpmath function (never by evaluating text), at 30
+digits, and differentiated by `mpmath.diff` (central differences at far higher precision, with a
+step of about 1e-33). Points are skipped where the reference is not real and finite, within 1e-6
+of a kink or a jump, where a value underflows or overflows float64, or where the gradient is
+badly conditioned; conditioning is measured, not guessed: every operation's result is perturbed
+by a relative 1e-10 with random signs, and the change in the gradient says how much float64
+rounding (about 1e-16 per operation) can move it.
+
+Hypothesis runs derandomized and without a database, so each run draws the same examples.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from gradcli import compile_program, evaluate
+from gradcli.autodiff import grad
+from gradcli.graph import Node, toposort
+from gradcli.printer import to_source
+from gradcli.registry import REGISTRY
+
+# --- the reference: each elementwise function in mpmath --------------------------------------
+
+
+def _real(value):
+    if isinstance(value, mpmath.mpc):
+        raise _Reject("complex")
+    return value
+
+
+def _xlogy(x, y):
+    return mpmath.mpf(0) if x == 0 else x * _real(mpmath.log(y))
+
+
+def _heaviside(x, h0):
+    return mpmath.mpf(0) if x < 0 else mpmath.mpf(1) if x > 0 else h0
+
+
+# name -> (mpmath function, the kinks: a function of the arguments that is 0 where the
+# function is not differentiable, or None)
+MPMATH: dict[str, tuple[Callable, Callable | None]] = {
+    "sin": (mpmath.sin, None),
+    "cos": (mpmath.cos, None),
+    "tan": (mpmath.tan, None),
+    "asin": (mpmath.asin, None),
+    "acos": (mpmath.acos, None),
+    "atan": (mpmath.atan, None),
+    # the angle jumps across the negative x axis, and the origin is a kink
+    "atan2": (mpmath.atan2, lambda y, x: min(abs(y) if x < 0 else 1, mpmath.hypot(x, y))),
+    "hypot": (mpmath.hypot, lambda x, y: mpmath.hypot(x, y)),
+    "sinh": (mpmath.sinh, None),
+    "cosh": (mpmath.cosh, None),
+    "tanh": (mpmath.tanh, None),
+    "sech": (mpmath.sech, None),
+    "exp": (mpmath.exp, None),
+    "expm1": (mpmath.expm1, None),
+    "log": (mpmath.log, None),
+    "log2": (lambda x: mpmath.log(x, 2), None),
+    "log10": (mpmath.log10, None),
+    "log1p": (mpmath.log1p, None),
+    "xlogy": (_xlogy, None),
+    "sqrt": (mpmath.sqrt, None),
+    "pow": (mpmath.power, None),
+    "sigmoid": (lambda x: 1 / (1 + mpmath.exp(-x)), None),
+    "softplus": (lambda x: mpmath.log1p(mpmath.exp(x)), None),
+    "abs": (mpmath.fabs, lambda x: x),
+    "relu": (lambda x: max(x, mpmath.mpf(0)), lambda x: x),
+    "min": (min, lambda a, b: a - b),
+    "max": (max, lambda a, b: a - b),
+    "sign": (mpmath.sign, lambda x: x),
+    "heaviside": (_heaviside, lambda x, h0: x),
+    "equal": (lambda a, b: mpmath.mpf(a == b), lambda a, b: a - b),
+}
+
+ELEMENTWISE = sorted(
+    name
+    for name, prim in REGISTRY.items()
+    if prim.public and prim.partials is not None and not prim.attr_params
+)
+
+# Arguments that keep a function inside its domain most of the time, so that few points are
+# skipped: an argument is wrapped in one of these with probability 1/2.
+POSITIVE = ("log", "log2", "log10", "sqrt", "log1p")
+UNIT = ("asin", "acos")
+
+
+def test_every_elementwise_primitive_has_a_reference() -> None:
+    assert ELEMENTWISE, "no elementwise primitives found in the registry"
+    assert set(ELEMENTWISE) <= set(MPMATH), set(ELEMENTWISE) - set(MPMATH)
+
+
+# --- programs as trees -------------------------------------------------------------------------
+# ("num", text) | ("name", id) | ("unary", op, x) | ("binary", op, x, y) | ("call", f, args)
+# | ("paren", x); a program is (bindings, expression), bindings a tuple of (name, tree).
+
+VARIABLES = ("x", "y", "z")
+BOUND_NAMES = ("a", "b", "c", "x", "e", "α", "w_1")  # x and e shadow a variable and a constant
+NUMBERS = ("0", "1", "2", "3", "10", "0.5", ".25", "2.5", "7.", "1e-3", "1E2", "0.1")
+_BINARY_SPELLINGS = {"+": ("+",), "-": ("-", "−"), "*": ("*",), "/": ("/",), "^": ("^", "**")}
+_PRECEDENCE = {"+": 1, "-": 1, "−": 1, "*": 2, "/": 2, "^": 4, "**": 4}
+_ATOM = 10
+
+
+def _leaf(draw, names: tuple[str, ...]):
+    kind = draw(st.integers(0, 19))
+    if kind < 12:
+        return ("name", draw(st.sampled_from(names)))
+    if kind < 17:
+        return ("num", draw(st.sampled_from(NUMBERS)))
+    if kind < 18:
+        return ("name", draw(st.sampled_from(("pi", "e"))))
+    value = draw(st.floats(0, 1e3, allow_nan=False, allow_infinity=False, allow_subnormal=False))
+    return ("num", repr(value))
+
+
+def _positive(draw, u):
+    """An expression in u that is positive: exp(u), u^2 + 0.5, hypot(u, 1), sigmoid(u)."""
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        return ("call", "exp", (u,))
+    if kind == 1:
+        return ("binary", "+", ("binary", "^", u, ("num", "2")), ("num", "0.5"))
+    if kind == 2:
+        return ("call", "hypot", (u, ("num", "1")))
+    return ("call", "sigmoid", (u,))
+
+
+def _tree(draw, depth: int, names: tuple[str, ...]):
+    if depth == 0:
+        return _leaf(draw, names)
+    kind = draw(st.integers(0, 19))
+    if kind < 2:
+        return _leaf(draw, names)
+    if kind < 10:
+        op = draw(st.sampled_from(sorted(_BINARY_SPELLINGS)))
+        left, right = _tree(draw, depth - 1, names), _tree(draw, depth - 1, names)
+        if op == "^" and draw(st.booleans()):  # a whole exponent, or a positive base
+            if draw(st.booleans()):
+                right = ("num", draw(st.sampled_from(("2", "3", "1", "0", "4"))))
+            else:
+                left = _positive(draw, left)
+        if op == "^" and draw(st.booleans()):
+            right = ("unary", "-", right)  # 2^-x
+        return ("binary", draw(st.sampled_from(_BINARY_SPELLINGS[op])), left, right)
+    if kind < 12:
+        return ("unary", draw(st.sampled_from(("-", "-", "+", "−"))), _tree(draw, depth - 1, names))
+    if kind < 13:
+        return ("paren", _tree(draw, depth - 1, names))
+    name = draw(st.sampled_from(ELEMENTWISE))
+    prim = REGISTRY[name]
+    count = prim.arity + (draw(st.integers(0, 1)) if prim.variadic else 0)
+    args = [_tree(draw, depth - 1, names) for _ in range(count)]
+    if draw(st.booleans()):
+        if name in POSITIVE:
+            args[0] = _positive(draw, args[0])
+        elif name in UNIT:
+            args[0] = ("call", draw(st.sampled_from(("tanh", "sin", "sigmoid"))), (args[0],))
+        elif name == "xlogy":
+            args[1] = _positive(draw, args[1])
+    return ("call", name, tuple(args))
+
+
+@st.composite
+def programs(draw, max_depth: int = 4):
+    """(bindings, expression): up to three bindings, each visible to what follows it."""
+    names = VARIABLES
+    bindings = []
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from(BOUND_NAMES))
+        bindings.append((name, _tree(draw, draw(st.integers(0, max_depth - 1)), names)))
+        names = tuple(dict.fromkeys((*names, name)))
+    return tuple(bindings), _tree(draw, max_depth, names)
+
+
+@st.composite
+def texts(draw, max_depth: int = 4):
+    """A program and its text, with a random choice of spacing and statement separators."""
+    program = draw(programs(max_depth))
+    spaced = draw(st.booleans())
+    separator = draw(st.sampled_from(("; ", ";", "\n", " ;\n")))
+    return program, source(program, spaced, separator)
+
+
+def source(program, spaced: bool = True, separator: str = "; ") -> str:
+    bindings, expr = program
+    lines = [f"{name} = {_text(tree, spaced)}" for name, tree in bindings]
+    return separator.join([*lines, _text(expr, spaced)])
+
+
+def _text(tree, spaced: bool) -> str:
+    return _render(tree, spaced)[0]
+
+
+def _render(tree, spaced: bool) -> tuple[str, int]:
+    """The text of a tree and its precedence, with the parentheses the grammar needs."""
+    kind = tree[0]
+    if kind in ("num", "name"):
+        return tree[1], _ATOM
+    if kind == "paren":
+        return f"({_text(tree[1], spaced)})", _ATOM
+    if kind == "call":
+        return f"{tree[1]}({', '.join(_text(a, spaced) for a in tree[2])})", _ATOM
+    if kind == "unary":
+        inner, prec = _render(tree[2], spaced)
+        return tree[1] + (inner if prec >= 3 else f"({inner})"), 3
+    _, op, left, right = tree
+    p = _PRECEDENCE[op]
+    (lt, lp), (rt, rp) = _render(left, spaced), _render(right, spaced)
+    if p == 4:  # right-associative, and its right operand may be unary: 2^-x
+        wrap_left, wrap_right = lp <= 4, rp < 3
+    else:
+        wrap_left, wrap_right = lp < p, rp <= p
+    lt = f"({lt})" if wrap_left else lt
+    rt = f"({rt})" if wrap_right else rt
+    symbol = f" {op} " if spaced else op
+    return lt + symbol + rt, p
+
+
+def used_variables(program) -> set[str]:
+    """The free variables the program's value depends on, through its bindings."""
+    bindings, expr = program
+    scope: dict[str, set[str]] = {}
+
+    def free(tree) -> set[str]:
+        kind = tree[0]
+        if kind == "name":
+            name = tree[1]
+            if name in scope:
+                return scope[name]
+            return set() if name in ("pi", "e") else {name}
+        if kind == "num":
+            return set()
+        children = tree[2] if kind == "call" else tree[1:] if kind == "paren" else tree[2:]
+        return set().union(*(free(c) for c in children))
+
+    for name, tree in bindings:
+        scope[name] = free(tree)
+    return free(expr)
+
+
+# --- the same graph ----------------------------------------------------------------------------
+
+
+def structure(output: Node, table: dict) -> int:
+    """The node's number in `table`, a hash-consing table shared by the graphs compared: nodes
+    of two graphs get the same number exactly when they have the same structure."""
+    number: dict[Node, int] = {}
+    for node in toposort([output]):
+        if node.op == "const":
+            value = node.value
+            leaf = float(value).hex() if np.ndim(value) == 0 else (np.shape(value), value.tobytes())
+            key = ("const", leaf)
+        elif node.op == "var":
+            key = ("var", node.name)
+        else:
+            key = (node.op, node.attrs, tuple(number[i] for i in node.inputs))
+        number[node] = table.setdefault(key, len(table))
+    return number[output]
+
+
+def assert_same_graph(a: Node, b: Node, context: str) -> None:
+    table: dict = {}
+    assert structure(a, table) == structure(b, table), context
+    assert len(toposort([a])) == len(toposort([b])), context
+
+
+_RUN = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@settings(_RUN, max_examples=500)
+@given(texts())
+def test_programs_print_and_parse_back_to_the_same_graph(drawn) -> None:
+    program, text = drawn
+    lowered = compile_program(text)
+    assert set(lowered.variables) == used_variables(program), text
+    hints = {node: name for name, node in lowered.bindings.items()}
+    for printed in (
+        to_source(lowered.output),
+        to_source(lowered.output, reserved=lowered.variables, compact=True, hints=hints),
+    ):
+        again = compile_program(printed)
+        assert_same_graph(lowered.output, again.output, f"{text!r} printed as {printed!r}")
+        assert set(again.variables) == set(lowered.variables)
+        # and printing is a fixed point: the reparsed graph prints as the same text
+        assert to_source(again.output) == to_source(lowered.output)
+
+
+@settings(_RUN, max_examples=300)
+@given(texts(max_depth=3))
+def test_gradient_graphs_print_and_parse_back_to_the_same_graph(drawn) -> None:
+    _, text = drawn
+    lowered = compile_program(text)
+    wrt = list(lowered.variables.values())
+    for g in grad(lowered.output, wrt):
+        printed = to_source(g)
+        again = compile_program(printed)
+        assert_same_graph(g, again.output, f"a gradient of {text!r} printed as {printed!r}")
+
+
+# --- gradients against mpmath ------------------------------------------------------------------
+
+
+class _Reject(Exception):
+    """The reference is not real and finite here, or the point is too close to a kink."""
+
+
+def _div(a, b):
+    if b == 0:
+        raise _Reject("division by zero")
+    return a / b
+
+
+def _pow(a, b):
+    if a == 0 and b < 0:
+        raise _Reject("0 to a negative power")
+    return mpmath.power(a, b)
+
+
+_BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": _div, "^": _pow}
+_BINARY |= {"−": operator.sub, "**": _pow}
+_UNARY = {"-": operator.neg, "−": operator.neg, "+": operator.pos}
+
+
+def _diff(function: Callable, at):
+    """mpmath.diff, with a step far below |at|: it steps by 2^-(precision + addprec) whatever
+    the size of `at` (and works at twice the bits, so nothing is lost)."""
+    tiny = max(0, -int(mpmath.mag(at))) if at else 0
+    return mpmath.diff(function, at, addprec=10 + tiny)
+
+
+@dataclass
+class _Run:
+    """How the reference interpreter evaluates a tree, one operation at a time.
+
+    `signs`: perturb the k-th result by a relative 1e-10 · signs[k], to see how rounding errors
+    in the values would move the result. `margins`: collect the distance of every kink's
+    argument to the kink, and the size of every result. `magnitude`: values are pairs (v, m),
+    where m is the sum over the paths from the variable to v of |the product of the partial
+    derivatives along the path|, the scale of the rounding errors of reverse mode.
+    """
+
+    signs: list[int] | None = None
+    margins: list | None = None
+    magnitude: bool = False
+    count: int = 0
+
+    def apply(self, function: Callable, args: list, kink: Callable | None = None):
+        values = [a[0] for a in args] if self.magnitude else args
+        if kink is not None and self.margins is not None:
+            self.margins.append(("kink", abs(kink(*values))))
+        try:
+            value = _real(function(*values))
+        except (ZeroDivisionError, ValueError) as exc:
+            raise _Reject(str(exc)) from None
+        if not mpmath.isfinite(value):
+            raise _Reject("not finite")
+        if self.margins is not None:
+            self.margins.append(("magnitude", abs(value)))
+        if self.signs is not None:
+            value *= 1 + mpmath.mpf(1e-10) * self.signs[self.count % len(self.signs)]
+        self.count += 1
+        if not self.magnitude:
+            return value
+        paths = mpmath.mpf(0)
+        for i, (at, m) in enumerate(args):
+            if m:
+
+                def partial(t, i=i):
+                    return _real(function(*values[:i], t, *values[i + 1 :]))
+
+                paths += abs(_diff(partial, at)) * m
+        return value, paths
+
+
+_PI, _E = mpmath.mpf(math.pi), mpmath.mpf(math.e)  # the float64 constants gradcli uses
+
+
+def interpret(program, env: dict, run: _Run):
+    """The value of a program tree; the variables' values in `env` (pairs, for magnitudes)."""
+    bindings, expr = program
+    scope = dict(env)
+    for name, tree in bindings:
+        scope[name] = _interpret(tree, scope, run)
+    return _interpret(expr, scope, run)
+
+
+def _interpret(tree, scope, run: _Run):
+    kind = tree[0]
+    if kind == "value":  # an argument already evaluated (min and max of three, folded)
+        return tree[1]
+    if kind in ("num", "name") and tree[1] not in scope:
+        number = mpmath.mpf(float(tree[1])) if kind == "num" else {"pi": _PI, "e": _E}[tree[1]]
+        return (number, 0) if run.magnitude else number
+    if kind == "name":
+        return scope[tree[1]]
+    if kind == "paren":
+        return _interpret(tree[1], scope, run)
+    if kind == "unary":
+        return run.apply(_UNARY[tree[1]], [_interpret(tree[2], scope, run)])
+    if kind == "binary":
+        args = [_interpret(tree[2], scope, run), _interpret(tree[3], scope, run)]
+        return run.apply(_BINARY[tree[1]], args)
+    name, args = tree[1], tree[2]
+    if name in ("min", "max") and len(args) > 2:  # folded from the left, as gradcli does
+        first = _interpret(("call", name, args[:2]), scope, run)
+        return _interpret(("call", name, (("value", first), *args[2:])), scope, run)
+    function, kink = MPMATH[name]
+    return run.apply(function, [_interpret(a, scope, run) for a in args], kink)
+
+
+def reference(program, values: dict[str, float], wrt, signs: list[int] | None = None):
+    """The value, and the gradient in each variable of `wrt`, from mpmath."""
+    env = {n: mpmath.mpf(v) for n, v in values.items()}
+    value = interpret(program, env, _Run(signs))
+    gradient = {}
+    for name in wrt:
+
+        def along(t, name=name):
+            return interpret(program, {**env, name: t}, _Run(signs))
+
+        gradient[name] = _diff(along, env[name])
+    return value, gradient
+
+
+def magnitudes(program, values: dict[str, float], wrt) -> dict[str, mpmath.mpf]:
+    """For each variable of `wrt`: the sum over paths of |product of partial derivatives|."""
+    out = {}
+    for name in wrt:
+        env = {n: (mpmath.mpf(v), int(n == name)) for n, v in values.items()}
+        out[name] = interpret(program, env, _Run(magnitude=True))[1]
+    return out
+
+
+SMALL, LARGE = 1e-250, 1e250  # magnitudes float64 holds without underflow or overflow
+KINK_MARGIN = 1e-6
+
+point_values = st.one_of(
+    st.sampled_from((0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 0.1, 3.0, -1.5, 0.75, 0.0)),
+    st.floats(-5, 5, allow_nan=False, allow_infinity=False, allow_subnormal=False),
+)
+
+
+@settings(_RUN, max_examples=500)
+@given(texts(max_depth=4), st.fixed_dictionaries({v: point_values for v in VARIABLES}))
+def test_gradients_agree_with_mpmath_where_smooth_and_finite(drawn, values) -> None:
+    program, text = drawn
+    lowered = compile_program(text)
+    point = {n: values[n] for n in lowered.variables}
+    result = evaluate(lowered, point)
+    assume(result.finite)
+    with mpmath.workdps(30):
+        try:
+            margins: list = []
+            interpret(program, {n: mpmath.mpf(v) for n, v in values.items()}, _Run(None, margins))
+            sizes = [m for kind, m in margins if kind == "magnitude"]
+            assume(all(m > KINK_MARGIN for kind, m in margins if kind == "kink"))
+            assume(all(m == 0 or SMALL < m < LARGE for m in sizes))
+            ref_value, ref_grad = reference(program, values, point)
+            rng = random.Random(text)
+            perturbed = [
+                reference(program, values, point, [rng.choice((-1, 1)) for _ in range(64)])
+                for _ in range(2)
+            ]
+            paths = magnitudes(program, values, point)
+        except _Reject:
+            assume(False)
+            return
+    # mpmath.diff's step is below 1e-33·min(1, |variable|), and it evaluates with twice the bits
+    # of 1/step more: it resolves a derivative to 1e-40 of the largest value computed.
+    resolution = mpmath.mpf(1e-30) * max([1, *sizes])
+    checks = [("value", result.value, ref_value, [p[0] for p in perturbed], 0)]
+    checks += [
+        (f"∂/∂{n}", result.gradient[n], ref_grad[n], [p[1][n] for p in perturbed], paths[n])
+        for n in point
+    ]
+    for label, got, want, shaken, scale in checks:
+        assume(mpmath.isfinite(want) and (want == 0 or SMALL < abs(want) < LARGE))
+        # How far float64 rounding (1e-16 per operation) can move the result: in the values,
+        # the change under perturbations of 1e-10; in the sums of reverse mode, 1e-13 of the
+        # sum of the absolute values of its terms. Far more than 1% of the result: skipped.
+        sensitivity = max(abs(s - want) for s in shaken)
+        assume(sensitivity <= 1e-2 * abs(want) + 1e-12)
+        assume(1e-13 * scale <= 1e-2 * abs(want) + 1e-12)
+        tolerance = 1e-9 * abs(want) + 1e-4 * sensitivity + 1e-13 * scale + resolution
+        error = abs(mpmath.mpf(float(got)) - want)
+        assert error <= tolerance, (
+            f"{label} of {text!r} at {point}: gradcli {float(got)!r}, "
+            f"mpmath {mpmath.nstr(want, 17)}, error {mpmath.nstr(error, 3)} "
+            f"> tolerance {mpmath.nstr(tolerance, 3)}"
+        )
+
+
+def test_the_reference_and_the_renderer_on_known_programs() -> None:
+    """The test's own parts, on programs whose text and gradient are known in closed form."""
+    x, y, z = ("name", "x"), ("name", "y"), ("name", "z")
+    cases = [
+        (((), ("binary", "^", x, ("num", "3"))), False, "x^3", {"x": 2.0}, {"x": 12.0}),
+        (
+            (
+                (("a", ("call", "sin", (x,))),),
+                ("binary", "+", ("binary", "*", ("name", "a"), ("name", "a")), y),
+            ),
+            False,
+            "a = sin(x); a*a+y",
+            {"x": 0.5, "y": 1.0},
+            {"x": math.sin(1.0), "y": 1.0},
+        ),
+        (
+            ((), ("call", "max", (x, y, ("num", "0.5")))),
+            True,
+            "max(x, y, 0.5)",
+            {"x": 0.25, "y": 0.75},
+            {"x": 0.0, "y": 1.0},
+        ),
+        (
+            ((), ("call", "max", (x, y, ("num", "0.5")))),
+            True,
+            "max(x, y, 0.5)",
+            {"x": 0.25, "y": 0.3},
+            {"x": 0.0, "y": 0.0},
+        ),
+        (
+            ((), ("binary", "^", ("num", "2"), ("unary", "-", x))),
+            False,
+            "2^-x",
+            {"x": 1.0},
+            {"x": -math.log(2) / 2},
+        ),
+        (
+            ((), ("unary", "-", ("binary", "^", x, ("num", "2")))),
+            False,
+            "-x^2",
+            {"x": 3.0},
+            {"x": -6.0},
+        ),
+        (
+            ((), ("binary", "^", ("unary", "-", x), ("num", "2"))),
+            False,
+            "(-x)^2",
+            {"x": 3.0},
+            {"x": 6.0},
+        ),
+        (
+            ((), ("binary", "−", ("binary", "−", x, y), z)),
+            True,
+            "x − y − z",
+            {"x": 1.0, "y": 2.0, "z": 3.0},
+            {"x": 1.0, "y": -1.0, "z": -1.0},
+        ),
+        (
+            ((), ("binary", "−", x, ("binary", "−", y, z))),
+            True,
+            "x − (y − z)",
+            {"x": 1.0, "y": 2.0, "z": 3.0},
+            {"x": 1.0, "y": -1.0, "z": 1.0},
+        ),
+        (
+            ((), ("binary", "^", x, ("binary", "^", y, ("num", "2")))),
+            False,
+            "x^y^2",
+            {"x": 2.0, "y": 1.0},
+            {"x": 1.0, "y": 4 * math.log(2)},
+        ),
+    ]
+    for program, spaced, text, point, gradient in cases:
+        assert source(program, spaced) == text
+        assert used_variables(program) == set(point)
+        with mpmath.workdps(30):
+            _, got = reference(program, point, point)
+        result = evaluate(text, point)
+        for name, want in gradient.items():
+            assert float(got[name]) == pytest.approx(want, rel=1e-14, abs=1e-300), (text, name)
+            assert float(result.gradient[name]) == pytest.approx(want, rel=1e-14), (text, name)
