@@ -189,7 +189,10 @@ def directional(
         (value, d, *g), faults, _ = run([program.output, derivative, *grads], env)
     except GradcliError as err:
         raise err.with_source(program.source) from None
-    reverse = sum(float(np.sum(np.asarray(gi) * moves[n])) for n, gi in zip(moves, g, strict=True))
+    with np.errstate(all="ignore"):  # an overflow is reported as inf, not as numpy's warning
+        reverse = sum(
+            float(np.sum(np.asarray(gi) * moves[n])) for n, gi in zip(moves, g, strict=True)
+        )
     described = [describe_fault(f, program) for f in sorted(faults, key=_fault_order)]
     return Directional(
         program, arrays, dict(moves), np.asarray(value), np.asarray(d), reverse, described

@@ -748,6 +748,14 @@ def check_command(
     raise typer.Exit(report.exit_code(results, errors))
 
 
+def _exists(path: str) -> bool:
+    """Whether `path` names a file or folder; an expression too long for a path does not."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _sweep(cases, files: int, samples, method, dtype, eps, order):
     """check --sweep: the error of the reference against the step, at one expression's point."""
     from .source import GradcliError
@@ -771,7 +779,7 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed):
 
     positional, pairs = _scan(tokens)
     looks_like_paths = file is None and all(
-        Path(t).exists() or t.endswith((".toml", ".grad", "/")) for t in positional
+        _exists(t) or t.endswith((".toml", ".grad", "/")) for t in positional
     )
     if looks_like_paths:
         for name, _ in pairs:

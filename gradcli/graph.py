@@ -12,6 +12,7 @@ the nodes that use them.
 from __future__ import annotations
 
 import gc
+import math
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .limits import NODES
+from .limits import ELEMENTS, NODES
 from .source import Span
 
 Attr = Any  # hashable: a float, a string, a shape tuple
@@ -143,7 +144,12 @@ class Graph:
         if simpler is not None:
             return simpler
         prim = _registry()[op]
-        if prim.foldable and inputs and all(i.op == "const" for i in inputs):
+        if (
+            prim.foldable
+            and inputs
+            and all(i.op == "const" for i in inputs)
+            and self._fits(prim, inputs, attrs)
+        ):
             # Quietly, as evaluation is: a nan or inf is not folded, and evaluation reports it.
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice"
@@ -154,6 +160,17 @@ class Graph:
             if folded is not None and np.all(np.isfinite(folded)):
                 return self.const(folded, span)
         return self._make(op, inputs, attrs, (op, tuple([i.id for i in inputs]), attrs), span)
+
+    @staticmethod
+    def _fits(prim, inputs: tuple[Node, ...], attrs: tuple[Attr, ...]) -> bool:
+        """Whether folding makes an array within the element limit: if not, the node stays, and
+        shape inference refuses it with its span before anything is allocated."""
+        try:
+            shape = prim.output_shape(*(np.shape(i.value) for i in inputs), attrs=attrs)
+        except (ValueError, TypeError, IndexError, RuntimeError):  # numpy: more than 32 axes
+            return True  # folding fails or succeeds by itself; shapes report the mistake
+        limit = ELEMENTS.value()
+        return limit is None or math.prod(shape) <= limit
 
     def _make(
         self, op: str, inputs: tuple[Node, ...], attrs: tuple, key: tuple, span: Span | None

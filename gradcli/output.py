@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
 def json_text(doc: dict[str, Any]) -> str:
     """One strict (RFC 8259) JSON document: a nan or inf that reached here is a bug, not data."""
-    return json.dumps(doc, allow_nan=False, ensure_ascii=False, indent=2) + "\n"
+    text = json.dumps(doc, allow_nan=False, ensure_ascii=False, indent=2) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: escape it, as JSON allows
+        text = json.dumps(doc, allow_nan=False, ensure_ascii=True, indent=2) + "\n"
+    return text
 
 
 def json_document(doc: dict[str, Any]) -> None:

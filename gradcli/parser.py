@@ -28,6 +28,7 @@ _CONTINUES = frozenset(
 _OPENING, _CLOSING = frozenset({"LPAR", "LSQB"}), frozenset({"RPAR", "RSQB"})
 _SEPARATORS = frozenset({"NEWLINE", "SEMI"})
 _IGNORED = frozenset(IGNORE)
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
 _SCANNER = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in TERMINALS))
 
 _DESCRIPTIONS = {
@@ -74,6 +75,12 @@ def parse(
     """
     check_source(text, "the program" if name in ("<expr>", "<stdin>") else name)
     source = Source(text, name, origin, frame, columns)
+    undecodable = _UNDECODABLE.search(text)
+    if undecodable is not None:  # bytes that were not UTF-8, kept by Python as surrogates
+        at = undecodable.start()
+        raise GradcliError(
+            "the program is not valid UTF-8 text", Span(at, at + 1), source=source
+        ) from None
     lexer = _Lexer(text)
     try:
         with collector_paused():

@@ -79,7 +79,7 @@ def evaluation_table(result: Evaluation) -> None:
         if arrays:
             array = np.asarray(value)
             shape = "×".join(map(str, array.shape)) if array.ndim else "scalar"
-            norm = f"{np.linalg.norm(array):.6g}" if array.ndim else ""
+            norm = f"{_norm(array):.6g}" if array.ndim else ""
             cells += [shape, norm]
         table.add_row(*cells)
     _stdout.print(heading, soft_wrap=True)
@@ -145,7 +145,7 @@ def jacobian_table(result) -> None:
     columns = []
     for name, j in result.matrices.items():
         var_shape = np.shape(j)[len(out_shape) :]
-        block = np.reshape(j, (rows, -1))
+        block = np.reshape(j, (rows, int(np.prod(var_shape, dtype=int))))
         for k in range(block.shape[1]):
             label = f"∂/∂{name}" + _index_label(k, var_shape)
             columns.append((label, block[:, k]))
@@ -162,8 +162,14 @@ def jacobian_table(result) -> None:
             table.add_column(title, justify="right" if title else "left", no_wrap=True)
         for name, j in result.matrices.items():
             shape = "×".join(map(str, np.shape(j)))
-            table.add_row(f"∂f/∂{name}", shape, f"{np.linalg.norm(j):.6g}", _short(j))
+            table.add_row(f"∂f/∂{name}", shape, f"{_norm(j):.6g}", _short(j))
     _stdout.print(table)
+
+
+def _norm(array: Any) -> float:
+    """The 2-norm, inf where it overflows (without numpy's warning on stderr)."""
+    with np.errstate(all="ignore"):
+        return float(np.linalg.norm(array))
 
 
 def _index_label(flat: int, shape: tuple[int, ...]) -> str:
@@ -514,9 +520,7 @@ def hessian_table(result) -> None:
             table.add_row(f"∂/∂{label}", *(f"{v:.6g}" for v in row))
         _stdout.print(table)
     else:
-        _stdout.print(
-            f"a {n}×{n} matrix, norm {np.linalg.norm(result.matrix):.6g} (--json has it all)"
-        )
+        _stdout.print(f"a {n}×{n} matrix, norm {_norm(result.matrix):.6g} (--json has it all)")
     notes = [f"symmetry: max |H - Hᵀ| / max |H| = {result.asymmetry:.3g}"]
     if result.finite and n:
         eig = np.linalg.eigvalsh((result.matrix + result.matrix.T) / 2)
@@ -649,10 +653,12 @@ def explain_table(result) -> None:
         node = step.op if step.op == step.text else f"{step.op}   {step.text}"
         table.add_row(str(step.number), node, _short(step.value), adjoint, local, sends)
     _stdout.print(table)
+    # A variable no contribution reached (through heaviside, say) has the gradient 0, as eval
+    # reports it.
     gradient = ", ".join(
-        f"∂f/∂{s.op} = {_short(s.adjoint)} (#{s.number})"
+        f"∂f/∂{s.op} = {_short(s.adjoint) if s.adjoint is not None else '0.0'} (#{s.number})"
         for s in result.steps
-        if s.node.op == "var" and s.adjoint is not None
+        if s.node.op == "var" and result.variables is not None
     )
     _stdout.print(
         Text(

@@ -330,8 +330,6 @@ def test_command_line_exits_0_1_or_2_and_never_shows_a_traceback(cli) -> None:
         args = cli_arguments(rng)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a warning would be printed on stderr
-            # A known bug, reported and tested below: the table's norm column overflows.
-            warnings.filterwarnings("ignore", KNOWN_NORM_WARNING, RuntimeWarning)
             result = cli(*args)
         codes[result.exit_code] = codes.get(result.exit_code, 0) + 1
         problem = _problem(args, result.exit_code, result.stdout, result.stderr)
@@ -343,15 +341,6 @@ def test_command_line_exits_0_1_or_2_and_never_shows_a_traceback(cli) -> None:
     assert codes.get(0, 0) + codes.get(1, 0) >= 100, codes  # some inputs were programs
 
 
-KNOWN_NORM_WARNING = "overflow encountered in dot"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="render.evaluation_table calls np.linalg.norm outside np.errstate, so an array with a "
-    "value near 1e308 prints numpy's RuntimeWarning and a line of its source on stderr; when "
-    "this passes, remove KNOWN_NORM_WARNING from the test above",
-)
 def test_the_norm_column_of_a_table_prints_no_numpy_warning(cli) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")

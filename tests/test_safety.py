@@ -269,3 +269,63 @@ def test_gradcli_debug_shows_the_traceback_of_a_bug():
     env = {**os.environ, "GRADCLI_DEBUG": "1"}
     out = subprocess.run([sys.executable, "-c", _BROKEN], capture_output=True, text=True, env=env)
     assert out.returncode == 1 and "Traceback" in out.stderr and "ZeroDivisionError" in out.stderr
+
+
+# --- found by fuzzing: no numpy warning, no crash -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval", "x ** 1e308", "--x", "1,2,3"],  # the norm column overflows
+        ["jvp", "1e308*x", "--x", "1,2,3", "--direction", "x=1"],  # so does vᵀ∇f
+        ["hessian", "1e300*x^2*y", "--x", "1e10", "--y", "1"],
+    ],
+)
+def test_an_overflow_is_a_warning_of_gradcli_not_of_numpy(args):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy warning would be printed on stderr
+        r = cli(*args)
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert r.exit_code in (0, 1) and "RuntimeWarning" not in r.stderr
+
+
+def test_an_expression_longer_than_a_file_name_is_checked_as_an_expression():
+    expr = "sin(x)*" * 40 + "1"  # 281 characters: not a path (the system refuses such names)
+    r = cli("check", expr, "--x", "1", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert strict(r.stdout)["summary"]["passed"] == 1
+
+
+def test_a_jacobian_with_an_empty_side_is_a_table_with_no_rows():
+    r = cli("jacobian", "--", "[1, x][-1:-5:2]", "--x", "1")
+    assert r.exit_code == 0, r.stderr
+    assert "∂/∂x" in r.stdout
+
+
+def test_program_text_that_is_not_utf8_is_refused_and_json_stays_utf8(tmp_path):
+    bad = os.fsdecode(b"x # \xff")  # how Python hands such argv bytes over: a surrogate
+    r = cli("eval", bad, "--x", "1", "--json")
+    assert r.exit_code == 2 and "not valid UTF-8" in r.stderr
+    path = tmp_path / os.fsdecode(b"\xff.grad")
+    path.write_text("x*2")
+    r = cli("eval", "-f", str(path), "--x", "1", "--json")
+    assert r.exit_code == 0
+    r.stdout.encode("utf-8")  # strict JSON is UTF-8: the file name is escaped, not raw bytes
+    assert strict(r.stdout)["source"] == str(path)
+
+
+def test_a_folded_constant_respects_the_element_limit():
+    """unindex(1, shape=60000000) would be folded into 60 million elements before any shape
+    inference; folding first asks whether the result fits."""
+    r = cli("eval", "sum(unindex(1, shape=60000000))")
+    assert r.exit_code == 2
+    assert "60,000,000 elements, more than the limit of 50,000,000" in r.stderr
+
+
+def test_explain_gives_0_for_a_variable_no_gradient_reaches():
+    r = cli("explain", "heaviside(v, -1)*w", "--v", "1", "--w", "2")
+    assert r.exit_code == 0
+    assert "gradient: ∂f/∂v = 0.0 (#1), ∂f/∂w = 1.0 (#4)" in r.stdout
