@@ -6,7 +6,6 @@ for unusable input, and report numerical faults as located diagnostics rather th
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -368,6 +367,8 @@ def _listing(names: Sequence[str]) -> str:
 def _unknown(name: str, program: Lowered, what: str) -> GradcliError:
     expected = list(program.variables)
     hint = f"the expression's variables are {_listing(expected)}"
+    import difflib  # only for a mistake: not at start-up
+
     close = difflib.get_close_matches(name, expected, n=1)
     if close:
         hint = f"did you mean {close[0]}? {hint}"

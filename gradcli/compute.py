@@ -12,7 +12,6 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,7 +147,7 @@ def _run(
 # Arrays from this many elements take long enough in numpy's loops, which let go of the GIL,
 # for independent nodes to run at once on two threads or more.
 _PARALLEL_ELEMENTS = 1 << 17
-_pool: ThreadPoolExecutor | None = None
+_pool: Any = None  # a ThreadPoolExecutor, made on first use
 
 
 def _worth_threads(order: Sequence[Node], env: Mapping[str, Any]) -> bool:
@@ -170,6 +169,8 @@ def _run_parallel(
     threads, so that independent parts of the graph (the value and each gradient) overlap.
     Every node computes the same numbers as in `_run`, whatever the order; a nan or inf raises
     `_NonFinite` as there, and the sequential run that follows finds where it started."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # logging: 4 ms
+
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="gradcli")
@@ -183,7 +184,7 @@ def _run_parallel(
         for inp in node.inputs:
             users.setdefault(inp, []).append(node)
             uses[inp] = uses.get(inp, 0) + 1
-    running: dict[Future, Node] = {}
+    running: dict[Any, Node] = {}  # future -> node
 
     def done(node: Node, value: Any) -> None:
         values[node] = value

@@ -10,7 +10,6 @@ functions included, so neither deep nesting nor long chains of calls recurse.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from functools import reduce
@@ -327,6 +326,8 @@ def _check_call(call: ast.Call, env: _Env, free: dict[str, Node]) -> None:
     prim = REGISTRY.get(call.func)
     if prim is None or not prim.public:
         known = public_names() + list(env.functions)
+        import difflib  # only for a mistake: not at start-up
+
         close = difflib.get_close_matches(call.func, known, n=1, cutoff=0.6)
         if close:
             hint = f"did you mean '{close[0]}'?"

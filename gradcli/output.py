@@ -6,7 +6,6 @@ table is the one Rich draws for it, which tests/test_startup.py holds it to.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
 
 def json_text(doc: dict[str, Any]) -> str:
     """One strict (RFC 8259) JSON document: a nan or inf that reached here is a bug, not data."""
+    import json  # not for the table: not at start-up
+
     text = json.dumps(doc, allow_nan=False, ensure_ascii=False, indent=2) + "\n"
     try:
         text.encode("utf-8")

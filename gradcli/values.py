@@ -8,15 +8,16 @@ reports was produced by the expression itself.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .limits import check_elements, read_bounded
 from .source import GradcliError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -45,6 +46,8 @@ def _read(file: Path, path: str) -> str:
 
 def load_file(path: str, name: str) -> np.ndarray:
     """An array from a .npy file (never unpickled), a .json file or a .csv file."""
+    from pathlib import Path  # values from files only: not at start-up
+
     file = Path(path)
     suffix = file.suffix.lower()
     try:
@@ -112,6 +115,8 @@ def _reject(constant: str) -> float:
 
 def _from_json(text: str, name: str) -> np.ndarray:
     try:
+        import json  # array values only: not at start-up
+
         data = json.loads(text, parse_constant=_reject)
     except ValueError as exc:
         raise GradcliError(f"the value of {name} is not valid JSON: {exc}") from None
