@@ -17,6 +17,7 @@ from .compute import Fault
 from .compute import evaluate as run
 from .forward import TANGENT, jvps
 from .graph import Node, collector_paused, toposort
+from .limits import check_elements
 from .lower import CONSTANTS, Lowered, lower
 from .parser import parse
 from .printer import expression
@@ -79,7 +80,10 @@ def evaluate(
         raise err.with_source(program.source) from None
     value, *gradient = outputs
     gradient = {
-        name: np.broadcast_to(g, arrays[name].shape) if np.shape(g) != arrays[name].shape else g
+        name: _own(
+            g if np.shape(g) == arrays[name].shape else np.broadcast_to(g, arrays[name].shape),
+            arrays,
+        )
         for name, g in zip(names, gradient, strict=True)
     }
     return Evaluation(
@@ -89,6 +93,17 @@ def evaluate(
         {k: np.asarray(v) for k, v in gradient.items()},
         [describe_fault(f, program) for f in sorted(faults, key=_fault_order)],
     )
+
+
+def _own(value: Any, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """`value` as an array the caller may keep and write: a copy where it is a read-only view
+    (a broadcast) or shares memory with an input (the gradient of x*y in x is y itself)."""
+    array = np.asarray(value)
+    if array.ndim and (
+        not array.flags.writeable or any(np.may_share_memory(array, a) for a in inputs.values())
+    ):
+        return array.copy()
+    return array
 
 
 @dataclass(frozen=True)
@@ -127,6 +142,8 @@ def jacobian(
         total = graph.apply("sum", out * seed, attrs=(None,))
         grads = grad(total, [program.variables[n] for n in names], {**shapes, _SEED: out_shape})
         size = int(np.prod(out_shape, dtype=int))
+        widest = max([size, *(int(np.prod(shapes[n], dtype=int)) for n in names)])
+        check_elements((size, widest), "the Jacobian's batch of seeds")
         env = {name: a[None] for name, a in arrays.items()}
         env[_SEED] = np.eye(size).reshape(size, *out_shape)
         outputs, faults, _ = run([out, *grads], env, batched=True)
@@ -254,6 +271,7 @@ def hessian(
     differentiable(program, names)
     sizes = [int(np.prod(shapes[n], dtype=int)) for n in names]
     total = sum(sizes)
+    check_elements((total, total), "the Hessian")
     labels = [
         n + ("" if not shapes[n] else f"[{', '.join(map(str, np.unravel_index(k, shapes[n])))}]")
         for n, size in zip(names, sizes, strict=True)

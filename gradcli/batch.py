@@ -113,6 +113,8 @@ def _read_line(line: str, program: Lowered, fixed: Mapping[str, np.ndarray]) -> 
         data = _decode(line)
     except ValueError as exc:
         raise GradcliError(f"not a JSON object: {exc}") from None
+    except RecursionError:  # Python's JSON reader recurses on nesting
+        raise GradcliError("the line is nested too deeply") from None
     if not isinstance(data, dict):
         raise GradcliError('each line must be a JSON object of variables, like {"x": 1}')
     values = dict(fixed)

@@ -447,8 +447,11 @@ class _Run:
     def _forward(self, var: str, probes: _Probes) -> np.ndarray:
         """Each probe's derivative by forward mode: the tangent of Σf along the probe's element
         (or direction), in batched chunks of one row per probe."""
-        if probes.direction is None and var in self._prefetched:
-            return self._prefetched[var]
+        prefetched = self._prefetched.get(var) if probes.direction is None else None
+        # A row where another variable's partial is inf reads 0·inf = nan: not this variable's
+        # derivative, so such rows are done one variable at a time.
+        if prefetched is not None and np.isfinite(prefetched).all():
+            return prefetched
         graph, node = self.program.graph, self.program.variables[var]
         tangent = graph.var(var + TANGENT)
         shapes = {**self.shapes, var + TANGENT: self.shapes[var]}

@@ -33,7 +33,7 @@ import numpy as np
 from .api import compile_program
 from .check import DTYPES, CheckOptions
 from .finite_diff import METHODS
-from .limits import read_bounded
+from .limits import check_elements, read_bounded
 from .lower import Lowered
 from .source import GradcliError
 from .values import parse_value
@@ -86,6 +86,9 @@ class Case:
         out = {name: np.asarray(v, dtype=np.float64)[None] for name, v in self.at.items()}
         if self.sample is not None:
             n = samples or self.sample.n
+            for name in self.sample.domains:
+                shape = np.shape(self.at[name]) if name in self.at else ()
+                check_elements((n, *shape), f"{name} at {n:,} sample points")
             rng = np.random.default_rng(self.sample.seed)
             for name in self.program.variables:  # a fixed order, so that a seed means one set
                 domain = self.sample.domains.get(name)

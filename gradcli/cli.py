@@ -865,6 +865,9 @@ def _adhoc_case(text, name, assignments, wrt, domains, samples, seed):
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.stdout is None:  # started with stdout closed (`gradcli … >&-`)
+        sys.stderr.write("error: standard output is closed: gradcli has nowhere to print\n")
+        sys.exit(EXIT_USAGE)
     try:
         app(prog_name="gradcli")
     except KeyboardInterrupt:
@@ -873,6 +876,12 @@ def main() -> None:
     except BrokenPipeError:  # e.g. `gradcli … | head`: the reader left; not an error of ours
         sys.stderr.close()
         sys.exit(EXIT_OK)
+    except UnicodeEncodeError as exc:  # the terminal's encoding, not a bug of ours
+        sys.stderr.write(
+            f"error: the output encoding ({exc.encoding}) cannot show {exc.object[exc.start]!r}\n"
+            "  = use a UTF-8 locale, or set PYTHONIOENCODING=utf-8\n"
+        )
+        sys.exit(EXIT_USAGE)
     except MemoryError:
         sys.stderr.write(
             "error: out of memory\n  = lower the size of the problem, or the limits "

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .graph import Node, collector_paused, toposort
+from .limits import check_elements
 from .registry import REGISTRY
 from .shapes import infer_shapes
 from .source import GradcliError
@@ -69,7 +70,8 @@ def _evaluate(outputs, env, dtype, keep_all, batched):
 
 
 class _NonFinite(Exception):
-    """A nan or inf was seen; the evaluation starts over, checking every node."""
+    """A nan or inf (or an empty array, which can hide one) was seen: the evaluation starts
+    over, checking every node."""
 
 
 def _watched(order: Sequence[Node], outputs: Sequence[Node]) -> set[Node]:
@@ -105,6 +107,10 @@ def _run(
     faults: list[Fault] = []
     make = np.dtype(dtype).type
     shapes = infer_shapes(order, {n: np.shape(v)[1:] for n, v in env.items()}) if batched else {}
+    if batched:  # every node's value carries the batch axis: items × batch must fit
+        count = max((np.shape(v)[0] for v in env.values() if np.ndim(v)), default=1)
+        widest = max(shapes.values(), key=math.prod, default=())
+        check_elements((count, *widest), "a batch of values")
     in_batch: set[Node] = set()
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice" and kin
@@ -131,7 +137,7 @@ def _run(
                 except (ValueError, IndexError) as exc:
                     raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
                 if watched is not None:
-                    if node in watched and not _finite(value):
+                    if (node in watched and not _finite(value)) or _empty(value):
                         raise _NonFinite
                 elif not _finite(value) and all(_finite(a) for a in args):
                     faults.append(_fault(node, value, args))
@@ -148,6 +154,16 @@ def _run(
 # for independent nodes to run at once on two threads or more.
 _PARALLEL_ELEMENTS = 1 << 17
 _pool: Any = None  # a ThreadPoolExecutor, made on first use
+
+
+def _forget_pool() -> None:
+    """A forked child inherits the pool but not its threads: it makes its own."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _worth_threads(order: Sequence[Node], env: Mapping[str, Any]) -> bool:
@@ -229,7 +245,7 @@ def _compute(node: Node, args: list[Any], check: bool) -> tuple[Any, bool]:
             value = REGISTRY[node.op].forward(*args, *node.attrs)
         except (ValueError, IndexError) as exc:
             raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
-        return value, not check or _finite(value)
+        return value, (not check or _finite(value)) and not _empty(value)
 
 
 def _apply_batched(
@@ -281,6 +297,12 @@ def _cast(value: Any, make: type[np.generic]) -> Any:
         make = np.result_type(make, np.complex64).type
     array = np.asarray(value, dtype=make)
     return make(array) if array.ndim == 0 else array
+
+
+def _empty(value: Any) -> bool:
+    """An empty result can swallow a nan of its inputs (broadcast against a 0-length axis):
+    the scan limited to watched nodes would miss it, so the evaluation checks every node."""
+    return type(value) is np.ndarray and value.size == 0
 
 
 def _finite(value: Any) -> bool:

@@ -15,23 +15,31 @@ import re
 import sys
 
 # Tokens that make eval's arguments more than EXPR --NAME VALUE … [--json].
+# Environment that changes what Rich draws (its width, forced colours): the full command line.
+_STYLED = frozenset(
+    {"COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE"}
+)
 _NEGATIVE = re.compile(r"-[\d.][\d.,eE+-]*")
 _OPTION_PREFIXES = ("--file", "--var", "--wrt", "--batch", "--help", "--json=", "-f", "-h")
 
 
 def main() -> None:
     """Console-script entry point."""
-    output = quick_eval(sys.argv[1:])
-    if output is None:
-        from .cli import main as full
-
-        full()
-        return
     try:
-        sys.stdout.write(output)
-        sys.stdout.flush()
+        output = quick_eval(sys.argv[1:])
+        if output is not None:
+            sys.stdout.write(output)
+            sys.stdout.flush()
+            return
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
     except BrokenPipeError:  # the reader left, as in `gradcli eval … | head -1`
         sys.stderr.close()
+        return
+    from .cli import main as full
+
+    full()
 
 
 def quick_eval(argv: list[str]) -> str | None:
@@ -39,10 +47,10 @@ def quick_eval(argv: list[str]) -> str | None:
     answer (other commands and options, stdin, a terminal, errors, warnings, arrays)."""
     if len(argv) < 2 or argv[0] != "eval" or not _plain(argv[1:]):
         return None
-    if "_GRADCLI_COMPLETE" in os.environ:  # Typer's shell completion
-        return None
+    if _STYLED.intersection(os.environ) or "_GRADCLI_COMPLETE" in os.environ:
+        return None  # a width, colours forced on, or Typer's shell completion: Rich decides
     as_json = "--json" in argv
-    if not as_json and sys.stdout.isatty():
+    if sys.stdout is None or (not as_json and sys.stdout.isatty()):
         return None  # a terminal gets Rich's colours
     try:
         from .arguments import evaluate_at, split_arguments
@@ -57,9 +65,15 @@ def quick_eval(argv: list[str]) -> str | None:
         return None
     from . import output
 
-    if as_json:
-        return output.json_text(output.evaluation_json(result))
-    return output.scalar_table(result)
+    text = (
+        output.json_text(output.evaluation_json(result)) if as_json else output.scalar_table(result)
+    )
+    try:
+        if text is not None:
+            text.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return None  # an encoding that cannot show ∂: the full command line deals with it
+    return text
 
 
 def _plain(tokens: list[str]) -> bool:

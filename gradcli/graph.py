@@ -218,23 +218,25 @@ def _is(node: Node, value: float) -> bool:
 def _identity(op: str, inputs: tuple[Node, ...], attrs: tuple[Attr, ...]) -> Node | None:
     """Exact rewrites: x+0, x-0, x*1, x/1, x^1 give x; x*-1 gives -x; --x gives x.
 
-    A negation in a sum becomes a subtraction, and in a derivative rule it moves out of products
-    and quotients to meet one: a + -b is a - b and (-a)/b is -(a/b) in IEEE arithmetic, bit for
-    bit, and a derivative (where rules make many negations) costs fewer passes over its arrays.
-    A program's own nodes keep the user's form, for printing.
+    In a derivative rule a negation moves out of products and quotients and into sums, where it
+    becomes a subtraction: a + -b is a - b and (-a)/b is -(a/b) in IEEE arithmetic (up to the
+    sign of a zero), and a derivative, where rules make many negations, costs fewer passes over
+    its arrays. A program's own nodes keep the user's form and spans, for printing and messages.
     """
     if op == "add":
         a, b = inputs
         if _is(b, 0.0) or _is(a, 0.0):
             return a if _is(b, 0.0) else b
-        if b.op == "neg" or a.op == "neg":
+        if (b.op == "neg" or a.op == "neg") and a.graph.deriving_now:
             return a.graph.apply("sub", a, b.inputs[0]) if b.op == "neg" else b - a.inputs[0]
         return None
     if op == "sub":
         a, b = inputs
         if _is(b, 0.0):
             return a
-        return a.graph.apply("add", a, b.inputs[0]) if b.op == "neg" else None
+        return (
+            a.graph.apply("add", a, b.inputs[0]) if b.op == "neg" and a.graph.deriving_now else None
+        )
     if op == "mul":
         a, b = inputs
         if _is(b, 1.0) or _is(a, 1.0):

@@ -6,12 +6,13 @@ of the input it flows into); evaluation needs them to report a shape mismatch at
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from .graph import Node
-from .limits import check_elements
+from .limits import ELEMENTS, check_elements
 from .registry import REGISTRY, Shape
 from .source import GradcliError
 
@@ -23,6 +24,7 @@ def infer_shapes(
 ) -> dict[Node, Shape]:
     """Shapes of the nodes in `order` (inputs first); variables not in `var_shapes` are scalars."""
     var_shapes = var_shapes or {}
+    limit = ELEMENTS.value() or math.inf
     shapes = {} if known is None else known
     for node in order:
         if node in shapes:
@@ -47,6 +49,6 @@ def infer_shapes(
                 ) from None
             except RuntimeError as exc:  # numpy's limit of 32 axes
                 raise GradcliError(f"cannot compute {node.op}: {exc}", node.span) from None
-            if len(shape) > 1 or (shape and shape[0] > 1_000_000):
+            if shape and math.prod(shape) > limit:
                 check_elements(shape, f"the result of {node.op}", node.span)
     return shapes

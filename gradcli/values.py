@@ -120,11 +120,15 @@ def _from_json(text: str, name: str) -> np.ndarray:
         data = json.loads(text, parse_constant=_reject)
     except ValueError as exc:
         raise GradcliError(f"the value of {name} is not valid JSON: {exc}") from None
-    stack = [data]
+    except RecursionError:  # Python's JSON reader recurses on nesting
+        raise GradcliError(f"the value of {name} is nested too deeply") from None
+    stack = [(data, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, list):
-            stack.extend(item)
+            if depth >= 32:
+                raise GradcliError(f"the value of {name} has more than 32 axes")
+            stack.extend((x, depth + 1) for x in item)
         elif isinstance(item, bool) or not isinstance(item, int | float):
             raise GradcliError(
                 f"the value of {name} must hold only numbers, not {json.dumps(item)}"

@@ -82,3 +82,46 @@ def test_a_nan_that_every_output_shows_is_found_without_scanning_every_node():
     ops = sorted(n.op if n.op != "var" else n.name for n in watched)
     # y is a divisor (x/inf is 0); the value and both gradients are outputs; nothing else.
     assert ops.count("y") == 1 and "mul" not in ops and len(watched) == len(set(outputs)) + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("sum(log(x)*y)", {"x": -1.0, "y": np.zeros(0)}),
+        ("sum(broadcast_to(log(x), shape=[0])) + x", {"x": -1.0}),
+    ],
+)
+def test_a_nan_swallowed_by_an_empty_array_is_still_reported(text, values):
+    """Broadcasting against a 0-length axis removes a nan that add and mul otherwise pass on:
+    an empty result sends the evaluation to the run that checks every node."""
+    result = evaluate(text, values)
+    assert [f.message.split(":")[0] for f in result.faults] == ["log(x) is nan"]
+
+
+def test_gradients_are_arrays_of_the_callers_own():
+    """The gradient of x*y in x is y itself in the graph: the result is a writable copy, not a
+    view of the caller's y."""
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])
+    r = evaluate("sum(x*y)", {"x": x, "y": y})
+    g = r.gradient["x"]
+    assert not np.shares_memory(g, y) and g.flags.writeable
+    y[0] = 100.0
+    assert g.tolist() == [4.0, 5.0, 6.0]
+    ones = evaluate("sum(x)", {"x": x}).gradient["x"]
+    assert ones.flags.writeable and ones.tolist() == [1.0, 1.0, 1.0]
+
+
+def _evaluate_in_child(_):
+    x = np.linspace(1, 2, N)
+    return float(evaluate("sum(x*x)", {"x": x}).value)
+
+
+def test_a_forked_child_evaluates_large_arrays_with_its_own_threads():
+    """The thread pool does not survive fork(): a child would wait for threads it lacks."""
+    import multiprocessing
+
+    x = np.linspace(1, 2, N)
+    want = float(evaluate("sum(x*x)", {"x": x}).value)  # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.map_async(_evaluate_in_child, [0]).get(timeout=60)
+    assert got == [want]
