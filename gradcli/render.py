@@ -198,6 +198,21 @@ def _num(value: Any) -> str:
     return f"{float(value):.6g}"
 
 
+def check_details_text(outcome, width: int = 160) -> str:
+    """`check_details` as plain text, for a report that is not the terminal (pytest's)."""
+    global _stdout, _stderr
+    saved = _stdout, _stderr
+    buffer = io.StringIO()
+    _stdout = _stderr = Console(
+        file=buffer, width=width, color_system=None, highlight=False, soft_wrap=True
+    )
+    try:
+        check_details(outcome)
+    finally:
+        _stdout, _stderr = saved
+    return buffer.getvalue()
+
+
 def check_details(outcome) -> None:
     """One case in full: a row per variable (and hand-derived gradient), then the notes."""
     from .report import records
