@@ -141,6 +141,57 @@ def find(paths: Iterable[str], cwd: Path | None = None) -> tuple[list[Path], lis
     return list(dict.fromkeys(found)), errors
 
 
+# [tool.gradcli] in pyproject.toml: where the check files are, the defaults of every case, and
+# how `gradcli check` reports. Command-line flags override all of them.
+PROJECT_KEYS = ("paths", *OPTION_KEYS, "samples", "format")
+FORMATS = ("table", "json", "github")
+
+
+@dataclass
+class ProjectSettings:
+    options: CheckOptions = field(default_factory=CheckOptions)
+    samples: int | None = None
+    format: str | None = None
+
+
+def project_settings(cwd: Path) -> tuple[ProjectSettings, list[GradcliError]]:
+    """[tool.gradcli] of `cwd`'s pyproject.toml, checked like a check file's own settings."""
+    settings = ProjectSettings()
+    pyproject = cwd / "pyproject.toml"
+    if not pyproject.is_file():
+        return settings, []
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+        table = tomllib.loads(text).get("tool", {}).get("gradcli", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return settings, [GradcliError(f"cannot read {pyproject}: {exc}")]
+    if not isinstance(table, dict):
+        return settings, [CheckFileError("[tool.gradcli] must be a table", pyproject, 1)]
+    reader = _Reader(pyproject, cwd, _KeyLines(text))
+    try:
+        for key in table:
+            if key not in PROJECT_KEYS:
+                raise reader.unknown(key, None, PROJECT_KEYS)
+        settings.options = reader.options(table, None, CheckOptions())
+        samples = table.get("samples")
+        if samples is not None:
+            if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+                raise reader.error(
+                    f"samples must be a whole number ≥ 1, not {samples!r}", "samples"
+                )
+            settings.samples = samples
+        output = table.get("format")
+        if output is not None:
+            if output not in FORMATS:
+                raise reader.error(
+                    f"format must be one of {', '.join(FORMATS)}, not {output!r}", "format"
+                )
+            settings.format = output
+    except CheckFileError as err:
+        return ProjectSettings(), [err]
+    return settings, []
+
+
 def _configured_paths(cwd: Path, errors: list[GradcliError]) -> list[str]:
     pyproject = cwd / "pyproject.toml"
     if not pyproject.is_file():
@@ -172,8 +223,13 @@ def _walk(root: Path) -> list[Path]:
     return found
 
 
-def load(path: Path, cwd: Path | None = None) -> tuple[list[Case], list[GradcliError]]:
-    """The cases of one check file, and the mistakes found in it (each with file, line, key)."""
+def load(
+    path: Path, cwd: Path | None = None, base: CheckOptions | None = None
+) -> tuple[list[Case], list[GradcliError]]:
+    """The cases of one check file, and the mistakes found in it (each with file, line, key).
+
+    `base` holds the project's defaults ([tool.gradcli]); the file's own settings override them.
+    """
     full = path if path.is_absolute() else (cwd or Path.cwd()) / path
     try:
         with open(full, encoding="utf-8") as handle:
@@ -191,7 +247,7 @@ def load(path: Path, cwd: Path | None = None) -> tuple[list[Case], list[GradcliE
     reader = _Reader(path, full.parent, lines)
     cases, errors = [], []
     try:
-        defaults = reader.options(data, None, CheckOptions())
+        defaults = reader.options(data, None, base or CheckOptions())
         for key in data:
             if key not in (*OPTION_KEYS, "case"):
                 raise reader.unknown(key, None, (*OPTION_KEYS, "case"))

@@ -670,15 +670,20 @@ def check_command(
         typer.Option("--junit-xml", metavar="FILE", help="Also write a JUnit XML report."),
     ] = None,
     output_format: Annotated[
-        str,
+        str | None,
         typer.Option("--format", metavar="FORMAT", help="table (default), json or github."),
-    ] = "table",
+    ] = None,
 ) -> None:
     """Check gradients against finite differences: an expression at a point, or check files."""
+    from .checkfile import project_settings
     from .source import GradcliError
 
+    settings, problems = project_settings(Path.cwd())
+    if problems:
+        _fail(problems[0])
     if eps is not None and eps <= 0:
         _fail(GradcliError("--eps must be greater than 0", hint="for example --eps 1e-6"))
+    output_format = output_format or settings.format or "table"
     if output_format not in ("table", "json", "github"):
         _fail(GradcliError(f"unknown format {output_format!r}", hint="use table, json or github"))
     output_format = "json" if as_json else output_format
@@ -694,7 +699,7 @@ def check_command(
     }
     try:
         cases, errors, files = _collect_cases(
-            args or [], file, var or [], wrt, domain or [], samples, seed
+            args or [], file, var or [], wrt, domain or [], samples, seed, settings.options
         )
         if method is not None and method not in (
             "auto",
@@ -720,6 +725,8 @@ def check_command(
             swept = _sweep(cases, files, samples, method, dtype, eps, order)
         except GradcliError as err:
             _fail(err)
+    if samples is None and files:  # the project's sample size is for check files' samples
+        samples = settings.samples
     results = [run_case(case, samples, **overrides) for case in cases]
     if output_format == "json":
         document = report.json_document(results, errors, files)
@@ -773,8 +780,11 @@ def _sweep(cases, files: int, samples, method, dtype, eps, order):
     return sweep(case.program, case.at, method or "central", dtype or "float64", wrt, eps)
 
 
-def _collect_cases(tokens, file, var, wrt, domains, samples, seed):
-    """The cases to run: one for an expression or program, else those of the check files."""
+def _collect_cases(tokens, file, var, wrt, domains, samples, seed, base):
+    """The cases to run: one for an expression or program, else those of the check files;
+    `base` holds the project's defaults for every case ([tool.gradcli])."""
+    from dataclasses import replace
+
     from .source import GradcliError
 
     positional, pairs = _scan(tokens)
@@ -799,7 +809,7 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed):
         paths, errors = find(tokens)
         cases = []
         for path in paths:
-            found, problems = load(path)
+            found, problems = load(path, base=base)
             cases += found
             errors += problems
         if wrt is not None:
@@ -807,7 +817,8 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed):
         return cases, errors, len(paths)
     text, name, assignments = _split_arguments(tokens, file, var)
     try:
-        return [_adhoc_case(text, name, assignments, wrt, domains, samples, seed)], [], 0
+        case = _adhoc_case(text, name, assignments, wrt, domains, samples, seed)
+        return [replace(case, options=replace(base, wrt=case.options.wrt))], [], 0
     except GradcliError as err:
         if file is None and not assignments and "/" in text and err.hint is not None:
             err.hint += f"; and no file or folder named {text!r} exists"
