@@ -16,16 +16,39 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .api import Evaluation, compile_program, evaluate
+    from .api import (
+        Evaluation,
+        check,
+        compile_program,
+        diff,
+        directional,
+        evaluate,
+        grad,
+        hessian,
+        jacobian,
+    )
     from .source import GradcliError
 
-__all__ = ["Evaluation", "GradcliError", "__version__", "compile_program", "evaluate"]
+__all__ = [
+    "Evaluation",
+    "GradcliError",
+    "__version__",
+    "check",
+    "compile_program",
+    "diff",
+    "directional",
+    "evaluate",
+    "grad",
+    "hessian",
+    "jacobian",
+]
+_API = frozenset(__all__) - {"GradcliError", "__version__"}
 
 
 def __getattr__(name: str) -> Any:
     if name == "GradcliError":
         from .source import GradcliError as value
-    elif name in ("Evaluation", "compile_program", "evaluate"):
+    elif name in _API:
         from . import api
 
         value = api.__dict__[name]

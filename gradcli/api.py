@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .autodiff import grad
+from .autodiff import grad as gradient_nodes
 from .compute import Fault
 from .compute import evaluate as run
 from .forward import TANGENT, jvps
@@ -23,7 +23,7 @@ from .parser import parse
 from .printer import expression
 from .registry import REGISTRY
 from .shapes import infer_shapes
-from .source import GradcliError, Source
+from .source import GradcliError, Source, Span
 from .values import format_number
 
 
@@ -74,7 +74,7 @@ def evaluate(
     program, arrays, shapes = _prepared(program, values)
     names = wrt_names(program, wrt)
     try:
-        grads = grad(program.output, [program.variables[n] for n in names], shapes)
+        grads = gradient_nodes(program.output, [program.variables[n] for n in names], shapes)
         outputs, faults, _ = run([program.output, *grads], arrays)
     except GradcliError as err:
         raise err.with_source(program.source) from None
@@ -140,7 +140,9 @@ def jacobian(
         out_shape = infer_shapes(toposort([out]), shapes)[out]
         seed = graph.var(_SEED)
         total = graph.apply("sum", out * seed, attrs=(None,))
-        grads = grad(total, [program.variables[n] for n in names], {**shapes, _SEED: out_shape})
+        grads = gradient_nodes(
+            total, [program.variables[n] for n in names], {**shapes, _SEED: out_shape}
+        )
         size = int(np.prod(out_shape, dtype=int))
         widest = max([size, *(int(np.prod(shapes[n], dtype=int)) for n in names)])
         check_elements((size, widest), "the Jacobian's batch of seeds")
@@ -200,7 +202,7 @@ def directional(
     tangent_shapes = {n + TANGENT: shapes[n] for n in moves}
     try:
         (derivative,) = jvps([program.output], tangent_vars, {**shapes, **tangent_shapes})
-        grads = grad(program.output, [program.variables[n] for n in moves], shapes)
+        grads = gradient_nodes(program.output, [program.variables[n] for n in moves], shapes)
         env = {**arrays, **{n + TANGENT: m for n, m in moves.items()}}
         (value, d, *g), faults, _ = run([program.output, derivative, *grads], env)
     except GradcliError as err:
@@ -280,7 +282,7 @@ def hessian(
     graph = program.graph
     wrt_nodes = [program.variables[n] for n in names]
     try:
-        grads = grad(program.output, wrt_nodes, shapes)
+        grads = gradient_nodes(program.output, wrt_nodes, shapes)
         basis = _basis(names, sizes, shapes, total)
         if mode == "forward":
             suffix = TANGENT
@@ -292,7 +294,9 @@ def hessian(
             for n, g in zip(names, grads, strict=True):
                 term = graph.apply("sum", g * graph.var(n + suffix), attrs=(None,))
                 weighted = term if weighted is None else weighted + term
-            second = grad(weighted, wrt_nodes, {**shapes, **{n + suffix: shapes[n] for n in names}})
+            second = gradient_nodes(
+                weighted, wrt_nodes, {**shapes, **{n + suffix: shapes[n] for n in names}}
+            )
         env = {n: a[None] for n, a in arrays.items()}
         env |= {n + suffix: basis[n] for n in names}
         outputs, faults, _ = run([program.output, *grads, *second], env, batched=True)
@@ -449,3 +453,82 @@ def _text(node: Node, source: Source) -> str:
 
 def _format(value: Any) -> str:
     return format_number(value) if not np.iscomplexobj(value) else str(complex(value))
+
+
+# --- the rest of the Python API: the command line's other verbs as functions ----------------
+
+
+def grad(
+    program: Lowered | str, values: Mapping[str, Any], wrt: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """The gradient of the program (of the sum of its elements, for an array) at a point.
+
+    >>> g = grad("x*y + x/y", {"x": 5, "y": 2})
+    >>> float(g["x"]), float(g["y"])
+    (2.5, 3.75)
+    """
+    return evaluate(program, values, wrt).gradient
+
+
+def check(
+    program: Lowered | str,
+    at: Mapping[str, Any] | None = None,
+    *,
+    wrt: Sequence[str] | None = None,
+    method: str = "auto",
+    rtol: float | None = None,
+    atol: float = 0.0,
+    domains: Mapping[str, Any] | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+) -> Any:
+    """Check the gradient against finite-difference references, as `gradcli check` does: at
+    the point `at`, or at `samples` points drawn from `domains` ("lo:hi", "lo:hi:log" or
+    [lo, hi]). The result (a `runner.CaseResult`) has `passed`, one `checks` entry per variable,
+    and `report()`, the text `gradcli check` prints for it.
+
+    >>> result = check("x*y + x/y", {"x": 5, "y": 2})
+    >>> result.passed, [c.name for c in result.checks]
+    (True, ['x', 'y'])
+    >>> check("sin(x)", domains={"x": "-3:3"}, samples=50).passed
+    True
+    """
+    from .checkfile import Case, Sample, parse_domain
+    from .checking import CheckOptions
+    from .runner import run_case
+
+    if samples is not None and not domains:
+        raise GradcliError("samples needs domains: where to draw the points from")
+    if isinstance(program, str):
+        program = compile_program(program)
+    points = {name: np.asarray(v, dtype=np.float64) for name, v in (at or {}).items()}
+    check_variables(program, [*points, *(domains or {})])
+    sample = None
+    if domains:
+        try:
+            parsed = {name: parse_domain(spec) for name, spec in domains.items()}
+        except ValueError as exc:
+            raise GradcliError(f"bad domain: {exc}") from None
+        sample = Sample(samples or 100, seed, parsed)
+    options = CheckOptions(
+        method=method, rtol=rtol, atol=atol, wrt=tuple(wrt) if wrt is not None else None
+    )
+    name = program.source.snippet(Span(0, len(program.source.text)), 70)
+    return run_case(Case(name, program, points, sample, options=options))
+
+
+def diff(
+    program: Lowered | str,
+    wrt: Sequence[str] | None = None,
+    order: int = 1,
+    values: Mapping[str, Any] | None = None,
+) -> Any:
+    """The derivatives as simplified expressions, as `gradcli diff` prints them (a
+    `diff.Derivatives`: one item per derivative, with `text`).
+
+    >>> [item.text for item in diff("x*y + x/y").items]
+    ['1/y + y', 'x - x/y^2']
+    """
+    from .derivatives import derivatives
+
+    return derivatives(program, wrt, order, values)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .api import compile_program
-from .check import DTYPES, CheckOptions
+from .checking import DTYPES, CheckOptions
 from .finite_diff import METHODS
 from .limits import check_elements, read_bounded
 from .lower import Lowered

@@ -87,7 +87,7 @@ def diff_command(
             raise GradcliError(
                 f"unknown format {output_format!r}", hint="use " + ", ".join(_DIFF_FORMATS)
             )
-        from .diff import derivatives
+        from .derivatives import derivatives
 
         text, name, assignments = _split_arguments(args or [], file, var or [])
         options = ("wrt", "order", "format", "file", "var", "json", "help")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .check import PASS, VariableCheck
+from .checking import PASS, VariableCheck
 from .runner import CaseResult
 from .source import GradcliError, error_location
 from .values import format_number, to_json

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .check import (
+from .checkfile import Case
+from .checking import (
     FAIL,
     FAILING,
     KINK,
@@ -23,7 +24,6 @@ from .check import (
     VariableCheck,
     check,
 )
-from .checkfile import Case
 from .compute import evaluate
 from .lower import Lowered
 from .source import GradcliError
@@ -49,6 +49,16 @@ class CaseResult:
     @property
     def checks(self) -> list[VariableCheck]:
         return ([] if self.result is None else self.result.variables) + self.expected
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def report(self) -> str:
+        """What `gradcli check` prints for this case, as plain text."""
+        from .render import check_details_text
+
+        return check_details_text(self)
 
     @property
     def status(self) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import finite_diff as fd
 from .api import _prepared
-from .check import DTYPES
+from .checking import DTYPES
 from .compute import evaluate
 from .lower import Lowered
 from .source import GradcliError

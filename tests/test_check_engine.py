@@ -1,4 +1,4 @@
-"""The gradient-check engine (`gradcli.check`), held to independent references.
+"""The gradient-check engine (`gradcli.checking`), held to independent references.
 
 Every expected value here comes from outside gradcli: closed-form derivatives evaluated with
 mpmath at 50 significant digits, hand-derived one-sided derivatives at kinks, or the known
@@ -47,9 +47,9 @@ import numpy as np
 import pytest
 from mpmath import mp, mpf
 
-import gradcli.check as engine
+import gradcli.checking as engine
 from gradcli import compile_program
-from gradcli.check import (
+from gradcli.checking import (
     FAIL,
     KINK,
     KINK_FAIL,

@@ -18,7 +18,7 @@ from test_scale import shallow_stack
 from gradcli import compile_program, evaluate
 from gradcli.api import hessian
 from gradcli.compute import evaluate as run
-from gradcli.diff import derivatives
+from gradcli.derivatives import derivatives
 
 RNG = np.random.default_rng(5)
 

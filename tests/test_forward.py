@@ -309,7 +309,7 @@ def test_hessian_command_errors() -> None:
 )
 def test_forward_mode_for_all_variables_at_once_matches_one_at_a_time(text, values):
     """check computes forward mode for every variable in one pass: the same numbers."""
-    from gradcli.check import CheckOptions, _Probes, _Run
+    from gradcli.checking import CheckOptions, _Probes, _Run
 
     program = compile_program(text)
     points = {n: np.asarray(v, dtype=float)[None] for n, v in values.items()}
