@@ -36,3 +36,14 @@ def test_readme_states_the_tolerance_rule_of_the_code():
 
     assert SAFETY == 4.0 and DEFAULT_RTOL == {"float64": 1e-7, "float32": 1e-3}
     assert "4·(e + ε·s)" in TOLERANCE_RULE and "rtol 1e-7 in float64, 1e-3 in float32" in README
+
+
+def test_the_readmes_python_examples_run():
+    import doctest
+
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert len(blocks) >= 2
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner()
+    for k, block in enumerate(blocks):
+        runner.run(parser.get_doctest(block, {}, f"README python block {k}", "README.md", 0))
+    assert runner.summarize(verbose=False).failed == 0
