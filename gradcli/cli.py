@@ -575,6 +575,8 @@ _CHECK_OPTIONS = (
     "format",
     "order",
     "sweep",
+    "python",
+    "grad",
 )
 
 
@@ -665,6 +667,24 @@ def check_command(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    python: Annotated[
+        str | None,
+        typer.Option(
+            "--python",
+            metavar="MODULE:FUNCTION",
+            help="Check a Python function of the variables (imported, from the current folder "
+            "or the installed packages) instead of an expression.",
+        ),
+    ] = None,
+    grad_function: Annotated[
+        str | None,
+        typer.Option(
+            "--grad",
+            metavar="MODULE:FUNCTION",
+            help="Its hand-written gradient: a dict by variable name, or a list in the order "
+            "of the --NAME options. Without it, --python's function returns (value, gradient).",
+        ),
+    ] = None,
     junit_xml: Annotated[
         str | None,
         typer.Option("--junit-xml", metavar="FILE", help="Also write a JUnit XML report."),
@@ -698,9 +718,18 @@ def check_command(
         "order": order,
     }
     try:
-        cases, errors, files = _collect_cases(
-            args or [], file, var or [], wrt, domain or [], samples, seed, settings.options
-        )
+        if python is not None:
+            cases, errors, files = (
+                [_python_case(python, grad_function, args or [], settings)],
+                [],
+                0,
+            )
+        elif grad_function is not None:
+            raise GradcliError("--grad is the gradient of a --python function")
+        else:
+            cases, errors, files = _collect_cases(
+                args or [], file, var or [], wrt, domain or [], samples, seed, settings.options
+            )
         if method is not None and method not in (
             "auto",
             "forward",
@@ -753,6 +782,29 @@ def check_command(
         except OSError as exc:
             _fail(GradcliError(f"cannot write {junit_xml}: {exc.strerror or exc}"))
     raise typer.Exit(report.exit_code(results, errors))
+
+
+def _python_case(target: str, grad_target: str | None, tokens: list[str], settings):
+    """check --python: the user's function at the point given as --NAME VALUE."""
+    from .checkfile import Case
+    from .pyfunc import program
+    from .source import GradcliError
+    from .values import parse_value
+
+    positional, pairs = _scan(tokens)
+    if positional:
+        raise GradcliError(
+            f"--python checks a function, not {positional[0]!r}",
+            hint="give its arguments as --NAME VALUE: --python mod:f --x 1,2 --y 3",
+        )
+    at = {}
+    for name, raw in pairs:
+        if raw is None:
+            raise GradcliError(f"--{name} needs a value")
+        if name in at:
+            raise GradcliError(f"{name} is given more than once")
+        at[name] = parse_value(raw, name)
+    return Case(target, program(target, grad_target, list(at)), at, options=settings.options)
 
 
 def _exists(path: str) -> bool:

@@ -46,11 +46,12 @@ def test_no_eval_exec_or_dynamic_import_anywhere_in_the_package():
         for name, node in _calls(tree)
         if name in _FORBIDDEN_CALLS and isinstance(node.func, ast.Name)
     ]
+    # The one import by name: check --python imports the user's module, as the user asked.
     found += [
         f"{file}:{node.lineno} {name}()"
         for file, tree in _trees()
         for name, node in _calls(tree)
-        if name == "import_module"
+        if name == "import_module" and file != "pyfunc.py"
     ]
     assert found == []
 

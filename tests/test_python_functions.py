@@ -1,0 +1,111 @@
+"""gradcli check --python mod:f --grad mod:df: a Python function and its hand-written gradient,
+checked against the same finite-difference references, verdicts and reports as expressions."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from support import cli, strict
+
+MODULE = textwrap.dedent(
+    """
+    import numpy as np
+
+    def loss(w, x):
+        return np.sum((np.tanh(w * x) - 0.5) ** 2)
+
+    def dloss(w, x):
+        t = np.tanh(w * x)
+        common = 2 * (t - 0.5) * (1 - t * t)
+        return {"w": np.sum(common * x), "x": common * w}
+
+    def dloss_slip(w, x):  # forgot the inner derivative in w
+        t = np.tanh(w * x)
+        return {"w": np.sum(2 * (t - 0.5) * (1 - t * t)), "x": 2 * (t - 0.5) * (1 - t * t) * w}
+
+    def as_list(w, x):
+        g = dloss(w, x)
+        return [g["w"], g["x"]]
+
+    def both(w, x):
+        return loss(w, x), dloss(w, x)
+
+    def vector(w, x):
+        return w * x
+
+    def broken(w, x):
+        raise RuntimeError("no")
+    """
+)
+
+
+@pytest.fixture(autouse=True)
+def project(tmp_path, monkeypatch):
+    name = f"usermodel_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+def _check(*args):
+    return cli("check", *args, "--w", "0.7", "--x", "1,2,-1", "--json")
+
+
+def test_a_right_gradient_passes_against_the_expressions_reference(project):
+    r = _check("--python", f"{project}:loss", "--grad", f"{project}:dloss")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    records = {rec["variable"]: rec for rec in strict(r.stdout)["records"]}
+    # the same function as an expression: gradcli's own gradient is the independent reference
+    same = strict(
+        cli("eval", "sum((tanh(w*x) - 0.5)^2)", "--w", "0.7", "--x", "1,2,-1", "--json").stdout
+    )
+    assert records["w"]["reference"] == pytest.approx(same["gradient"]["w"], rel=1e-9)
+    assert records["w"]["method"] == "richardson"  # a Python function need not take complex
+
+
+@pytest.mark.parametrize("grad", ["as_list", None])
+def test_gradients_as_a_list_or_returned_with_the_value(project, grad):
+    args = ["--python", f"{project}:{'both' if grad is None else 'loss'}"]
+    if grad is not None:
+        args += ["--grad", f"{project}:{grad}"]
+    assert _check(*args).exit_code == 0
+
+
+def test_a_wrong_gradient_fails_on_the_variable_it_gets_wrong(project):
+    r = _check("--python", f"{project}:loss", "--grad", f"{project}:dloss_slip")
+    assert r.exit_code == 1
+    verdicts = {rec["variable"]: rec["verdict"] for rec in strict(r.stdout)["records"]}
+    assert verdicts == {"w": "fail", "x": "pass"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--python", "no_such_module:f"], "cannot import no_such_module"),
+        (["--python", "{m}:nope"], "has no function nope"),
+        (["--python", "not a target"], "is not MODULE:FUNCTION"),
+        (["--grad", "{m}:dloss"], "--grad is the gradient of a --python function"),
+    ],
+)
+def test_unusable_targets_are_clear_errors(project, args, message):
+    r = _check(*[a.format(m=project) for a in args])
+    assert r.exit_code == 2 and message in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [
+        ("loss", "returns no gradient"),
+        ("vector", "must return a number"),
+        ("broken", "raised RuntimeError: no"),
+    ],
+)
+def test_what_the_users_code_does_wrong_is_reported_on_the_case(project, function, message):
+    r = _check("--python", f"{project}:{function}", "--grad", f"{project}:dloss")
+    if function == "loss":
+        r = _check("--python", f"{project}:loss")  # no --grad, and no gradient returned
+    assert r.exit_code == 2 and "Traceback" not in r.stdout + r.stderr  # unusable, as in files
+    (record,) = strict(r.stdout)["records"]
+    assert record["kind"] == "error" and message in record["message"]
