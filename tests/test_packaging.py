@@ -64,6 +64,9 @@ def test_wheel_in_a_fresh_venv_parses_without_the_source_tree(tmp_path):
     ).stdout.strip()
     assert Path(where).is_relative_to(env_dir), where
     assert (Path(where).parent / "_tables.py").is_file()
+    assert (Path(where).parent / "py.typed").is_file()  # type checkers read the API's hints
+    entry_points = next(Path(where).parent.parent.glob("gradcli-*.dist-info")) / "entry_points.txt"
+    assert "gradcli = gradcli.pytest_plugin" in entry_points.read_text()
 
     out = subprocess.run(
         [env_dir / "bin" / "gradcli", "eval", "x*y + x/y", "--x", "5", "--y", "2", "--json"],
