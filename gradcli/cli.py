@@ -695,6 +695,8 @@ def check_command(
     ] = None,
 ) -> None:
     """Check gradients against finite differences: an expression at a point, or check files."""
+    from dataclasses import replace
+
     from .checkfile import project_settings
     from .source import GradcliError
 
@@ -719,11 +721,20 @@ def check_command(
     }
     try:
         if python is not None:
-            cases, errors, files = (
-                [_python_case(python, grad_function, args or [], settings)],
-                [],
-                0,
-            )
+            given = [
+                flag
+                for flag, value in (("--file", file), ("--domain", domain), ("--samples", samples))
+                if value
+            ]
+            if given:
+                raise GradcliError(
+                    f"{given[0]} is not for --python: a function is checked at the point given",
+                    hint="give its arguments as --NAME VALUE",
+                )
+            case = _python_case(python, grad_function, [*(args or []), *_var_pairs(var)], settings)
+            if wrt is not None:
+                case.options = replace(case.options, wrt=tuple(_names(wrt)))
+            cases, errors, files = [case], [], 0
         elif grad_function is not None:
             raise GradcliError("--grad is the gradient of a --python function")
         else:
@@ -782,6 +793,11 @@ def check_command(
         except OSError as exc:
             _fail(GradcliError(f"cannot write {junit_xml}: {exc.strerror or exc}"))
     raise typer.Exit(report.exit_code(results, errors))
+
+
+def _var_pairs(var: list[str] | None) -> list[str]:
+    """--var NAME=VALUE as --NAME=VALUE, for variables named like options."""
+    return [f"--{item}" for item in var or []]
 
 
 def _python_case(target: str, grad_target: str | None, tokens: list[str], settings):

@@ -109,3 +109,11 @@ def test_what_the_users_code_does_wrong_is_reported_on_the_case(project, functio
     assert r.exit_code == 2 and "Traceback" not in r.stdout + r.stderr  # unusable, as in files
     (record,) = strict(r.stdout)["records"]
     assert record["kind"] == "error" and message in record["message"]
+
+
+def test_options_for_expressions_are_refused_with_python_and_wrt_narrows_it(project):
+    r = _check("--python", f"{project}:loss", "--grad", f"{project}:dloss", "--samples", "5")
+    assert r.exit_code == 2 and "--samples is not for --python" in r.stderr
+    r = _check("--python", f"{project}:loss", "--grad", f"{project}:dloss_slip", "--wrt", "x")
+    assert r.exit_code == 0  # the slip is in w, which --wrt leaves out
+    assert {rec["variable"] for rec in strict(r.stdout)["records"]} == {"x"}
