@@ -41,6 +41,18 @@ MODULE = textwrap.dedent(
 
 
 @pytest.fixture(autouse=True)
+def _registry_restored():
+    """Each checked function registers primitives of its own: other tests that walk the
+    registry must not see them."""
+    from gradcli.registry import REGISTRY
+
+    before = dict(REGISTRY)
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(before)
+
+
+@pytest.fixture(autouse=True)
 def project(tmp_path, monkeypatch):
     name = f"usermodel_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{name}.py").write_text(MODULE)
