@@ -83,14 +83,13 @@ def split_arguments(
 
 
 def read(path: str) -> str:
-    from .limits import read_bounded
+    from .limits import read_bounded, read_text
     from .source import GradcliError
 
     if path == "-":
         return read_bounded(sys.stdin, "the program on stdin")
     try:
-        with open(path, encoding="utf-8") as handle:
-            return read_bounded(handle, path)
+        return read_text(path, path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise GradcliError(f"cannot read {path}: {reason}") from None

@@ -33,7 +33,7 @@ import numpy as np
 from .api import compile_program
 from .checking import DTYPES, CheckOptions
 from .finite_diff import METHODS
-from .limits import check_elements, read_bounded
+from .limits import check_elements, read_text
 from .lower import Lowered
 from .source import GradcliError
 from .values import parse_value
@@ -113,16 +113,16 @@ class CheckFileError(GradcliError):
         self.file, self.line, self.key, self.detail = file, line, key, message
 
 
-def find(paths: Iterable[str], cwd: Path | None = None) -> tuple[list[Path], list[GradcliError]]:
+def find(
+    paths: Iterable[str], cwd: Path | None = None, configured: Iterable[str] = ()
+) -> tuple[list[Path], list[GradcliError]]:
     """The check files named by `paths` (files, or folders searched recursively).
 
-    With no paths: `[tool.gradcli] paths` in ./pyproject.toml, else the current folder.
+    With no paths: the `configured` ones (`[tool.gradcli] paths`), else the current folder.
     """
     cwd = cwd or Path.cwd()
-    paths = list(paths)
+    paths = list(paths) or list(configured) or ["."]
     errors: list[GradcliError] = []
-    if not paths:
-        paths = _configured_paths(cwd, errors) or ["."]
     found: list[Path] = []
     for raw in paths:
         path = Path(raw) if Path(raw).is_absolute() else cwd / raw
@@ -149,6 +149,7 @@ FORMATS = ("table", "json", "github")
 
 @dataclass
 class ProjectSettings:
+    paths: list[str] = field(default_factory=list)
     options: CheckOptions = field(default_factory=CheckOptions)
     samples: int | None = None
     format: str | None = None
@@ -172,6 +173,10 @@ def project_settings(cwd: Path) -> tuple[ProjectSettings, list[GradcliError]]:
         for key in table:
             if key not in PROJECT_KEYS:
                 raise reader.unknown(key, None, PROJECT_KEYS)
+        paths = table.get("paths", [])
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise reader.error("paths must be a list of strings", "paths")
+        settings.paths = paths
         settings.options = reader.options(table, None, CheckOptions())
         samples = table.get("samples")
         if samples is not None:
@@ -190,22 +195,6 @@ def project_settings(cwd: Path) -> tuple[ProjectSettings, list[GradcliError]]:
     except CheckFileError as err:
         return ProjectSettings(), [err]
     return settings, []
-
-
-def _configured_paths(cwd: Path, errors: list[GradcliError]) -> list[str]:
-    pyproject = cwd / "pyproject.toml"
-    if not pyproject.is_file():
-        return []
-    try:
-        config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        errors.append(GradcliError(f"cannot read {pyproject}: {exc}"))
-        return []
-    paths = config.get("tool", {}).get("gradcli", {}).get("paths", [])
-    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-        errors.append(GradcliError(f"{pyproject}: [tool.gradcli] paths must be a list of strings"))
-        return []
-    return paths
 
 
 def _walk(root: Path) -> list[Path]:
@@ -232,8 +221,7 @@ def load(
     """
     full = path if path.is_absolute() else (cwd or Path.cwd()) / path
     try:
-        with open(full, encoding="utf-8") as handle:
-            text = read_bounded(handle, str(path))
+        text = read_text(full, str(path))
     except (OSError, UnicodeDecodeError) as exc:
         return [], [GradcliError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")]
     except GradcliError as err:
@@ -460,8 +448,7 @@ class _Reader:
             raise self.error("program must be the path of a .grad file", "program")
         path = self.folder / rel
         try:
-            with open(path, encoding="utf-8") as handle:
-                text = read_bounded(handle, str(rel))
+            text = read_text(path, str(rel))
         except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
             reason = getattr(exc, "strerror", None) or str(exc)
             raise self.error(f"cannot read the program {rel}: {reason}", "program") from None

@@ -739,7 +739,7 @@ def check_command(
             raise GradcliError("--grad is the gradient of a --python function")
         else:
             cases, errors, files = _collect_cases(
-                args or [], file, var or [], wrt, domain or [], samples, seed, settings.options
+                args or [], file, var or [], wrt, domain or [], samples, seed, settings
             )
         if method is not None and method not in (
             "auto",
@@ -848,9 +848,9 @@ def _sweep(cases, files: int, samples, method, dtype, eps, order):
     return sweep(case.program, case.at, method or "central", dtype or "float64", wrt, eps)
 
 
-def _collect_cases(tokens, file, var, wrt, domains, samples, seed, base):
+def _collect_cases(tokens, file, var, wrt, domains, samples, seed, settings):
     """The cases to run: one for an expression or program, else those of the check files;
-    `base` holds the project's defaults for every case ([tool.gradcli])."""
+    `settings` are the project's ([tool.gradcli]): its paths and the defaults of every case."""
     from dataclasses import replace
 
     from .source import GradcliError
@@ -874,10 +874,10 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed, base):
             raise GradcliError("--domain is for an expression; check files have their own domains")
         from .checkfile import find, load
 
-        paths, errors = find(tokens)
+        paths, errors = find(tokens, configured=settings.paths)
         cases = []
         for path in paths:
-            found, problems = load(path, base=base)
+            found, problems = load(path, base=settings.options)
             cases += found
             errors += problems
         if wrt is not None:
@@ -886,7 +886,7 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed, base):
     text, name, assignments = _split_arguments(tokens, file, var)
     try:
         case = _adhoc_case(text, name, assignments, wrt, domains, samples, seed)
-        return [replace(case, options=replace(base, wrt=case.options.wrt))], [], 0
+        return [replace(case, options=replace(settings.options, wrt=case.options.wrt))], [], 0
     except GradcliError as err:
         if file is None and not assignments and "/" in text and err.hint is not None:
             err.hint += f"; and no file or folder named {text!r} exists"

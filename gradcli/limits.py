@@ -76,6 +76,13 @@ def read_bounded(handle: IO[str], what: str) -> str:
     return text
 
 
+def read_text(path: str | os.PathLike[str], what: str) -> str:
+    """A UTF-8 file, read with at most the source limit in memory (OSError and
+    UnicodeDecodeError are the caller's to report, in its own words)."""
+    with open(path, encoding="utf-8") as handle:
+        return read_bounded(handle, what)
+
+
 def lines_bounded(handle: IO[str], what: str) -> Iterator[str]:
     """The lines of a stream, each read with at most the source limit in memory."""
     limit = SOURCE.value()

@@ -9,15 +9,12 @@ reports was produced by the expression itself.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .limits import check_elements, read_bounded
+from .limits import check_elements, read_text
 from .source import GradcliError
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -37,11 +34,6 @@ def parse_value(text: str, name: str) -> np.ndarray:
         raise GradcliError(f"the value of {name} is too large for a float64: {text}")
     check_elements(array.shape, f"the value of {name}")
     return array
-
-
-def _read(file: Path, path: str) -> str:
-    with open(file, encoding="utf-8") as handle:
-        return read_bounded(handle, path)
 
 
 def load_file(path: str, name: str) -> np.ndarray:
@@ -64,9 +56,9 @@ def load_file(path: str, name: str) -> np.ndarray:
                 raise GradcliError(f"{path} holds {array.dtype} values, not real numbers")
             array = np.array(array, dtype=np.float64)
         elif suffix == ".json":
-            array = _from_json(_read(file, path).strip(), f"{name} ({path})")
+            array = _from_json(read_text(file, path).strip(), f"{name} ({path})")
         elif suffix in (".csv", ".txt"):
-            array = _from_csv(_read(file, path), path)
+            array = _from_csv(read_text(file, path), path)
         else:
             raise GradcliError(
                 f"cannot read {path}: a value file is .npy, .json or .csv",

@@ -68,6 +68,7 @@ def test_an_expression_takes_the_project_defaults_but_not_its_sample_size(projec
         ("samples = 0\n", "samples must be a whole number ≥ 1"),
         ('format = "xml"\n', "format must be one of table, json, github"),
         ("rtol = -1\n", "rtol must be a number ≥ 0"),
+        ('paths = "checks"\n', "paths must be a list of strings"),
     ],
 )
 def test_a_mistake_in_the_project_settings_says_where(project, text, message):
