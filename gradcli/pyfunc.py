@@ -10,9 +10,11 @@ module name, as Python imports any module; no text is evaluated.
 from __future__ import annotations
 
 import importlib
+import operator
 import re
 import sys
 from collections.abc import Callable, Sequence
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -109,25 +111,23 @@ def _register(f_name, df_name, value_of, gradient_of, arity: int, target: str) -
             raise GradcliError(f"{target} must return a number (its value has shape {value.shape})")
         return value[()]
 
+    def partial(node: Node, k: int) -> Node:
+        """∂f/∂(k-th argument), by the user's gradient."""
+        return node.graph.apply(df_name, *node.inputs, attrs=(k,))
+
     def vjp(node: Node, g: Node, shape_of) -> tuple:
-        return tuple(g * node.graph.apply(df_name, *node.inputs, attrs=(k,)) for k in range(arity))
+        return tuple(g * partial(node, k) for k in range(arity))
 
     def magnitude(node: Node, g: Node, shape_of) -> tuple:
-        return tuple(
-            g * node.graph.apply("abs", node.graph.apply(df_name, *node.inputs, attrs=(k,)))
-            for k in range(arity)
-        )
+        return tuple(g * node.graph.apply("abs", partial(node, k)) for k in range(arity))
 
     def jvp(node: Node, tangents: list, shape_of) -> Node | None:
-        total = None
-        for k, t in enumerate(tangents):
-            if t is None:
-                continue
-            part = node.graph.apply(
-                "sum", node.graph.apply(df_name, *node.inputs, attrs=(k,)) * t, attrs=(None,)
-            )
-            total = part if total is None else total + part
-        return total
+        parts = [
+            node.graph.apply("sum", partial(node, k) * t, attrs=(None,))
+            for k, t in enumerate(tangents)
+            if t is not None
+        ]
+        return reduce(operator.add, parts) if parts else None
 
     register(
         Primitive(
