@@ -422,27 +422,30 @@ class _Run:
         width = sum(sizes.values())
         if len(names) < 2 or width > 64 or self.count * width * width > self.options.max_elements:
             return
+        out = self._tangent_of_sum(names)
+        points = np.concatenate([np.repeat(np.arange(self.count), sizes[n]) for n in names])
+        ends = np.cumsum([self.count * sizes[n] for n in names])
+        env = self._rows(points)
+        for n, end in zip(names, ends, strict=True):
+            rows = np.arange(end - self.count * sizes[n], end)  # this variable's rows
+            moves = np.zeros((len(points), sizes[n]))
+            moves[rows, np.tile(np.arange(sizes[n]), self.count)] = 1.0
+            env[n + TANGENT] = moves.reshape(len(points), *self.shapes[n])
+        (d,), _, _ = evaluate([out], env, self.dtype, batched=True)
+        flat = _per_row(d, len(points)).astype(float)
+        for n, end in zip(names, ends, strict=True):
+            self._prefetched[n] = flat[end - self.count * sizes[n] : end]
+
+    def _tangent_of_sum(self, names: Sequence[str]) -> Node:
+        """The forward-mode tangent of Σf, with a tangent variable (name + TANGENT) for each of
+        `names`."""
         graph = self.program.graph
         tangents = {self.program.variables[n]: graph.var(n + TANGENT) for n in names}
         shapes = {**self.shapes, **{n + TANGENT: self.shapes[n] for n in names}}
         out = jvp(self.program.output, tangents, shapes)
         if np.shape(self.value)[1:]:
             out = graph.apply("sum", out, attrs=(None,))
-        points = np.concatenate([np.repeat(np.arange(self.count), sizes[n]) for n in names])
-        env = self._rows(points)
-        start = 0
-        for n in names:
-            moves = np.zeros((len(points), sizes[n]))
-            mine = np.arange(start, start + self.count * sizes[n])
-            moves[mine, np.tile(np.arange(sizes[n]), self.count)] = 1.0
-            env[n + TANGENT] = moves.reshape(len(points), *self.shapes[n])
-            start += self.count * sizes[n]
-        (d,), _, _ = evaluate([out], env, self.dtype, batched=True)
-        flat = _per_row(d, len(points)).astype(float)
-        start = 0
-        for n in names:
-            self._prefetched[n] = flat[start : start + self.count * sizes[n]]
-            start += self.count * sizes[n]
+        return out
 
     def _forward(self, var: str, probes: _Probes) -> np.ndarray:
         """Each probe's derivative by forward mode: the tangent of Σf along the probe's element
@@ -452,12 +455,7 @@ class _Run:
         # derivative, so such rows are done one variable at a time.
         if prefetched is not None and np.isfinite(prefetched).all():
             return prefetched
-        graph, node = self.program.graph, self.program.variables[var]
-        tangent = graph.var(var + TANGENT)
-        shapes = {**self.shapes, var + TANGENT: self.shapes[var]}
-        out = jvp(self.program.output, {node: tangent}, shapes)
-        if np.shape(self.value)[1:]:
-            out = graph.apply("sum", out, attrs=(None,))
+        out = self._tangent_of_sum([var])
         size = int(np.prod(self.shapes[var], dtype=int))
         per_chunk = max(1, self.options.max_elements // max(size, 1))
         parts = []
