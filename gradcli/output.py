@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .source import GradcliError, Span
+from .source import GradcliError, Source, Span
 from .values import format_number, to_json
 
 if TYPE_CHECKING:
@@ -67,6 +67,13 @@ def _fault_json(fault: GradcliError) -> dict[str, Any]:
     return doc
 
 
+def program_label(source: Source) -> str:
+    """How a heading names a program: its file, or its text (shortened) when typed in."""
+    if source.name != "<expr>":
+        return source.name
+    return source.snippet(Span(0, len(source.text)), 70)
+
+
 def scalar_table(result) -> str | None:
     """The heading and boxed table that `render.evaluation_table` prints for a result whose
     value and gradients are all scalars, as plain text; None where Rich would draw anything
@@ -77,10 +84,7 @@ def scalar_table(result) -> str | None:
         np.ndim(v) == 0 and np.isfinite(v) for v in (result.value, *result.variables.values())
     ):
         return None
-    source = result.program.source
-    shown = (
-        source.name if source.name != "<expr>" else source.snippet(Span(0, len(source.text)), 70)
-    )
+    shown = program_label(result.program.source)
     if result.variables:
         point = ", ".join(f"{n} = {format_number(v)}" for n, v in result.variables.items())
         shown += "  at " + point

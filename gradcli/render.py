@@ -20,8 +20,14 @@ from rich.table import Table
 from rich.text import Text
 
 from .api import Evaluation
-from .output import _at_point_json, _fault_json, evaluation_json, json_document  # noqa: F401
-from .source import GradcliError, Span, format_error
+from .output import (  # noqa: F401
+    _at_point_json,
+    _fault_json,
+    evaluation_json,
+    json_document,
+    program_label,
+)
+from .source import GradcliError, format_error
 from .values import format_number, to_json
 
 # NO_COLOR (https://no-color.org) turns off every escape sequence, bold included.
@@ -54,10 +60,7 @@ def warning(err: GradcliError) -> None:
 def evaluation_table(result: Evaluation) -> None:
     """The value and each gradient; an array as its shape, a few entries and its norm (the full
     arrays are in --json)."""
-    source = result.program.source
-    shown = (
-        source.name if source.name != "<expr>" else source.snippet(Span(0, len(source.text)), 70)
-    )
+    shown = program_label(result.program.source)
     heading = Text(shown, style="bold")
     if result.variables:
         heading.append(
@@ -130,10 +133,7 @@ def jacobian_json(result) -> dict[str, Any]:
 def jacobian_table(result) -> None:
     """One row per element of f and one column per element of each variable; when that would
     be too large, one row per variable with the shape and norm of its block."""
-    source = result.program.source
-    shown = (
-        source.name if source.name != "<expr>" else source.snippet(Span(0, len(source.text)), 70)
-    )
+    shown = program_label(result.program.source)
     heading = Text(shown, style="bold")
     if result.variables:
         heading.append(
@@ -476,10 +476,7 @@ def loss_plot(history: list[float], path: Path) -> None:
 
 
 def _heading(program, variables) -> Text:
-    source = program.source
-    shown = (
-        source.name if source.name != "<expr>" else source.snippet(Span(0, len(source.text)), 70)
-    )
+    shown = program_label(program.source)
     heading = Text(shown, style="bold")
     if variables:
         heading.append("  at " + ", ".join(f"{n} = {_brief(v)}" for n, v in variables.items()))
