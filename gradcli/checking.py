@@ -47,6 +47,10 @@ _UNSETTLED = (
     "no two trusted references agree at any step down to the rounding floor: the function "
     "cannot be resolved by differences at this point"
 )
+# The most steps a ladder (of confirmation or refinement) tries. Each rung divides the step by 8
+# or 32 and no step is below the smallest normal number, so a ladder ends long before this; the
+# bound makes sure that it ends whatever the arithmetic does.
+_MAX_RUNGS = 40
 _RANK = {NONFINITE: 5, KINK_FAIL: 4, FAIL: 3, UNCHECKED: 2, KINK: 1, PASS: 0}
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -164,6 +168,8 @@ def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) ->
         raise GradcliError(f"unknown dtype {options.dtype!r}", hint="use float64 or float32")
     check_variables(program, points.keys())
     names = wrt_names(program, options.wrt)
+    if options.method == "complex":
+        _require_analytic(program, names)
     if options.order == 2:
         return _second_order(program, points, options, names)
     if options.order != 1:
@@ -213,6 +219,28 @@ def _second_order(
     result = CheckResult(program, batch, count, value, checks, faults, options)
     result.symmetry, result.symmetric = _asymmetry(checks)
     return result
+
+
+def _require_analytic(program: Lowered, names: Sequence[str]) -> None:
+    """The complex step evaluates f at x + ih: every function on the way must accept complex
+    numbers and continue analytically, or the reference is meaningless (abs gives |x + ih|, a
+    Python function may return its real part or fail)."""
+    order = toposort([program.output])
+    for name in names:
+        for node in _reached(order, program.variables[name])[1:]:
+            prim = REGISTRY[node.op]
+            if prim.analytic:
+                continue
+            if node.op.startswith("python "):
+                what = "a Python function need not accept complex numbers"
+            else:
+                what = f"{prim.written_as or node.op} is not analytic (it has no complex extension)"
+            raise GradcliError(
+                f"the complex step cannot differentiate this program: {what}; use the method "
+                "richardson, or auto, which takes the complex step only where it is exact",
+                node.span,
+                source=program.source,
+            )
 
 
 def _asymmetry(checks: list[VariableCheck]) -> tuple[float | None, bool | None]:
@@ -312,7 +340,13 @@ class _Run:
     def _step(self, method: fd.Method, scale: np.ndarray) -> np.ndarray:
         """h = c·scale, rounded down to a power of two so that x ± k·h is exact."""
         c = self.options.eps if self.options.eps is not None else method.coefficient(self.eps)
-        return 2.0 ** np.floor(np.log2(c * scale))
+        return self._power_of_two(c * scale)
+
+    def _power_of_two(self, h: Any) -> np.ndarray:
+        """`h` rounded down to a power of two, and never below the smallest normal number: a
+        subnormal step carries fewer digits, and one that rounds to 0 would never end a ladder."""
+        with np.errstate(divide="ignore"):
+            return np.maximum(2.0 ** np.floor(np.log2(np.maximum(h, 0.0))), self.tiny)
 
     @staticmethod
     def _scale(method: fd.Method, magnitude: np.ndarray) -> np.ndarray:
@@ -564,9 +598,8 @@ class _Run:
             values = np.abs(self._values(name))
             rows = sub.points if len(values) > 1 else np.zeros(len(open_), int)
             largest = np.maximum(largest, values[rows].max(axis=1, initial=0.0))
-        largest = np.maximum(largest, self.tiny)
         results = [
-            self._entries(var, fd.COMPLEX, sub, 2.0 ** np.floor(np.log2(largest) - k))
+            self._entries(var, fd.COMPLEX, sub, self._power_of_two(largest * 2.0**-k))
             for k in (48, 96)
         ]
         both = np.flatnonzero((results[0].verdict == PASS) & (results[1].verdict == PASS))
@@ -578,8 +611,7 @@ class _Run:
         usual one: far from underflow, and far below any scale on which the function curves."""
         size = np.maximum(np.abs(entries.autograd[which]), entries.rounding[which] / self.eps)
         usual = fd.COMPLEX.coefficient(self.eps)
-        h = np.minimum(2.0**-900 / np.maximum(size, self.tiny), usual)
-        return 2.0 ** np.floor(np.log2(h))
+        return self._power_of_two(np.minimum(2.0**-900 / np.maximum(size, self.tiny), usual))
 
     def _analytic(self, var: str) -> bool:
         """Whether every node `var` reaches has an analytic continuation (kinks allowed: a
@@ -601,7 +633,7 @@ class _Run:
         last_ref = np.full(len(idx), np.nan)
         last_err = np.full(len(idx), np.nan)
         last_how = np.full(len(idx), "none", dtype=object)
-        while True:
+        for _ in range(_MAX_RUNGS):  # s ≥ floor ≥ 64·ε: a dozen steps from the first
             s = s / 8
             active = np.flatnonzero(todo & (s >= floor))
             if active.size == 0:
@@ -678,17 +710,17 @@ class _Run:
         c = self.options.eps if self.options.eps is not None else method.coefficient(self.eps)
         h = entries.step[failing].copy()
         if method.name == "complex":  # no cancellation and no rounding floor: a few smaller steps
-            coarse_floor = final_floor = h / 32**3
+            coarse_floor = final_floor = np.maximum(h / 32**3, self.tiny)
         else:
             coarse_floor = 64 * self.eps * np.maximum(1.0, x)
-            final_floor = 64 * self.eps * np.where(x < 1, np.maximum(x, 2.0**-1000), x)
-        relative = 2.0 ** np.floor(np.log2(c * np.maximum(x, 2.0**-1000)))
+            final_floor = np.maximum(64 * self.eps * x, self.tiny)
+        relative = self._power_of_two(c * x)
         trusted = entries.trusted[failing]
         refs = [np.where(trusted, entries.reference[failing], np.nan)]
         errs = [np.where(trusted, entries.error[failing], np.nan)]
         steps = [h.copy()]
         active = np.ones(failing.size, bool)
-        while True:
+        for _ in range(_MAX_RUNGS):  # every step ≥ the smallest normal number: a few dozen at most
             h = np.where(active, h / 32, h)
             h = np.where(active & (h < coarse_floor) & (h > relative), relative, h)
             active &= h >= final_floor

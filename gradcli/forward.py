@@ -45,7 +45,7 @@ def jvps(
             continue
         prim = REGISTRY[node.op]
         with graph.deriving(node):
-            if prim.partials is None:
+            if prim.jvp is not None or prim.partials is None:
                 total = prim.jvp(node, moving, shapes.__getitem__)
             else:
                 total = None

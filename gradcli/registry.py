@@ -63,8 +63,9 @@ class Primitive:
     vjp: Vjp | None = None
     # |J|ᵀ g for a non-negative g, where J has negative entries: the scale of rounding errors.
     magnitude_vjp: Vjp | None = None
-    # Forward mode for primitives that are not elementwise: (node, input tangents (None: zero),
-    # shape_of) -> the output's tangent. Elementwise primitives use their partials.
+    # Forward mode: (node, input tangents (None: zero), shape_of) -> the output's tangent.
+    # Needed by primitives that are not elementwise; elementwise ones use their partials unless
+    # they state one (a rule of their own, or a wrong one injected to test the checker).
     jvp: Callable[..., Any] | None = None
     # For primitives that are not elementwise: (args, batched flags, input item shapes, output
     # item shape, *attrs) -> the value over a batch; without one, evaluation loops over the batch.

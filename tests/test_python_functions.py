@@ -129,3 +129,13 @@ def test_options_for_expressions_are_refused_with_python_and_wrt_narrows_it(proj
     r = _check("--python", f"{project}:loss", "--grad", f"{project}:dloss_slip", "--wrt", "x")
     assert r.exit_code == 0  # the slip is in w, which --wrt leaves out
     assert {rec["variable"] for rec in strict(r.stdout)["records"]} == {"x"}
+
+
+def test_the_complex_step_is_refused_for_a_python_function(project):
+    """A Python function need not accept complex numbers (np.sum(x**2) takes them and returns a
+    complex sum; np.abs or float() would not): the complex step is refused, never run."""
+    r = _check("--python", f"{project}:loss", "--grad", f"{project}:dloss", "--method", "complex")
+    assert r.exit_code == 2 and "Traceback" not in r.stdout + r.stderr
+    (record,) = strict(r.stdout)["records"]
+    assert "a Python function need not accept complex numbers" in record["message"]
+    assert "use the method richardson" in record["message"]
