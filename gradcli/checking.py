@@ -439,7 +439,7 @@ class _Run:
                 entries.take(weak, self._entries(var, fd.RICHARDSON, probes.select(weak)))
         tolerance = self._tolerance(entries.reference, entries.error, entries.rounding)
         forward = self._forward(var, probes)
-        self._compare_modes(entries, forward)
+        self._compare_modes(var, probes, entries, forward)
         columns = 1 if probes.direction is not None else int(np.prod(self.shapes[var], dtype=int))
         check = entries.as_check(var, self.shapes[var], method.name, tolerance, self.count, columns)
         check.direction = probes.direction
@@ -481,37 +481,87 @@ class _Run:
             out = graph.apply("sum", out, attrs=(None,))
         return out
 
-    def _forward(self, var: str, probes: _Probes) -> np.ndarray:
+    def _forward(
+        self, var: str, probes: _Probes, scale: np.ndarray | None = None, faults: bool = False
+    ) -> Any:
         """Each probe's derivative by forward mode: the tangent of Σf along the probe's element
-        (or direction), in batched chunks of one row per probe."""
+        (or direction), in batched chunks of one row per probe. With `scale`, each probe's
+        tangent has that length (the result is divided by it again); with `faults`, the
+        faults of the evaluation are returned beside it."""
         prefetched = self._prefetched.get(var) if probes.direction is None else None
         # A row where another variable's partial is inf reads 0·inf = nan: not this variable's
         # derivative, so such rows are done one variable at a time.
-        if prefetched is not None and np.isfinite(prefetched).all():
-            return prefetched
+        if prefetched is not None and np.isfinite(prefetched).all() and scale is None:
+            return (prefetched, []) if faults else prefetched
         out = self._tangent_of_sum([var])
         size = int(np.prod(self.shapes[var], dtype=int))
         per_chunk = max(1, self.options.max_elements // max(size, 1))
-        parts = []
+        parts, found = [], []
+        lengths = (
+            np.ones(len(probes.points))
+            if scale is None
+            else np.broadcast_to(scale, len(probes.points))
+        )
         for start in range(0, len(probes.points), per_chunk):
             sl = slice(start, start + per_chunk)
             rows = probes.points[sl]
             env = self._rows(rows)
             if probes.direction is not None:
-                moves = np.broadcast_to(probes.direction, (1, size))
+                moves = probes.direction[None, :] * lengths[sl, None]
             else:
                 moves = np.zeros((len(rows), size))
-                moves[np.arange(len(rows)), probes.elements[sl]] = 1.0
+                moves[np.arange(len(rows)), probes.elements[sl]] = lengths[sl]
             env[var + TANGENT] = moves.reshape(len(moves), *self.shapes[var])
-            (d,), _, _ = evaluate([out], env, self.dtype, batched=True)
-            parts.append(_per_row(d, len(rows)))
-        return np.concatenate(parts).astype(float)
+            (d,), chunk_faults, _ = evaluate([out], env, self.dtype, batched=True)
+            with np.errstate(all="ignore"):
+                parts.append(_per_row(d, len(rows)) / lengths[sl])
+            found += chunk_faults
+        result = np.concatenate(parts).astype(float)
+        return (result, found) if faults else result
 
-    def _compare_modes(self, entries: _Entries, forward: np.ndarray) -> None:
+    def _compare_modes(
+        self, var: str, probes: _Probes, entries: _Entries, forward: np.ndarray
+    ) -> None:
         """Forward and reverse mode compute the same numbers in a different order: where they
-        differ by more than the tolerance, a derivative rule of gradcli's own is wrong. Where
-        only forward mode overflows (a tangent of exp(100000*x) can), nothing is wrong with
-        the gradient: its verdict stands, and JSON shows the forward value as null."""
+        differ by more than the tolerance, a derivative rule of gradcli's own is wrong.
+
+        Forward mode is linear in the tangent, so a tangent that overflows (that of
+        exp(100000*x) can, where the gradient of log(exp(100000*x)) does not) is taken again
+        with a shorter tangent; what is still not finite where reverse mode and the reference
+        are is a failure that names the node where the tangent broke, unless it broke by
+        overflowing, which is no fault of a rule (then the forward value is shown as null)."""
+        broken = np.flatnonzero(
+            ~np.isfinite(forward) & np.isfinite(entries.autograd) & np.isfinite(entries.reference)
+        )
+        for k in broken:
+            sub = probes.select(np.array([k]))
+            # Short enough to keep intermediate tangents finite, long enough that the result
+            # (|g| times the length) stays far from underflow.
+            g = abs(entries.autograd[k])
+            length = self._power_of_two(np.clip(2.0**-900 / g, 2.0**-600, 1.0) if g else 2.0**-600)
+            (again,), faults = self._forward(var, sub, scale=length, faults=True)
+            if np.isfinite(again):
+                # Only overflowed: the shorter tangent may underflow elsewhere (the tangent of
+                # exp(-1000*x) beside that of exp(1000*x)), so its value is shown only if it agrees.
+                close = abs(again - entries.autograd[k]) <= self._tolerance(
+                    entries.autograd[k], 0.0, entries.rounding[k]
+                )
+                forward[k] = again if close else np.nan
+                continue
+            fault = next((f for f in faults if f.node.op != "var"), None)
+            if fault is not None and fault.cause == "overflow":
+                continue
+            where = (
+                describe_fault(fault, self.program, batched=True).message
+                if fault is not None
+                else "the tangent is not finite"
+            )
+            entries.verdict[k] = FAIL
+            entries.notes[int(k)] = (
+                f"forward mode gives {forward[k]} where reverse mode gives "
+                f"{entries.autograd[k]:.17g}: {where} (an inconsistent derivative rule in "
+                "gradcli: please report it)"
+            )
         tolerance = self._tolerance(entries.autograd, 0.0, entries.rounding)
         with np.errstate(all="ignore"):
             apart = np.abs(forward - entries.autograd) > tolerance
