@@ -28,8 +28,9 @@ from . import finite_diff as fd
 from .api import check_variables, describe_fault, relative_asymmetry, wrt_names
 from .autodiff import grad
 from .compute import evaluate
-from .forward import TANGENT, jvp
+from .forward import TANGENT, jvp, jvps
 from .graph import Node, toposort
+from .kinks import Directional, Sides, directions, one_sided_along
 from .lower import Lowered
 from .registry import REGISTRY
 from .rules import DEFAULT_RTOL, SAFETY
@@ -148,6 +149,12 @@ class CheckResult:
     options: CheckOptions
     symmetry: float | None = None  # order 2: the largest |H - Hᵀ| / max |H| over the points
     symmetric: bool | None = None  # order 2: |H_ij - H_ji| within the two entries' tolerances
+    # Where several variables meet a kink: the one-sided derivatives along directions that any
+    # gradient there (a hand-derived one too) is judged by, as a whole.
+    directional: Directional | None = None
+    # The same along directions that move only some variables: (names) -> Directional | None,
+    # for a hand-derived gradient of some of the variables.
+    directional_for: Callable[[Sequence[str]], Directional | None] | None = None
 
     @property
     def passed(self) -> bool:
@@ -177,11 +184,40 @@ def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) ->
     run = _Run(program, points, options)
     run.prefetch_forward(names)
     checks = [run.variable(name) for name in names]
+    directional = run.directional(checks, names)
+    if directional is not None:
+        mark_not_subgradients(checks, directional, run.grads)
     if options.blame:
         for vc in checks:
             if vc.failed:
                 vc.blame = run.blame(vc)
-    return CheckResult(program, run.points, run.count, run.value, checks, run.faults, options)
+    result = CheckResult(program, run.points, run.count, run.value, checks, run.faults, options)
+    result.directional = directional
+    result.directional_for = lambda among: run.directional(checks, among)
+    return result
+
+
+def mark_not_subgradients(
+    checks: Sequence[VariableCheck], directional: Directional, gradient: Mapping[str, np.ndarray]
+) -> None:
+    """Entries that lie between their own one-sided derivatives, at a point where the gradient
+    as a whole is no subgradient: "not differentiable, not a subgradient", saying along which
+    direction. `gradient` is the gradient judged, by variable, as (points, elements)."""
+    outside = np.flatnonzero(directional.outside(gradient))
+    by_name = {vc.name: vc for vc in checks}
+    for k in outside:
+        p = int(directional.points[k])
+        message = directional.describe(int(k), gradient)
+        for name, sl in directional.layout.items():
+            vc = by_name.get(name)
+            if vc is None:
+                continue
+            moved = np.abs(directional.moves[k, sl]) > 0
+            columns = [0] if vc.direction is not None else np.flatnonzero(moved)
+            for e in columns:
+                if vc.verdict[p, e] == KINK:
+                    vc.verdict[p, e] = KINK_FAIL
+                    vc.messages[p, int(e)] = message
 
 
 def _second_order(
@@ -207,8 +243,11 @@ def _second_order(
             label = name + (f"[{', '.join(map(str, k))}]" if k else "")
             run = _Run(replace(program, output=component), arrays, first)
             run.prefetch_forward(names)
-            for other in names:
-                vc = run.variable(other)
+            row = [run.variable(other) for other in names]
+            directional = run.directional(row, names)
+            if directional is not None:
+                mark_not_subgradients(row, directional, run.grads)
+            for vc in row:
                 vc.of = label
                 checks.append(vc)
             if options.blame:
@@ -324,6 +363,7 @@ class _Run:
             for part in (values[1 : 1 + k], values[1 + k : 1 + 2 * k])
         )
         self.base_sign = self._signature(values[1 + 2 * k :], self.count)
+        self.switch_items = [np.shape(v)[1:] for v in values[1 + 2 * k :]]
         self.f0 = _per_row(values[0], self.count)
         self.faults = [describe_fault(f, program, batched=True) for f in faults]
 
@@ -438,6 +478,7 @@ class _Run:
             if weak.size:
                 entries.take(weak, self._entries(var, fd.RICHARDSON, probes.select(weak)))
         tolerance = self._tolerance(entries.reference, entries.error, entries.rounding)
+        tolerance = np.where(np.isnan(entries.kink_tolerance), tolerance, entries.kink_tolerance)
         forward = self._forward(var, probes)
         self._compare_modes(var, probes, entries, forward)
         columns = 1 if probes.direction is not None else int(np.prod(self.shapes[var], dtype=int))
@@ -693,7 +734,7 @@ class _Run:
             f, signs = self._stencil(var, sub, fd.ONE_SIDED_OFFSETS, h)
             f0 = self.f0[sub.points]
             base = self.base_sign[sub.points]
-            side = _Sides(f, f0, h, self.eps, self.noise[sub.points], signs, base)
+            side = Sides(f, f0, h, self.eps, self.noise[sub.points], signs, base)
             tol = self._tolerance(
                 np.maximum(np.abs(side.left), np.abs(side.right)),
                 side.error,
@@ -721,6 +762,7 @@ class _Run:
             g = entries.autograd[done]
             inside = (np.minimum(lv, rv) - tol[kink] <= g) & (g <= np.maximum(lv, rv) + tol[kink])
             entries.verdict[done] = np.where(inside | side.jump[kink], KINK, KINK_FAIL)
+            entries.kink_tolerance[done] = tol[kink]
             entries.left[done], entries.right[done] = lv, rv
             for k in np.flatnonzero(side.jump[kink]):
                 entries.notes[int(done[k])] = (
@@ -819,6 +861,114 @@ class _Run:
         entries.verdict[unsettled] = UNCHECKED
         for k in unsettled:
             entries.notes[int(k)] = _UNSETTLED
+
+    # --- the gradient as a whole, at kinks --------------------------------------------------
+
+    def directional(
+        self, checks: Sequence[VariableCheck], names: Sequence[str]
+    ) -> Directional | None:
+        """The one-sided derivatives along the directions of `kinks.directions` in the
+        coordinates of the variables `names` (the others held), at every point where an entry of
+        `checks` was found not differentiable, if there are two coordinates or more."""
+        sizes = {n: int(np.prod(self.shapes[n], dtype=int)) for n in names}
+        total = sum(sizes.values())
+        kinked = np.zeros(self.count, bool)
+        for vc in checks:
+            kinked |= np.isin(vc.verdict, [KINK, KINK_FAIL]).any(axis=1)
+        points = np.flatnonzero(kinked)
+        if total < 2 or points.size == 0:
+            return None
+        layout, start = {}, 0
+        for n in names:
+            layout[n] = slice(start, start + sizes[n])
+            start += sizes[n]
+        x = np.concatenate([self._values(n)[points] for n in names], axis=1)
+        scale = np.maximum(1.0, np.abs(x))
+        normals = self._switch_normals(points, names, layout, total)
+        rng = np.random.default_rng(0)
+        rows, moves = [], []
+        for i, p in enumerate(points):
+            active = None
+            if normals is not None:
+                active = normals[i][self.base_sign[p] == 0] * scale[i]
+            for d in directions(x[i], active, rng):
+                rows.append(p)
+                moves.append(d * scale[i])
+        rows, moves = np.array(rows, dtype=int), np.array(moves).reshape(len(rows), total)
+        terms = np.concatenate([self.scales[n][rows] for n in names], axis=1)
+        rounding = self.eps * np.einsum("dn,dn->d", np.abs(terms), np.abs(moves))
+        left, right, tol = one_sided_along(
+            lambda pts, mv, offsets, h: self._stencil_along(pts, mv, offsets, h, layout),
+            rows,
+            moves,
+            self.f0[rows],
+            self.base_sign[rows],
+            self.noise[rows],
+            rounding,
+            self.eps,
+            self._tolerance,
+            float(self._power_of_two(fd.RICHARDSON.coefficient(self.eps))),
+            64 * self.eps,
+            _MAX_RUNGS,
+        )
+        return Directional(rows, moves, left, right, tol, layout)
+
+    def _stencil_along(
+        self,
+        points: np.ndarray,
+        moves: np.ndarray,
+        offsets: np.ndarray,
+        h: np.ndarray,
+        layout: Mapping[str, slice],
+    ):
+        """φ(t) = f(x + t·d) at every offset of every (point, direction) row, moving every
+        variable of `layout` at once: f (R, m) and the kinks' signs (R, m, K)."""
+        m = len(offsets)
+        width = max(1, moves.shape[1])
+        per_chunk = max(1, self.options.max_elements // (m * width))
+        fs, signs = [], []
+        for start in range(0, len(points), per_chunk):
+            sl = slice(start, start + per_chunk)
+            rows = np.repeat(points[sl], m)
+            t = np.tile(offsets, len(rows) // m) * np.repeat(h[sl], m)
+            env = self._rows(rows)
+            for name, part in layout.items():
+                base = self._values(name)[rows]
+                moved = base + t[:, None] * np.repeat(moves[sl, part], m, axis=0)
+                env[name] = moved.reshape(len(rows), *self.shapes[name])
+            values, _, _ = evaluate(
+                [self.program.output, *self.switches], env, self.dtype, batched=True
+            )
+            fs.append(_per_row(values[0], len(rows)).reshape(-1, m))
+            sign = self._signature(values[1:], len(rows))
+            signs.append(sign.reshape(len(rows) // m, m, sign.shape[1]))
+        return np.concatenate(fs), np.concatenate(signs)
+
+    def _switch_normals(
+        self, points: np.ndarray, names: Sequence[str], layout: Mapping[str, slice], total: int
+    ) -> np.ndarray | None:
+        """The gradient of every switching function at each point, by forward mode along each
+        coordinate: (points, K, total); None without switches or for many coordinates."""
+        if not self.switches or total > 64 or len(points) * total > self.options.max_elements:
+            return None
+        graph = self.program.graph
+        tangents = {self.program.variables[n]: graph.var(n + TANGENT) for n in names}
+        shapes = {**self.shapes, **{n + TANGENT: self.shapes[n] for n in names}}
+        outs = jvps(self.switches, tangents, shapes)
+        rows = np.repeat(points, total)
+        env = self._rows(rows)
+        eye = np.tile(np.eye(total), (len(points), 1))
+        for n in names:
+            env[n + TANGENT] = eye[:, layout[n]].reshape(len(rows), *self.shapes[n])
+        values, _, _ = evaluate(outs, env, self.dtype, batched=True)
+        columns = []
+        for v, item in zip(values, self.switch_items, strict=True):
+            v = np.asarray(v, dtype=float)
+            if v.ndim == len(item):  # a tangent that does not move: a constant
+                v = v[None]
+            columns.append(np.broadcast_to(v, (len(rows), *item)).reshape(len(rows), -1))
+        jac = np.concatenate(columns, axis=1)  # (rows, K)
+        return jac.reshape(len(points), total, -1).transpose(0, 2, 1)
 
     def _coordinate(self, var: str, probes: _Probes, which: Any = slice(None)) -> np.ndarray:
         """The coordinate each probe moves (its largest entry, for a direction)."""
@@ -921,6 +1071,9 @@ class _Entries:
         self.edge = np.zeros(n, bool)  # reference from one side only, at a domain edge or kink
         self.rounding = np.zeros(n)  # ε·s: the rounding scale of the chain-rule terms
         self.trusted = np.ones(n, bool)  # the reference's error estimate can be believed
+        # At a kink: the tolerance the value was judged with between the one-sided derivatives
+        # (the reference, their midpoint, has an error of half their gap: no tolerance of it).
+        self.kink_tolerance = np.full(n, np.nan)
         self.notes: dict[int, str] = {}
 
     def take(self, idx: np.ndarray, other: _Entries) -> None:
@@ -929,6 +1082,7 @@ class _Entries:
             getattr(self, name)[idx] = getattr(other, name)
         self.edge[idx], self.rounding[idx] = other.edge, other.rounding
         self.trusted[idx] = other.trusted
+        self.kink_tolerance[idx] = other.kink_tolerance
         for k in idx:
             self.notes.pop(int(k), None)
         self.notes |= {int(idx[k]): note for k, note in other.notes.items()}
@@ -975,7 +1129,16 @@ def _select(entries: _Entries, which: np.ndarray) -> _Entries:
         len(which),
         "",
     )
-    for name in ("how", "verdict", "left", "right", "edge", "rounding", "trusted"):
+    for name in (
+        "how",
+        "verdict",
+        "left",
+        "right",
+        "edge",
+        "rounding",
+        "trusted",
+        "kink_tolerance",
+    ):
         setattr(out, name, getattr(entries, name)[which])
     position = {int(k): i for i, k in enumerate(which)}
     out.notes = {position[k]: v for k, v in entries.notes.items() if k in position}
@@ -1084,36 +1247,3 @@ def _blame(node: Node, argument: int, rule: float, numeric: float, program: Lowe
         f"{numeric:.17g}"
     )
     return Blame(node, argument, rule, numeric, message)
-
-
-class _Sides:
-    """One-sided and central differences from φ at -2h, -h, h, 2h, and which sides are clean.
-
-    A side is clean when its two points are finite and on the same side of every kink as the
-    point itself (or the point is on the kink). A jump is a kink where the value itself breaks:
-    extrapolating a side's two points to the point misses φ(0) by more than a side's own change.
-    """
-
-    def __init__(self, f, f0, h, eps, noise, signs, base):
-        with np.errstate(all="ignore"):
-            sides = fd.one_sided(f, f0, h, eps, noise)
-            self.left, self.left_error, self.right, self.right_error = sides
-            self.error = self.left_error + self.right_error
-            self.central = (f[:, 2] - f[:, 1]) / (2 * h)
-            wide = (f[:, 3] - f[:, 0]) / (4 * h)
-            noise = np.maximum(noise, eps * np.abs(f).max(axis=1))
-            self.central_error = np.abs(wide - self.central) / 3 + noise / h
-            self.left_limit = 2 * f[:, 1] - f[:, 0]
-            self.right_limit = 2 * f[:, 2] - f[:, 3]
-            breaks = (np.abs(f0 - self.left_limit) > 8 * np.abs(f[:, 1] - f[:, 0]) + 16 * noise) | (
-                np.abs(f0 - self.right_limit) > 8 * np.abs(f[:, 2] - f[:, 3]) + 16 * noise
-            )
-        self.jump = (base == 0).any(axis=1) & breaks
-        finite = np.isfinite(f) & np.isfinite(f0)[:, None]
-        at_kink = base == 0
-
-        def clean(outer: int, inner: int) -> np.ndarray:
-            same = (signs[:, outer] == signs[:, inner]) & (at_kink | (signs[:, inner] == base))
-            return same.all(axis=1) & finite[:, outer] & finite[:, inner]
-
-        self.left_ok, self.right_ok = clean(0, 1), clean(3, 2)

@@ -23,6 +23,7 @@ from .checking import (
     CheckResult,
     VariableCheck,
     check,
+    mark_not_subgradients,
 )
 from .compute import evaluate
 from .lower import Lowered
@@ -80,10 +81,22 @@ def run_case(case: Case, samples: int | None = None, **overrides) -> CaseResult:
         outcome.result = result
         if case.value is not None:
             outcome.value = _value_check(case.value, result)
+        full: dict[str, np.ndarray] = {}
         for vc in result.variables:
             formula = case.grad.get(vc.name) if vc.of is None else None
             if formula is not None:
-                outcome.expected.append(_expected_check(vc, _expected(formula, result, vc)))
+                values = _expected(formula, result, vc)
+                outcome.expected.append(_expected_check(vc, values))
+                if vc.direction is None:
+                    full[vc.name] = values
+        # A hand-derived gradient of only some variables is judged along directions that move
+        # only those: it need not be consistent with the subgradient gradcli chose for the rest.
+        checked = [vc.name for vc in result.variables if vc.of is None]
+        directional = result.directional
+        if full and set(full) != set(checked) and result.directional_for is not None:
+            directional = result.directional_for([n for n in checked if n in full])
+        if directional is not None and full:
+            mark_not_subgradients(outcome.expected, directional, full)
     except GradcliError as err:
         outcome.error = err
     outcome.seconds = time.perf_counter() - start
@@ -139,7 +152,12 @@ def _expected_check(vc: VariableCheck, expected: np.ndarray) -> VariableCheck:
     verdict[~np.isfinite(expected)] = NONFINITE
     out.verdict = verdict
     for p, e in zip(*np.nonzero(verdict != PASS), strict=True):
-        if verdict[p, e] in FAILING and verdict[p, e] != NONFINITE:
+        if verdict[p, e] == KINK_FAIL:
+            out.messages[p, e] = (
+                f"left derivative {vc.left[p, e]:.17g}, right derivative {vc.right[p, e]:.17g}; "
+                "the hand-derived value is not between them: not a subgradient"
+            )
+        elif verdict[p, e] in FAILING and verdict[p, e] != NONFINITE:
             out.messages[p, e] = (
                 "the hand-derived gradient disagrees with the finite-difference reference"
             )

@@ -84,3 +84,132 @@ def test_forward_mode_that_only_overflows_is_taken_again_and_agrees(text, x, exa
     # a shorter tangent keeps the overflowing factor finite but can underflow the other one
     # (the tangent of exp(-1000*x)): the forward value is shown only when it agrees
     assert np.isnan(vc.forward[0, 0]) or vc.forward[0, 0] == pytest.approx(exact, rel=1e-9)
+
+
+# --- hand-derived gradients at kinks, and gradients judged as a whole at ties -----------------
+
+
+def hand_derived(text: str, at: dict, gradient: dict):
+    """Check a hand-derived gradient (numbers, by variable) as a check file's `grad` does."""
+    from gradcli.checkfile import Case
+    from gradcli.runner import run_case
+
+    program = compile_program(text)
+    case = Case(
+        text,
+        program,
+        at={k: np.asarray(v, dtype=float) for k, v in at.items()},
+        grad={k: np.asarray(v, dtype=float) for k, v in gradient.items()},
+    )
+    outcome = run_case(case)
+    assert outcome.error is None, outcome.error
+    return outcome
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "name", "left", "right"),
+    [
+        ("relu(x)*y", {"x": 0.0, "y": 3.0}, "x", 0.0, 3.0),
+        ("relu(1 - y*w)", {"y": 1.0, "w": 1.0}, "w", -1.0, 0.0),  # the hinge loss at its kink
+        ("abs(x)*y", {"x": 0.0, "y": -2.0}, "x", 2.0, -2.0),
+        ("relu(x - y) + x", {"x": 1.5, "y": 1.5}, "x", 1.0, 2.0),
+    ],
+)
+def test_a_hand_derived_partial_at_a_kink_is_judged_between_the_sides(text, at, name, left, right):
+    """A hand-derived value at a kink passes exactly when it lies between the one-sided
+    derivatives (closed forms): a sweep over values inside, at the ends and outside."""
+    low, high = min(left, right), max(left, right)
+    width = high - low
+    for value in np.linspace(low - width, high + width, 13):
+        outcome = hand_derived(text, at, {name: value})
+        (vc,) = outcome.expected
+        inside = low - 1e-9 <= value <= high + 1e-9
+        assert (not vc.failed) == inside, (value, vc.verdict, vc.messages)
+
+
+def _simplex(rng, k: int) -> np.ndarray:
+    w = rng.exponential(size=k)
+    return w / w.sum()
+
+
+TIES = [
+    # program, point, the tied coordinates (in the order of the variables), the rest's gradient
+    ("max(x, y)", {"x": 1.0, "y": 1.0}, ["x", "y"], {}),
+    ("min(x, y)", {"x": -3.0, "y": -3.0}, ["x", "y"], {}),
+    ("max(x, y, z)", {"x": 0.5, "y": 0.5, "z": 0.5}, ["x", "y", "z"], {}),
+    ("max(x, y) + 2*z", {"x": 2.0, "y": 2.0, "z": 1.0}, ["x", "y"], {"z": 2.0}),
+    ("min(x, y)*z", {"x": 1e-3, "y": 1e-3, "z": 2.0}, ["x", "y"], {"z": 1e-3}),
+]
+
+
+@pytest.mark.parametrize(("text", "at", "tied", "rest"), TIES)
+def test_at_a_tie_the_gradient_is_judged_as_a_vector(text, at, tied, rest):
+    """The subdifferential of max (or min) of tied arguments is the simplex of weights on them
+    (scaled by the outer factor): every point of it passes, and every vector off it fails —
+    including (1, 1), whose every coordinate lies in [0, 1]."""
+    scale = at["z"] if "*z" in text else 1.0
+    rng = np.random.default_rng(1)
+    for trial in range(12):
+        w = _simplex(rng, len(tied))
+        inside = {n: scale * w[k] for k, n in enumerate(tied)} | rest
+        assert not hand_derived(text, at, inside).status == "failed", (trial, inside)
+        off = dict(inside)
+        if trial % 3 == 0:
+            off = {n: scale * 1.0 for n in tied} | rest  # every coordinate in range, sum too big
+        elif trial % 3 == 1:
+            off[tied[0]] += scale * 0.01  # the weights sum to 1.01
+        else:
+            off[tied[0]], off[tied[-1]] = -0.02 * scale, inside[tied[-1]] + inside[tied[0]] * 1.02
+        assert hand_derived(text, at, off).status == "failed", (trial, off)
+
+
+def _ties_to_both(name: str):
+    """max/min rules that give 1 to both sides of a tie (heaviside(·, 1) instead of 0.5)."""
+    from gradcli.primitives import heaviside
+
+    if name == "max":
+        return (lambda ans, a, b: heaviside(a - b, 1.0), lambda ans, a, b: heaviside(b - a, 1.0))
+    return (lambda ans, a, b: heaviside(b - a, 1.0), lambda ans, a, b: heaviside(a - b, 1.0))
+
+
+@pytest.mark.parametrize(("name", "text", "at"), [(t[0][:3], t[0], t[1]) for t in TIES])
+def test_tie_rules_that_give_the_whole_derivative_to_both_sides_fail(name, text, at):
+    with replaced(name, partials=_ties_to_both(name)):
+        result = run(text, **at)
+    assert not result.passed
+    assert any(
+        "not a subgradient as a whole" in m for vc in result.variables for m in vc.messages.values()
+    )
+
+
+def _extreme_vjp_without_split(node, g, shape_of):
+    """amax/amin's rule with every tied element given the whole adjoint."""
+    from gradcli.array_primitives import _expand
+
+    (x,), axis = node.inputs, node.attrs[0]
+    shape = shape_of(x)
+    hit = node.graph.apply("equal", x, _expand(node, shape, axis))
+    return (_expand(g, shape, axis) * hit,)
+
+
+def _extreme_jvp_without_split(node, ts, shape_of):
+    """The same slip in forward mode, so that both modes agree and only the verdict at the tie
+    can catch it."""
+    from gradcli.array_primitives import _expand
+
+    (x,), axis = node.inputs, node.attrs[0]
+    hit = node.graph.apply("equal", x, _expand(node, shape_of(x), axis))
+    return node.graph.apply("sum", ts[0] * hit, attrs=node.attrs)
+
+
+@pytest.mark.parametrize("name", ["amax", "amin"])
+@pytest.mark.parametrize(
+    "x", [[1.0, 1.0, 0.0], [2.0, 5.0, 2.0, 5.0], [[3.0, 3.0], [3.0, -1.0]], [-7.0, -7.0, -7.0]]
+)
+def test_an_array_max_or_min_that_does_not_split_ties_fails(name, x):
+    x = np.asarray(x) if name == "amax" else -np.asarray(x)
+    text = f"{name[1:]}(x)"
+    assert run(text, x=x).passed  # the registry's rule splits the tie evenly
+    with replaced(name, vjp=_extreme_vjp_without_split, jvp=_extreme_jvp_without_split):
+        result = run(text, x=x)
+    assert not result.passed, result.variables[0].verdict
