@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import reduce
+from operator import add
 from typing import Any
 
 import numpy as np
@@ -342,15 +344,23 @@ class _Run:
         out = program.output
         self.order = toposort([out])
         wrt = list(program.variables.values())
-        rounding, grads = _rounding_scale(out, self.shapes, wrt)
+        relative, absolute, grads = _rounding_scale(out, self.shapes, wrt)
         scales = grad(out, wrt, self.shapes, magnitude=True)
         self.switches = _switches(self.order)
         values, faults, _ = evaluate(
-            [out, *grads, *scales, *self.switches, rounding], self.batch, self.dtype, batched=True
+            [out, *grads, *scales, *self.switches, relative, absolute],
+            self.batch,
+            self.dtype,
+            batched=True,
         )
-        # The rounding error of one value of f: ε·Σ|v·∂f/∂v| over its nodes (see _rounding_scale).
-        self.noise = self.eps * np.abs(np.broadcast_to(values[-1], (self.count,)))
-        values = values[:-1]
+        # The rounding error of one value of f: Σ|∂f/∂v|·(ε·|v| + η) over its nodes, where η,
+        # the smallest subnormal number, is what a value that underflows can lose.
+        eta = float(np.finfo(self.dtype).smallest_subnormal)
+        with np.errstate(over="ignore"):
+            self.noise = self.eps * np.abs(np.broadcast_to(values[-2], (self.count,))) + eta * (
+                1 + np.abs(np.broadcast_to(values[-1], (self.count,)))
+            )
+        values = values[:-2]
         if not program.variables:  # a constant: evaluated without the axis of the points
             values[0] = np.asarray(values[0])[None]
         self.value = np.broadcast_to(values[0], (self.count, *np.shape(values[0])[1:]))
@@ -471,10 +481,12 @@ class _Run:
     def _probe(self, var: str, method: fd.Method, probes: _Probes) -> VariableCheck:
         entries = self._entries(var, method, probes)
         if method.name == "complex":
-            # Im f(x + ih) = h·f'(x) underflows where h times the size of the chain-rule terms is
-            # subnormal: the complex step cannot see the derivative there, differences may.
-            size = np.maximum(np.abs(entries.autograd), entries.rounding / self.eps)
-            weak = np.flatnonzero(entries.step * size < 2.0**-960)
+            # Where the complex step cannot see the derivative (h·f'(x) subnormal) or leaves it
+            # unresolved (an imaginary part lost to underflow inside exp(-709 + ih)),
+            # differences may settle it.
+            weak = np.flatnonzero(
+                (entries.step * self._size(entries) < 2.0**-960) | (entries.verdict == UNCHECKED)
+            )
             if weak.size:
                 entries.take(weak, self._entries(var, fd.RICHARDSON, probes.select(weak)))
         tolerance = self._tolerance(entries.reference, entries.error, entries.rounding)
@@ -636,7 +648,9 @@ class _Run:
             autograd.astype(float), reference, error, h, len(probes.points), method.name
         )
         entries.rounding = self.eps * np.abs(terms.astype(float))
-        entries.trusted = _trusted(reference, error, rounding)
+        # Rounding in the reference is that of the method, or of the chain rule's terms (ε·s)
+        # where they cancel: an estimate at that level is believed as one of rounding.
+        entries.trusted = _trusted(reference, error, np.maximum(rounding, entries.rounding))
         if method.name != "complex":
             crossed = (signs != self.base_sign[probes.points][:, None, :]).any(axis=(1, 2))
             broken = ~np.isfinite(f).all(axis=1) & np.isfinite(f0)
@@ -647,10 +661,88 @@ class _Run:
             self._tolerance(entries.reference, entries.error, entries.rounding),
             value_finite=np.isfinite(self.f0[probes.points]),
         )
+        if method.name == "complex":
+            # Im f(x + ih) = h·f'(x) underflows where h times the size of the chain-rule terms
+            # is subnormal: the complex step cannot see the derivative there, and says nothing.
+            blind = (entries.step * self._size(entries) < 2.0**-960) & (entries.verdict == FAIL)
+            entries.verdict[blind] = UNCHECKED
         self._confirm(var, method, probes, entries)
         if method.name != "complex" and self._analytic(var):
             self._second_opinion(var, probes, entries)
+        if method.name != "complex":
+            self._unknown_kinks(var, probes, entries)
         return entries
+
+    def _unknown_kinks(self, var: str, probes: _Probes, entries: _Entries) -> None:
+        """A failure that stands may sit on a kink the graph cannot show (a Python function's
+        relu, a primitive whose kink is not registered): there the left and right differences
+        converge to different values as the step shrinks. Where they do at the two finest
+        steps that resolve both sides, the verdict is "not differentiable", with both sides,
+        as at a known kink; a value jump, stable over two steps, is one too. Through a function
+        whose kinks are unknown (a Python function), every probe is tested, so that a valid
+        subgradient on a kink is "not differentiable" there too, not a pass by symmetry."""
+        idx = np.flatnonzero(
+            (np.isin(entries.verdict, [FAIL, UNCHECKED]) | self._opaque(var))
+            & ~np.char.startswith(entries.how.astype(str), "one-sided")
+        )
+        if idx.size == 0:
+            return
+        sub = probes.select(idx)
+        floor = 64 * self.eps * np.maximum(1.0, np.abs(self._coordinate(var, sub)))
+        h = entries.step[idx].copy()
+        flat = np.zeros((idx.size, 1), np.int8)  # no switching function: every side is clean
+        rungs: list[tuple[np.ndarray, Sides, np.ndarray, np.ndarray]] = []
+        for _ in range(_MAX_RUNGS):
+            h = h / 8
+            on = h >= floor
+            if not on.any():
+                break
+            f, _ = self._stencil(var, sub, fd.ONE_SIDED_OFFSETS, h)
+            side = Sides(
+                f, self.f0[sub.points], h, self.eps, self.noise[sub.points],
+                np.zeros((*f.shape, 1), np.int8), flat,
+            )  # fmt: skip
+            biggest = np.maximum(np.abs(side.left), np.abs(side.right))
+            tol = self._tolerance(biggest, side.error, entries.rounding[idx])
+            clean = on & side.left_ok & side.right_ok
+            with np.errstate(all="ignore"):
+                # a jump is resolved by its values; a kink by one-sided derivatives within 1%
+                resolved = clean & ((side.error <= 1e-2 * biggest) | side.breaks)
+            rungs.append((resolved, side, tol, h.copy()))
+        # The first (coarsest) pair of steps that both resolve the sides decides; the values
+        # are those of the step with the smaller error.
+        decided = np.full(idx.size, -1)
+        open_ = np.ones(idx.size, bool)
+        for r in range(len(rungs) - 1):
+            (ok1, s1, t1, _), (ok2, s2, t2, _) = rungs[r], rungs[r + 1]
+            with np.errstate(all="ignore"):
+                t = np.maximum(t1, t2)
+                apart = (np.abs(s1.left - s1.right) > t1) & (np.abs(s2.left - s2.right) > t2)
+                steady = (np.abs(s1.left - s2.left) <= t) & (np.abs(s1.right - s2.right) <= t)
+            says = apart & steady | (s1.breaks & s2.breaks)
+            now = open_ & ok1 & ok2
+            decided[now & says] = np.where(s2.error < s1.error, r + 1, r)[now & says]
+            open_ &= ~now
+        for r in np.unique(decided[decided >= 0]):
+            found = np.flatnonzero(decided == r)
+            _, side, tol, step = rungs[r]
+            done = idx[found]
+            lv, rv, tv, jump = side.left[found], side.right[found], tol[found], side.breaks[found]
+            g = entries.autograd[done]
+            inside = (np.fmin(lv, rv) - tv <= g) & (g <= np.fmax(lv, rv) + tv)
+            entries.verdict[done] = np.where(inside | jump, KINK, KINK_FAIL)
+            entries.left[done], entries.right[done] = lv, rv
+            entries.reference[done], entries.error[done] = (lv + rv) / 2, np.abs(lv - rv) / 2
+            entries.kink_tolerance[done] = tv
+            entries.step[done] = step[found]
+            entries.how[done] = "one-sided"
+            for k, position in enumerate(found):
+                entries.notes.pop(int(done[k]), None)
+                if jump[k]:
+                    entries.notes[int(done[k])] = (
+                        f"the value jumps here, from {side.left_limit[position]:.17g} on the "
+                        f"left to {side.right_limit[position]:.17g} on the right"
+                    )
 
     def _second_opinion(self, var: str, probes: _Probes, entries: _Entries) -> None:
         """On an analytic path, ask the complex step about what differences could not settle.
@@ -697,12 +789,22 @@ class _Run:
         if both.size:
             entries.take(open_[both], _select(results[1], both))
 
+    def _size(self, entries: _Entries) -> np.ndarray:
+        """The size of the chain-rule terms of each probe's derivative."""
+        return np.maximum(np.abs(entries.autograd), entries.rounding / self.eps)
+
     def _safe_complex_step(self, entries: _Entries, which: np.ndarray) -> np.ndarray:
         """A complex step h with h·(size of the chain-rule terms) about 2^-900, at most the
         usual one: far from underflow, and far below any scale on which the function curves."""
-        size = np.maximum(np.abs(entries.autograd[which]), entries.rounding[which] / self.eps)
+        size = self._size(entries)[which]
         usual = fd.COMPLEX.coefficient(self.eps)
         return self._power_of_two(np.minimum(2.0**-900 / np.maximum(size, self.tiny), usual))
+
+    def _opaque(self, var: str) -> bool:
+        """Whether `var` reaches a function that neither continues analytically nor names its
+        kinks: the graph cannot say where it is not differentiable."""
+        reached = _reached(self.order, self.program.variables[var])
+        return any(not REGISTRY[n.op].analytic and REGISTRY[n.op].kink is None for n in reached[1:])
 
     def _analytic(self, var: str) -> bool:
         """Whether every node `var` reaches has an analytic continuation (kinks allowed: a
@@ -795,7 +897,13 @@ class _Run:
         with the autograd value, fails if it does not and another trusted reference agrees with
         it, and is otherwise unchecked: no step resolves the function at this point.
         """
-        failing = np.flatnonzero((entries.verdict == FAIL) & (entries.how == method.name))
+        # A pass against a reference whose error estimate cannot be believed (out of the
+        # asymptotic regime: a jump seen by differences, a step far too large) proves nothing:
+        # it climbs the same ladder.
+        doubtful = (entries.verdict == PASS) & ~entries.trusted
+        failing = np.flatnonzero(
+            ((entries.verdict == FAIL) | doubtful) & (entries.how == method.name)
+        )
         if failing.size == 0:
             return
         x = np.abs(self._coordinate(var, probes, failing))
@@ -808,6 +916,8 @@ class _Run:
             final_floor = np.maximum(64 * self.eps * x, self.tiny)
         relative = self._power_of_two(c * x)
         trusted = entries.trusted[failing]
+        if method.name == "complex":
+            trusted &= h * self._size(entries)[failing] >= 2.0**-960
         refs = [np.where(trusted, entries.reference[failing], np.nan)]
         errs = [np.where(trusted, entries.error[failing], np.nan)]
         steps = [h.copy()]
@@ -827,7 +937,9 @@ class _Run:
                 )
                 clean = (signs == self.base_sign[sub.points][:, None, :]).all(axis=(1, 2))
                 clean &= np.isfinite(f).all(axis=1) & np.isfinite(ref) & np.isfinite(err)
-                good = clean & _trusted(ref, err, rnd)
+                good = clean & _trusted(ref, err, np.maximum(rnd, entries.rounding[failing[on]]))
+                if method.name == "complex":  # a step too small to see the derivative
+                    good &= h[on] * self._size(entries)[failing[on]] >= 2.0**-960
             rung_ref, rung_err = np.full(failing.size, np.nan), np.full(failing.size, np.nan)
             rung_ref[on[good]], rung_err[on[good]] = ref[good], err[good]
             refs.append(rung_ref)
@@ -1173,26 +1285,29 @@ def _switches(order: Sequence[Node]) -> list[Node]:
 
 def _rounding_scale(
     output: Node, item_shapes: Mapping[str, tuple], wrt: Sequence[Node] = ()
-) -> tuple[Node, list[Node]]:
-    """Σ over the nodes v of |v·∂f/∂v|: ε times it bounds the rounding error of a value of f to
-    first order. A sum of large terms that cancel has a small value but a large bound.
+) -> tuple[Node, Node, list[Node]]:
+    """Σ over the nodes v of |v·∂f/∂v|, and of |∂f/∂v|: ε times the first bounds the rounding
+    error of a value of f to first order (a sum of large terms that cancel has a small value but
+    a large bound), and the smallest subnormal times the second what values that underflow lose
+    (x*x at x = 1e-290 is 0, and 1e300*(x*x) with it).
 
-    The same reverse pass gives the gradient in `wrt`, returned beside it."""
+    The same reverse pass gives the gradient in `wrt`, returned beside them."""
     graph = output.graph
     everything = toposort([output])
     order = [n for n in everything if n.inputs]
     adjoints = grad(output, [*order, *wrt], item_shapes)
     gradient = adjoints[len(order) :]
     if not order:
-        return graph.const(0.0), gradient
+        return graph.const(0.0), graph.const(0.0), gradient
     shapes = infer_shapes(everything, item_shapes)
-    total = None
+    relative, absolute = [], []
     for node, adjoint in zip(order, adjoints, strict=False):
-        term = graph.apply("abs", node * adjoint)
-        if shapes[node] != ():
-            term = graph.apply("sum_to", term, attrs=((),))
-        total = term if total is None else total + term
-    return total, gradient
+        for terms, term in ((relative, node * adjoint), (absolute, adjoint)):
+            term = graph.apply("abs", term)
+            if shapes[node] != ():
+                term = graph.apply("sum_to", term, attrs=((),))
+            terms.append(term)
+    return reduce(add, relative), reduce(add, absolute), gradient
 
 
 def _per_row(value: Any, rows: int) -> np.ndarray:

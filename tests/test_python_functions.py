@@ -36,6 +36,32 @@ MODULE = textwrap.dedent(
 
     def broken(w, x):
         raise RuntimeError("no")
+
+    def hinge(w, x):  # 3·relu(w·x), summed: a kink where w·x = 0
+        return np.sum(3.0 * np.maximum(w * x, 0.0))
+
+    def dhinge(w, x):  # the subgradient 0 on the kink
+        on = (w * x > 0).astype(float)
+        return {"w": np.sum(3.0 * on * x), "x": 3.0 * on * w}
+
+    def dhinge_slip(w, x):  # 6 on the kink: outside [0, 3]
+        on = (w * x > 0) + 2.0 * (w * x == 0)
+        return {"w": np.sum(3.0 * on * x), "x": 3.0 * on * w}
+
+    def tie(w, x):
+        return float(np.maximum(w, np.sum(x)))
+
+    def dtie(w, x):  # half to each side of the tie
+        return {"w": 0.5, "x": np.full_like(x, 0.5)}
+
+    def dtie_both(w, x):  # the whole derivative to both sides: each in [0, 1], no subgradient
+        return {"w": 1.0, "x": np.ones_like(x)}
+
+    def jump(w, x):
+        return float(np.heaviside(w, 0.5) + np.sum(x))
+
+    def djump(w, x):
+        return {"w": 0.0, "x": np.ones_like(x)}
     """
 )
 
@@ -139,3 +165,39 @@ def test_the_complex_step_is_refused_for_a_python_function(project):
     (record,) = strict(r.stdout)["records"]
     assert "a Python function need not accept complex numbers" in record["message"]
     assert "use the method richardson" in record["message"]
+
+
+def _at(*args, w="0.7", x="1,2,-1"):
+    return cli("check", *args, "--w", w, "--x", x, "--json")
+
+
+@pytest.mark.parametrize(
+    ("grad", "verdict"),
+    [("dhinge", "not differentiable"), ("dhinge_slip", "not differentiable, not a subgradient")],
+)
+def test_a_kink_inside_a_python_function_is_found_from_its_sides(project, grad, verdict):
+    """3·relu(w·x) at x[0] = 0: left derivative 0, right derivative 3·w = 2.1 (closed forms)."""
+    r = _at("--python", f"{project}:hinge", "--grad", f"{project}:{grad}", x="0,2,-1")
+    assert r.exit_code == (0 if verdict == "not differentiable" else 1), r.stdout + r.stderr
+    (rec,) = [rec for rec in strict(r.stdout)["records"] if rec["variable"] == "x"]
+    assert rec["verdict"] == verdict and rec["index"] == [0]
+    assert rec["left"] == pytest.approx(0.0, abs=1e-9)
+    assert rec["right"] == pytest.approx(2.1, rel=1e-9)
+
+
+@pytest.mark.parametrize(("grad", "passed"), [("dtie", True), ("dtie_both", False)])
+def test_a_tie_inside_a_python_function_is_judged_as_a_vector(project, grad, passed):
+    """max(w, Σx) at w = Σx = 2: the subgradients are t·(1, 0, 0, 0) + (1 - t)·(0, 1, 1, 1)."""
+    r = _at("--python", f"{project}:tie", "--grad", f"{project}:{grad}", w="2")
+    assert (r.exit_code == 0) == passed, r.stdout + r.stderr
+    verdicts = {rec["verdict"] for rec in strict(r.stdout)["records"]}
+    assert verdicts == (
+        {"not differentiable"} if passed else {"not differentiable, not a subgradient"}
+    )
+
+
+def test_a_jump_inside_a_python_function_is_not_differentiable_never_a_pass(project):
+    r = _at("--python", f"{project}:jump", "--grad", f"{project}:djump", w="0")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    (rec,) = [rec for rec in strict(r.stdout)["records"] if rec["variable"] == "w"]
+    assert rec["verdict"] == "not differentiable" and "jumps" in rec["message"]
