@@ -35,6 +35,7 @@ from .graph import Node, toposort
 from .kinks import Directional, Sides, directions, one_sided_along
 from .lower import Lowered
 from .registry import REGISTRY
+from .rounding import error_bounds
 from .rules import DEFAULT_RTOL, SAFETY
 from .shapes import infer_shapes
 from .source import GradcliError
@@ -346,9 +347,10 @@ class _Run:
         wrt = list(program.variables.values())
         relative, absolute, grads = _rounding_scale(out, self.shapes, wrt)
         scales = grad(out, wrt, self.shapes, magnitude=True)
+        bounds = error_bounds(grads, self.shapes) if grads else []
         self.switches = _switches(self.order)
         values, faults, _ = evaluate(
-            [out, *grads, *scales, *self.switches, relative, absolute],
+            [out, *grads, *scales, *bounds, *self.switches, relative, absolute],
             self.batch,
             self.dtype,
             batched=True,
@@ -365,15 +367,29 @@ class _Run:
             values[0] = np.asarray(values[0])[None]
         self.value = np.broadcast_to(values[0], (self.count, *np.shape(values[0])[1:]))
         k = len(grads)
-        self.grads, self.scales = (
+        self.grads, scales, bounds = (
             {
                 name: np.broadcast_to(g, (self.count, *self.shapes[name])).reshape(self.count, -1)
                 for name, g in zip(program.variables, part, strict=True)
             }
-            for part in (values[1 : 1 + k], values[1 + k : 1 + 2 * k])
+            for part in (
+                values[1 : 1 + k],
+                values[1 + k : 1 + 2 * k],
+                values[1 + 2 * k : 1 + 3 * k],
+            )
         )
-        self.base_sign = self._signature(values[1 + 2 * k :], self.count)
-        self.switch_items = [np.shape(v)[1:] for v in values[1 + 2 * k :]]
+        # ε times these bounds the rounding error of each derivative: the sum over chain-rule
+        # paths of |product of local derivatives| (rounding in the adjoints' sums), plus the
+        # running error bound of the gradient's whole computation (rounding in the values it is
+        # made from, where they cancel: see rounding.py). Both the autograd value and the
+        # complex step, which computes the same derivative in another order, carry it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.scales = {
+                name: np.abs(scales[name]) + np.where(np.isfinite(b), np.abs(b), 0.0)
+                for name, b in bounds.items()
+            }
+        self.base_sign = self._signature(values[1 + 3 * k :], self.count)
+        self.switch_items = [np.shape(v)[1:] for v in values[1 + 3 * k :]]
         self.f0 = _per_row(values[0], self.count)
         self.faults = [describe_fault(f, program, batched=True) for f in faults]
 
@@ -648,6 +664,10 @@ class _Run:
             autograd.astype(float), reference, error, h, len(probes.points), method.name
         )
         entries.rounding = self.eps * np.abs(terms.astype(float))
+        if method.name == "complex":
+            # The complex step computes the derivative as forward mode does, rounding and all:
+            # its error is never below the rounding bound of that computation.
+            entries.error = np.maximum(entries.error, entries.rounding)
         # Rounding in the reference is that of the method, or of the chain rule's terms (ε·s)
         # where they cancel: an estimate at that level is believed as one of rounding.
         entries.trusted = _trusted(reference, error, np.maximum(rounding, entries.rounding))
@@ -937,6 +957,8 @@ class _Run:
                 )
                 clean = (signs == self.base_sign[sub.points][:, None, :]).all(axis=(1, 2))
                 clean &= np.isfinite(f).all(axis=1) & np.isfinite(ref) & np.isfinite(err)
+                if method.name == "complex":
+                    err = np.maximum(err, entries.rounding[failing[on]])
                 good = clean & _trusted(ref, err, np.maximum(rnd, entries.rounding[failing[on]]))
                 if method.name == "complex":  # a step too small to see the derivative
                     good &= h[on] * self._size(entries)[failing[on]] >= 2.0**-960

@@ -67,6 +67,10 @@ class Primitive:
     # Needed by primitives that are not elementwise; elementwise ones use their partials unless
     # they state one (a rule of their own, or a wrong one injected to test the checker).
     jvp: Callable[..., Any] | None = None
+    # |J|·e for a non-negative e, for primitives that are not elementwise and whose J has
+    # negative entries (a product, softmax): how errors in the inputs reach the output (see
+    # rounding.py). Without one, the jvp is used: right for sums, moves and other J ≥ 0.
+    error_jvp: Callable[..., Any] | None = None
     # For primitives that are not elementwise: (args, batched flags, input item shapes, output
     # item shape, *attrs) -> the value over a batch; without one, evaluation loops over the batch.
     batch: Callable[..., Any] | None = None
