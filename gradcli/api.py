@@ -6,6 +6,7 @@ for unusable input, and report numerical faults as located diagnostics rather th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -405,10 +406,21 @@ def _fault_order(fault: Fault) -> tuple[bool, int]:
 
 
 def describe_fault(fault: Fault, program: Lowered, batched: bool = False) -> GradcliError:
-    """A located message for a nan or inf: what produced it, and why.
+    """A located message for a nan or inf (or an underflow): what produced it, and why.
 
     With `batched`, the first axis of every value is a batch of points, not part of an array.
     """
+    error = _describe_fault(fault, program, batched)
+    error.cause = fault.cause
+    return error
+
+
+def lost_digits(faults: Sequence[GradcliError]) -> bool:
+    """Whether a gradient lost digits to underflow: finite, but not to be trusted."""
+    return any(f.cause == "underflow" for f in faults)
+
+
+def _describe_fault(fault: Fault, program: Lowered, batched: bool) -> GradcliError:
     source = program.source
     bound = {node: name for name, node in program.bindings.items()}
     node = fault.node
@@ -425,6 +437,15 @@ def describe_fault(fault: Fault, program: Lowered, batched: bool = False) -> Gra
         if i.op != "const"
     ]
     prim = REGISTRY[node.op]
+    if fault.cause == "underflow":
+        exact = _exact_size(node.op, fault.args)
+        detail = f"{', '.join(args)} give {exact}, below the smallest normal number"
+        if fault.in_derivative:
+            derivative = f"the derivative of {_text(node.origin, source)}"
+            message = f"{derivative} underflows{element} at {what}: {detail}, so the gradient "
+        else:
+            message = f"{what} underflows{element}: {detail}, so the value and its gradient "
+        return GradcliError(message + "lose digits (or all of them)", node.span, source=source)
     if fault.cause == "domain":
         domain = prim.domain
         reason = domain.fault or f"{prim.signature()} requires {domain.text}"
@@ -437,6 +458,14 @@ def describe_fault(fault: Fault, program: Lowered, batched: bool = False) -> Gra
     else:
         message = f"{what} is {fault.kind}{element}: {detail}"
     return GradcliError(message, node.span, source=source)
+
+
+def _exact_size(op: str, args: tuple[Any, ...]) -> str:
+    """The size of a product or quotient that float64 cannot hold, as a power of ten."""
+    a, b = (abs(float(np.real(v))) for v in args)
+    exponent = math.log10(a) + (math.log10(b) if op == "mul" else -math.log10(b))
+    whole = math.floor(exponent)
+    return f"about {10 ** (exponent - whole):.2g}e{whole}"
 
 
 def _text(node: Node, source: Source) -> str:

@@ -1121,10 +1121,13 @@ class _Run:
             if note is not None:
                 check.messages[p, e] = note
                 continue
+            lost = next((f.message for f in self.faults if f.cause == "underflow"), None)
             if verdict == NONFINITE:
                 check.messages[p, e] = next(
                     (f.message for f in self.faults), "the value or its derivative is not finite"
                 )
+            elif verdict == FAIL and lost is not None:
+                check.messages[p, e] = f"the autograd value may have lost its digits: {lost}"
             elif verdict == UNCHECKED:
                 if check.how[p, e] == "none":
                     text = (

@@ -535,8 +535,10 @@ def _program_at_point(args, file, var, options: tuple[str, ...] = _OPTIONS):
 
 
 def _show(result, as_json: bool, to_json, table, exit_if_nonfinite: bool = True) -> None:
-    """Warnings to stderr, then one JSON document or the table; exit 1 on a nan or inf."""
+    """Warnings to stderr, then one JSON document or the table; exit 1 on a nan or inf, or on
+    a gradient that lost digits to underflow."""
     from . import render
+    from .api import lost_digits
 
     for fault in result.faults:
         render.warning(fault)
@@ -544,7 +546,7 @@ def _show(result, as_json: bool, to_json, table, exit_if_nonfinite: bool = True)
         render.json_document(to_json(result))
     else:
         table(result)
-    if exit_if_nonfinite and not result.finite:
+    if exit_if_nonfinite and (not result.finite or lost_digits(result.faults)):
         raise typer.Exit(EXIT_NONFINITE)
 
 

@@ -26,11 +26,14 @@ from .source import GradcliError
 
 @dataclass(frozen=True)
 class Fault:
-    """A node whose finite inputs gave a nan or inf result (or a variable given as nan or inf)."""
+    """A node whose finite inputs gave a nan or inf result (or a variable given as nan or inf),
+    or a product or quotient in a derivative whose nonzero inputs gave a result below the
+    smallest normal number: an adjoint that underflows loses its digits, or all of them."""
 
     node: Node
-    kind: str  # "nan", "inf" or "-inf"
-    cause: str  # "domain" (outside the primitive's domain), "overflow", "undefined" or "input"
+    kind: str  # "nan", "inf", "-inf", or "underflow"
+    # "domain" (outside the primitive's domain), "overflow", "undefined", "input", "underflow"
+    cause: str
     index: tuple[int, ...] | None  # the first bad element, for an array result
     args: tuple[Any, ...]  # the inputs at that element
 
@@ -60,13 +63,14 @@ def evaluate(
 
 def _evaluate(outputs, env, dtype, keep_all, batched):
     order = toposort(outputs)
+    small = _underflow_watched(order)
     try:
         watched = _watched(order, outputs)
         if not (keep_all or batched) and _worth_threads(order, env):
-            return _run_parallel(order, outputs, env, dtype, watched)
-        return _run(order, outputs, env, dtype, keep_all, batched, watched)
+            return _run_parallel(order, outputs, env, dtype, watched, small)
+        return _run(order, outputs, env, dtype, keep_all, batched, watched, small)
     except _NonFinite:  # find where it started: every node checked, as it is computed
-        return _run(order, outputs, env, dtype, keep_all, batched, None)
+        return _run(order, outputs, env, dtype, keep_all, batched, None, small)
 
 
 class _NonFinite(Exception):
@@ -87,6 +91,29 @@ def _watched(order: Sequence[Node], outputs: Sequence[Node]) -> set[Node]:
     return watched
 
 
+def _underflow_watched(order: Sequence[Node]) -> set[Node]:
+    """The products and quotients: where their nonzero inputs give a result below the smallest
+    normal number, the value or adjoint loses digits (the gradient of Planck's law at 1e-7 m
+    came out 0, and another with the wrong sign, from adjoints of 1e-398). A function whose
+    result rounds below the range (e^-800) is correctly rounded, and not watched."""
+    return {n for n in order if n.op in ("mul", "div")}
+
+
+def _underflows(value: Any, args: list[Any]) -> bool:
+    """Whether `value`, from finite nonzero `args`, has an element below the normal range."""
+    if type(value) is not np.ndarray and not isinstance(value, np.floating):
+        return False
+    if np.iscomplexobj(value) or np.asarray(value).dtype.kind != "f":
+        return False
+    tiny = np.finfo(np.asarray(value).dtype).tiny
+    small = np.abs(value) < tiny
+    if not small.any():
+        return False
+    for a in args:
+        small = small & (np.asarray(a) != 0) & np.isfinite(a)
+    return bool(small.any())
+
+
 def _run(
     order: Sequence[Node],
     outputs: Sequence[Node],
@@ -95,9 +122,11 @@ def _run(
     keep_all: bool,
     batched: bool,
     watched: set[Node] | None,
+    small: set[Node] = frozenset(),
 ) -> tuple[list[Any], list[Fault], dict[Node, Any]]:
     """One evaluation; with `watched`, only those nodes are checked, and the first nan or inf
-    raises `_NonFinite`; without, every node is, and the faults are recorded."""
+    (or underflow in one of `small`) raises `_NonFinite`; without, every node is, and the
+    faults are recorded."""
     uses: dict[Node, int] = {}
     for node in order:
         for inp in node.inputs:
@@ -112,6 +141,7 @@ def _run(
         widest = max(shapes.values(), key=math.prod, default=())
         check_elements((count, *widest), "a batch of values")
     in_batch: set[Node] = set()
+    sizes = _ExactSizes()
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice" and kin
         for node in order:
@@ -139,8 +169,14 @@ def _run(
                 if watched is not None:
                     if (node in watched and not _finite(value)) or _empty(value):
                         raise _NonFinite
+                    if node in small and _underflows(value, args):
+                        raise _NonFinite
                 elif not _finite(value) and all(_finite(a) for a in args):
                     faults.append(_fault(node, value, args))
+                elif node in small:
+                    fault = sizes.see(node, value, args)
+                    if fault is not None:
+                        faults.append(fault)
                 if not keep_all:
                     for inp in node.inputs:
                         uses[inp] -= 1
@@ -180,6 +216,7 @@ def _run_parallel(
     env: Mapping[str, Any],
     dtype: type[np.generic],
     watched: set[Node],
+    small: set[Node] = frozenset(),
 ) -> tuple[list[Any], list[Fault], dict[Node, Any]]:
     """`_run` for large arrays: each node is computed as soon as its inputs are, on a pool of
     threads, so that independent parts of the graph (the value and each gradient) overlap.
@@ -208,7 +245,7 @@ def _run_parallel(
             waiting[user] -= 1
             if waiting[user] == 0:
                 args = [values[i] for i in user.inputs]
-                running[_pool.submit(_compute, user, args, user in watched)] = user
+                running[_pool.submit(_compute, user, args, user in watched, user in small)] = user
         for inp in node.inputs:
             uses[inp] -= 1
             if uses[inp] == 0 and inp not in keep:
@@ -238,14 +275,15 @@ def _run_parallel(
     return [values[o] for o in outputs], [], values
 
 
-def _compute(node: Node, args: list[Any], check: bool) -> tuple[Any, bool]:
+def _compute(node: Node, args: list[Any], check: bool, small: bool) -> tuple[Any, bool]:
     """One node on a worker thread (numpy's error state is per thread: set here)."""
     with np.errstate(all="ignore"):
         try:
             value = REGISTRY[node.op].forward(*args, *node.attrs)
         except (ValueError, IndexError) as exc:
             raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
-        return value, (not check or _finite(value)) and not _empty(value)
+        fine = (not check or _finite(value)) and not _empty(value)
+        return value, fine and not (small and _underflows(value, args))
 
 
 def _apply_batched(
@@ -341,3 +379,67 @@ def _fault(node: Node, value: Any, args: list[Any]) -> Fault:
         else:
             cause = "undefined" if kind == "nan" else "overflow"
     return Fault(node, kind, cause, index, at)
+
+
+class _ExactSizes:
+    """The exact sizes (as log₂) of products and quotients that underflowed, carried through
+    the products and quotients that use them.
+
+    An underflow loses digits that matter where a later product would be a normal number again:
+    1e300*(x*y) at x = y = 1e-200 (x*y is 1e-400, the product 1e-100), or an adjoint of 3e-398
+    times a local derivative of 1e208. Where the exact result is itself below the range (x/‖x‖
+    = 1e-400 for an element of 1e-200 in a norm of 1e200), 0 is its correct rounding."""
+
+    def __init__(self) -> None:
+        self.log2: dict[Node, np.ndarray] = {}  # nan where an element did not underflow
+        self.first: dict[Node, Fault] = {}  # the underflow each carried size started at
+        self.reported: set[Node] = set()
+
+    def see(self, node: Node, value: Any, args: list[Any]) -> Fault | None:
+        value = np.asarray(value)
+        if value.dtype.kind != "f":
+            return None
+        floor = math.log2(np.finfo(value.dtype).tiny)
+        with np.errstate(all="ignore"):
+            logs, carried, origin = [], np.zeros(value.shape, bool), None
+            for inp, a in zip(node.inputs, args, strict=True):
+                size = np.log2(np.abs(np.asarray(a, dtype=float)))
+                if inp in self.log2:
+                    known = np.reshape(self.log2[inp], np.shape(a))
+                    carried = carried | np.broadcast_to(~np.isnan(known), value.shape)
+                    size = np.where(np.isnan(known), size, known)
+                    origin = origin or self.first[inp]
+                logs.append(size)
+            exact = logs[0] + logs[1] if node.op == "mul" else logs[0] - logs[1]
+            exact = np.broadcast_to(exact, value.shape)
+            nonzero = np.ones(value.shape, bool)
+            for a in args:
+                nonzero = nonzero & (np.asarray(a) != 0) & np.isfinite(a)
+            fresh = (np.abs(value) < np.finfo(value.dtype).tiny) & nonzero & ~carried
+        matters = carried & np.isfinite(exact) & (exact >= floor)
+        if matters.any() and origin is not None and origin.node not in self.reported:
+            self.reported.add(origin.node)
+            return origin
+        below = (fresh | carried) & np.isfinite(exact) & (exact < floor)
+        if below.any():
+            self.log2[node] = np.where(below, exact, np.nan)
+            self.first[node] = (
+                origin
+                if (origin is not None and not fresh.any())
+                else (_underflow(node, value, args) if fresh.any() else origin)
+            )
+        return None
+
+
+def _underflow(node: Node, value: Any, args: list[Any]) -> Fault:
+    """The fault of a product or quotient that underflowed: its first such element."""
+    value = np.asarray(value)
+    small = np.abs(value) < np.finfo(value.dtype).tiny
+    for a in args:
+        small = small & (np.asarray(a) != 0)
+    index = tuple(int(i) for i in np.argwhere(small)[0]) if value.ndim else None
+    at = tuple(
+        np.broadcast_to(a, value.shape)[index] if index is not None else np.asarray(a)[()]
+        for a in args
+    )
+    return Fault(node, "underflow", "underflow", index, at)

@@ -85,6 +85,7 @@ class GradcliError(Exception):
         self.span = span
         self.source = source
         self.hint = hint
+        self.cause: str | None = None  # for a numerical fault: "overflow", "underflow", …
 
     def with_source(self, source: Source) -> GradcliError:
         if self.source is None:
