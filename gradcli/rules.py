@@ -10,8 +10,9 @@ DEFAULT_ATOL = 0.0
 TOLERANCE_RULE = (
     "A derivative passes when |g - r| <= atol + rtol·|r| + 4·(e + ε·s), where g is the autograd "
     "value, r the finite-difference reference, e the reference's own error estimate, ε the "
-    "machine epsilon and s the sum over all chain-rule paths of |product of local derivatives| "
-    "(which bounds the rounding error of g and of r when terms cancel), plus the smallest normal "
-    "number, below which precision is lost. "
+    "machine epsilon and s a bound on the rounding error of g and of r in units of ε (the sum "
+    "over all chain-rule paths of |product of local derivatives|, plus a running error bound of "
+    "the gradient's computation, which grows where the forward values cancel), plus the "
+    "smallest normal number, below which precision is lost. "
     "Defaults: rtol 1e-7 in float64, 1e-3 in float32; atol 0."
 )
