@@ -99,16 +99,20 @@ def _underflow_watched(order: Sequence[Node]) -> set[Node]:
     return {n for n in order if n.op in ("mul", "div")}
 
 
+_TINY = {np.dtype(t): float(np.finfo(t).tiny) for t in (np.float64, np.float32, np.float16)}
+
+
 def _underflows(value: Any, args: list[Any]) -> bool:
     """Whether `value`, from finite nonzero `args`, has an element below the normal range."""
-    if type(value) is not np.ndarray and not isinstance(value, np.floating):
+    tiny = _TINY.get(getattr(value, "dtype", None))
+    if tiny is None:  # complex (the complex step), integer, or a Python number
         return False
-    if np.iscomplexobj(value) or np.asarray(value).dtype.kind != "f":
+    if type(value) is not np.ndarray:
+        if abs(value) >= tiny:
+            return False
+    elif not value.size or np.min(np.abs(value)) >= tiny:
         return False
-    tiny = np.finfo(np.asarray(value).dtype).tiny
     small = np.abs(value) < tiny
-    if not small.any():
-        return False
     for a in args:
         small = small & (np.asarray(a) != 0) & np.isfinite(a)
     return bool(small.any())
