@@ -303,6 +303,8 @@ def _asymmetry(checks: list[VariableCheck]) -> tuple[float | None, bool | None]:
         return np.stack(parts, axis=1)
 
     h, tol = matrix(lambda vc: vc.autograd), matrix(lambda vc: vc.tolerance)
+    if not np.isfinite(h).all():  # a nan or inf entry: symmetry is not measured, not claimed
+        return None, None
     with np.errstate(all="ignore"):
         bound = tol + np.swapaxes(tol, 1, 2)
         within = bool(np.all((np.abs(h - np.swapaxes(h, 1, 2)) <= bound) | ~np.isfinite(bound)))
@@ -759,9 +761,10 @@ class _Run:
             for k, position in enumerate(found):
                 entries.notes.pop(int(done[k]), None)
                 if jump[k]:
-                    entries.notes[int(done[k])] = (
-                        f"the value jumps here, from {side.left_limit[position]:.17g} on the "
-                        f"left to {side.right_limit[position]:.17g} on the right"
+                    entries.notes[int(done[k])] = _jump_note(
+                        side.left_limit[position],
+                        side.right_limit[position],
+                        self.f0[sub.points[position]],
                     )
 
     def _second_opinion(self, var: str, probes: _Probes, entries: _Entries) -> None:
@@ -887,9 +890,8 @@ class _Run:
             entries.kink_tolerance[done] = tol[kink]
             entries.left[done], entries.right[done] = lv, rv
             for k in np.flatnonzero(side.jump[kink]):
-                entries.notes[int(done[k])] = (
-                    f"the value jumps here, from {side.left_limit[kink][k]:.17g} on the left "
-                    f"to {side.right_limit[kink][k]:.17g} on the right"
+                entries.notes[int(done[k])] = _jump_note(
+                    side.left_limit[kink][k], side.right_limit[kink][k], f0[kink][k]
                 )
 
             one = side.left_ok ^ side.right_ok
@@ -1280,6 +1282,16 @@ def _select(entries: _Entries, which: np.ndarray) -> _Entries:
     position = {int(k): i for i, k in enumerate(which)}
     out.notes = {position[k]: v for k, v in entries.notes.items() if k in position}
     return out
+
+
+def _jump_note(left: float, right: float, here: float) -> str:
+    """Words for a jump: a step between two sides, or a single point off the value around it."""
+    if abs(left - right) <= 1e-9 * abs(here - (left + right) / 2):
+        return (
+            f"the value breaks at this single point: it is {here:.17g} here and "
+            f"{left:.17g} on both sides"
+        )
+    return f"the value jumps here, from {left:.17g} on the left to {right:.17g} on the right"
 
 
 def _trusted(reference: np.ndarray, error: np.ndarray, rounding: np.ndarray) -> np.ndarray:

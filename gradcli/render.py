@@ -273,14 +273,16 @@ def check_details(outcome) -> None:
         notes += [f"{label}: blame: {b['message']}" for b in rec["blame"]]
     _stdout.print(table)
     if result is not None and result.options.order == 2:
-        notes.append(_symmetry_note(result.symmetry, result.symmetric))
+        notes.append(_symmetry_note(result.symmetry, result.symmetric, result.options.fast))
     for note in notes:
         _stdout.print(Text(note), soft_wrap=True)
 
 
-def _symmetry_note(asymmetry: float | None, symmetric: bool | None) -> str:
-    if asymmetry is None:
+def _symmetry_note(asymmetry: float | None, symmetric: bool | None, fast: bool) -> str:
+    if asymmetry is None and fast:
         return "symmetry: not measured (--fast checks directions, not entries of the Hessian)"
+    if asymmetry is None:
+        return "symmetry: not measured (an entry of the Hessian is not finite)"
     verdict = (
         "symmetric within the tolerance of its entries"
         if symmetric
