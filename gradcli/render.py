@@ -317,8 +317,12 @@ def check_summary(results, errors, files: int) -> None:
             else "—"
         )
         style = {"passed": "green", "failed": "bold red", "error": "bold red"}[status]
-        table.add_row(
-            outcome.case.name, outcome.case.where, variables, points, Text(status, style=style)
+        table.add_row(  # Text: a name like "max [x, y]" or "[/x]" is words, not Rich markup
+            Text(outcome.case.name),
+            Text(outcome.case.where),
+            variables,
+            points,
+            Text(status, style=style),
         )
     if listed:
         _stdout.print(table)

@@ -1352,3 +1352,13 @@ def test_a_configured_path_too_long_for_the_system_is_an_error(tmp_path, monkeyp
     result = check()
     assert result.exit_code == 2, result.stdout + result.stderr
     assert "cannot read bbb" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_case_names_are_shown_as_written_not_read_as_markup(tmp_path):
+    """Rich reads "[/x]" as a closing tag (it made gradcli exit 3) and "[x, y]" as a style."""
+    name = "max [x, y] and [/x] [bold]"
+    path = tmp_path / "m.grad.toml"
+    path.write_text(f'[[case]]\nname = "{name}"\nexpr = "x*y"\nat = {{ x = 1, y = 2 }}\n')
+    r = check(str(path))
+    assert r.exit_code == 0, r.output
+    assert name in r.stdout
