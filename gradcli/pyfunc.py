@@ -121,18 +121,22 @@ def _register(f_name, df_name, value_of, gradient_of, arity: int, target: str) -
     def magnitude(node: Node, g: Node, shape_of) -> tuple:
         return tuple(g * node.graph.apply("abs", partial(node, k)) for k in range(arity))
 
-    def jvp(node: Node, tangents: list, shape_of) -> Node | None:
+    def jvp(node: Node, tangents: list, shape_of, size=lambda v: v) -> Node | None:
         parts = [
-            node.graph.apply("sum", partial(node, k) * t, attrs=(None,))
+            node.graph.apply("sum", size(partial(node, k)) * t, attrs=(None,))
             for k, t in enumerate(tangents)
             if t is not None
         ]
         return reduce(operator.add, parts) if parts else None
 
+    def error_jvp(node: Node, bounds: list, shape_of) -> Node | None:
+        return jvp(node, bounds, shape_of, lambda v: node.graph.apply("abs", v))
+
     register(
         Primitive(
             f_name, arity, scalar, f"the Python function {target}",
-            vjp=vjp, magnitude_vjp=magnitude, jvp=jvp, public=False, foldable=False,
+            vjp=vjp, magnitude_vjp=magnitude, jvp=jvp, error_jvp=error_jvp, public=False,
+            foldable=False,
             shape=lambda *shapes: (),
         )
     )  # fmt: skip
