@@ -197,6 +197,173 @@ def _place(state: np.ndarray, x: np.ndarray, ts: list[np.ndarray]) -> np.ndarray
     return out
 
 
+# --- complex products -----------------------------------------------------------------------
+
+_NO_EXPONENT = -(1 << 40)  # the binary exponent of a zero part
+
+
+def _pack(re: Any, im: Any) -> np.ndarray:
+    """re + i·im, without the nan that re + 1j*im makes of an infinite im."""
+    re, im = np.asarray(re), np.asarray(im)
+    out = np.empty(np.broadcast_shapes(re.shape, im.shape), np.result_type(re, im, np.complex64))
+    out.real, out.imag = re, im
+    return out
+
+
+def _mantissas(v: Any, e: Any = 0) -> tuple[np.ndarray, np.ndarray]:
+    """v·2^e as a mantissa in [0.5, 1) (or 0) and a binary exponent (_NO_EXPONENT for 0)."""
+    m, k = np.frexp(v)
+    return m, np.where(m == 0, _NO_EXPONENT, np.add(e, k, dtype=np.int64))
+
+
+def _add_scaled(p: Any, ep: Any, q: Any, eq: Any) -> tuple[np.ndarray, np.ndarray]:
+    top = np.maximum(ep, eq)
+    return _mantissas(np.ldexp(p, ep - top) + np.ldexp(q, eq - top), top)
+
+
+class _Wide:
+    """Complex numbers whose real and imaginary parts keep their own binary exponents:
+    rm·2^re + i·im·2^ie, with mantissas in [0.5, 1).
+
+    A product of factors with tiny imaginary parts loses its imaginary part to underflow long
+    before the product itself underflows: in (1e-200 + 2^-1022 i)·1e-100·1e250 the first partial
+    product's is 2^-1022·1e-100, while the result's is 2^-1022·1e150. In this form no partial
+    result overflows or underflows, and each part is rounded to a float once, at the end."""
+
+    def __init__(self, rm: Any, re: Any, im: Any, ie: Any) -> None:
+        self.parts = (rm, re, im, ie)
+
+    @classmethod
+    def of(cls, z: Any) -> _Wide:
+        z = np.asarray(z)
+        return cls(*_mantissas(np.real(z)), *_mantissas(np.imag(z)))
+
+    def __mul__(self, other: _Wide) -> _Wide:
+        (ar, ae, ai, af), (br, be, bi, bf) = self.parts, other.parts
+        return _Wide(
+            *_add_scaled(ar * br, ae + be, -(ai * bi), af + bf),
+            *_add_scaled(ar * bi, ae + bf, ai * br, af + be),
+        )
+
+    def __add__(self, other: _Wide) -> _Wide:
+        (ar, ae, ai, af), (br, be, bi, bf) = self.parts, other.parts
+        return _Wide(*_add_scaled(ar, ae, br, be), *_add_scaled(ai, af, bi, bf))
+
+    def __getitem__(self, key: Any) -> _Wide:
+        return _Wide(*(p[key] for p in self.parts))
+
+    def __len__(self) -> int:
+        return len(self.parts[0])
+
+    def join(self, other: _Wide) -> _Wide:
+        """Both, one after the other along the first axis."""
+        return _Wide(
+            *(np.concatenate([a, b]) for a, b in zip(self.parts, other.parts, strict=True))
+        )
+
+    def value(self) -> np.ndarray:
+        rm, re, im, ie = self.parts
+        return _pack(np.ldexp(rm, re), np.ldexp(im, ie))
+
+
+def _flat_axis(x: np.ndarray, axis: Any) -> tuple[np.ndarray, int]:
+    """For axis None (every axis) or a tuple (every axis after a batch axis): x with those axes
+    made one, and that axis."""
+    if axis is None or isinstance(axis, tuple):
+        lead = 0 if axis is None else 1
+        return x.reshape((*x.shape[:lead], -1)), lead
+    return x, axis
+
+
+def _wide_prod(x: Any, axis: Any) -> np.ndarray:
+    """The complex product along `axis`, as a tree of _Wide products."""
+    x, axis = _flat_axis(np.asarray(x), axis)
+    z = np.moveaxis(x, axis, 0)
+    size = 1 << max(0, (len(z) - 1).bit_length())  # a power of two, padded with ones
+    w = _Wide.of(np.concatenate([z, np.ones((size - len(z), *z.shape[1:]), z.dtype)]))
+    while len(w) > 1:
+        w = w[0::2] * w[1::2]
+    return w[0].value()
+
+
+def _wide_scan(w: _Wide) -> _Wide:
+    """Products of the first 1, 2, …, n elements (along the first axis), in log2(n) steps."""
+    shift = 1
+    while shift < len(w):
+        w = w[:shift].join(w[shift:] * w[:-shift])
+        shift *= 2
+    return w
+
+
+def _wide_exclusive(x: Any, axis: Any) -> np.ndarray:
+    """_exclusive_product for complex x: the left and right products in _Wide form."""
+    x = np.asarray(x)
+    flat, lead = _flat_axis(x, axis)
+    if flat.shape[lead] == 0:
+        return x.copy()
+    z = np.moveaxis(flat, lead, 0)
+    ones = np.ones_like(z[:1])
+    left = _wide_scan(_Wide.of(np.concatenate([ones, z[:-1]])))
+    right = _wide_scan(_Wide.of(np.concatenate([ones, z[:0:-1]])))[::-1]
+    return np.moveaxis((left * right).value(), 0, lead).reshape(x.shape)
+
+
+def _wide_pair_products(x: Any, *ts: Any, axis: Any = None) -> np.ndarray:
+    """_pair_products for complex inputs: the same recurrences, in _Wide form."""
+    x, *ts = np.broadcast_arrays(np.asarray(x), *(np.asarray(t) for t in ts))
+    shape = x.shape
+    flat = [_flat_axis(a, axis) for a in (x, *ts)]
+    axis = flat[0][1]
+    x, *ts = (np.moveaxis(a, axis, -1) for a, _ in flat)
+    n, k = x.shape[-1], len(ts)
+    if n == 0:
+        return np.zeros(shape, np.result_type(x, *ts, np.complex64))
+    subsets = 1 << k
+    real = np.result_type(*(np.real(a) for a in (x, *ts)))
+    zero, one = _Wide.of(np.zeros(x.shape[:-1], real)), _Wide.of(np.ones(x.shape[:-1], real))
+
+    def walk(order: range) -> dict[int, list[_Wide]]:
+        """The state before each position: subset s of the tangents placed (see _place)."""
+        state, before = [one] + [zero] * (subsets - 1), {}
+        for p in order:
+            before[p] = state
+            xp, tp = _Wide.of(x[..., p]), [_Wide.of(t[..., p]) for t in ts]
+            new = [s * xp for s in state]
+            for s in range(1, subsets):
+                for m in range(k):
+                    if s >> m & 1:
+                        new[s] = new[s] + state[s ^ (1 << m)] * tp[m]
+            state = new
+        return before
+
+    left, right = walk(range(n)), walk(range(n - 1, -1, -1))
+    out = []
+    for p in range(n):
+        total = left[p][0] * right[p][subsets - 1]
+        for s in range(1, subsets):
+            total = total + left[p][s] * right[p][(subsets - 1) ^ s]
+        out.append(total.value())
+    return np.moveaxis(np.moveaxis(np.stack(out), 0, -1), -1, axis).reshape(shape)
+
+
+def _any_complex(*xs: Any) -> bool:
+    return any(np.iscomplexobj(x) for x in xs)
+
+
+def _prod(x: Any, axis: Any) -> Any:
+    return _wide_prod(x, axis) if np.iscomplexobj(x) else np.prod(x, axis=axis)
+
+
+def _exclusive(x: Any, axis: Any) -> Any:
+    return _wide_exclusive(x, axis) if np.iscomplexobj(x) else _exclusive_product(x, axis)
+
+
+def _pairs_of(x: Any, *ts: Any, axis: Any = None) -> Any:
+    if _any_complex(x, *ts):
+        return _wide_pair_products(x, *ts, axis=axis)
+    return _pair_products(x, *ts, axis=axis)
+
+
 def _pairs_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
     """The k-th derivative of prod_except, as a multilinear map of x's tangents, is symmetric:
     its vjp in x adds g as one more tangent, and in t_m puts g in t_m's place."""
@@ -241,7 +408,7 @@ def _pairs_jvp(node: Node, tangents: list, shape_of: ShapeOf) -> Node | None:
 
 def _pairs_batched(args, flags, items, out, axis):
     arrays = [a if batched else np.asarray(a)[None] for a, batched in zip(args, flags, strict=True)]
-    return _pair_products(*arrays, axis=_in_batch(axis, max(len(i) for i in items)))
+    return _pairs_of(*arrays, axis=_in_batch(axis, max(len(i) for i in items)))
 
 
 def _pairs_lower(call: Any) -> Node:
@@ -253,7 +420,7 @@ def _pairs_lower(call: Any) -> Node:
 
 register(Primitive(
     "prod_pairs", 2,
-    lambda x, *rest: _pair_products(x, *rest[:-1], axis=_axis(rest[-1], np.ndim(x))),
+    lambda x, *rest: _pairs_of(x, *rest[:-1], axis=_axis(rest[-1], np.ndim(x))),
     "the k-th derivative of prod_except applied to t1, …, tk, along axis (with one tangent: "
     "Σ_{i≠j} t_i Π_{k∉{i,j}} x_k)",
     vjp=_pairs_vjp, magnitude_vjp=_pairs_magnitude, jvp=_pairs_jvp, analytic=True,
@@ -269,7 +436,7 @@ def _pairs(x: Node, ts: list[Node], attrs: tuple) -> Node:
 
 
 register(Primitive(
-    "prod_except", 1, lambda x, axis: _exclusive_product(x, _axis(axis, np.ndim(x))),
+    "prod_except", 1, lambda x, axis: _exclusive(x, _axis(axis, np.ndim(x))),
     "the product of the other elements along axis (the derivative of prod)",
     vjp=lambda node, g, shape_of: (_pairs(node.inputs[0], [g], node.attrs),),
     magnitude_vjp=lambda node, g, shape_of: (
@@ -277,16 +444,14 @@ register(Primitive(
     ),
     jvp=lambda node, ts, shape_of: _pairs(node.inputs[0], [ts[0]], node.attrs),
     shape=_same_shape, analytic=True,  # products: polynomials
-    batch=lambda args, flags, items, out, axis: _exclusive_product(
-        args[0], _in_batch(axis, len(items[0]))
-    ),
+    batch=lambda args, flags, items, out, axis: _exclusive(args[0], _in_batch(axis, len(items[0]))),
     attr_params=(("axis", None),),
     python="_exclusive_product(@0, @axis)", python_uses=(_exclusive_product,),
 ))  # fmt: skip
 
 _reduction(
     "prod",
-    lambda x, axis: np.prod(x, axis=axis),
+    _prod,
     "product of the elements",
     lambda node, g, shape_of: (
         _expand(g, shape_of(node.inputs[0]), node.attrs[0])
@@ -377,13 +542,30 @@ register(Primitive(
 def _norm(x: np.ndarray, axis: Any) -> np.ndarray:
     """The 2-norm, scaled by the largest element so that squares cannot overflow or underflow."""
     x = np.asarray(x)
-    if np.iscomplexobj(x):  # for the complex step: the norm plus the first-order Σ (x/‖x‖)·x'
-        real = _norm(np.real(x), axis)
-        keep = real if axis is None else np.expand_dims(real, axis)
-        return real + 1j * np.sum(np.real(x) / keep * np.imag(x), axis=axis)
     scale = np.max(np.abs(x), axis=axis, keepdims=True)
     safe = np.where(scale > 0, scale, 1.0)
     return np.squeeze(safe, axis=axis) * np.sqrt(np.sum((x / safe) ** 2, axis=axis))
+
+
+def _norm_complex(x: np.ndarray, axis: Any) -> np.ndarray:
+    """sqrt(Σ z²) for the complex step (the first-order ‖x‖ + iΣ(x/‖x‖)·x' it replaces was off
+    where the step is not tiny next to x: 2^-1000 at 1e-300). Scaled by a power of two near the
+    largest part; the imaginary part, Σ xr·xi/Re, is formed from the unscaled xi, which scaled
+    would underflow (2^-1022 next to 1e150)."""
+    xr, xi = np.real(x), np.imag(x)
+    top = np.max(np.maximum(np.abs(xr), np.abs(xi)), axis=axis, keepdims=True)
+    s = np.ldexp(np.ones_like(top), np.frexp(np.where(top > 0, top, 1.0))[1] - 1)
+    ur, ui = xr / s, xi / s
+    q = np.sum(ur * xi, axis=axis, keepdims=True)  # s·Im(Σ u²)/2
+    squares = np.sum(ur * ur, axis=axis, keepdims=True) - np.sum(ui * ui, axis=axis, keepdims=True)
+    root = np.sqrt(_pack(squares, 2 * q / s))
+    positive = root.real > 0
+    im = np.where(positive, q / np.where(positive, root.real, 1.0), s * root.imag)
+    return np.squeeze(_pack(s * root.real, im), axis=axis)
+
+
+def _norm_any(x: np.ndarray, axis: Any) -> np.ndarray:
+    return _norm_complex(x, axis) if np.iscomplexobj(x) else _norm(x, axis)
 
 
 def _norm_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
@@ -395,7 +577,7 @@ def _norm_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple
 
 _reduction(
     "norm",
-    _norm,
+    _norm_any,
     "Euclidean norm sqrt(sum(x^2)), without overflow (derivative 0 at 0)",
     _norm_vjp,
     kink=lambda x, axis: _apply("norm", x, attrs=(axis,)),

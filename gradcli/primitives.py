@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import reduce
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,121 @@ def _complex(*xs: object) -> bool:
     return any(np.iscomplexobj(x) for x in xs)
 
 
+def _real_or_complex(real: Callable[..., Any], complex_: Callable[..., Any]) -> Callable[..., Any]:
+    """A forward that keeps `real` for real input, bit for bit, and takes `complex_` for the
+    complex step."""
+
+    def forward(*args: Any) -> Any:
+        return complex_(*args) if _complex(*args) else real(*args)
+
+    forward.__name__ = real.__name__
+    return forward
+
+
+# --- Helpers of the complex forwards ----------------------------------------------------------
+# The complex step puts a tiny imaginary part on a real point: 2^-1022 next to 1e30, say. Each
+# part of the result must still be accurate to a few ulps, so these keep the parts apart and
+# never let a partial result of one part underflow while the whole part does not.
+
+
+def _pack(re: Any, im: Any) -> np.ndarray:
+    """re + i·im, without the nan that re + 1j*im makes of an infinite im (1j*inf = nan + inf·i)."""
+    re, im = np.asarray(re), np.asarray(im)
+    out = np.empty(np.broadcast_shapes(re.shape, im.shape), np.result_type(re, im, np.complex64))
+    out.real, out.imag = re, im
+    return out
+
+
+def _scaled(*factors: Any, over: tuple[Any, ...] = ()) -> Any:
+    """The product of `factors` divided by those in `over`, with mantissas and binary exponents
+    kept apart until the end, so that no partial product overflows or underflows: a·d/(c·t) for
+    1e300·2^-1022/(1e30·1e30) is 2.2e-68, though a·d/c alone rounds d/c to 0."""
+    m, e = 1.0, 0
+    for f in factors:
+        fm, fe = np.frexp(f)
+        m, e = m * fm, e + fe
+    for g in over:
+        gm, ge = np.frexp(g)
+        m, e = m / gm, e - ge
+    return np.ldexp(m, e)
+
+
+def _divide(n: Any, d: Any) -> np.ndarray:
+    """n/d, each part to a few ulps. numpy's complex division (Smith's) first rounds
+    Im d/Re d, to 0 for 2^-1022/1e30, and with it the imaginary part of the quotient."""
+    a, b, c, e = np.real(n), np.imag(n), np.real(d), np.imag(d)
+    # (a + ib)/(c + ie) = (b - ia)/(e - ic): divide by the larger part.
+    swap = np.abs(e) > np.abs(c)
+    a, b = np.where(swap, b, a), np.where(swap, -a, b)
+    c, e = np.where(swap, e, c), np.where(swap, -c, e)
+    r = e / c
+    t = c * (1 + r * r)  # |d|²/c
+    return _pack(a / t + _scaled(b, e, over=(c, t)), b / t - _scaled(a, e, over=(c, t)))
+
+
+def _div(a, b):
+    return _divide(a, b) if _complex(a, b) else np.divide(a, b)
+
+
+def _log1p(x):
+    """log(1 + z). numpy's complex log1p is log(1 + z), which rounds 1 + z and loses the real
+    part for small z (x*log1p(x) at 1e-12 was 4e-5 off). Here Re = ½·log1p(x(2 + x) + y²) for
+    small z, log|1 + z| otherwise (1 + x is exact near -1), and Im = atan2(y, 1 + x)."""
+    if not np.iscomplexobj(x):
+        return np.log1p(x)
+    xr, xi = np.real(x), np.imag(x)
+    small = (np.abs(xr) < 0.5) & (np.abs(xi) < 1)
+    re = np.where(small, 0.5 * np.log1p(xr * (2 + xr) + xi * xi), np.log(np.hypot(1 + xr, xi)))
+    return _pack(re, np.arctan2(xi, 1 + xr))
+
+
+def _sin_cos_pi(t: Any) -> tuple[Any, Any]:
+    """sin(πt) and cos(πt), exact at the multiples of 1/2 (cos(π/2) would be 6e-17, not 0)."""
+    n = np.round(2 * t)
+    f = t - n / 2  # exact, in [-1/4, 1/4]
+    s, c = np.sin(np.pi * f), np.cos(np.pi * f)
+    quarter = np.mod(n, 4)
+    first = [quarter == 0, quarter == 1, quarter == 2]
+    return np.select(first, [s, c, -s], -c), np.select(first, [c, -s, -c], s)
+
+
+def _pow(a, b):
+    if not _complex(a, b):
+        return np.power(a, b)
+    # numpy's complex power is exp(b·log a): |b·log a| ulps off in its modulus (1400 at
+    # 1e300^-2), nan where an intermediate overflows, and n·θ leaves the sine of its rounding
+    # for a negative base. Here a = e^(iπt)·c, turned by a multiple of π/2 so that c lies in
+    # the cone |Im c| ≤ Re c, and with c = ρe^(iθ):
+    #   a^b = ρ^br·e^(-bi·(θ + πt)) · e^(i(br·θ + bi·log ρ)) · e^(iπt·br),
+    # where ρ^br = (Re c)^br·(1 + q²)^(br/2) with q = Im c/Re c: the real pow carries the size.
+    ar, ai, br, bi = np.real(a), np.imag(a), np.real(b), np.imag(b)
+    k = np.where(np.abs(ai) > np.abs(ar), np.where(ai > 0, 1, 3), np.where(ar < 0, 2, 0))
+    cases = [k == 0, k == 1, k == 2]
+    cr, ci = np.select(cases, [ar, ai, -ar], -ai), np.select(cases, [ai, -ar, -ai], ar)
+    t = np.select(cases, [0.0, 0.5, np.where(np.signbit(ai), -1.0, 1.0)], -0.5)  # principal
+    t = t.astype(np.result_type(ar, br))
+    q = ci / np.where(cr > 0, cr, 1.0)
+    half, theta = 0.5 * np.log1p(q * q), np.arctan(q)  # log(ρ/Re c) and θ
+    log_rho = np.log(cr) + half
+    power, rest = np.power(cr, br), br * half - bi * (theta + np.pi * t)
+    # Where (Re c)^br alone overflows or underflows, the rest may bring it back.
+    lost = ((power == 0) | np.isinf(power)) & (rest != 0)
+    size = np.where(lost, np.exp(br * np.log(cr) + rest), power * np.exp(rest))
+    turn = br * theta + bi * log_rho
+    # Im c^b = size·sin(turn) = (size·br·θ + size·bi·log ρ)·sin(turn)/turn, with θ formed as
+    # q·(atan(q)/q): θ itself underflows (2^-1022/1e30) where size·br·θ does not.
+    g = np.where(q == 0, 1.0, theta / np.where(q == 0, 1.0, q))
+    sinc = np.where(turn == 0, 1.0, np.sin(turn) / np.where(turn == 0, 1.0, turn))
+    re = size * np.cos(turn)
+    im = _scaled(size, br, ci, g, over=(np.where(cr > 0, cr, 1.0),)) + _scaled(size, bi, log_rho)
+    im = im * sinc
+    sin, cos = _sin_cos_pi(t * br)
+    # sin is 0 when no turn is needed (and an infinite part stays inf rather than inf·0 = nan)
+    out = _pack(np.where(sin == 0, re * cos, re * cos - im * sin), re * sin + im * cos)
+    # 0^b = 0 for Re b > 0 (and the real 0^br otherwise).
+    return np.where((ar == 0) & (ai == 0), np.power(0.0, br) + 0j, out)
+
+
 def _sigmoid(x):
     # Stable on both sides, and analytic: the branch is chosen by the real part only.
     positive = np.real(x) >= 0
@@ -52,6 +168,12 @@ def _softplus(x):
     return np.where(positive, x, 0) + np.log1p(np.exp(np.where(positive, -x, x)))
 
 
+def _softplus_complex(x):
+    """_softplus with an accurate complex log1p (numpy's lost softplus(-25 + iy))."""
+    positive = np.real(x) > 0
+    return np.where(positive, x, 0) + _log1p(np.exp(np.where(positive, -x, x)))
+
+
 def _sech(x):
     # 1/cosh(x) = 2e^-|x| / (1 + e^-2|x|): no overflow. Analytic: |x| uses the real part's sign.
     s = np.where(np.real(x) >= 0, 1, -1)
@@ -59,28 +181,76 @@ def _sech(x):
     return 2 * e / (1 + e * e)
 
 
+def _sech_complex(x):
+    """sech(x + iy) = (sech x·cos y - i·tanh x·sech x·sin y)/(1 - (sech x·sin y)²), from
+    |cosh(x + iy)|² = cosh²x - sin²y: no overflow, and no cancellation (2e/(1 + e²) in complex
+    arithmetic cancels Im to nothing near x = 0: sech(1e-30 + iy) lost its y·1e-30)."""
+    xr, xi = np.real(x), np.imag(x)
+    s, sin = _sech(xr), np.sin(xi)
+    d = 1 - (s * sin) ** 2
+    return _pack(s * np.cos(xi) / d, -np.tanh(xr) * s * sin / d)
+
+
 def _xlogy(x, y):
     return np.where(x == 0, 0.0, x * np.log(y))
+
+
+def _xlogy_complex(x, y):
+    """x·log y with each part of x times each part of log y formed at once: for y = c + id
+    near the real axis, Im log y = atan(d/c) and Re log y = log c + ½·log1p((d/c)²) underflow
+    on their own (1e30 + 2^-1022 i) where their products with x do not."""
+    x = np.asarray(x)
+    xr, xi, yr, yi = np.real(x), np.imag(x), np.real(y), np.imag(y)
+    near = (yr > 0) & (np.abs(yi) <= yr)
+    q = np.where(near, yi / np.where(near, yr, 1.0), 0.0)
+    g = np.where(q == 0, 1.0, np.arctan(q) / np.where(q == 0, 1.0, q))  # atan(q)/q
+    h = np.where(q * q == 0, 0.5, 0.5 * np.log1p(q * q) / np.where(q == 0, 1.0, q * q))
+    log_c = np.log(np.where(near, yr, 1.0))
+    log_y = np.log(np.asarray(y, dtype=np.result_type(y, np.complex64)))
+
+    def times_log(part):  # part·log y, as (real, imaginary)
+        re = part * log_c + _scaled(part, yi, yi, h, over=(yr, yr))
+        im = _scaled(part, yi, g, over=(yr,))
+        return np.where(near, re, part * log_y.real), np.where(near, im, part * log_y.imag)
+
+    (rr, ri), (ir, ii) = times_log(xr), times_log(xi)
+    return np.where(x == 0, 0.0, _pack(rr - ii, ri + ir))
 
 
 def _atan2(y, x):
     if not _complex(y, x):
         return np.arctan2(y, x)
-    # For the complex step: the real angle, plus the imaginary part of a continuation that differs
-    # from it by a constant (atan(y/x), or -atan(x/y) where |y| > |x|, away from their poles).
+    # For the complex step: atan(y/x), turned by ±π for x < 0, or ±π/2 - atan(x/y) where
+    # |y| > |x|, with the branch chosen by the real parts as the real function chooses it.
     yr, xr = np.real(y), np.real(x)
-    continued = np.where(np.abs(xr) >= np.abs(yr), np.arctan(y / x), -np.arctan(x / y))
-    return np.arctan2(yr, xr) + 1j * np.imag(continued)
+    wide = np.abs(xr) >= np.abs(yr)
+    angle = np.arctan(_divide(np.where(wide, y, x), np.where(wide, x, y)))
+    turn = np.where(np.signbit(xr), np.copysign(np.pi, yr), 0.0)
+    return np.where(wide, angle + turn, np.copysign(np.pi / 2, yr) - angle)
 
 
 def _hypot(x, y):
     if not _complex(x, y):
         return np.hypot(x, y)
-    # For the complex step: the real hypot, plus the first-order imaginary part (x·x' + y·y')/r.
-    # Squaring the complex arguments would underflow (x ≈ 1e-180) and lose it.
-    xr, yr = np.real(x), np.real(y)
-    r = np.hypot(xr, yr)
-    return r + 1j * ((xr / r) * np.imag(x) + (yr / r) * np.imag(y))
+    # For the complex step: sqrt(x² + y²), scaled by a power of two near the largest part so
+    # that nothing overflows; its imaginary part, 2(xr·xi + yr·yi)/(2·Re), is formed from the
+    # unscaled xi and yi, which scaled would underflow (2^-1022 next to 1e30).
+    xr, xi, yr, yi = np.real(x), np.imag(x), np.real(y), np.imag(y)
+    top = np.maximum(np.maximum(np.abs(xr), np.abs(yr)), np.maximum(np.abs(xi), np.abs(yi)))
+    s = np.ldexp(np.ones_like(top), np.frexp(np.where(top > 0, top, 1.0))[1] - 1)
+    ur, ui, vr, vi = xr / s, xi / s, yr / s, yi / s
+    q = 2 * (ur * xi + vr * yi)  # s·Im(u² + v²)
+    root = np.sqrt(_pack((ur * ur + vr * vr) - (ui * ui + vi * vi), q / s))
+    im = np.where(root.real > 0, q / (2 * np.where(root.real > 0, root.real, 1.0)), s * root.imag)
+    return _pack(s * root.real, im)
+
+
+def _heaviside(x, h0):
+    step = np.heaviside(np.real(x), np.real(h0))
+    if not np.iscomplexobj(h0):
+        return step
+    # At x = 0 the value is h0 itself, analytic in h0.
+    return _pack(step, np.where(np.real(x) == 0, np.imag(h0), 0.0))
 
 
 def _sum_to(x, shape):
@@ -116,7 +286,7 @@ register(Primitive(
     analytic=True, operator=Operator("*", 2, "left"), public=False, passes_nonfinite=(0, 1),
 ))
 register(Primitive(
-    "div", 2, np.divide, "x / y",
+    "div", 2, _div, "x / y",
     partials=(lambda ans, a, b: 1 / b, lambda ans, a, b: -ans / b),
     analytic=True, operator=Operator("/", 2, "left"), public=False, passes_nonfinite=(0,),
     domain=Domain("y ≠ 0", lambda a, b: b != 0, fault="division by zero"),
@@ -127,7 +297,7 @@ register(Primitive(
     analytic=True, operator=Operator("-", 3, "prefix"), public=False, passes_nonfinite=(0,),
 ))
 register(Primitive(
-    "pow", 2, np.power, "x raised to the power y (also written x^y or x**y)",
+    "pow", 2, _pow, "x raised to the power y (also written x^y or x**y)",
     # xlogy: 0 where x^y is 0, so that d/dy 0^y = 0 for y > 0 rather than 0 * log 0 = nan.
     partials=(lambda ans, a, b: b * a ** (b - 1), lambda ans, a, b: xlogy(ans, a)),
     analytic=True, operator=Operator("^", 4, "right"), params=("x", "y"),
@@ -157,7 +327,7 @@ register(Primitive(
     latex=r"\log_{10}\left(@0\right)",
 ))
 register(Primitive(
-    "log1p", 1, np.log1p, "log(1 + x), accurate for small x",
+    "log1p", 1, _log1p, "log(1 + x), accurate for small x",
     partials=(lambda ans, x: 1 / (1 + x),), analytic=True,
     domain=Domain("x > -1", lambda x: x > -1),
     latex=r"\ln\left(1 + @0\right)",
@@ -168,7 +338,8 @@ register(Primitive(
     latex=r"\left(e^{@0} - 1\right)",
 ))
 register(Primitive(
-    "xlogy", 2, _xlogy, "x*log(y), and 0 where x = 0 (so 0*log 0 = 0)",
+    "xlogy", 2, _real_or_complex(_xlogy, _xlogy_complex),
+    "x*log(y), and 0 where x = 0 (so 0*log 0 = 0)",
     partials=(lambda ans, x, y: log(y), lambda ans, x, y: x / y), analytic=True,
     domain=Domain("y > 0, or x = 0", lambda x, y: (y > 0) | (x == 0)),
     python="_xlogy(@0, @1)", python_uses=(_xlogy,),
@@ -239,7 +410,8 @@ register(Primitive(
     partials=(lambda ans, x: sech(x) ** 2,), analytic=True,
 ))
 register(Primitive(
-    "sech", 1, _sech, "hyperbolic secant 1/cosh(x), without overflow",
+    "sech", 1, _real_or_complex(_sech, _sech_complex),
+    "hyperbolic secant 1/cosh(x), without overflow",
     partials=(lambda ans, x: -ans * tanh(x),), analytic=True,
     python="_sech(@0)", python_uses=(_sech,),
 ))
@@ -252,7 +424,8 @@ register(Primitive(
     latex=r"\sigma\left(@0\right)", python="_sigmoid(@0)", python_uses=(_sigmoid,),
 ))
 register(Primitive(
-    "softplus", 1, _softplus, "log(1 + e^x), without overflow",
+    "softplus", 1, _real_or_complex(_softplus, _softplus_complex),
+    "log(1 + e^x), without overflow",
     partials=(lambda ans, x: sigmoid(x),), analytic=True,
     python="_softplus(@0)", python_uses=(_softplus,),
 ))
@@ -305,7 +478,7 @@ register(Primitive(
     latex=r"\operatorname{sgn}\left(@0\right)",
 ))
 register(Primitive(
-    "heaviside", 2, lambda x, h0: np.heaviside(np.real(x), np.real(h0)),
+    "heaviside", 2, _heaviside,
     "step function: 0 for x < 0, 1 for x > 0, h0 at x = 0",
     partials=(
         lambda ans, x, h0: None,
