@@ -787,30 +787,6 @@ class _Run:
             chosen = np.flatnonzero(adopt)
             if chosen.size:
                 entries.take(open_[chosen], _select(second, chosen))
-        self._scaled_complex_steps(var, probes, entries)
-
-    def _scaled_complex_steps(self, var: str, probes: _Probes, entries: _Entries) -> None:
-        """The last resort for a failure on an analytic path: complex steps scaled to the largest
-        variable at the point, M·2^-48 and M·2^-96. Where variables differ by a hundred orders
-        of magnitude, the function curves on the scale of the largest (‖x‖ at x = [1e-96,
-        1e-172, 1e-196]) while a step relative to the coordinate moved underflows inside the
-        complex arithmetic. A pass is adopted only when both steps pass."""
-        open_ = np.flatnonzero(entries.verdict == FAIL)
-        if open_.size == 0:
-            return
-        sub = probes.select(open_)
-        largest = np.zeros(len(open_))
-        for name in self.batch:
-            values = np.abs(self._values(name))
-            rows = sub.points if len(values) > 1 else np.zeros(len(open_), int)
-            largest = np.maximum(largest, values[rows].max(axis=1, initial=0.0))
-        results = [
-            self._entries(var, fd.COMPLEX, sub, self._power_of_two(largest * 2.0**-k))
-            for k in (48, 96)
-        ]
-        both = np.flatnonzero((results[0].verdict == PASS) & (results[1].verdict == PASS))
-        if both.size:
-            entries.take(open_[both], _select(results[1], both))
 
     def _size(self, entries: _Entries) -> np.ndarray:
         """The size of the chain-rule terms of each probe's derivative."""
