@@ -431,14 +431,20 @@ register(Primitive(
 ))
 
 # Non-smooth functions: each names its kink, where the derivative shown is a subgradient.
+# Off their kinks they are analytic, each piece chosen by the real parts as the real function
+# chooses it, so the complex step can check a program through them away from the kinks (sin of
+# 1e6 inside relu, where differences cannot resolve it); on a kink, differences take over.
 register(Primitive(
-    "abs", 1, np.abs, "absolute value (derivative 0 at 0)",
-    partials=(lambda ans, x: sign(x),), kink=lambda x: x,
+    "abs", 1, _real_or_complex(np.abs, lambda x: np.where(np.real(x) >= 0, x, -x)),
+    "absolute value (derivative 0 at 0)",
+    partials=(lambda ans, x: sign(x),), kink=lambda x: x, analytic=True,
     latex=r"\left|@0\right|",
 ))
 register(Primitive(
-    "relu", 1, lambda x: np.maximum(x, 0.0), "max(x, 0) (derivative 0 at 0)",
-    partials=(lambda ans, x: heaviside(x, 0.0),), kink=lambda x: x,
+    "relu", 1,
+    _real_or_complex(lambda x: np.maximum(x, 0.0), lambda x: np.where(np.real(x) > 0, x, 0)),
+    "max(x, 0) (derivative 0 at 0)",
+    partials=(lambda ans, x: heaviside(x, 0.0),), kink=lambda x: x, analytic=True,
     python="np.maximum(@0, 0.0)",
 ))
 def _fold_or_reduce(name: str) -> Callable[..., Node]:
@@ -459,15 +465,19 @@ def _fold_or_reduce(name: str) -> Callable[..., Node]:
 
 
 register(Primitive(
-    "min", 2, np.minimum, "the smaller argument (derivative split evenly on a tie)",
+    "min", 2,
+    _real_or_complex(np.minimum, lambda a, b: np.where(np.real(a) <= np.real(b), a, b)),
+    "the smaller argument (derivative split evenly on a tie)",
     partials=(lambda ans, a, b: heaviside(b - a, 0.5), lambda ans, a, b: heaviside(a - b, 0.5)),
-    kink=lambda a, b: a - b, variadic=True, lower=_fold_or_reduce("min"),
+    kink=lambda a, b: a - b, variadic=True, lower=_fold_or_reduce("min"), analytic=True,
     latex=r"\min\left(@0, @1\right)", python="np.minimum(@0, @1)",
 ))
 register(Primitive(
-    "max", 2, np.maximum, "the larger argument (derivative split evenly on a tie)",
+    "max", 2,
+    _real_or_complex(np.maximum, lambda a, b: np.where(np.real(a) >= np.real(b), a, b)),
+    "the larger argument (derivative split evenly on a tie)",
     partials=(lambda ans, a, b: heaviside(a - b, 0.5), lambda ans, a, b: heaviside(b - a, 0.5)),
-    kink=lambda a, b: a - b, variadic=True, lower=_fold_or_reduce("max"),
+    kink=lambda a, b: a - b, variadic=True, lower=_fold_or_reduce("max"), analytic=True,
     latex=r"\max\left(@0, @1\right)", python="np.maximum(@0, @1)",
 ))
 # The step functions are constant on each side of their jump, so they are analytic there (on

@@ -23,7 +23,6 @@ from gradcli.checking import FAIL, FAILING, CheckOptions, check
 from gradcli.finite_diff import METHODS
 from gradcli.graph import Node
 from gradcli.registry import REGISTRY
-from gradcli.source import GradcliError
 
 TINY = float(np.finfo(np.float64).tiny)
 SUBNORMAL = 5e-324
@@ -93,10 +92,6 @@ PROGRAMS = (
 @pytest.mark.parametrize("x", POINTS)
 @pytest.mark.parametrize("text", PROGRAMS)
 def test_correct_rules_end_without_failing(text: str, x: float, method: str) -> None:
-    if method == "complex" and ("relu" in text or "abs" in text):
-        with pytest.raises(GradcliError, match="complex step cannot differentiate"):
-            run(text, x, method)
-        return
     result = run(text, x, method)
     assert not verdicts(result) & FAILING, result.variables[0].messages
 

@@ -620,11 +620,13 @@ def _count_evaluations(monkeypatch, expr: str, method: str, points) -> int:
 
 @pytest.mark.parametrize("method", ALL_METHODS)
 def test_evaluations_do_not_grow_with_the_number_of_points(monkeypatch, method):
+    # A few points climb the ladder of smaller steps (a pass against a reference whose error
+    # is above rtol does), each rung one batched pass for all of them: the count is bounded,
+    # whatever the number of points.
     counts = [
-        _count_evaluations(monkeypatch, SMOOTH3, method, _random_points(n)) for n in (10, 1000)
+        _count_evaluations(monkeypatch, SMOOTH3, method, _random_points(n)) for n in (10, 3000)
     ]
-    assert counts[0] == counts[1]
-    assert counts[0] <= 10
+    assert max(counts) <= 10 + 2 * engine._MAX_RUNGS
 
 
 @pytest.mark.parametrize("method", KINK_METHODS)
@@ -637,8 +639,8 @@ def test_refinement_at_kinks_is_batched_too(monkeypatch, method):
         return p
 
     expr = "relu(x)*y + sin(z)"
-    counts = [_count_evaluations(monkeypatch, expr, method, points(n)) for n in (10, 1000)]
-    assert counts[0] == counts[1]
+    counts = [_count_evaluations(monkeypatch, expr, method, points(n)) for n in (10, 3000)]
+    assert counts[1] <= counts[0] + 2 * engine._MAX_RUNGS
     vc = var(run(expr, method, **points(1000)), "x")
     assert (vc.verdict[::10] == KINK).all()
     assert (np.delete(vc.verdict, np.s_[::10], axis=0) == PASS).all()

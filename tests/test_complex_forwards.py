@@ -398,6 +398,15 @@ ELEMENTWISE: dict[str, Elementwise] = {
     "sech": unary(lambda z: 1 / mpmath.cosh(z), 710, 710.4),
     "sigmoid": unary(lambda z: 1 / (1 + mpmath.exp(-z)), 36, 37, 800),
     "softplus": unary(_softplus, 36, 37, 800),
+    # Kinks: analytic on each side, the piece chosen by the real parts; not on the kink itself.
+    "abs": unary(lambda z: z if mpmath.re(z) >= 0 else -z, domain=lambda x: x != 0),
+    "relu": unary(lambda z: z if mpmath.re(z) > 0 else mpc(0), domain=lambda x: x != 0),
+    "max": binary(
+        lambda a, b: a if mpmath.re(a) >= mpmath.re(b) else b, where(lambda a, b: a != b)
+    ),
+    "min": binary(
+        lambda a, b: a if mpmath.re(a) <= mpmath.re(b) else b, where(lambda a, b: a != b)
+    ),
     # Step functions: constant on each side of the jump, not analytic on it.
     "sign": unary(lambda z: mpmath.sign(mpmath.re(z)), domain=lambda x: x != 0),
     "heaviside": Elementwise(
