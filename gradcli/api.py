@@ -463,6 +463,8 @@ def _describe_fault(fault: Fault, program: Lowered, batched: bool) -> GradcliErr
 def _exact_size(op: str, args: tuple[Any, ...]) -> str:
     """The size of a product or quotient that float64 cannot hold, as a power of ten."""
     a, b = (abs(float(np.real(v))) for v in args)
+    if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0):
+        return "a number below the normal range"
     exponent = math.log10(a) + (math.log10(b) if op == "mul" else -math.log10(b))
     whole = math.floor(exponent)
     return f"about {10 ** (exponent - whole):.2g}e{whole}"

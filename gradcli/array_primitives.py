@@ -510,13 +510,26 @@ def _extreme_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
     return (_expand(g, shape_of(x), axis) * _extreme_weights(node, shape_of),)
 
 
+def _extreme(x: Any, axis: int | tuple[int, ...] | None, largest: bool) -> Any:
+    """max or min along `axis`; for the complex step, the element whose real part is the
+    extreme one, as the real function chooses it (analytic off the ties)."""
+    if not np.iscomplexobj(x):
+        return np.max(x, axis=axis) if largest else np.min(x, axis=axis)
+    x = np.asarray(x)
+    axes = tuple(range(x.ndim)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+    kept = [i for i in range(x.ndim) if i not in axes]
+    flat = np.transpose(x, (*kept, *axes)).reshape(*(x.shape[i] for i in kept), -1)
+    pick = (np.argmax if largest else np.argmin)(np.real(flat), axis=-1)
+    return np.take_along_axis(flat, pick[..., None], axis=-1)[..., 0]
+
+
 for _name, _numpy in (("max", np.max), ("min", np.min)):
     _reduction(
         f"a{_name}",
-        lambda x, axis, f=_numpy: f(x, axis=axis),
+        lambda x, axis, big=_name == "max": _extreme(x, axis, big),
         f"the {'largest' if _name == 'max' else 'smallest'} element (derivative split on ties)",
         _extreme_vjp,
-        analytic=False,
+        analytic=True,  # off the ties (see _extreme); on them, differences take over
         kink=lambda x, axis, n=_name: _apply(f"top_gap_{n}", x, attrs=(axis,)),
         public=False,
         written_as=_name,

@@ -590,6 +590,18 @@ TINY_NORM = np.array([1e-300, -2e-300, 5e-301])
 MIXED_NORM = np.array([1e-300, 1.0, -1e150, 3e-20])
 
 
+def _pick(x: np.ndarray, axis: int | None, choose: Callable[..., Any]) -> Any:
+    """max or min of an object array of mpc along `axis`, by real parts."""
+    x = np.asarray(x, dtype=object)
+    if axis is None:
+        return choose(x.ravel(), key=mpmath.re)
+    moved = np.moveaxis(x, axis, -1)
+    out = np.empty(moved.shape[:-1], dtype=object)
+    for idx in np.ndindex(out.shape):
+        out[idx] = choose(moved[idx], key=mpmath.re)
+    return out
+
+
 def _cases(ref: Ref, inputs: Sequence[tuple], attrs: Sequence[tuple], **kw: Any) -> list:
     return [ArrayCase(ref, i, a, **kw) for i in inputs for a in attrs]
 
@@ -632,6 +644,9 @@ ARRAYS: dict[str, list[ArrayCase]] = {
         *_cases(_prod_pairs, [(V[:4], W[:4], W[1:])], [(None,)], stepped=(0, 1, 2)),
     ],
     "norm": _cases(_norm, [(V,), (M,), (TINY_NORM,), (MIXED_NORM,)], [(None,), (0,), (-1,)]),
+    # the element whose real part is the extreme one (analytic off ties; V and M have none)
+    "amax": _cases(lambda x, axis: _pick(x, axis, max), [(V,), (M,)], [(None,), (0,), (-1,)]),
+    "amin": _cases(lambda x, axis: _pick(x, axis, min), [(V,), (M,)], [(None,), (0,), (-1,)]),
     "logsumexp": _cases(
         _logsumexp, [(WEIGHTS,), (MODERATE,)], [(None,), (0,), (-1,)], scales=_logsumexp_scales
     ),
