@@ -340,7 +340,13 @@ register(Primitive(
 register(Primitive(
     "xlogy", 2, _real_or_complex(_xlogy, _xlogy_complex),
     "x*log(y), and 0 where x = 0 (so 0*log 0 = 0)",
-    partials=(lambda ans, x, y: log(y), lambda ans, x, y: x / y), analytic=True,
+    # At x = y = 0, where xlogy is 0 along y, both partials are 0, not log 0 and 0/0: so the
+    # second derivatives of x^y at x = 0 (through pow's xlogy(ans, x)) are 0, not nan.
+    partials=(
+        lambda ans, x, y: log(y + equal(y, 0.0)),
+        lambda ans, x, y: x / (y * (1.0 - equal(x, 0.0)) + equal(x, 0.0)),
+    ),
+    analytic=True,
     domain=Domain("y > 0, or x = 0", lambda x, y: (y > 0) | (x == 0)),
     python="_xlogy(@0, @1)", python_uses=(_xlogy,),
 ))

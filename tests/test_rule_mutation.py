@@ -59,18 +59,8 @@ from gradcli.runner import CaseResult, run_case
 # The mutants that are not caught today, as "programs:<id>" (test_programs_catch) and
 # "samples:<id>" (test_samples_catch). Remove an entry when its mutant is caught. Measured on
 # 2026-12-01: every programs mutant is caught, and since samples/special_points.grad.toml (and the
-# fixed-point cases beside the sampled ones in arrays and hessians) every samples mutant but these.
-KNOWN_SURVIVORS: frozenset[str] = frozenset(
-    {
-        # ∂pow/∂y + 2 where the base is exactly 0: caught at order 1 by `x^y` at x = 0, y = 3 (the
-        # check fails, "forward mode gives 0 but reverse mode 2"), but that case is kept out of the
-        # samples because `gradcli check samples/ --order 2` would fail on it with the right rules:
-        # gradcli's ∂²f/∂y² there is nan (xlogy's rules give log(0)·0 and 0/0 at a = b = 0) where
-        # it is 0. See the note in samples/special_points.grad.toml.
-        "samples:pow:reverse:1:edge(x=0)",
-        "samples:pow:forward:1:edge(x=0)",
-    }
-)
+# fixed-point cases beside the sampled ones in arrays and hessians) every samples mutant too.
+KNOWN_SURVIVORS: frozenset[str] = frozenset()
 
 SECONDS = 20.0  # the bound on one check (one program at one point, or one case)
 ROOT = Path(__file__).resolve().parent.parent
