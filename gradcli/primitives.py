@@ -344,7 +344,7 @@ register(Primitive(
     # second derivatives of x^y at x = 0 (through pow's xlogy(ans, x)) are 0, not nan.
     partials=(
         lambda ans, x, y: log(y + equal(y, 0.0)),
-        lambda ans, x, y: x / (y * (1.0 - equal(x, 0.0)) + equal(x, 0.0)),
+        lambda ans, x, y: x / (y + equal(x, 0.0) * equal(y, 0.0)),
     ),
     analytic=True,
     domain=Domain("y > 0, or x = 0", lambda x, y: (y > 0) | (x == 0)),
