@@ -186,7 +186,7 @@ def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) ->
         raise GradcliError(f"order must be 1 or 2, not {options.order}")
     run = _Run(program, points, options)
     run.prefetch_forward(names)
-    checks = [run.variable(name) for name in names]
+    checks = run.variables(names)
     directional = run.directional(checks, names)
     if directional is not None:
         mark_not_subgradients(checks, directional, run.grads)
@@ -246,7 +246,7 @@ def _second_order(
             label = name + (f"[{', '.join(map(str, k))}]" if k else "")
             run = _Run(replace(program, output=component), arrays, first)
             run.prefetch_forward(names)
-            row = [run.variable(other) for other in names]
+            row = run.variables(names)
             directional = run.directional(row, names)
             if directional is not None:
                 mark_not_subgradients(row, directional, run.grads)
@@ -349,10 +349,10 @@ class _Run:
         wrt = list(program.variables.values())
         relative, absolute, grads = _rounding_scale(out, self.shapes, wrt)
         scales = grad(out, wrt, self.shapes, magnitude=True)
-        bounds = error_bounds(grads, self.shapes) if grads else []
+        self._grad_nodes = grads
         self.switches = _switches(self.order)
         values, faults, _ = evaluate(
-            [out, *grads, *scales, *bounds, *self.switches, relative, absolute],
+            [out, *grads, *scales, *self.switches, relative, absolute],
             self.batch,
             self.dtype,
             batched=True,
@@ -369,31 +369,42 @@ class _Run:
             values[0] = np.asarray(values[0])[None]
         self.value = np.broadcast_to(values[0], (self.count, *np.shape(values[0])[1:]))
         k = len(grads)
-        self.grads, scales, bounds = (
-            {
-                name: np.broadcast_to(g, (self.count, *self.shapes[name])).reshape(self.count, -1)
-                for name, g in zip(program.variables, part, strict=True)
-            }
-            for part in (
-                values[1 : 1 + k],
-                values[1 + k : 1 + 2 * k],
-                values[1 + 2 * k : 1 + 3 * k],
-            )
+        self.grads, scales = (
+            self._per_point(part) for part in (values[1 : 1 + k], values[1 + k : 1 + 2 * k])
         )
         # ε times these bounds the rounding error of each derivative: the sum over chain-rule
-        # paths of |product of local derivatives| (rounding in the adjoints' sums), plus the
-        # running error bound of the gradient's whole computation (rounding in the values it is
-        # made from, where they cancel: see rounding.py). Both the autograd value and the
-        # complex step, which computes the same derivative in another order, carry it.
-        with np.errstate(over="ignore", invalid="ignore"):
-            self.scales = {
-                name: np.abs(scales[name]) + np.where(np.isfinite(b), np.abs(b), 0.0)
-                for name, b in bounds.items()
-            }
-        self.base_sign = self._signature(values[1 + 3 * k :], self.count)
-        self.switch_items = [np.shape(v)[1:] for v in values[1 + 3 * k :]]
+        # paths of |product of local derivatives| (rounding in the adjoints' sums); and, once a
+        # probe does not pass (`with_error_bounds`), the running error bound of the gradient's
+        # whole computation too (rounding in the values it is made from, where they cancel:
+        # see rounding.py), which both the autograd value and the complex step, computing the
+        # same derivative in another order, carry. It can only widen a tolerance, so a probe
+        # that passes without it passes with it, and most checks never build it.
+        self.scales = {name: np.abs(v) for name, v in scales.items()}
+        self.bounded = False
+        self.base_sign = self._signature(values[1 + 2 * k :], self.count)
+        self.switch_items = [np.shape(v)[1:] for v in values[1 + 2 * k :]]
         self.f0 = _per_row(values[0], self.count)
         self.faults = [describe_fault(f, program, batched=True) for f in faults]
+
+    def _per_point(self, values: Sequence[Any]) -> dict[str, np.ndarray]:
+        """One array per variable, (points, elements), from values with a batch axis."""
+        return {
+            name: np.broadcast_to(g, (self.count, *self.shapes[name])).reshape(self.count, -1)
+            for name, g in zip(self.program.variables, values, strict=True)
+        }
+
+    def with_error_bounds(self) -> bool:
+        """Add the running error bound of the gradient to the rounding scales (see __init__);
+        False if it was already there, so that nothing is checked again."""
+        if self.bounded or not self._grad_nodes:
+            return False
+        self.bounded = True
+        bounds = error_bounds(self._grad_nodes, self.shapes)
+        values, _, _ = evaluate(bounds, self.batch, self.dtype, batched=True)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for name, b in self._per_point(values).items():
+                self.scales[name] = self.scales[name] + np.where(np.isfinite(b), np.abs(b), 0.0)
+        return True
 
     def _rows(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """The variables at the given points, one batch row each (shared values stay one row)."""
@@ -484,6 +495,14 @@ class _Run:
         reached = _reached(self.order, self.program.variables[var])
         smooth = all(REGISTRY[n.op].analytic and REGISTRY[n.op].kink is None for n in reached[1:])
         return fd.COMPLEX if smooth else fd.RICHARDSON
+
+    def variables(self, names: Sequence[str]) -> list[VariableCheck]:
+        """The check of each variable; where one does not pass, all again with the running
+        error bound in their tolerances (it only ever widens them)."""
+        checks = [self.variable(name) for name in names]
+        if any((vc.verdict != PASS).any() for vc in checks) and self.with_error_bounds():
+            checks = [self.variable(name) for name in names]
+        return checks
 
     def variable(self, var: str) -> VariableCheck:
         method = self.method_for(var)
