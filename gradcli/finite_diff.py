@@ -83,9 +83,11 @@ def _richardson(f, f0, h, eps, noise):
 
 
 def _complex(f, f0, h, eps, noise):
+    """`noise` is what the imaginary part can lose to underflow: an imaginary part of 0 says
+    only that |φ'| is below noise/h (Im atan2(x, y + ih) at y = 1e297 is h·1e-453, 0)."""
     d1 = np.imag(f[..., 0]) / h
     d2 = np.imag(f[..., 1]) / (_COMPLEX_SECOND * h)
-    rounding = 2 * eps * np.abs(d1)
+    rounding = 2 * eps * np.abs(d1) + noise / h
     return d1, np.abs(d2 - d1) + rounding, rounding
 
 

@@ -358,12 +358,17 @@ register(Primitive(
 ))
 
 # Trigonometric and hyperbolic functions.
-register(Primitive("sin", 1, np.sin, "sine", partials=(lambda ans, x: cos(x),), analytic=True))
-register(Primitive("cos", 1, np.cos, "cosine", partials=(lambda ans, x: -sin(x),), analytic=True))
+register(Primitive(
+    "sin", 1, np.sin, "sine", partials=(lambda ans, x: cos(x),), analytic=True, period=2 * np.pi,
+))
+register(Primitive(
+    "cos", 1, np.cos, "cosine", partials=(lambda ans, x: -sin(x),), analytic=True,
+    period=2 * np.pi,
+))
 register(Primitive(
     "tan", 1, np.tan, "tangent",
     partials=(lambda ans, x: 1 + ans**2,), analytic=True,
-    domain=Domain("cos x ≠ 0", lambda x: np.cos(x) != 0),
+    domain=Domain("cos x ≠ 0", lambda x: np.cos(x) != 0), period=np.pi,
 ))
 register(Primitive(
     "asin", 1, np.arcsin, "inverse sine",
@@ -402,6 +407,7 @@ register(Primitive(
         lambda ans, x, y: y / (ans + equal(ans, 0.0)),
     ),
     analytic=True,
+    kink=lambda x, y: hypot(x, y),  # a cone at the origin, as norm's
     python="np.hypot(@0, @1)",
 ))
 register(Primitive(

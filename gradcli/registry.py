@@ -80,6 +80,10 @@ class Primitive:
     # not differentiable where it is 0 (a kink, or a jump).
     kink: Callable[..., Any] | None = None
     domain: Domain | None = None
+    # The period in its (first) argument, for a periodic function: differences whose steps move
+    # that argument by a large part of it alias (tan at 2.6e286, sampled every 1.9e283, looks
+    # smooth with the wrong slope), so the checker keeps stencils within half of it.
+    period: float | None = None
     operator: Operator | None = None
     variadic: bool = False  # accepts `arity` or more arguments, folded from the left
     # Inputs whose nan or inf always reaches the output (x + y, x/y in x, sum): evaluation need

@@ -1402,7 +1402,10 @@ def interpret(program: Program, env: Mapping[str, Array]) -> D:
     for d in out.flat:
         if abs(d.v) > MAX_FLOAT:
             raise Skip("the exact value overflows float64", mpmath.nstr(d.v, 5))
-    return _sum(list(out.flat))
+    total = _sum(list(out.flat))
+    if abs(total.v) > MAX_FLOAT:  # each element fits, their sum (the function checked) does not
+        raise Skip("the exact value overflows float64", mpmath.nstr(total.v, 5))
+    return total
 
 
 # --- the reference at a point -----------------------------------------------------------------

@@ -70,7 +70,7 @@ def test_a_mistake_in_a_check_file_is_a_failing_item_that_says_where(pytester):
 
 def test_pytest_on_the_samples_runs_every_case_of_gradcli_check(pytester):
     result = pytester.runpytest(str(ROOT / "samples"), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=117)
+    result.assert_outcomes(passed=118)
 
 
 def test_the_plugin_can_be_turned_off(pytester):
