@@ -181,6 +181,8 @@ def _run(
                     fault = sizes.see(node, value, args)
                     if fault is not None:
                         faults.append(fault)
+                elif node.op in _CARRIERS and sizes.log2:
+                    sizes.carry(node, value, args)
                 if not keep_all:
                     for inp in node.inputs:
                         uses[inp] -= 1
@@ -385,6 +387,11 @@ def _fault(node: Node, value: Any, args: list[Any]) -> Fault:
     return Fault(node, kind, cause, index, at)
 
 
+# Elementwise sums carry an underflowed size on: an adjoint of 1e-420 plus a contribution of 0
+# is still 1e-420, and a later product can make it normal again.
+_CARRIERS = frozenset({"add", "sub", "neg"})
+
+
 class _ExactSizes:
     """The exact sizes (as log₂) of products and quotients that underflowed, carried through
     the products and quotients that use them.
@@ -433,6 +440,32 @@ class _ExactSizes:
                 else (_underflow(node, value, args) if fresh.any() else origin)
             )
         return None
+
+    def carry(self, node: Node, value: Any, args: list[Any]) -> None:
+        """Carry the sizes of underflowed inputs through a sum whose result is still below the
+        normal range: its exact size is that of its largest term (a normal term would have
+        made it normal, and what the underflow lost is then below its rounding)."""
+        if not any(i in self.log2 for i in node.inputs):
+            return
+        value = np.asarray(value)
+        if value.dtype.kind != "f":
+            return
+        tiny = np.finfo(value.dtype).tiny
+        with np.errstate(all="ignore"):
+            sizes, carried, origin = [], np.zeros(value.shape, bool), None
+            for inp, a in zip(node.inputs, args, strict=True):
+                size = np.log2(np.abs(np.asarray(a, dtype=float)))
+                if inp in self.log2:
+                    known = np.reshape(self.log2[inp], np.shape(a))
+                    carried = carried | np.broadcast_to(~np.isnan(known), value.shape)
+                    size = np.where(np.isnan(known), size, known)
+                    origin = origin or self.first[inp]
+                sizes.append(np.broadcast_to(size, value.shape))
+            exact = np.maximum.reduce(sizes)
+            below = carried & (np.abs(value) < tiny) & (exact < math.log2(tiny))
+        if below.any() and origin is not None:
+            self.log2[node] = np.where(below, exact, np.nan)
+            self.first[node] = origin
 
 
 def _underflow(node: Node, value: Any, args: list[Any]) -> Fault:

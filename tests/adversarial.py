@@ -78,7 +78,7 @@ import numpy as np
 from mpmath import mpf
 
 from gradcli import compile_program
-from gradcli.checking import FAILING, KINK, PASS, CheckOptions, check
+from gradcli.checking import FAILING, KINK, NONFINITE, PASS, CheckOptions, check
 from gradcli.registry import REGISTRY
 
 Tree = tuple
@@ -775,6 +775,7 @@ class _Context:
     reasons: dict = field(default_factory=dict)  # slot -> why its tangent is not finite
     active: list = field(default_factory=list)  # the active kinks, in order, and their pieces
     jumped: list = field(default_factory=list)  # the jumps sat on, in order
+    overflows: str = ""  # an intermediate beyond float64's range, if one was met
 
     @property
     def addprec(self) -> int:
@@ -827,6 +828,8 @@ def _chain(name: str, v: mpf, args: Sequence[D], partials: Sequence[mpf]) -> D:
         raise TypeError(f"{name} gave {v!r}: a rule of this module left the reals")
     if abs(v) > HUGE:
         raise Skip("an intermediate value exceeds 1e1000", f"{name} = {mpmath.nstr(v, 5)}")
+    if abs(v) > MAX_FLOAT and not _CTX.overflows:
+        _CTX.overflows = f"{name} = {mpmath.nstr(v, 5)}"
     v = _rounded(v)
     t: dict = {}
     m: dict = {}
@@ -1446,6 +1449,9 @@ class PointReference:
     # that move it. The generalized gradient there is their convex hull: a gradient is a valid
     # subgradient as a whole exactly when it lies in it (within tolerance).
     pieces: list[dict[tuple[str, int], mpf]] | None = None
+    # An intermediate value beyond float64's range (0.5/x at x = 1e-310): float64 cannot
+    # compute the function there, so a "non-finite" verdict is its right answer.
+    overflows: str = ""
 
 
 def slots(shapes: Mapping[str, Shape], names: Sequence[str]) -> list[tuple[str, int]]:
@@ -1738,7 +1744,7 @@ def reference(program: Program, point: Mapping[str, Any], names: Sequence[str]) 
     pieces = None
     if kink_slots:
         pieces = _pieces(program, point, slot_of, order, context.active, kink_slots)
-    return PointReference(out.v, elements, pieces=pieces)
+    return PointReference(out.v, elements, pieces=pieces, overflows=context.overflows)
 
 
 # --- points -------------------------------------------------------------------------------------
@@ -2087,7 +2093,9 @@ def judge_point(
         if r.status == "skip":
             continue
         within = _within(entry.autograd, entry.tolerance, *r.interval())
-        if entry.verdict in FAILING and within:
+        if entry.verdict == NONFINITE and ref.overflows:
+            note("non-finite where an intermediate overflows float64 (not judged)")
+        elif entry.verdict in FAILING and within:
             if r.status == "kink" and whole is None:
                 note("a failure at several kinks at once (not judged)")
             elif r.status == "smooth" or whole:
