@@ -71,7 +71,24 @@ def directions(x: np.ndarray, normals: np.ndarray | None, rng: np.random.Generat
 
     `x` is the point's coordinates, all variables flattened (n,); `normals` the gradients of the
     switching functions that are 0 there, in scaled coordinates (a, n), or None.
+
+    Only the coordinates that move those switches move (all of them without `normals`): along
+    the others f is smooth and each element is judged by itself, and a coordinate of 1e206
+    inside a sine would leave every direction that moves it with no clean step at all.
     """
+    involved = np.ones(x.size, bool)
+    if normals is not None and normals.size:
+        moving = np.isfinite(normals) & (normals != 0)
+        if moving.any():
+            involved = moving.any(axis=0)
+    out = _directions(np.where(involved, x, 0.0), normals, rng)
+    out = out * involved
+    kept = [d / np.abs(d).max() for d in out if np.abs(d).max() > 0]
+    return np.array(kept).reshape(len(kept), x.size)
+
+
+def _directions(x: np.ndarray, normals: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """The directions of `directions`, over every coordinate."""
     n = x.size
     out = [rng.standard_normal(n) for _ in range(RANDOM_DIRECTIONS)]
     out += [np.ones(n), x / np.maximum(1.0, np.abs(x))]
@@ -110,18 +127,23 @@ class Directional:
     right: np.ndarray  # (D,) f′(x; d)
     tolerance: np.ndarray  # (D,)
     layout: dict[str, slice]  # where each variable's elements are among the n coordinates
+    # The same at the clean step with the next smallest error: a gradient is ruled out along
+    # a direction only if both steps rule it out (one step far out of its regime, at 1e282,
+    # saw a rate of 3e221 on both sides where the pieces' rates were 1e238).
+    second: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def outside(self, gradient: Mapping[str, np.ndarray]) -> np.ndarray:
         """(D,) whether g·d lies outside [min(left, right), max(left, right)] ± tolerance, for
-        `gradient` as arrays (points, elements) by variable."""
+        `gradient` as arrays (points, elements) by variable, at both steps."""
         g = np.concatenate(
             [np.asarray(gradient[name])[self.points] for name in self.layout], axis=1
         )
         with np.errstate(all="ignore"):
             along = np.einsum("dn,dn->d", g, self.moves)
-            low = np.fmin(self.left, self.right) - self.tolerance
-            high = np.fmax(self.left, self.right) + self.tolerance
-            return np.isfinite(self.left) & np.isfinite(along) & ((along < low) | (along > high))
+        out = _outside(along, self.left, self.right, self.tolerance)
+        if self.second is not None:
+            out &= _outside(along, *self.second)
+        return out
 
     def describe(self, k: int, gradient: Mapping[str, np.ndarray]) -> str:
         """Why direction `k` rules `gradient` out, in words."""
@@ -139,6 +161,13 @@ class Directional:
         )
 
 
+def _outside(along, left, right, tolerance) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        low = np.fmin(left, right) - tolerance
+        high = np.fmax(left, right) + tolerance
+        return np.isfinite(left) & np.isfinite(along) & ((along < low) | (along > high))
+
+
 def one_sided_along(
     stencil: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[Any, Any]],
     points: np.ndarray,
@@ -152,15 +181,17 @@ def one_sided_along(
     first: float,
     floor: float,
     rungs: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The one-sided derivatives of f along each row of `moves` from its point, over steps
     from `first`, 8 times smaller each rung, down to `floor`: at the clean step (both sides on
     their own side of every kink) with the smallest error estimate, so that a second-order
     difference at a first, coarse step does not blur a gap of 5e-4: left, right and the
-    tolerance to judge between them (nan where no step is clean, or where the value jumps)."""
+    tolerance to judge between them (nan where no step is clean, or where the value jumps);
+    and the same at the clean step with the next smallest error."""
     count = len(points)
     left, right, tol, best = (np.full(count, np.nan) for _ in range(4))
-    best[:] = np.inf
+    left2, right2, tol2, best2 = (np.full(count, np.nan) for _ in range(4))
+    best[:] = best2[:] = np.inf
     h = first
     for _ in range(rungs):
         if h < floor:
@@ -169,13 +200,18 @@ def one_sided_along(
         f, signs = stencil(points, moves, fd.ONE_SIDED_OFFSETS, steps)
         side = Sides(f, f0, steps, eps, noise, signs, base)
         with np.errstate(invalid="ignore"):
-            better = side.left_ok & side.right_ok & ~side.jump & ~side.breaks & (side.error < best)
+            clean = side.left_ok & side.right_ok & ~side.jump & ~side.breaks
+            here = tolerance(
+                np.maximum(np.abs(side.left), np.abs(side.right)), side.error, rounding
+            )
+            better = clean & (side.error < best)
+            runner = clean & ~better & (side.error < best2)
+        # the best so far becomes the runner-up where this step is better still
+        for dst, src in ((left2, left), (right2, right), (tol2, tol), (best2, best)):
+            dst[better] = src[better]
+        left2[runner], right2[runner] = side.left[runner], side.right[runner]
+        tol2[runner], best2[runner] = here[runner], side.error[runner]
         left[better], right[better] = side.left[better], side.right[better]
-        best[better] = side.error[better]
-        tol[better] = tolerance(
-            np.maximum(np.abs(side.left[better]), np.abs(side.right[better])),
-            side.error[better],
-            rounding[better],
-        )
+        tol[better], best[better] = here[better], side.error[better]
         h /= 8
-    return left, right, tol
+    return (left, right, tol), (left2, right2, tol2)
