@@ -395,10 +395,11 @@ register(Primitive(
         lambda ans, y, x: -y / hypot(x, y) / hypot(x, y),
     ),
     analytic=True, params=("y", "x"),
-    # The angle jumps by 2π across the negative x axis (the switch is y there, else 1), and
-    # turns through π around the origin: times hypot, the switch is 0 there too, and a step
-    # far above the distance to the origin reads as crossing (atan2(u, 2e-18) at u = 0).
-    kink=lambda y, x: (y * heaviside(-x, 0.0) + heaviside(x, 1.0)) * hypot(x, y),
+    # The angle jumps by 2π across the negative x axis (the switch is y there), and turns
+    # through π around the origin (elsewhere it is hypot, 0 only there, so that a step far above
+    # the distance to the origin reads as crossing: atan2(u, 2e-18) at u = 0). Neither is a
+    # product, which would underflow to a false 0 (y·hypot at y = 5e-238, x = -1e-232).
+    kink=lambda y, x: y * heaviside(-x, 0.0) + hypot(x, y) * heaviside(x, 1.0),
     python="np.arctan2(@0, @1)",
 ))
 register(Primitive(
