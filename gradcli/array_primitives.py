@@ -544,7 +544,7 @@ register(Primitive(
     "equal", 2, lambda a, b: (np.real(a) == np.real(b)).astype(float),
     "1 where a = b, else 0 (appears in derivatives: ties, division by a norm of 0)",
     partials=(lambda ans, a, b: None, lambda ans, a, b: None), params=("a", "b"),
-    kink=lambda a, b: a - b, analytic=True,  # a step function, as sign is
+    kink=lambda a, b: a - b, analytic=True, jump=True,  # a step function, as sign is
     latex=r"\left[@0 = @1\right]", python="np.equal(@0, @1).astype(float)",
 ))  # fmt: skip
 

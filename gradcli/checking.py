@@ -18,6 +18,7 @@ with its left and right derivatives, never a false failure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import reduce
@@ -350,10 +351,13 @@ class _Run:
         relative, absolute, grads = _rounding_scale(out, self.shapes, wrt)
         scales = grad(out, wrt, self.shapes, magnitude=True)
         self._grad_nodes = grads
-        self.switches = _switches(self.order)
-        # The arguments of periodic functions, watched beside the switches: a stencil that
-        # moves one by half its period is as far from the point as a kink (see `_signature`).
-        self.periodic, self.periodic_users = _periodic_arguments(self.order)
+        jumps = _switches(self.order)
+        self.switches = list(jumps)
+        # Watched beside the switches: the arguments of periodic functions, and the functions
+        # that are 0 at a pole or branch point (the registry's `singular`). A stencil that moves
+        # one by half its period, or the other by half its value, reaches as far from the point
+        # as a kink (see `_signature`).
+        self.periodic, self.reach = _watched(self.order)
         self.kinks = len(self.switches)
         values, faults, _ = evaluate(
             [out, *grads, *scales, *self.switches, *self.periodic, relative, absolute],
@@ -389,18 +393,26 @@ class _Run:
         self.scales = {name: np.abs(v) for name, v in scales.items()}
         self.bounded = False
         watched = values[1 + 2 * k :]
+        self.switch_items = [np.shape(v)[1:] for v in watched[: self.kinks]]
         self.base_switch = self._switch_values(watched, self.count)
+        # How far each watched element may move: half the period, or (nan) half its value.
         self.periods = np.concatenate(
             [
-                np.full(int(np.prod(np.shape(v)[1:], dtype=int)), REGISTRY[n.op].period)
-                for n, v in zip(self.periodic_users, watched[self.kinks :], strict=True)
+                np.full(int(np.prod(np.shape(v)[1:], dtype=int)), limit)
+                for limit, v in zip(self.reach, watched[self.kinks :], strict=True)
             ]
             or [np.zeros(0)]
         )
         self.base_sign = self._signature(watched, self.count)
         self.kink_columns = self.base_sign.shape[1] - self.periods.size
+        self.jump_columns = np.concatenate(
+            [
+                np.full(int(np.prod(item, dtype=int)), jumps[switch])
+                for switch, item in zip(self.switches, self.switch_items, strict=True)
+            ]
+            or [np.zeros(0, bool)]
+        )
         self._moved_switches: dict[str, np.ndarray] = {}  # by `_on_kink`
-        self.switch_items = [np.shape(v)[1:] for v in values[1 + 2 * k :][: self.kinks]]
         self.f0 = _per_row(values[0], self.count)
         self.faults = [describe_fault(f, program, batched=True) for f in faults]
 
@@ -496,13 +508,16 @@ class _Run:
         values = self._switch_values(switching, rows)
         signs = np.where(np.isnan(values), 2, np.sign(values))  # 2: a switch not defined there
         kinks = signs.shape[1] - self.periods.size
-        signs[:, kinks:] = np.where(np.isnan(values[:, kinks:]), 2, 1)  # periodic: never a kink
+        signs[:, kinks:] = np.where(np.isnan(values[:, kinks:]), 2, 1)  # watched: never a kink
         if points is not None and values.size:
             base = self.base_switch[points]
             with np.errstate(all="ignore"):
                 moved = np.abs(values - base)
                 far = (base != 0) & (moved > 0.5 * np.abs(base))
-                far[:, kinks:] = moved[:, kinks:] > self.periods / 2
+                limit = np.where(
+                    np.isnan(self.periods), 0.5 * np.abs(base[:, kinks:]), self.periods
+                )
+                far[:, kinks:] = moved[:, kinks:] > limit
             kept = np.sign(base)
             kept[:, kinks:] = 1
             signs = np.where(far & (signs == kept), 3, signs)
@@ -1005,6 +1020,7 @@ class _Run:
         last_ref = np.full(len(idx), np.nan)
         last_err = np.full(len(idx), np.nan)
         last_how = np.full(len(idx), "none", dtype=object)
+        jumped = np.zeros(len(idx), bool)  # last seen as a jump, and confirmed at every step since
         for _ in range(_MAX_RUNGS):  # s ≥ the smallest normal number: a few dozen steps
             s = s / 8
             s = np.where(small & (s < coarse_floor) & (s > relative), relative, s)
@@ -1026,7 +1042,15 @@ class _Run:
                 agree = np.abs(side.left - side.right) <= tol
             both = side.left_ok & side.right_ok
             smooth = both & agree & ~side.jump
-            kink = both & ~smooth
+            # One-sided derivatives that have not converged (a step far above the width of
+            # sigmoid(1e29·x)) bound nothing yet: a smaller step is tried.
+            with np.errstate(all="ignore"):  # the rounding in each side's own estimate
+                noise = np.maximum(self.eps * np.abs(f).max(axis=1), self.noise[sub.points])
+                rounding = np.maximum(8 * noise / h, entries.rounding[idx[active]])
+            converged = _trusted(side.left, side.left_error, rounding) & _trusted(
+                side.right, side.right_error, rounding
+            )
+            kink = both & ~smooth & (side.jump | converged)
             where = idx[active]
 
             done = where[smooth]
@@ -1060,19 +1084,60 @@ class _Run:
             last_ref[chosen] = np.where(side.left_ok, side.left, side.right)[one]
             last_err[chosen] = np.where(side.left_ok, side.left_error, side.right_error)[one]
             last_how[chosen] = np.where(side.left_ok, "one-sided, left", "one-sided, right")[one]
-            todo[active[smooth | kink]] = False
-        rest = idx[todo]
-        entries.reference[rest] = last_ref[todo]
-        entries.error[rest] = last_err[todo]
-        entries.how[rest] = last_how[todo]
+            # A jump passes any gradient, so it must hold at every smaller step: a transition
+            # steeper than the step (sigmoid(1e29·x)) looks like one until the step is below
+            # its width, and is then judged as what it is.
+            leap = kink & side.jump
+            settled = smooth | (kink & ~side.jump)
+            for k in where[settled & jumped[active]]:
+                entries.notes.pop(int(k), None)
+            undone = where[smooth & jumped[active]]  # a jump at a coarser step, smooth here
+            entries.verdict[undone] = PASS  # judged from the central difference, as any other
+            entries.left[undone] = entries.right[undone] = np.nan
+            entries.kink_tolerance[undone] = np.nan
+            jumped[active[leap]] = True
+            jumped[active[settled]] = False
+            todo[active[settled]] = False
+        self._confirm_jumps(var, probes, idx[jumped], x[jumped], entries)
+        left = todo & ~jumped
+        rest = idx[left]
+        entries.reference[rest] = last_ref[left]
+        entries.error[rest] = last_err[left]
+        entries.how[rest] = last_how[left]
         entries.edge[rest] = True
         # On a kink one side says nothing about a subgradient, which both sides bound.
-        kinked = rest[self._on_kink(var, probes.points[rest]) & np.isfinite(last_ref[todo])]
+        kinked = rest[self._on_kink(var, probes.points[rest]) & np.isfinite(last_ref[left])]
         entries.verdict[kinked] = UNCHECKED
         for k in kinked:
             entries.notes[int(k)] = (
                 "on a kink, and only one side of it resolves (the other meets another kink or "
                 "leaves the domain within the smallest usable step): a subgradient needs both"
+            )
+
+    def _confirm_jumps(
+        self, var: str, probes: _Probes, idx: np.ndarray, x: np.ndarray, entries: _Entries
+    ) -> None:
+        """A jump seen at every step of the ladder is tried once more at the smallest step the
+        point allows, 2^-1012 (or 64·ε·|x|): a break that is still there is one in float64;
+        one that is gone was a turn steeper than the ladder's steps (sigmoid(2e210·x) at x = 0),
+        where the function is continuous but no difference resolves its derivative."""
+        if idx.size == 0:
+            return
+        h = self._power_of_two(np.maximum(2.0**-1012, 64 * self.eps * x))
+        finer = h < entries.step[idx]
+        idx, h = idx[finer], h[finer]
+        if idx.size == 0:
+            return
+        sub = probes.select(idx)
+        f, signs = self._stencil(var, sub, fd.ONE_SIDED_OFFSETS, h)
+        base = self.base_sign[sub.points]
+        side = Sides(f, self.f0[sub.points], h, self.eps, self.noise[sub.points], signs, base)
+        gone = idx[side.left_ok & side.right_ok & ~side.jump]
+        entries.verdict[gone] = UNCHECKED
+        for k in gone:
+            entries.notes[int(k)] = (
+                "the value turns faster than any step here can resolve: it looks like a jump at "
+                "every step down to the rounding floor, but not at the smallest step"
             )
 
     def _confirm(self, var: str, method: fd.Method, probes: _Probes, entries: _Entries):
@@ -1215,7 +1280,10 @@ class _Run:
         kinked = np.zeros(self.count, bool)
         for vc in checks:
             kinked |= np.isin(vc.verdict, [KINK, KINK_FAIL]).any(axis=1)
-        points = np.flatnonzero(kinked)
+        # On a jump (heaviside(w, 0.5) times a w of 0 is continuous there, but not regular) the
+        # one-sided rates along a direction bound no generalized gradient: not judged as a whole.
+        on_jump = (self.base_sign[:, : self.kink_columns][:, self.jump_columns] == 0).any(axis=1)
+        points = np.flatnonzero(kinked & ~on_jump)
         if total < 2 or points.size == 0:
             return None
         layout, start = {}, 0
@@ -1512,33 +1580,50 @@ def _trusted(reference: np.ndarray, error: np.ndarray, rounding: np.ndarray) -> 
         return (error <= 0.1 * np.abs(reference)) | (error <= 4 * rounding)
 
 
-def _switches(order: Sequence[Node]) -> list[Node]:
-    """The switching function of every kink in `order` that can move (depends on a variable)."""
+def _switches(order: Sequence[Node]) -> dict[Node, bool]:
+    """The switching function of every kink in `order` that can move (depends on a variable),
+    and whether the value jumps where it is 0 (for any of the primitives it switches)."""
     moving = set()
     for node in order:
         if node.op == "var" or any(i in moving for i in node.inputs):
             moving.add(node)
-    out = []
+    out: dict[Node, bool] = {}
     for node in order:
         prim = REGISTRY.get(node.op)
         if prim is not None and prim.kink is not None and node in moving:
             with node.graph.deriving(node):
                 switch = prim.kink(*node.inputs, *node.attrs)
             if isinstance(switch, Node):
-                out.append(switch)
-    return list(dict.fromkeys(out))
+                out[switch] = out.get(switch, False) or prim.jump
+    return out
 
 
-def _periodic_arguments(order: Sequence[Node]) -> tuple[list[Node], list[Node]]:
-    """The argument of every periodic function in `order` that can move, and the function."""
+def _watched(order: Sequence[Node]) -> tuple[list[Node], list[float]]:
+    """What the stencils watch besides the switches, for every primitive in `order` that can
+    move: the argument of a periodic function, with half its period as the reach; and the
+    registry's `singular` function of the inputs, with nan: half its own value."""
     moving: set[Node] = set()
     for node in order:
         if node.op == "var" or any(i in moving for i in node.inputs):
             moving.add(node)
-    users = [
-        n for n in order if n.inputs and REGISTRY[n.op].period is not None and n.inputs[0] in moving
-    ]
-    return [n.inputs[0] for n in users], users
+    nodes: list[Node] = []
+    reach: list[float] = []
+    for node in order:
+        if not node.inputs or not any(i in moving for i in node.inputs):
+            continue
+        prim = REGISTRY[node.op]
+        if prim.period is not None and node.inputs[0] in moving:
+            nodes.append(node.inputs[0])
+            reach.append(prim.period / 2)
+        if prim.singular is not None:
+            with node.graph.deriving(node):
+                witness = prim.singular(*node.inputs, *node.attrs)
+            if isinstance(witness, Node) and (
+                witness in moving or any(i in moving for i in witness.inputs)
+            ):
+                nodes.append(witness)
+                reach.append(math.nan)
+    return nodes, reach
 
 
 def _rounding_scale(

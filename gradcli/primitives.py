@@ -290,6 +290,7 @@ register(Primitive(
     partials=(lambda ans, a, b: 1 / b, lambda ans, a, b: -ans / b),
     analytic=True, operator=Operator("/", 2, "left"), public=False, passes_nonfinite=(0,),
     domain=Domain("y ≠ 0", lambda a, b: b != 0, fault="division by zero"),
+    singular=lambda a, b: b,
 ))
 register(Primitive(
     "neg", 1, np.negative, "-x",
@@ -313,23 +314,25 @@ register(Primitive(
 ))
 register(Primitive(
     "log", 1, np.log, "natural logarithm",
-    partials=(lambda ans, x: 1 / x,), analytic=True, domain=positive,
+    partials=(lambda ans, x: 1 / x,), analytic=True, domain=positive, singular=lambda x: x,
     latex=r"\ln\left(@0\right)",
 ))
 register(Primitive(
     "log2", 1, np.log2, "base-2 logarithm",
     partials=(lambda ans, x: 1 / (x * math.log(2)),), analytic=True, domain=positive,
+    singular=lambda x: x,
     latex=r"\log_{2}\left(@0\right)",
 ))
 register(Primitive(
     "log10", 1, np.log10, "base-10 logarithm",
     partials=(lambda ans, x: 1 / (x * math.log(10)),), analytic=True, domain=positive,
+    singular=lambda x: x,
     latex=r"\log_{10}\left(@0\right)",
 ))
 register(Primitive(
     "log1p", 1, _log1p, "log(1 + x), accurate for small x",
     partials=(lambda ans, x: 1 / (1 + x),), analytic=True,
-    domain=Domain("x > -1", lambda x: x > -1),
+    domain=Domain("x > -1", lambda x: x > -1), singular=lambda x: 1 + x,
     latex=r"\ln\left(1 + @0\right)",
 ))
 register(Primitive(
@@ -348,12 +351,13 @@ register(Primitive(
     ),
     analytic=True,
     domain=Domain("y > 0, or x = 0", lambda x, y: (y > 0) | (x == 0)),
+    singular=lambda x, y: y,
     python="_xlogy(@0, @1)", python_uses=(_xlogy,),
 ))
 register(Primitive(
     "sqrt", 1, np.sqrt, "square root",
     partials=(lambda ans, x: 0.5 / ans,), analytic=True,
-    domain=Domain("x ≥ 0", lambda x: x >= 0),
+    domain=Domain("x ≥ 0", lambda x: x >= 0), singular=lambda x: x,
     latex=r"\sqrt{@0}",
 ))
 
@@ -399,7 +403,7 @@ register(Primitive(
     # through π around the origin (elsewhere it is hypot, 0 only there, so that a step far above
     # the distance to the origin reads as crossing: atan2(u, 2e-18) at u = 0). Neither is a
     # product, which would underflow to a false 0 (y·hypot at y = 5e-238, x = -1e-232).
-    kink=lambda y, x: y * heaviside(-x, 0.0) + hypot(x, y) * heaviside(x, 1.0),
+    kink=lambda y, x: y * heaviside(-x, 0.0) + hypot(x, y) * heaviside(x, 1.0), jump=True,
     python="np.arctan2(@0, @1)",
 ))
 register(Primitive(
@@ -499,7 +503,7 @@ register(Primitive(
 # the real part of a complex step): derivatives of derivatives can still use the complex step.
 register(Primitive(
     "sign", 1, lambda x: np.sign(np.real(x)), "-1, 0 or 1 (derivative 0 away from the jump at 0)",
-    partials=(lambda ans, x: None,), kink=lambda x: x, analytic=True,
+    partials=(lambda ans, x: None,), kink=lambda x: x, analytic=True, jump=True,
     latex=r"\operatorname{sgn}\left(@0\right)",
 ))
 register(Primitive(
@@ -509,7 +513,7 @@ register(Primitive(
         lambda ans, x, h0: None,
         lambda ans, x, h0: heaviside(x, 1.0) - heaviside(x, 0.0),  # 1 exactly where x = 0
     ),
-    kink=lambda x, h0: x, params=("x", "h0"), analytic=True,
+    kink=lambda x, h0: x, params=("x", "h0"), analytic=True, jump=True,
 ))
 
 # Shape plumbing for broadcasting, made by the differentiator, not callable by name.

@@ -79,7 +79,15 @@ class Primitive:
     # The switching function, built with graph operations from the input nodes: the primitive is
     # not differentiable where it is 0 (a kink, or a jump).
     kink: Callable[..., Any] | None = None
+    # Whether the value itself breaks where the switch is 0 (sign, heaviside, equal, the cut of
+    # atan2), rather than only its derivative: at such a point, even times a factor of 0, the
+    # function need not be regular, and one-sided directional rates judge no gradient as a whole.
+    jump: bool = False
     domain: Domain | None = None
+    # Built with graph operations from the input nodes, like `kink`: 0 at a pole or branch point
+    # (y for x/y, x for log and sqrt). The function is smooth up to it but curves on the scale
+    # of the distance to it, so the checker keeps stencils within half of that distance.
+    singular: Callable[..., Any] | None = None
     # The period in its (first) argument, for a periodic function: differences whose steps move
     # that argument by a large part of it alias (tan at 2.6e286, sampled every 1.9e283, looks
     # smooth with the wrong slope), so the checker keeps stencils within half of it.

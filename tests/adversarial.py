@@ -824,6 +824,9 @@ def _finite(x: mpf) -> bool:
 
 def _chain(name: str, v: mpf, args: Sequence[D], partials: Sequence[mpf]) -> D:
     """The result v of `args` whose local derivatives are `partials` (possibly infinite)."""
+    if type(v) is mpmath.mpc and abs(v.imag) <= 1e-20 * max(1, abs(v.real)):
+        # asin at 1 to within the working precision: on the edge of the real domain
+        raise _domain(name, *(a.v for a in args))
     if type(v) is not mpf:
         raise TypeError(f"{name} gave {v!r}: a rule of this module left the reals")
     if abs(v) > HUGE:
