@@ -31,7 +31,7 @@ from . import finite_diff as fd
 from .api import check_variables, describe_fault, relative_asymmetry, wrt_names
 from .autodiff import grad
 from .compute import evaluate
-from .forward import TANGENT, jvp
+from .forward import TANGENT, jvp, jvps
 from .graph import Node, toposort
 from .kinks import Directional, Sides, directions, one_sided_along
 from .lower import Lowered
@@ -1358,11 +1358,15 @@ class _Run:
     def _switch_normals(
         self, points: np.ndarray, names: Sequence[str], layout: Mapping[str, slice], total: int
     ) -> np.ndarray | None:
-        """The gradient of every switching function at each point, by central differences
-        along each coordinate: (points, K, total); None without switches or for many
-        coordinates. Not by forward mode: the directions along a kink must not come from the
-        rules under test (a wrong partial of hypot tilts its switch's gradient by just what
-        hides the error along the kink)."""
+        """The gradient of every switching function at each point: (points, K, total); None
+        without switches or for many coordinates.
+
+        By central differences of the switches, not by forward mode: the directions along a
+        kink must not come from the rules under test (a wrong partial of hypot tilted its
+        switch's gradient by just what hid the error along the kink). A switch that is a cone
+        at its tip (the gap between the two smallest elements of min, at their tie) has no
+        central difference, only a sign-blind slope on each side: there forward mode's
+        gradient is taken."""
         if not self.switches or total > 64 or 2 * len(points) * total > self.options.max_elements:
             return None
         x = np.concatenate([self._values(n)[points] for n in names], axis=1)  # (P, total)
@@ -1376,9 +1380,40 @@ class _Run:
             env[n] = moved.reshape(len(rows), *self.shapes[n])
         values, _, _ = evaluate(self.switches, env, self.dtype, batched=True)
         s = self._switch_values(values, len(rows)).reshape(len(points), 2, total, -1)
+        base = self.base_switch[points][:, None, : self.kink_columns]  # (P, 1, K)
         with np.errstate(all="ignore"):
-            jac = (s[:, 0] - s[:, 1]) / (2 * h[:, :, None])  # (P, total, K)
-        return jac.transpose(0, 2, 1)
+            jac = ((s[:, 0] - s[:, 1]) / (2 * h[:, :, None])).transpose(0, 2, 1)  # (P, K, total)
+            side = np.abs((s[:, 0] - base) / h[:, :, None]).transpose(0, 2, 1)
+            # a cone: the central slope is nothing next to the slope on either side
+            flat = ~(np.abs(jac) > 1e-3 * side).any(axis=2)  # (P, K)
+        if flat.any():
+            jac = np.where(
+                flat[:, :, None], self._forward_normals(points, names, layout, total), jac
+            )
+        return jac
+
+    def _forward_normals(
+        self, points: np.ndarray, names: Sequence[str], layout: Mapping[str, slice], total: int
+    ) -> np.ndarray:
+        """The switches' gradients by forward mode along each coordinate: (points, K, total)."""
+        graph = self.program.graph
+        tangents = {self.program.variables[n]: graph.var(n + TANGENT) for n in names}
+        shapes = {**self.shapes, **{n + TANGENT: self.shapes[n] for n in names}}
+        outs = jvps(self.switches, tangents, shapes)
+        rows = np.repeat(points, total)
+        env = self._rows(rows)
+        eye = np.tile(np.eye(total), (len(points), 1))
+        for n in names:
+            env[n + TANGENT] = eye[:, layout[n]].reshape(len(rows), *self.shapes[n])
+        values, _, _ = evaluate(outs, env, self.dtype, batched=True)
+        columns = []
+        for v, item in zip(values, self.switch_items, strict=True):
+            v = np.asarray(v, dtype=float)
+            if v.ndim == len(item):  # a tangent that does not move: a constant
+                v = v[None]
+            columns.append(np.broadcast_to(v, (len(rows), *item)).reshape(len(rows), -1))
+        jac = np.concatenate(columns, axis=1)  # (rows, K)
+        return jac.reshape(len(points), total, -1).transpose(0, 2, 1)
 
     def _coordinate(self, var: str, probes: _Probes, which: Any = slice(None)) -> np.ndarray:
         """The coordinate each probe moves (its largest entry, for a direction)."""
