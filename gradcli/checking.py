@@ -357,10 +357,10 @@ class _Run:
         # that are 0 at a pole or branch point (the registry's `singular`). A stencil that moves
         # one by half its period, or the other by half its value, reaches as far from the point
         # as a kink (see `_signature`).
-        self.periodic, self.reach = _watched(self.order)
+        self.witnesses, reach = _watched(self.order)
         self.kinks = len(self.switches)
         values, faults, _ = evaluate(
-            [out, *grads, *scales, *self.switches, *self.periodic, relative, absolute],
+            [out, *grads, *scales, *self.switches, *self.witnesses, relative, absolute],
             self.batch,
             self.dtype,
             batched=True,
@@ -396,15 +396,15 @@ class _Run:
         self.switch_items = [np.shape(v)[1:] for v in watched[: self.kinks]]
         self.base_switch = self._switch_values(watched, self.count)
         # How far each watched element may move: half the period, or (nan) half its value.
-        self.periods = np.concatenate(
+        self.reaches = np.concatenate(
             [
                 np.full(int(np.prod(np.shape(v)[1:], dtype=int)), limit)
-                for limit, v in zip(self.reach, watched[self.kinks :], strict=True)
+                for limit, v in zip(reach, watched[self.kinks :], strict=True)
             ]
             or [np.zeros(0)]
         )
         self.base_sign = self._signature(watched, self.count)
-        self.kink_columns = self.base_sign.shape[1] - self.periods.size
+        self.kink_columns = self.base_sign.shape[1] - self.reaches.size
         self.jump_columns = np.concatenate(
             [
                 np.full(int(np.prod(item, dtype=int)), jumps[switch])
@@ -498,16 +498,19 @@ class _Run:
     def _signature(
         self, switching: Sequence[Any], rows: int, points: np.ndarray | None = None
     ) -> np.ndarray:
-        """Signs of every kink's switching function, one row per batch row: (rows, K) int8.
+        """Signs of every kink's switching function, then 1 for each watched value (the
+        `witnesses`: periodic arguments and singular functions), one row per batch row:
+        (rows, K) int8; 2 where a value is not defined.
 
         With `points` (the point of each row), a switch that keeps its sign but moved by more
         than half its value at the point reads 3, unlike any sign: the stencil reaches as far
         from the point as the kink is, where the function is no longer the smooth one the
         point sits on (sqrt(abs(x)) at x = 1e-232, whose right side is smooth but curves on the
-        scale 1e-232; the cone norm(x) next to its tip, whose switch is ≥ 0 on every side)."""
+        scale 1e-232; the cone norm(x) next to its tip, whose switch is ≥ 0 on every side). So
+        does a witness moved beyond its reach: half a period, or half its own value."""
         values = self._switch_values(switching, rows)
         signs = np.where(np.isnan(values), 2, np.sign(values))  # 2: a switch not defined there
-        kinks = signs.shape[1] - self.periods.size
+        kinks = signs.shape[1] - self.reaches.size
         signs[:, kinks:] = np.where(np.isnan(values[:, kinks:]), 2, 1)  # watched: never a kink
         if points is not None and values.size:
             base = self.base_switch[points]
@@ -515,7 +518,7 @@ class _Run:
                 moved = np.abs(values - base)
                 far = (base != 0) & (moved > 0.5 * np.abs(base))
                 limit = np.where(
-                    np.isnan(self.periods), 0.5 * np.abs(base[:, kinks:]), self.periods
+                    np.isnan(self.reaches), 0.5 * np.abs(base[:, kinks:]), self.reaches
                 )
                 far[:, kinks:] = moved[:, kinks:] > limit
             kept = np.sign(base)
@@ -540,7 +543,7 @@ class _Run:
             moved = base.reshape(len(rows), -1) + probes.shift(sl, m, moves, size)
             env[var] = moved.reshape(len(rows), *self.shapes[var])
             values, _, _ = evaluate(
-                [self.program.output, *self.switches, *self.periodic],
+                [self.program.output, *self.switches, *self.witnesses],
                 env,
                 self.dtype,
                 batched=True,
@@ -1345,7 +1348,7 @@ class _Run:
                 moved = base + t[:, None] * np.repeat(moves[sl, part], m, axis=0)
                 env[name] = moved.reshape(len(rows), *self.shapes[name])
             values, _, _ = evaluate(
-                [self.program.output, *self.switches, *self.periodic],
+                [self.program.output, *self.switches, *self.witnesses],
                 env,
                 self.dtype,
                 batched=True,
