@@ -394,7 +394,7 @@ _CARRIERS = frozenset({"add", "sub", "neg"})
 
 class _ExactSizes:
     """The exact sizes (as log₂) of products and quotients that underflowed, carried through
-    the products and quotients that use them.
+    the products and quotients that use them, and through sums that stay below the range.
 
     An underflow loses digits that matter where a later product would be a normal number again:
     1e300*(x*y) at x = y = 1e-200 (x*y is 1e-400, the product 1e-100), or an adjoint of 3e-398
