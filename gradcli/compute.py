@@ -406,21 +406,29 @@ class _ExactSizes:
         self.first: dict[Node, Fault] = {}  # the underflow each carried size started at
         self.reported: set[Node] = set()
 
+    def _inputs(
+        self, node: Node, value: np.ndarray, args: list[Any]
+    ) -> tuple[list[np.ndarray], np.ndarray, Fault | None]:
+        """The log₂ size of each input (the exact one where it underflowed before), where the
+        output carries such a size, and the underflow the first carried size started at."""
+        logs, carried, origin = [], np.zeros(value.shape, bool), None
+        for inp, a in zip(node.inputs, args, strict=True):
+            size = np.log2(np.abs(np.asarray(a, dtype=float)))
+            if inp in self.log2:
+                known = np.reshape(self.log2[inp], np.shape(a))
+                carried = carried | np.broadcast_to(~np.isnan(known), value.shape)
+                size = np.where(np.isnan(known), size, known)
+                origin = origin or self.first[inp]
+            logs.append(size)
+        return logs, carried, origin
+
     def see(self, node: Node, value: Any, args: list[Any]) -> Fault | None:
         value = np.asarray(value)
         if value.dtype.kind != "f":
             return None
         floor = math.log2(np.finfo(value.dtype).tiny)
         with np.errstate(all="ignore"):
-            logs, carried, origin = [], np.zeros(value.shape, bool), None
-            for inp, a in zip(node.inputs, args, strict=True):
-                size = np.log2(np.abs(np.asarray(a, dtype=float)))
-                if inp in self.log2:
-                    known = np.reshape(self.log2[inp], np.shape(a))
-                    carried = carried | np.broadcast_to(~np.isnan(known), value.shape)
-                    size = np.where(np.isnan(known), size, known)
-                    origin = origin or self.first[inp]
-                logs.append(size)
+            logs, carried, origin = self._inputs(node, value, args)
             exact = logs[0] + logs[1] if node.op == "mul" else logs[0] - logs[1]
             exact = np.broadcast_to(exact, value.shape)
             nonzero = np.ones(value.shape, bool)
@@ -452,16 +460,8 @@ class _ExactSizes:
             return
         tiny = np.finfo(value.dtype).tiny
         with np.errstate(all="ignore"):
-            sizes, carried, origin = [], np.zeros(value.shape, bool), None
-            for inp, a in zip(node.inputs, args, strict=True):
-                size = np.log2(np.abs(np.asarray(a, dtype=float)))
-                if inp in self.log2:
-                    known = np.reshape(self.log2[inp], np.shape(a))
-                    carried = carried | np.broadcast_to(~np.isnan(known), value.shape)
-                    size = np.where(np.isnan(known), size, known)
-                    origin = origin or self.first[inp]
-                sizes.append(np.broadcast_to(size, value.shape))
-            exact = np.maximum.reduce(sizes)
+            sizes, carried, origin = self._inputs(node, value, args)
+            exact = np.maximum.reduce([np.broadcast_to(size, value.shape) for size in sizes])
             below = carried & (np.abs(value) < tiny) & (exact < math.log2(tiny))
         if below.any() and origin is not None:
             self.log2[node] = np.where(below, exact, np.nan)
