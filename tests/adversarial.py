@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import math
 import random
-import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -76,6 +75,7 @@ from typing import Any
 import mpmath
 import numpy as np
 from mpmath import mpf
+from timer import Overran, time_limit
 
 from gradcli import compile_program
 from gradcli.checking import FAILING, KINK, NONFINITE, PASS, CheckOptions, check
@@ -1905,27 +1905,6 @@ def _precise(function: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-class Timeout(BaseException):
-    """A check ran past its wall-clock bound. A BaseException, so that no `except Exception` in
-    the code under test can swallow it."""
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise `Timeout` in this thread after `seconds` of wall-clock time (SIGALRM)."""
-
-    def expire(signum: int, frame: Any) -> None:
-        raise Timeout(f"no verdict after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @dataclass
 class Record:
     """One element check that went wrong (a false verdict or a hang), with everything needed to
@@ -2154,7 +2133,7 @@ def tally_case(
     try:
         result = run_check(program.text, points, seconds)
         tally.seconds_check += time.perf_counter() - start
-    except Timeout:
+    except Overran:
         tally.seconds_check += time.perf_counter() - start
         if len(points) == 1:
             tally.hangs += 1

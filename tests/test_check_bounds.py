@@ -11,12 +11,12 @@ rules and with wrong ones, each under a wall-clock bound that does not rely on t
 from __future__ import annotations
 
 import dataclasses
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from timer import time_limit
 
 from gradcli import compile_program
 from gradcli.checking import FAIL, FAILING, CheckOptions, check
@@ -30,31 +30,11 @@ POINTS = (0.0, SUBNORMAL, -SUBNORMAL, 1e-310, TINY, 1e-300, -1e-300, 1e-290)
 SECONDS = 20  # far above the few tenths of a second each check takes
 
 
-class Hang(Exception):
-    pass
-
-
-@contextmanager
-def bounded(seconds: float = SECONDS) -> Iterator[None]:
-    """Raise `Hang` if the block runs longer than `seconds` (a real timer, not the checker's)."""
-
-    def fire(signum, frame):
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def run(text: str, x: float, method: str = "auto", dtype: str = "float64", **values: float):
     program = compile_program(text)
     points = {"x": np.array([x])}
     points |= {k: np.array([v]) for k, v in values.items() if k in program.variables}
-    with bounded():
+    with time_limit(SECONDS):
         return check(program, points, CheckOptions(method=method, dtype=dtype))
 
 
@@ -117,7 +97,7 @@ def test_a_wrong_rule_at_zero_fails(method: str) -> None:
 def test_sampled_points_at_the_bottom_of_the_range_end(x: float) -> None:
     program = compile_program("x*x + x")
     points = {"x": np.array([x, x / 2, -x, 1e-300 + x])}
-    with bounded():
+    with time_limit(SECONDS):
         result = check(program, points, CheckOptions())
     assert result.passed
 

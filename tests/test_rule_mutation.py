@@ -19,13 +19,9 @@ strict), to be removed from the set as the checker or the samples are fixed.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-from collections.abc import Iterator
 from functools import cache, lru_cache
 from pathlib import Path
-from types import FrameType
 
 import numpy as np
 import pytest
@@ -47,6 +43,7 @@ from mutants import (
     programs_for,
     writable,
 )
+from timer import Overran, time_limit
 
 from gradcli import api
 from gradcli.api import wrt_names
@@ -65,27 +62,6 @@ KNOWN_SURVIVORS: frozenset[str] = frozenset()
 SECONDS = 20.0  # the bound on one check (one program at one point, or one case)
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = [m for m in all_mutants() if m.id not in EQUIVALENT]
-
-
-class Hung(BaseException):
-    """A check ran past its time bound (a BaseException, so that no `except Exception` in the
-    code under test can swallow it)."""
-
-
-@contextlib.contextmanager
-def time_bound(seconds: float, what: str) -> Iterator[None]:
-    """Raise Hung in the block after `seconds` of wall-clock time, whatever the block does."""
-
-    def expire(signum: int, frame: FrameType | None) -> None:
-        raise Hung(f"{what}: no verdict within {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _params(test: str) -> list:
@@ -109,7 +85,7 @@ def _show(point: Point) -> str:
 
 @cache
 def _passes_unmutated(text: str, point: str) -> bool:
-    with time_bound(SECONDS, f"unmutated {text} at {point}"):
+    with time_limit(SECONDS, f"unmutated {text} at {point}"):
         return api.check(text, json.loads(point)).passed
 
 
@@ -136,11 +112,11 @@ def test_programs_catch(mutant: Mutant) -> None:
             count += 1
             where = f"{text} at {_show(point)}"
             try:
-                with inject(mutant), time_bound(SECONDS, f"{mutant.id}: {where}"):
+                with inject(mutant), time_limit(SECONDS, f"{mutant.id}: {where}"):
                     result = api.check(text, point)
-                with time_bound(SECONDS, f"{mutant.id}: the derivatives of {where}"):
+                with time_limit(SECONDS, f"{mutant.id}: the derivatives of {where}"):
                     moved = change_at(mutant, text, point)
-            except Hung as exc:
+            except Overran as exc:
                 hung.append(str(exc))
                 continue
             if result.status == "error":
@@ -196,7 +172,7 @@ def _differentiated(case: Case) -> set[str]:
 
 
 def _run(case: Case, what: str) -> CaseResult:
-    with time_bound(SECONDS, f"{what}: {case.where} ({case.name})"):
+    with time_limit(SECONDS, f"{what}: {case.where} ({case.name})"):
         return run_case(case, _samples_size())
 
 
@@ -228,10 +204,10 @@ def test_samples_catch(mutant: Mutant) -> None:
         try:
             with inject(mutant):
                 result = _run(case, mutant.id)
-            with time_bound(SECONDS, f"{mutant.id}: the derivatives of {where}"):
+            with time_limit(SECONDS, f"{mutant.id}: the derivatives of {where}"):
                 points = case.points(_samples_size())
                 moved = change(mutant, case.program, points, case.options.order, case.options.wrt)
-        except Hung as exc:
+        except Overran as exc:
             hung.append(str(exc))
             continue
         if result.status == "error":
