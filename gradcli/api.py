@@ -412,6 +412,7 @@ def describe_fault(fault: Fault, program: Lowered, batched: bool = False) -> Gra
     """
     error = _describe_fault(fault, program, batched)
     error.cause = fault.cause
+    error.rows = fault.rows  # the batch rows an underflow cost digits at (None: any)
     return error
 
 

@@ -482,12 +482,45 @@ def _top_gap(x: np.ndarray, axis: int | tuple[int, ...] | None, sign: float) -> 
     return np.take(top, 0, axis=axis) - np.take(top, 1, axis=axis)
 
 
+def _top_pair(x: np.ndarray, axis: int | tuple[int, ...] | None, sign: float) -> np.ndarray:
+    """The gradient of `_top_gap` on the piece where the first of the top two elements (in
+    index order, on a tie) leads: +sign there, -sign at the second, 0 elsewhere."""
+    x = sign * np.real(np.asarray(x, dtype=complex if np.iscomplexobj(x) else float))
+    shape = x.shape
+    if axis is None or isinstance(axis, tuple):
+        lead = 0 if axis is None else 1
+        x, axis = x.reshape((*x.shape[:lead], -1)), lead
+    weights = np.zeros(x.shape)
+    if x.shape[axis] >= 2:
+        order = np.argsort(-x, axis=axis, kind="stable")
+        np.put_along_axis(weights, np.take(order, [0], axis=axis), sign, axis=axis)
+        np.put_along_axis(weights, np.take(order, [1], axis=axis), -sign, axis=axis)
+    return weights.reshape(shape)
+
+
 for _name, _sign in (("max", 1.0), ("min", -1.0)):
+    register(Primitive(
+        f"top_pair_{_name}", 1,
+        lambda x, axis, s=_sign: _top_pair(x, _axis(axis, np.ndim(x)), s),
+        "±1 at the two elements whose gap is top_gap (its gradient, piecewise constant)",
+        vjp=lambda node, g, shape_of: (None,), jvp=lambda node, ts, shape_of: None,
+        shape=_same_shape, public=False,
+        batch=lambda args, flags, items, out, axis, s=_sign: _top_pair(
+            args[0], _in_batch(axis, len(items[0])), s
+        ),
+        attr_params=(("axis", None),),
+    ))  # fmt: skip
+    # At a tie the gap is a cone, |a_i - a_j|: its jvp, the slope on one side, is the normal of
+    # the kink that the subgradient checks need and that differences cannot give.
     register(Primitive(
         f"top_gap_{_name}", 1,
         lambda x, axis, s=_sign: _top_gap(x, _axis(axis, np.ndim(x)), s),
         f"the gap between the two {'largest' if _sign > 0 else 'smallest'} elements",
-        vjp=lambda node, g, shape_of: (None,), jvp=lambda node, ts, shape_of: None,
+        vjp=lambda node, g, shape_of: (None,),
+        jvp=lambda node, ts, shape_of, n=_name: _apply(
+            "sum", ts[0] * _apply(f"top_pair_{n}", node.inputs[0], attrs=node.attrs),
+            attrs=node.attrs,
+        ),
         shape=_reduced, public=False,
         batch=lambda args, flags, items, out, axis, s=_sign: _top_gap(
             args[0], _in_batch(axis, len(items[0])), s

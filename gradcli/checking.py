@@ -56,6 +56,8 @@ _UNSETTLED = (
 # or 32 and no step is below the smallest normal number, so a ladder ends long before this; the
 # bound makes sure that it ends whatever the arithmetic does.
 _MAX_RUNGS = 40
+# Points on a kink re-evaluated in extended precision, per check (`underflowed_switches`).
+_MAX_WIDE_ROWS = 256
 _RANK = {NONFINITE: 5, KINK_FAIL: 4, FAIL: 3, UNCHECKED: 2, KINK: 1, PASS: 0}
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -188,6 +190,7 @@ def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) ->
     run = _Run(program, points, options)
     run.prefetch_forward(names)
     checks = run.variables(names)
+    run.settle_underflowed(checks)
     directional = run.directional(checks, names)
     if directional is not None:
         mark_not_subgradients(checks, directional, run.grads)
@@ -248,6 +251,7 @@ def _second_order(
             run = _Run(replace(program, output=component), arrays, first)
             run.prefetch_forward(names)
             row = run.variables(names)
+            run.settle_underflowed(row)
             directional = run.directional(row, names)
             if directional is not None:
                 mark_not_subgradients(row, directional, run.grads)
@@ -413,6 +417,7 @@ class _Run:
             or [np.zeros(0, bool)]
         )
         self._moved_switches: dict[str, np.ndarray] = {}  # by `_on_kink`
+        self._underflowed: dict[int, str] | None = None  # by `underflowed_switches`
         self.f0 = _per_row(values[0], self.count)
         self.faults = [describe_fault(f, program, batched=True) for f in faults]
 
@@ -758,8 +763,8 @@ class _Run:
                 close = np.abs(again - entries.autograd[idx]) <= tolerance[idx]
             forward[idx[close]] = again[close]
             apart[idx[close]] = False
-        lost = next((f.message for f in self.faults if f.cause == "underflow"), None)
         for k in np.flatnonzero(apart):
+            lost = self._lost_at(int(probes.points[k]))
             if lost is not None:
                 # Reverse mode lost digits to underflow (the evaluation says where): the modes
                 # differ by that, not by a rule; the reference decides, and a pass it cannot
@@ -1270,6 +1275,71 @@ class _Run:
         for k in unsettled:
             entries.notes[int(k)] = _UNSETTLED
 
+    # --- kinks that only an underflow made ---------------------------------------------------
+
+    def underflowed_switches(self) -> dict[int, str]:
+        """The points whose kink or jump is an artefact of underflow, with why.
+
+        heaviside(sqrt(x*y), h) at x·y = 1e-498: float64 makes x·y 0, so the program takes the
+        middle value h where the formula takes 1, and its gradient is that of another branch
+        (min([a, b]) where both underflow to 0 is the same: a tie that the formula does not
+        have). Such a point is found by evaluating the switches again in extended precision
+        (numpy's longdouble, whose exponent reaches 1e-4951): a switch that float64 makes 0,
+        that is not 0 there, with a value below float64's range on the way."""
+        if self._underflowed is not None:
+            return self._underflowed
+        self._underflowed = {}
+        if not self.switches or np.finfo(np.longdouble).tiny >= self.tiny:
+            return self._underflowed  # no wider exponent on this machine
+        zero = self.base_sign[:, : self.kink_columns] == 0
+        rows = np.flatnonzero(zero.any(axis=1))[:_MAX_WIDE_ROWS]
+        if rows.size == 0:
+            return self._underflowed
+        moving: set[Node] = set()
+        for node in toposort(self.switches):
+            if node.op == "var" or any(i in moving for i in node.inputs):
+                moving.add(node)
+        with np.errstate(all="ignore"):
+            try:
+                values, _, kept = evaluate(
+                    self.switches, self._rows(rows), np.longdouble, keep_all=True, batched=True
+                )
+            except TypeError:  # a primitive without extended precision (numpy.linalg)
+                return self._underflowed
+            below: dict[Node, np.ndarray] = {}  # a value below float64's range, by row
+            for node, v in kept.items():
+                v = np.asarray(v)
+                if node in moving and v.dtype == np.longdouble and v.ndim:
+                    v = np.broadcast_to(v, (len(rows), *v.shape[1:])).reshape(len(rows), -1)
+                    below[node] = ((v != 0) & (np.abs(v) < self.tiny)).any(axis=1)
+            small = []  # by row and switch: below the range on the way to that switch
+            for switch, item in zip(self.switches, self.switch_items, strict=True):
+                on_way = np.zeros(len(rows), bool)
+                for node in toposort([switch]):
+                    on_way |= below.get(node, False)
+                small.append(np.repeat(on_way[:, None], int(np.prod(item, dtype=int)), axis=1))
+            wide = self._switch_values(values, len(rows))
+        small = np.concatenate(small, axis=1)
+        lost = zero[rows] & (wide != 0) & np.isfinite(wide) & small
+        for i in np.flatnonzero(lost.any(axis=1)):
+            k = int(np.flatnonzero(lost[i])[0])
+            self._underflowed[int(rows[i])] = (
+                "on a kink or jump only because a value underflowed: a switching function that "
+                f"float64 computes as 0 is {float(wide[i, k]):.3g} in extended precision, so "
+                "the program takes another branch than the formula"
+            )
+        return self._underflowed
+
+    def settle_underflowed(self, checks: Sequence[VariableCheck]) -> None:
+        """Passes and kink verdicts at `underflowed_switches` points become unchecked: the
+        float64 program is there not the formula (a failure stands: its two derivatives of the
+        same function disagree)."""
+        for p, why in self.underflowed_switches().items():
+            for vc in checks:
+                for e in np.flatnonzero(np.isin(vc.verdict[p], [PASS, KINK, KINK_FAIL])):
+                    vc.verdict[p, e] = UNCHECKED
+                    vc.messages[p, int(e)] = why
+
     # --- the gradient as a whole, at kinks --------------------------------------------------
 
     def directional(
@@ -1283,21 +1353,33 @@ class _Run:
         kinked = np.zeros(self.count, bool)
         for vc in checks:
             kinked |= np.isin(vc.verdict, [KINK, KINK_FAIL]).any(axis=1)
-        # On a jump (heaviside(w, 0.5) times a w of 0 is continuous there, but not regular) the
-        # one-sided rates along a direction bound no generalized gradient: not judged as a whole.
-        on_jump = (self.base_sign[:, : self.kink_columns][:, self.jump_columns] == 0).any(axis=1)
-        points = np.flatnonzero(kinked & ~on_jump)
+        points = np.flatnonzero(kinked)
         if total < 2 or points.size == 0:
             return None
         layout, start = {}, 0
         for n in names:
             layout[n] = slice(start, start + sizes[n])
             start += sizes[n]
+        probed = self._switch_normals(points, names, layout, total)
+        normals, still = (None, None) if probed is None else probed
+        # On a jump (heaviside(w, 0.5) times a w of 0 is continuous there, but not regular) the
+        # one-sided rates along a direction bound no generalized gradient: not judged as a whole.
+        # A jump's switch that no move stirs from 0 (equal(a, a), heaviside of relu(x) at x < 0)
+        # is constant there: no jump.
+        jumps = self.base_sign[points, : self.kink_columns] == 0
+        jumps &= self.jump_columns[None, :]
+        if still is not None:
+            jumps &= ~still
+        keep = ~jumps.any(axis=1)
+        points = points[keep]
+        if points.size == 0:
+            return None
+        if normals is not None:
+            normals = normals[keep]
         x = np.concatenate([self._values(n)[points] for n in names], axis=1)
         scale = np.maximum(1.0, np.abs(x))
-        normals = self._switch_normals(points, names, layout, total)
         rng = np.random.default_rng(0)
-        rows, moves = [], []
+        rows, moves, tangent = [], [], []
         for i, p in enumerate(points):
             active = None
             if normals is not None:
@@ -1305,11 +1387,25 @@ class _Run:
             for d in directions(x[i], active, rng):
                 rows.append(p)
                 moves.append(d * scale[i])
+                if normals is not None:
+                    tangent.append(self._tangent(p, normals[i], moves[-1]))
         rows, moves = np.array(rows, dtype=int), np.array(moves).reshape(len(rows), total)
         terms = np.concatenate([self.scales[n][rows] for n in names], axis=1)
         rounding = self.eps * np.einsum("dn,dn->d", np.abs(terms), np.abs(moves))
+
+        def stencil(pts, mv, offsets, h):
+            f, signs = self._stencil_along(pts, mv, offsets, h, layout)
+            if tangent:
+                # Along a kink the switch stays within rounding of 0, and its sign at each
+                # offset is noise: no step would be clean. Both pieces have the same rate
+                # along the kink, so its side does not matter (a curved kink parts from the
+                # direction at second order, which the error estimate sees).
+                k = len(tangent[0])
+                signs[:, :, :k] = np.where(np.array(tangent)[:, None, :], 0, signs[:, :, :k])
+            return f, signs
+
         (left, right, tol), second = one_sided_along(
-            lambda pts, mv, offsets, h: self._stencil_along(pts, mv, offsets, h, layout),
+            stencil,
             rows,
             moves,
             self.f0[rows],
@@ -1323,6 +1419,13 @@ class _Run:
             _MAX_RUNGS,
         )
         return Directional(rows, moves, left, right, tol, layout, second)
+
+    def _tangent(self, p: int, normals: np.ndarray, move: np.ndarray) -> np.ndarray:
+        """Which switches that are 0 at point `p` the move runs along (normal ⟂ move): (K,)."""
+        with np.errstate(all="ignore"):
+            size = np.linalg.norm(normals, axis=1) * np.linalg.norm(move)
+            along = np.abs(normals @ move) <= 1e-9 * size
+        return (self.base_sign[p, : normals.shape[0]] == 0) & along & (size > 0)
 
     def _stencil_along(
         self,
@@ -1360,9 +1463,10 @@ class _Run:
 
     def _switch_normals(
         self, points: np.ndarray, names: Sequence[str], layout: Mapping[str, slice], total: int
-    ) -> np.ndarray | None:
-        """The gradient of every switching function at each point: (points, K, total); None
-        without switches or for many coordinates.
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The gradient of every switching function at each point, (points, K, total), and
+        whether it stays exactly 0 under every move, (points, K); None without switches or
+        for many coordinates.
 
         By central differences of the switches, not by forward mode: the directions along a
         kink must not come from the rules under test (a wrong partial of hypot tilted its
@@ -1389,11 +1493,17 @@ class _Run:
             side = np.abs((s[:, 0] - base) / h[:, :, None]).transpose(0, 2, 1)
             # a cone: the central slope is nothing next to the slope on either side
             flat = ~(np.abs(jac) > 1e-3 * side).any(axis=2)  # (P, K)
+        # A zero that no move crosses is a tip, not a surface (a gap of min is ≥ 0): the two
+        # sides of a central difference may even see different pieces (another element
+        # becoming the second smallest on one side only).
+        at_zero = base[:, 0] == 0
+        flat |= at_zero & ((s >= 0).all(axis=(1, 2)) | (s <= 0).all(axis=(1, 2)))
+        still = at_zero & (s == 0).all(axis=(1, 2))
         if flat.any():
             jac = np.where(
                 flat[:, :, None], self._forward_normals(points, names, layout, total), jac
             )
-        return jac
+        return jac, still
 
     def _forward_normals(
         self, points: np.ndarray, names: Sequence[str], layout: Mapping[str, slice], total: int
@@ -1426,6 +1536,14 @@ class _Run:
             return np.abs(x[points]).max(axis=1)
         return x[points, probes.elements[which]]
 
+    def _lost_at(self, point: int) -> str | None:
+        """The underflow that cost the value or gradient digits at `point`, if one did."""
+        for f in self.faults:
+            rows = getattr(f, "rows", None)
+            if f.cause == "underflow" and (rows is None or rows[point if len(rows) > 1 else 0]):
+                return f.message
+        return None
+
     def _explain(self, check: VariableCheck, notes: dict[int, str]) -> None:
         """Messages for entries whose verdict needs words: non-finite, unchecked, kinks."""
         columns = check.verdict.shape[1]
@@ -1435,7 +1553,7 @@ class _Run:
             if note is not None:
                 check.messages[p, e] = note
                 continue
-            lost = next((f.message for f in self.faults if f.cause == "underflow"), None)
+            lost = self._lost_at(int(p) if check.verdict.shape[0] == self.count else 0)
             if verdict == NONFINITE:
                 check.messages[p, e] = next(
                     (f.message for f in self.faults), "the value or its derivative is not finite"

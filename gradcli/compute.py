@@ -12,7 +12,7 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,9 @@ class Fault:
     cause: str
     index: tuple[int, ...] | None  # the first bad element, for an array result
     args: tuple[Any, ...]  # the inputs at that element
+    # For an underflow in a batched evaluation: the batch rows whose digits it cost (None:
+    # not known by row), so that one point's underflow does not excuse another's.
+    rows: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def in_derivative(self) -> bool:
@@ -145,7 +148,7 @@ def _run(
         widest = max(shapes.values(), key=math.prod, default=())
         check_elements((count, *widest), "a batch of values")
     in_batch: set[Node] = set()
-    sizes = _ExactSizes()
+    sizes = _ExactSizes(batched)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice" and kin
         for node in order:
@@ -175,20 +178,23 @@ def _run(
                         raise _NonFinite
                     if node in small and _underflows(value, args):
                         raise _NonFinite
-                elif not _finite(value) and all(_finite(a) for a in args):
-                    faults.append(_fault(node, value, args))
-                elif node in small:
-                    fault = sizes.see(node, value, args)
-                    if fault is not None:
-                        faults.append(fault)
-                elif node.op in _CARRIERS and sizes.log2:
-                    sizes.carry(node, value, args)
+                else:
+                    # An overflow at one point of a batch must not hide an underflow at another.
+                    if not _finite(value) and all(_finite(a) for a in args):
+                        faults.append(_fault(node, value, args))
+                    if node in small:
+                        fault = sizes.see(node, value, args)
+                        if fault is not None:
+                            faults.append(fault)
+                    elif node.op in _CARRIERS and sizes.log2:
+                        sizes.carry(node, value, args)
                 if not keep_all:
                     for inp in node.inputs:
                         uses[inp] -= 1
                         if uses[inp] == 0 and inp not in keep:
                             values.pop(inp, None)
             values[node] = value
+    faults = [sizes.with_rows(f) for f in faults]
     return [values[o] for o in outputs], faults, values
 
 
@@ -401,10 +407,17 @@ class _ExactSizes:
     times a local derivative of 1e208. Where the exact result is itself below the range (x/‖x‖
     = 1e-400 for an element of 1e-200 in a norm of 1e200), 0 is its correct rounding."""
 
-    def __init__(self) -> None:
+    def __init__(self, batched: bool = False) -> None:
         self.log2: dict[Node, np.ndarray] = {}  # nan where an element did not underflow
         self.first: dict[Node, Fault] = {}  # the underflow each carried size started at
         self.reported: set[Node] = set()
+        self.batched = batched
+        self.rows: dict[Node, np.ndarray] = {}  # by origin: the batch rows where it mattered
+
+    def with_rows(self, fault: Fault) -> Fault:
+        """`fault` with the batch rows its underflow cost digits at, once they are all known."""
+        rows = self.rows.get(fault.node) if fault.cause == "underflow" else None
+        return fault if rows is None else replace(fault, rows=rows)
 
     def _inputs(
         self, node: Node, value: np.ndarray, args: list[Any]
@@ -424,7 +437,7 @@ class _ExactSizes:
 
     def see(self, node: Node, value: Any, args: list[Any]) -> Fault | None:
         value = np.asarray(value)
-        if value.dtype.kind != "f":
+        if value.dtype not in _TINY:  # not a float, or wider than float64: not tracked
             return None
         floor = math.log2(np.finfo(value.dtype).tiny)
         with np.errstate(all="ignore"):
@@ -436,9 +449,16 @@ class _ExactSizes:
                 nonzero = nonzero & (np.asarray(a) != 0) & np.isfinite(a)
             fresh = (np.abs(value) < np.finfo(value.dtype).tiny) & nonzero & ~carried
         matters = carried & np.isfinite(exact) & (exact >= floor)
-        if matters.any() and origin is not None and origin.node not in self.reported:
-            self.reported.add(origin.node)
-            return origin
+        if matters.any() and origin is not None:
+            if self.batched and matters.ndim:
+                rows = matters.reshape(len(matters), -1).any(axis=1)
+                seen = self.rows.get(origin.node)
+                if seen is not None and seen.shape != rows.shape:  # a row shared by the batch
+                    seen, rows = np.broadcast_arrays(seen, rows)
+                self.rows[origin.node] = rows if seen is None else (seen | rows)
+            if origin.node not in self.reported:
+                self.reported.add(origin.node)
+                return origin
         below = (fresh | carried) & np.isfinite(exact) & (exact < floor)
         if below.any():
             self.log2[node] = np.where(below, exact, np.nan)
@@ -456,7 +476,7 @@ class _ExactSizes:
         if not any(i in self.log2 for i in node.inputs):
             return
         value = np.asarray(value)
-        if value.dtype.kind != "f":
+        if value.dtype not in _TINY:  # not a float, or wider than float64: not tracked
             return
         tiny = np.finfo(value.dtype).tiny
         with np.errstate(all="ignore"):

@@ -31,7 +31,8 @@ from .shapes import infer_shapes
 # Operations that move or copy numbers: no rounding of their own.
 EXACT = frozenset(
     {"neg", "abs", "transpose", "reshape", "index", "unindex", "stack", "broadcast_to", "sign",
-     "heaviside", "equal", "relu", "max", "min", "amax", "amin", "top_gap_max", "top_gap_min"}
+     "heaviside", "equal", "relu", "max", "min", "amax", "amin", "top_gap_max", "top_gap_min",
+     "top_pair_max", "top_pair_min"}
 )  # fmt: skip
 
 

@@ -406,12 +406,18 @@ def _equivalents() -> dict[str, str]:
     both("equal:MODE:0", ("swap",), "both rules are the symbolic zero None")
     both("add:MODE:0", ("swap",), "both rules are the constant 1")
     unreachable = (
-        "top_gap_* is only a kink switching function: it is evaluated, never differentiated, "
-        "and no program can call it (public=False, no operator, not made by any rule)"
+        "top_gap_* and top_pair_* exist only for the checker's kinks: no program can call them "
+        "(public=False, no operator, not made by any rule), and no derivative of a program "
+        "uses them (top_gap's jvp is the normal of a kink, which directions along it are "
+        "taken from)"
     )
-    for name in ("top_gap_max", "top_gap_min"):
-        both(f"{name}:MODE:0", ("scale", "sign"), _NONE)
+    for name in ("top_gap_max", "top_gap_min", "top_pair_max", "top_pair_min"):
+        both(f"{name}:reverse:0", ("scale", "sign"), _NONE)
         both(f"{name}:MODE:0", ("zero",), unreachable)
+    for name in ("top_pair_max", "top_pair_min"):
+        both(f"{name}:forward:0", ("scale", "sign"), _NONE)
+    for name in ("top_gap_max", "top_gap_min"):
+        both(f"{name}:forward:0", ("scale", "sign"), unreachable)
     for name in ("log", "log2", "log10"):
         both(f"{name}:MODE:0", ("zero",), _OUTSIDE + " (x > 0)")
     both("log1p:MODE:0", ("edge(x=-1)",), _OUTSIDE + " (x > -1)")
@@ -661,7 +667,7 @@ def _table() -> dict[str, list[Program]]:
     return t
 
 
-_NOT_WRITABLE = {"top_gap_max", "top_gap_min", *NO_RULES}
+_NOT_WRITABLE = {"top_gap_max", "top_gap_min", "top_pair_max", "top_pair_min", *NO_RULES}
 
 
 @cache
@@ -671,7 +677,7 @@ def _programs() -> dict[str, list[Program]]:
 
 def programs_for(name: str) -> list[Program]:
     """(program text, points) that exercise primitive `name`: empty for the primitives that no
-    program can contain (`top_gap_*`) and for those without rules."""
+    program can contain (`top_gap_*`, `top_pair_*`) and for those without rules."""
     if name in _NOT_WRITABLE:
         return []
     return _programs()[name]

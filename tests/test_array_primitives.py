@@ -44,6 +44,7 @@ from mpmath import mp
 from gradcli import GradcliError, compile_program, evaluate
 from gradcli.autodiff import grad
 from gradcli.compute import evaluate as run
+from gradcli.forward import jvps
 from gradcli.graph import Node, toposort
 from gradcli.registry import REGISTRY, public_names
 
@@ -63,7 +64,8 @@ def assert_close(got: Any, want: Any, rtol: float = RTOL, what: str = "") -> Non
     assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
     scale = np.max(np.abs(want), initial=0.0)
     bound = rtol * np.maximum(np.abs(want), scale)
-    same = (got == want) | (np.abs(got - want) <= bound) | (np.isnan(got) & np.isnan(want))
+    with np.errstate(invalid="ignore"):  # inf - inf: equal infinities are `got == want`
+        same = (got == want) | (np.abs(got - want) <= bound) | (np.isnan(got) & np.isnan(want))
     assert np.all(same), f"{what}:\n got  {got!r}\n want {want!r}"
 
 
@@ -1002,13 +1004,17 @@ def switches(output: Node) -> list[Node]:
 
 
 def checker_nodes(program, shapes: dict[str, tuple]) -> list[Node]:
-    """What the checker evaluates: value, gradient, |J|-weighted gradient, switches."""
+    """What the checker evaluates: value, gradient, |J|-weighted gradient, switches, and the
+    switches' normals by forward mode (along each variable's own value, as a tangent)."""
     wrt = list(program.variables.values())
+    kinks = switches(program.output)
+    normals = jvps(kinks, {v: v for v in wrt}, shapes) if kinks else []
     return [
         program.output,
         *grad(program.output, wrt, shapes),
         *grad(program.output, wrt, shapes, magnitude=True),
-        *switches(program.output),
+        *kinks,
+        *[n for n in normals if n is not None],
     ]
 
 

@@ -4,9 +4,11 @@ Found by the adversarial sweep (benchmarks/adversarial.py), each test here is on
 class the sweep now finds no false verdict in: a stencil that reaches as far as a kink without
 crossing it, a periodic function sampled at steps of many periods, a kink of another variable
 keeping a variable from the complex step, an imaginary part lost to underflow, an underflow
-carried through a sum, directions along a kink computed from the rules under test, and
-directions that move coordinates no kink depends on. Every expected number is a closed form or
-mpmath at 60 digits; wrong rules are injected into the registry for one check at a time.
+carried through a sum, directions along a kink computed from the rules under test,
+directions that move coordinates no kink depends on, the normal of a tie of derived elements,
+a jump whose switch never moves, steps along a kink, and kinks and jumps that only an underflow
+made. Every expected number is a closed form or mpmath at 60 digits; wrong rules are injected
+into the registry for one check at a time.
 """
 
 from __future__ import annotations
@@ -214,3 +216,131 @@ def test_a_coordinate_no_kink_depends_on_does_not_move_the_directions() -> None:
         wrong = check(program, points, CheckOptions())
     verdicts = {vc.name: vc.verdict[0] for vc in wrong.variables}
     assert KINK_FAIL in (verdicts["v"][1], verdicts["x"][0])
+
+
+def test_a_tie_of_derived_elements_is_judged_along_its_kink() -> None:
+    """min([a, b, c]) with a = v[0,1]·(x·W0 + y·W1) and b = Σ(v @ W) tied at v = 0, and c
+    only 1.3e-3 above them: a central difference of the gap between the two smallest saw b
+    and c on one side and a and b on the other, so the kink's normal came out wrong and a rule
+    of mul 1e-3 off passed as a whole. The gap is a cone at the tie: its normal is now ∇(a − b)
+    by forward mode, and the wrong rule is no subgradient."""
+    text = "min([v[0, 1] * ([x, y] @ W), sum(dot(v, W)), ([0.1, v[1, 1], W[0]] @ u) ^ 2])"
+    x, y, w = -23.66980955109535, 166.4554479422305, [-0.09159379969708803, -13.176551217382126]
+    values = {
+        "x": np.array([x]),
+        "y": np.array([y]),
+        "v": np.zeros((1, 2, 2)),
+        "W": np.array([w]),
+        "u": np.array([[0.06437405340799532, 17.446007049896963, 0.4688430829887161]]),
+    }
+    program = compile_program(text)
+    right = {vc.name: vc for vc in check(program, values, CheckOptions()).variables}
+    # closed form: a's gradient in v is (0, x·W0 + y·W1, 0, 0), b's is (W0, W1, W0, W1), and
+    # min takes the smaller: one-sided rates min/max of the two along each coordinate
+    pieces = np.array([[0.0, x * w[0] + y * w[1], 0.0, 0.0], [w[0], w[1], w[0], w[1]]])
+    v = right["v"]
+    assert (v.verdict[0] == KINK).all()
+    np.testing.assert_allclose(np.minimum(v.left[0], v.right[0]), pieces.min(axis=0), atol=1e-6)
+    np.testing.assert_allclose(np.maximum(v.left[0], v.right[0]), pieces.max(axis=0), atol=1e-6)
+    with wrong_rule("mul", scaled(0, 1.001)):
+        wrong = check(program, values, CheckOptions())
+    assert any((vc.verdict[0] == KINK_FAIL).any() for vc in wrong.variables)
+
+
+@pytest.mark.parametrize("text", ["min(v * equal(v, v))", "min(v * equal(sign(v), sign(v)))"])
+def test_a_jump_whose_switch_no_move_stirs_is_no_jump(text: str) -> None:
+    """equal(a, a) is 1 everywhere: its switch a − a is 0 at every point, which kept the tie of
+    min(v) at v = (3, 3) from being judged as a whole (a point on a jump is not), and a rule 1e-3
+    off passed. A switch that stays 0 under every move is now no jump."""
+    values = {"v": np.array([[3.0, 3.0]])}
+    program = compile_program(text)
+    right = check(program, values, CheckOptions()).variables[0]
+    assert (right.verdict[0] == KINK).all()  # min(v0, v1): left 1, right 0 in each
+    np.testing.assert_allclose(right.left[0], [1.0, 1.0], atol=1e-8)
+    np.testing.assert_allclose(right.right[0], [0.0, 0.0], atol=1e-8)
+    with wrong_rule("mul", scaled(0, 1.001)):
+        wrong = check(program, values, CheckOptions()).variables[0]
+    assert (wrong.verdict[0] == KINK_FAIL).all()
+
+
+# --- a kink or jump that only an underflow made ---------------------------------------------------
+
+
+def test_a_value_underflowing_into_a_jump_is_not_passed() -> None:
+    """heaviside(sqrt(x·y), h) at x = y = 1e-249: float64 makes x·y = 1e-498 zero, and takes the
+    middle value h, whose derivative in h is 1; the formula's value is 1 (sqrt(x·y) = 1e-249 > 0)
+    and its derivative in h is 0. Differences of the float64 program agree with its gradient,
+    so this passed; it is now unchecked, saying why."""
+    text = "heaviside(sqrt(x * y), h)"
+    checks = run(text, x=1e-249, y=1e-249, h=0.3)
+    verdict, _, _, _, message = entry(checks, "h")
+    assert verdict == UNCHECKED and "underflow" in message
+    # mpmath: the exact switch is positive, so the value is 1 whatever h is
+    assert mpmath.sqrt(mpmath.mpf("1e-249") ** 2) > 0
+    # without the underflow the same program is smooth in h, with derivative 0
+    verdict, autograd, _, _, _ = entry(run(text, x=1e-100, y=1e-100, h=0.3), "h")
+    assert verdict == PASS and autograd == 0.0
+
+
+def test_a_tie_made_by_underflow_is_not_judged_as_a_kink() -> None:
+    """min([x·y, u·w]) at x = y = 1e-200, u = w = 1e-210: both products are 0 in float64, a tie
+    that the formula does not have (1e-400 > 1e-420, so min is u·w). The kink verdicts are
+    now unchecked; at a true tie (every factor 0) they stay kinks, with the closed-form sides."""
+    text = "min([x * y, u * w])"
+    checks = run(text, x=1e-200, y=1e-200, u=1e-210, w=1e-210)
+    for name in "xyuw":
+        verdict, _, _, _, message = entry(checks, name)
+        assert verdict == UNCHECKED and "underflow" in message, (name, verdict)
+    checks = run(text, x=0.0, y=2.0, u=0.0, w=-3.0)
+    for name, sides in (("x", (0.0, 2.0)), ("u", (-3.0, 0.0))):
+        vc = checks[name]
+        assert vc.verdict[0, 0] == KINK
+        lo, hi = sorted((float(vc.left[0, 0]), float(vc.right[0, 0])))
+        np.testing.assert_allclose((lo, hi), sides, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "text", ["(z + max(0.1 * z, y)) * (z * 10)", "(z + max(0.1 * z, y + z, max(z, y))) * (z * 10)"]
+)
+def test_a_direction_along_a_kink_has_clean_steps(text: str) -> None:
+    """(z + max(0.1·z, y))·10z at y = 0.1·z: along the kink (z, y) ∝ (10, 1) the switch
+    0.1·z − y stays within rounding of 0, its sign at each offset was noise, only coarse steps
+    were clean, and their error estimate let a rule of mul 1e-3 off pass as a whole. Along a
+    kink the side does not matter (both pieces have the same rate there): now judged."""
+    z = -2.0128283244273866
+    values = {"z": z, "y": 0.1 * z}  # the tie, as float64 computes 0.1·z
+    right = run(text, **values)
+    # closed form: the pieces are 11·z² (max = 0.1·z) and 10·z·(z + y) (max = y)
+    pieces = {"z": sorted((22 * z, 20 * z + 10 * values["y"])), "y": sorted((0.0, 10 * z))}
+    for name, (lo, hi) in pieces.items():
+        vc = right[name]
+        assert vc.verdict[0, 0] == KINK
+        got = sorted((float(vc.left[0, 0]), float(vc.right[0, 0])))
+        np.testing.assert_allclose(got, (lo, hi), rtol=1e-7, atol=1e-9)
+    with wrong_rule("mul", scaled(0, 1.001)):
+        wrong = run(text, **values)
+    assert any(vc.verdict[0, 0] == KINK_FAIL for vc in wrong.values())
+
+
+def test_an_overflow_at_one_point_does_not_hide_an_underflow_at_another() -> None:
+    """(2 + sin x)^log10|x|·|x| at x = 3.8e-272, whose value is 7.5e-354: reverse mode loses
+    digits to underflow inside pow's rule (23% off), and alone the check says so. In one batch
+    with x = 1e300, where the same nodes overflow, the overflow's fault was recorded instead of
+    the underflow, and the disagreement of the modes was a failure, "an inconsistent rule"."""
+    text = "(2 + sin(x)) ^ log10(abs(x)) * abs(x)"
+    x = 3.798048123664053e-272
+    with mpmath.workdps(60):  # the derivative of g^L·x, g = 2 + sin x, L = log10 x
+        X = mpmath.mpf(x)
+        g, power = 2 + mpmath.sin(X), mpmath.log10(X)
+        rate = power * mpmath.cos(X) / g + mpmath.log(g) / (X * mpmath.log(10))
+        exact = float(g**power * (1 + X * rate))
+    program = compile_program(text)
+    for xs in ([x], [x, 1e300], [1e300, x]):
+        result = check(program, {"x": np.array(xs)}, CheckOptions())
+        vc, p = result.variables[0], xs.index(x)
+        assert vc.verdict[p, 0] == UNCHECKED, (xs, vc.verdict)
+        assert "lost its digits" in vc.messages[p, 0]
+        # the autograd value really is off: the verdict is not hiding a right one
+        assert abs(vc.autograd[p, 0] - exact) > 0.1 * abs(exact)
+        rows = [f.rows for f in result.faults if f.cause == "underflow"]
+        assert rows and all(r.tolist() == [v == x for v in xs] for r in rows)
