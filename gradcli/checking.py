@@ -417,7 +417,6 @@ class _Run:
             or [np.zeros(0, bool)]
         )
         self._moved_switches: dict[str, np.ndarray] = {}  # by `_on_kink`
-        self._underflowed: dict[int, str] | None = None  # by `underflowed_switches`
         self.f0 = _per_row(values[0], self.count)
         self.faults = [describe_fault(f, program, batched=True) for f in faults]
 
@@ -1286,49 +1285,52 @@ class _Run:
         have). Such a point is found by evaluating the switches again in extended precision
         (numpy's longdouble, whose exponent reaches 1e-4951): a switch that float64 makes 0,
         that is not 0 there, with a value below float64's range on the way."""
-        if self._underflowed is not None:
-            return self._underflowed
-        self._underflowed = {}
+        found: dict[int, str] = {}
         if not self.switches or np.finfo(np.longdouble).tiny >= self.tiny:
-            return self._underflowed  # no wider exponent on this machine
+            return found  # no wider exponent on this machine
         zero = self.base_sign[:, : self.kink_columns] == 0
         rows = np.flatnonzero(zero.any(axis=1))[:_MAX_WIDE_ROWS]
         if rows.size == 0:
-            return self._underflowed
-        moving: set[Node] = set()
-        for node in toposort(self.switches):
-            if node.op == "var" or any(i in moving for i in node.inputs):
-                moving.add(node)
+            return found
+        order = toposort(self.switches)
+        moving = _moving(order)
         with np.errstate(all="ignore"):
             try:
                 values, _, kept = evaluate(
                     self.switches, self._rows(rows), np.longdouble, keep_all=True, batched=True
                 )
             except TypeError:  # a primitive without extended precision (numpy.linalg)
-                return self._underflowed
-            below: dict[Node, np.ndarray] = {}  # a value below float64's range, by row
-            for node, v in kept.items():
-                v = np.asarray(v)
-                if node in moving and v.dtype == np.longdouble and v.ndim:
+                return found
+            # By node and row: a value below float64's range at the node or before it.
+            below: dict[Node, np.ndarray] = {}
+            for node in order:
+                if node not in moving:
+                    continue
+                seen = np.zeros(len(rows), bool)
+                for i in node.inputs:
+                    seen |= below.get(i, False)
+                v = np.asarray(kept[node])
+                if v.dtype == np.longdouble and v.ndim:
                     v = np.broadcast_to(v, (len(rows), *v.shape[1:])).reshape(len(rows), -1)
-                    below[node] = ((v != 0) & (np.abs(v) < self.tiny)).any(axis=1)
-            small = []  # by row and switch: below the range on the way to that switch
-            for switch, item in zip(self.switches, self.switch_items, strict=True):
-                on_way = np.zeros(len(rows), bool)
-                for node in toposort([switch]):
-                    on_way |= below.get(node, False)
-                small.append(np.repeat(on_way[:, None], int(np.prod(item, dtype=int)), axis=1))
+                    seen |= ((v != 0) & (np.abs(v) < self.tiny)).any(axis=1)
+                below[node] = seen
             wide = self._switch_values(values, len(rows))
-        small = np.concatenate(small, axis=1)
+        small = np.concatenate(
+            [
+                np.repeat(below[switch][:, None], int(np.prod(item, dtype=int)), axis=1)
+                for switch, item in zip(self.switches, self.switch_items, strict=True)
+            ],
+            axis=1,
+        )
         lost = zero[rows] & (wide != 0) & np.isfinite(wide) & small
         for i in np.flatnonzero(lost.any(axis=1)):
             k = int(np.flatnonzero(lost[i])[0])
-            self._underflowed[int(rows[i])] = (
+            found[int(rows[i])] = (
                 "on a kink or jump only because a value underflowed: a switching function that "
                 f"float64 computes as 0 is {float(wide[i, k]):.3g} in extended precision, so "
                 "the program takes another branch than the formula"
             )
-        return self._underflowed
+        return found
 
     def settle_underflowed(self, checks: Sequence[VariableCheck]) -> None:
         """Passes and kink verdicts at `underflowed_switches` points become unchecked: the
@@ -1546,8 +1548,7 @@ class _Run:
         for f in self.faults:
             if f.cause != "underflow":
                 continue
-            rows = getattr(f, "rows", None)
-            if rows is None or rows[point if len(rows) > 1 else 0]:
+            if f.rows is None or f.rows[point if len(f.rows) > 1 else 0]:
                 return f.message
             anywhere = anywhere or f.message
         return anywhere
@@ -1744,13 +1745,19 @@ def _trusted(reference: np.ndarray, error: np.ndarray, rounding: np.ndarray) -> 
         return (error <= 0.1 * np.abs(reference)) | (error <= 4 * rounding)
 
 
-def _switches(order: Sequence[Node]) -> dict[Node, bool]:
-    """The switching function of every kink in `order` that can move (depends on a variable),
-    and whether the value jumps where it is 0 (for any of the primitives it switches)."""
-    moving = set()
+def _moving(order: Sequence[Node]) -> set[Node]:
+    """The nodes of `order` (topologically sorted) that depend on a variable."""
+    moving: set[Node] = set()
     for node in order:
         if node.op == "var" or any(i in moving for i in node.inputs):
             moving.add(node)
+    return moving
+
+
+def _switches(order: Sequence[Node]) -> dict[Node, bool]:
+    """The switching function of every kink in `order` that can move (depends on a variable),
+    and whether the value jumps where it is 0 (for any of the primitives it switches)."""
+    moving = _moving(order)
     out: dict[Node, bool] = {}
     for node in order:
         prim = REGISTRY.get(node.op)
@@ -1766,10 +1773,7 @@ def _watched(order: Sequence[Node]) -> tuple[list[Node], list[float]]:
     """What the stencils watch besides the switches, for every primitive in `order` that can
     move: the argument of a periodic function, with half its period as the reach; and the
     registry's `singular` function of the inputs, with nan: half its own value."""
-    moving: set[Node] = set()
-    for node in order:
-        if node.op == "var" or any(i in moving for i in node.inputs):
-            moving.add(node)
+    moving = _moving(order)
     nodes: list[Node] = []
     reach: list[float] = []
     for node in order:
