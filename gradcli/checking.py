@@ -762,6 +762,7 @@ class _Run:
                 close = np.abs(again - entries.autograd[idx]) <= tolerance[idx]
             forward[idx[close]] = again[close]
             apart[idx[close]] = False
+        self._judge_modes_widely(var, probes, entries, forward, apart, tolerance)
         for k in np.flatnonzero(apart):
             lost = self._lost_at(int(probes.points[k]))
             if lost is not None:
@@ -790,6 +791,99 @@ class _Run:
                 f"forward mode gives {forward[k]:.17g} but reverse mode {entries.autograd[k]:.17g}"
                 " (an inconsistent derivative rule in gradcli: please report it)"
             )
+
+    def _judge_modes_widely(
+        self,
+        var: str,
+        probes: _Probes,
+        entries: _Entries,
+        forward: np.ndarray,
+        apart: np.ndarray,
+        tolerance: np.ndarray,
+    ) -> None:
+        """Where the modes still differ, both again in extended precision: a wrong rule is wrong
+        in every precision, while a difference made by a value that left float64's range is
+        gone there, whether or not the evaluation traced it (a tangent that underflows inside
+        norm while another overflows at any length of it is not traced). Decided probes leave
+        `apart`; the rest are left to what float64 can tell."""
+        idx = np.flatnonzero(apart)[:_MAX_WIDE_ROWS]
+        wide = self._wide_modes(var, probes.select(idx)) if idx.size else None
+        if wide is None:
+            return
+        reverse, ahead = wide
+        with np.errstate(all="ignore"):
+            agree = np.abs(reverse - ahead) <= tolerance[idx]
+            differ = np.abs(reverse - ahead) > tolerance[idx]
+            exact = np.abs(entries.autograd[idx] - reverse) <= tolerance[idx]
+        for j, k in enumerate(idx):
+            if agree[j]:
+                if not exact[j] and entries.verdict[k] == PASS:
+                    entries.verdict[k] = UNCHECKED  # the reference cannot tell a lost digit
+                where = self._lost_at(int(probes.points[k]), anywhere=False) or (
+                    "a value left float64's range on the way"
+                )
+                entries.notes[int(k)] = (
+                    f"forward mode gives {forward[k]:.17g} but reverse mode "
+                    f"{entries.autograd[k]:.17g}, and in extended precision both give "
+                    f"{float(reverse[j]):.17g}: {'forward' if exact[j] else 'reverse'} mode "
+                    f"lost its digits: {where}"
+                )
+            elif differ[j]:
+                entries.verdict[k] = FAIL
+                entries.notes[int(k)] = (
+                    f"forward mode gives {forward[k]:.17g} but reverse mode "
+                    f"{entries.autograd[k]:.17g}, and {float(ahead[j]):.17g} against "
+                    f"{float(reverse[j]):.17g} in extended precision (an inconsistent derivative "
+                    "rule in gradcli: please report it)"
+                )
+            else:
+                continue
+            apart[k] = False
+
+    def _wide_modes(self, var: str, probes: _Probes) -> tuple[np.ndarray, np.ndarray] | None:
+        """Reverse and forward mode at each probe in numpy's longdouble (exponent to 1e-4951);
+        nan at a probe where that evaluation came near its own range or a primitive computed in
+        a narrower type; None where there is no wider type (the machine, or a primitive such as
+        numpy.linalg's)."""
+        if np.finfo(np.longdouble).tiny >= self.tiny:
+            return None
+        rows = probes.points
+        size = int(np.prod(self.shapes[var], dtype=int))
+        if probes.direction is not None:
+            moves = np.broadcast_to(probes.direction, (len(rows), size))
+        else:
+            moves = np.zeros((len(rows), size))
+            moves[np.arange(len(rows)), probes.elements] = 1.0
+        env = self._rows(rows)
+        env[var + TANGENT] = moves.reshape(len(rows), *self.shapes[var])
+        reverse = self._grad_nodes[list(self.program.variables).index(var)]
+        tangent = self._tangent_of_sum([var])
+        order = toposort([reverse, tangent])
+        low, high = np.ldexp(np.longdouble(1), -8000), np.ldexp(np.longdouble(1), 8000)
+        with np.errstate(all="ignore"):
+            try:
+                (g, d), _, kept = evaluate(
+                    [reverse, tangent], env, np.longdouble, keep_all=True, batched=True
+                )
+            except TypeError:
+                return None
+            g = np.broadcast_to(g, (len(rows), *self.shapes[var])).reshape(len(rows), -1)
+            if probes.direction is not None:
+                g = g @ probes.direction.astype(np.longdouble)
+            else:
+                g = g[np.arange(len(rows)), probes.elements]
+            d = _per_row(d, len(rows))
+            # Far past float64's range the wider type has limits of its own: undecided there.
+            edge = np.zeros(len(rows), bool)
+            for node in _moving(order):
+                v = np.asarray(kept[node])
+                a = np.abs(np.broadcast_to(v, (len(rows), *v.shape[1:]))).reshape(len(rows), -1)
+                if v.dtype == np.longdouble:
+                    edge |= (((a != 0) & (a < low)) | (a > high)).any(axis=1)
+                elif v.dtype.kind in "fc":  # computed in a narrower type: harmless if 0/1 (equal)
+                    edge |= ((a != np.round(a)) | (a > 2.0**53)).any(axis=1)
+            out = g.astype(np.longdouble), d.astype(np.longdouble)
+        return tuple(np.where(edge, np.nan, x) for x in out)  # type: ignore[return-value]
 
     def _entries(
         self, var: str, method: fd.Method, probes: _Probes, steps: np.ndarray | None = None
@@ -1538,20 +1632,21 @@ class _Run:
             return np.abs(x[points]).max(axis=1)
         return x[points, probes.elements[which]]
 
-    def _lost_at(self, point: int) -> str | None:
-        """The underflow that cost the value or gradient digits at `point`, if one did; else
-        one anywhere in the batch. Not every underflow is traced to its rows (a tangent that
-        underflows inside norm is not), so a disagreement of the modes at a point next to an
+    def _lost_at(self, point: int, anywhere: bool = True) -> str | None:
+        """The underflow that cost the value or gradient digits at `point`, if one did; else,
+        with `anywhere`, one anywhere in the batch. Not every underflow is traced to its rows
+        (a tangent that underflows inside norm is not), so where extended precision cannot
+        settle it (`_wide_modes`), a disagreement of the modes at a point next to an
         underflow is left to the reference (which still judges the autograd value) rather
         than called an inconsistent rule."""
-        anywhere = None
+        elsewhere = None
         for f in self.faults:
             if f.cause != "underflow":
                 continue
             if f.rows is None or f.rows[point if len(f.rows) > 1 else 0]:
                 return f.message
-            anywhere = anywhere or f.message
-        return anywhere
+            elsewhere = elsewhere or f.message
+        return elsewhere if anywhere else None
 
     def _explain(self, check: VariableCheck, notes: dict[int, str]) -> None:
         """Messages for entries whose verdict needs words: non-finite, unchecked, kinks."""

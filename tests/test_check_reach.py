@@ -344,3 +344,43 @@ def test_an_overflow_at_one_point_does_not_hide_an_underflow_at_another() -> Non
         assert abs(vc.autograd[p, 0] - exact) > 0.1 * abs(exact)
         rows = [f.rows for f in result.faults if f.cause == "underflow"]
         assert rows and all(r.tolist() == [v == x for v in xs] for r in rows)
+
+
+@pytest.mark.parametrize("y", [1e-66, 1e-70, 3e-83, 1e-100])
+def test_a_tangent_lost_beyond_the_range_at_every_length_is_no_wrong_rule(y: float) -> None:
+    """norm([y³, y³])·c + (y·1e300)·1e-300, c = 1/y²: forward mode's x·t inside norm's jvp is
+    3y⁵ (below 1e-324: 0), and no length of the tangent saves it, for a longer one overflows
+    y·1e300's tangent. No rule is wrong: the check passed it as "an inconsistent derivative
+    rule" until both modes were taken again in extended precision."""
+    c = 10.0 ** round(-2 * np.log10(y))
+    text = f"norm([y^3, y^3]) * {c!r} + (y * 1e300) * 1e-300"
+    with mpmath.workdps(60):
+        exact = float(3 * mpmath.sqrt(2) * mpmath.mpf(y) ** 2 * mpmath.mpf(c) + 1)
+    vc = run(text, y=y)["y"]
+    assert vc.verdict[0, 0] == PASS, vc.messages
+    assert vc.autograd[0, 0] == pytest.approx(exact, rel=1e-12)
+
+
+def test_a_wrong_forward_rule_is_caught_beside_an_underflow_elsewhere_in_the_batch() -> None:
+    """sin's forward rule ×1.001 in sin(x)·(y·y·1e300), with y·y underflowing at another point
+    of the batch: an underflow anywhere excused every disagreement of the modes, so the wrong
+    rule went unreported (reverse mode is right, and passes the reference). In extended
+    precision the modes still differ: the wrong rule is named at the points it shows at."""
+    prim = REGISTRY["sin"]
+    wrong = dataclasses.replace(
+        prim, jvp=lambda node, ts, shape_of: ts[0] * (1.001 * prim.partials[0](node, *node.inputs))
+    )
+    program = compile_program("sin(x) * (y * y * 1e300)")
+    points = {"x": np.array([0.5, 1.0, 2.0]), "y": np.array([1.0, 1e-200, 3.0])}
+    REGISTRY["sin"] = wrong
+    try:
+        result = check(program, points, CheckOptions())
+    finally:
+        REGISTRY["sin"] = prim
+    assert any(f.cause == "underflow" for f in result.faults)
+    vc = next(v for v in result.variables if v.name == "x")
+    clean = [0, 2]  # at y = 1e-200 the float64 program is 0 in x: both modes give 0
+    assert vc.verdict[clean, 0].tolist() == [FAIL] * 2, vc.messages
+    assert all("inconsistent derivative rule" in vc.messages[p, 0] for p in clean)
+    exact = np.cos([0.5, 2.0]) * np.array([1.0, 9.0]) * 1e300
+    assert vc.autograd[clean, 0] == pytest.approx(exact, rel=1e-15)
