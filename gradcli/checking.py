@@ -1409,9 +1409,10 @@ class _Run:
                     seen |= ((v != 0) & (np.abs(v) < self.tiny)).any(axis=1)
                 below[node] = seen
             wide = self._switch_values(values, len(rows))
+        none = np.zeros(len(rows), bool)  # a constant switch (heaviside(0.1, w)) never moves
         small = np.concatenate(
             [
-                np.repeat(below[switch][:, None], int(np.prod(item, dtype=int)), axis=1)
+                np.repeat(below.get(switch, none)[:, None], int(np.prod(item, dtype=int)), axis=1)
                 for switch, item in zip(self.switches, self.switch_items, strict=True)
             ],
             axis=1,

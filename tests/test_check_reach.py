@@ -384,3 +384,16 @@ def test_a_wrong_forward_rule_is_caught_beside_an_underflow_elsewhere_in_the_bat
     assert all("inconsistent derivative rule" in vc.messages[p, 0] for p in clean)
     exact = np.cos([0.5, 2.0]) * np.array([1.0, 9.0]) * 1e300
     assert vc.autograd[clean, 0] == pytest.approx(exact, rel=1e-15)
+
+
+@pytest.mark.parametrize("text", ["heaviside(10, z) * relu(x)", "max(x, 0) + heaviside(-0.5, z)"])
+def test_a_kink_whose_switch_is_a_constant_beside_one_on_its_kink(text: str) -> None:
+    """heaviside(10, z) is a jump primitive whose switch, 10, never moves; beside relu(x) at
+    x = 0, the search for kinks made by underflow looked the constant up among the nodes that
+    move, and the check ended in a KeyError (the sweep found it at both seeds)."""
+    program = compile_program(text)
+    result = check(program, {"x": np.array([0.0, 1.0]), "z": np.array([1.0, 2.0])}, CheckOptions())
+    by = {vc.name: vc for vc in result.variables}
+    assert by["x"].verdict[:, 0].tolist() == [KINK, PASS]
+    assert by["x"].autograd[1, 0] == 1.0
+    assert by["z"].verdict[:, 0].tolist() == [PASS, PASS]
