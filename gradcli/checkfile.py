@@ -54,7 +54,8 @@ class Domain:
             sign = -1.0 if self.high < 0 else 1.0
             lo, hi = sorted((np.log(abs(self.low)), np.log(abs(self.high))))
             return sign * np.exp(rng.uniform(lo, hi, (n, *shape)))
-        return rng.uniform(self.low, self.high, (n, *shape))
+        u = rng.random((n, *shape))
+        return self.low * (1 - u) + self.high * u  # high - low may overflow (-1e308:1e308)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def find(
 
 # [tool.gradcli] in pyproject.toml: where the check files are, the defaults of every case, and
 # how `gradcli check` reports. Command-line flags override all of them.
-PROJECT_KEYS = ("paths", *OPTION_KEYS, "samples", "format")
+PROJECT_KEYS = ("paths", *OPTION_KEYS, "samples", "format", "allow_outside_paths")
 FORMATS = ("table", "json", "github")
 
 
@@ -153,6 +154,7 @@ class ProjectSettings:
     options: CheckOptions = field(default_factory=CheckOptions)
     samples: int | None = None
     format: str | None = None
+    allow_outside_paths: bool = False
 
 
 def project_settings(cwd: Path) -> tuple[ProjectSettings, list[GradcliError]]:
@@ -185,6 +187,10 @@ def project_settings(cwd: Path) -> tuple[ProjectSettings, list[GradcliError]]:
                     f"samples must be a whole number ≥ 1, not {samples!r}", "samples"
                 )
             settings.samples = samples
+        outside = table.get("allow_outside_paths", False)
+        if not isinstance(outside, bool):
+            raise reader.error("allow_outside_paths must be true or false", "allow_outside_paths")
+        settings.allow_outside_paths = outside
         output = table.get("format")
         if output is not None:
             if output not in FORMATS:
@@ -212,12 +218,26 @@ def _walk(root: Path) -> list[Path]:
     return found
 
 
+def project_root(folder: Path) -> Path:
+    """The nearest folder at or above `folder` that holds pyproject.toml or .git; else `folder`."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / "pyproject.toml").exists() or (candidate / ".git").exists():
+            return candidate
+    return folder
+
+
 def load(
-    path: Path, cwd: Path | None = None, base: CheckOptions | None = None
+    path: Path,
+    cwd: Path | None = None,
+    base: CheckOptions | None = None,
+    allow_outside_paths: bool = False,
 ) -> tuple[list[Case], list[GradcliError]]:
     """The cases of one check file, and the mistakes found in it (each with file, line, key).
 
     `base` holds the project's defaults ([tool.gradcli]); the file's own settings override them.
+    The files it names (programs, @values) are read only inside its project (`project_root`),
+    unless `allow_outside_paths`: in CI, a check file from an untrusted change must not be able
+    to print /etc/passwd or a secret in an error message.
     """
     full = path if path.is_absolute() else (cwd or Path.cwd()) / path
     try:
@@ -233,6 +253,7 @@ def load(
         return [], [CheckFileError(f"not valid TOML: {exc}", path, line)]
     lines = _KeyLines(text)
     reader = _Reader(path, full.parent, lines)
+    reader.root = None if allow_outside_paths else project_root(full.parent.resolve())
     cases, errors = [], []
     try:
         defaults = reader.options(data, None, base or CheckOptions())
@@ -321,6 +342,27 @@ class _Reader:
     def __init__(self, path: Path, folder: Path, lines: _KeyLines) -> None:
         self.path, self.folder, self.lines = path, folder, lines
         self.case_index: int | None = None
+        self.root: Path | None = None  # files named must resolve inside it (None: anywhere)
+
+    def inside(self, rel: str, key: str) -> Path:
+        """The file `rel` names, from the check file's folder; refused if it resolves (through
+        "..", an absolute path or a symlink) outside the project."""
+        path = self.folder / rel
+        if self.root is None:
+            return path
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: read it and fail
+            return path
+        if resolved.is_relative_to(self.root):
+            return path
+        raise self.error(
+            f"{key} names {rel!r}, which is outside the project ({self.root}): check files read "
+            "only files inside their project",
+            key,
+            hint="to read it anyway, pass --allow-outside-paths, or set "
+            "allow_outside_paths = true in [tool.gradcli]",
+        )
 
     def error(
         self, message: str, key: str | None, hint: str | None = None, where: str | None = None
@@ -446,7 +488,7 @@ class _Reader:
         rel = raw["program"]
         if not isinstance(rel, str):
             raise self.error("program must be the path of a .grad file", "program")
-        path = self.folder / rel
+        path = self.inside(rel, "program")
         try:
             text = read_text(path, str(rel))
         except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
@@ -475,6 +517,8 @@ class _Reader:
     def number_or_array(self, raw: Any, key: str, name: str | None = None) -> np.ndarray:
         label = f"{key}.{name}" if name else key
         if isinstance(raw, str):
+            if raw.strip().startswith("@"):  # a value file, from the check file's folder
+                raw = "@" + str(self.inside(raw.strip()[1:], key))
             try:
                 return parse_value(raw, label)
             except GradcliError as err:

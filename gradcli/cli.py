@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 the value or a gradient is nan or inf, 2 unusable input
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -14,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from . import streams
 from ._version import __version__
 from .arguments import NAME as _NAME
 from .arguments import OPTIONS as _OPTIONS
@@ -579,6 +581,7 @@ _CHECK_OPTIONS = (
     "sweep",
     "python",
     "grad",
+    "allow-outside-paths",
 )
 
 
@@ -695,6 +698,14 @@ def check_command(
         str | None,
         typer.Option("--format", metavar="FORMAT", help="table (default), json or github."),
     ] = None,
+    allow_outside_paths: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-paths",
+            help="Let check files read programs and value files outside their project "
+            "(the folder holding pyproject.toml or .git).",
+        ),
+    ] = False,
 ) -> None:
     """Check gradients against finite differences: an expression at a point, or check files."""
     from dataclasses import replace
@@ -705,12 +716,19 @@ def check_command(
     settings, problems = project_settings(Path.cwd())
     if problems:
         _fail(problems[0])
+    settings.allow_outside_paths = settings.allow_outside_paths or allow_outside_paths
     if eps is not None and eps <= 0:
         _fail(GradcliError("--eps must be greater than 0", hint="for example --eps 1e-6"))
-    output_format = output_format or settings.format or "table"
+    if as_json and output_format not in (None, "json"):
+        _fail(
+            GradcliError(
+                f"--json and --format {output_format} ask for two outputs on stdout",
+                hint="give one of them (--json is --format json)",
+            )
+        )
+    output_format = "json" if as_json else (output_format or settings.format or "table")
     if output_format not in ("table", "json", "github"):
         _fail(GradcliError(f"unknown format {output_format!r}", hint="use table, json or github"))
-    output_format = "json" if as_json else output_format
     overrides = {
         "method": method,
         "eps": eps,
@@ -733,9 +751,11 @@ def check_command(
                     f"{given[0]} is not for --python: a function is checked at the point given",
                     hint="give its arguments as --NAME VALUE",
                 )
-            case = _python_case(python, grad_function, [*(args or []), *_var_pairs(var)], settings)
-            if wrt is not None:
-                case.options = replace(case.options, wrt=tuple(_names(wrt)))
+            checked = None if wrt is None else tuple(_names(wrt))
+            tokens = [*(args or []), *_var_pairs(var)]
+            case = _python_case(python, grad_function, tokens, settings, checked)
+            if checked is not None:
+                case.options = replace(case.options, wrt=checked)
             cases, errors, files = [case], [], 0
         elif grad_function is not None:
             raise GradcliError("--grad is the gradient of a --python function")
@@ -802,8 +822,9 @@ def _var_pairs(var: list[str] | None) -> list[str]:
     return [f"--{item}" for item in var or []]
 
 
-def _python_case(target: str, grad_target: str | None, tokens: list[str], settings):
-    """check --python: the user's function at the point given as --NAME VALUE."""
+def _python_case(target: str, grad_target: str | None, tokens: list[str], settings, wrt=None):
+    """check --python: the user's function at the point given as --NAME VALUE; the gradient
+    needs entries for the `wrt` variables only (all, without it)."""
     from .checkfile import Case
     from .pyfunc import program
     from .source import GradcliError
@@ -822,7 +843,7 @@ def _python_case(target: str, grad_target: str | None, tokens: list[str], settin
         if name in at:
             raise GradcliError(f"{name} is given more than once")
         at[name] = parse_value(raw, name)
-    return Case(target, program(target, grad_target, list(at)), at, options=settings.options)
+    return Case(target, program(target, grad_target, list(at), wrt), at, options=settings.options)
 
 
 def _exists(path: str) -> bool:
@@ -879,7 +900,11 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed, settings):
         paths, errors = find(tokens, configured=settings.paths)
         cases = []
         for path in paths:
-            found, problems = load(path, base=settings.options)
+            found, problems = load(
+                path,
+                base=settings.options,
+                allow_outside_paths=settings.allow_outside_paths,
+            )
             cases += found
             errors += problems
         if wrt is not None:
@@ -950,13 +975,19 @@ def main() -> None:
         sys.stderr.write("error: standard output is closed: gradcli has nowhere to print\n")
         sys.exit(EXIT_USAGE)
     try:
-        app(prog_name="gradcli")
+        try:
+            app(prog_name="gradcli")
+        except SystemExit:
+            if streams.pacified(sys.stdout):  # Click's way with a closed pipe: exit 1
+                raise BrokenPipeError(errno.EPIPE, "the reader closed the pipe") from None
+            raise
+        finally:
+            sys.stdout.flush()  # a write that fails now is reported, not ignored at exit
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     except BrokenPipeError:  # e.g. `gradcli … | head`: the reader left; not an error of ours
-        sys.stderr.close()
-        sys.exit(EXIT_OK)
+        streams.reader_left()
     except UnicodeEncodeError as exc:  # the terminal's encoding, not a bug of ours
         sys.stderr.write(
             f"error: the output encoding ({exc.encoding}) cannot show {exc.object[exc.start]!r}\n"
@@ -970,6 +1001,8 @@ def main() -> None:
         )
         sys.exit(EXIT_USAGE)
     except Exception as exc:  # a bug of gradcli's: say so plainly, not with a traceback
+        if streams.is_write_error(exc):  # a full disk (`> /dev/full`), not a bug
+            streams.write_failed(exc)  # type: ignore[arg-type]
         if os.environ.get("GRADCLI_DEBUG"):
             raise
         sys.stderr.write(

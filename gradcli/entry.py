@@ -34,9 +34,14 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
-    except BrokenPipeError:  # the reader left, as in `gradcli eval … | head -1`
-        sys.stderr.close()
-        return
+    except OSError as exc:  # the reader left (`gradcli eval … | head -1`), or a full disk
+        from .streams import is_write_error, reader_left, write_failed
+
+        if isinstance(exc, BrokenPipeError):
+            reader_left()
+        if is_write_error(exc):
+            write_failed(exc)
+        raise
     from .cli import main as full
 
     full()

@@ -27,7 +27,11 @@ def json_text(doc: dict[str, Any]) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a file name that is not UTF-8: escape it, as JSON allows
         text = json.dumps(doc, allow_nan=False, ensure_ascii=True, indent=2) + "\n"
-    return text
+    # DEL and the C1 controls may stand raw in JSON, but a terminal showing it may obey them.
+    return text.translate(_C1)
+
+
+_C1 = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
 
 
 def json_document(doc: dict[str, Any]) -> None:

@@ -278,6 +278,10 @@ class _Build:
         value = float(tok.value)
         if not math.isfinite(value):
             raise _LiteralError(f"the number {tok.value} is too large for a float64", _span(tok))
+        if value == 0 and any(c in "123456789" for c in re.split("[eE]", tok.value)[0]):
+            raise _LiteralError(
+                f"the number {tok.value} is too small for a float64 (it would be 0)", _span(tok)
+            )
         return ast.Number(value, _span(tok))
 
     def name(self, children: list) -> ast.Name:

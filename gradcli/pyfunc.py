@@ -48,10 +48,16 @@ def load(target: str) -> Callable[..., Any]:
     return function
 
 
-def program(target: str, grad_target: str | None, names: Sequence[str]) -> Lowered:
+def program(
+    target: str,
+    grad_target: str | None,
+    names: Sequence[str],
+    wrt: Sequence[str] | None = None,
+) -> Lowered:
     """A program of one node: the function of `target` applied to the variables `names`, with
     the gradient of `grad_target` as its derivative rule (or, without one, the second item of
-    what the function returns: value and gradient)."""
+    what the function returns: value and gradient). A gradient given as a dict needs entries
+    for the `wrt` variables only (all of them without it)."""
     if not names:
         raise GradcliError("give the function's arguments: --python mod:f --x 1 --y 2")
     function = load(target)
@@ -62,7 +68,10 @@ def program(target: str, grad_target: str | None, names: Sequence[str]) -> Lower
         out = _call(function, names, args, target)
         return out[0] if gradient is None and isinstance(out, tuple) else out
 
-    def gradient_of(*args: Any) -> list[np.ndarray]:
+    def gradient_of(*args: Any) -> list[np.ndarray | None]:
+        """The user's gradient, entry by entry in the order of `names`; None for an entry a
+        dict leaves out (an error only if that variable is checked: --wrt may leave it out)."""
+        source = grad_target if gradient is not None else target
         if gradient is not None:
             out = _call(gradient, names, args, grad_target)
         else:
@@ -74,20 +83,40 @@ def program(target: str, grad_target: str | None, names: Sequence[str]) -> Lower
                 )
             out = out[1]
         if isinstance(out, dict):
-            missing = [n for n in names if n not in out]
-            if missing:
-                raise GradcliError(f"the gradient has no entry for {', '.join(missing)}")
-            out = [out[n] for n in names]
-        if len(names) == 1 and not isinstance(out, list | tuple):
+            out = [out.get(n, _MISSING) for n in names]
+        elif len(names) == 1 and not isinstance(out, list | tuple):
             out = [out]
+        if not isinstance(out, list | tuple):
+            raise GradcliError(
+                f"{source} returned {_kind(out)}, not a gradient",
+                hint="return a dict by variable name, or a list in the order of the arguments",
+            )
         if len(out) != len(names):
-            raise GradcliError(f"the gradient has {len(out)} entries for {len(names)} arguments")
-        return [np.asarray(g, dtype=np.float64) for g in out]
+            raise GradcliError(
+                f"the gradient of {source} has {len(out)} entries for {len(names)} arguments "
+                f"({', '.join(names)})"
+            )
+        return [
+            None if g is _MISSING else _entry(g, name, np.shape(a), source)
+            for g, name, a in zip(out, names, args, strict=True)
+        ]
 
-    key = f"{target}|{grad_target}|{','.join(names)}"
+    def partial_of(*args: Any) -> np.ndarray:
+        k = args[-1]
+        entry = gradient_of(*args[:-1])[k]
+        if entry is None and wrt is not None and names[k] not in wrt:
+            return np.zeros(np.shape(args[k]))  # never checked: the checker only carries it
+        if entry is None:
+            raise GradcliError(
+                f"the gradient of {grad_target or target} has no entry for {names[k]}",
+                hint=f"add one, or leave {names[k]} out of the check with --wrt",
+            )
+        return entry
+
+    key = f"{target}|{grad_target}|{','.join(names)}|{','.join(wrt or names)}"
     f_name, df_name = f"python {key}", f"python gradient {key}"
     if f_name not in REGISTRY:
-        _register(f_name, df_name, value_of, gradient_of, len(names), target)
+        _register(f_name, df_name, value_of, partial_of, len(names), target)
     graph = Graph()
     variables = {n: graph.var(n) for n in names}
     output = graph.apply(f_name, *variables.values())
@@ -104,9 +133,62 @@ def _call(function: Callable[..., Any], names: tuple[str, ...], args: tuple, tar
         raise GradcliError(f"{target} raised {type(exc).__name__}: {exc}") from None
 
 
-def _register(f_name, df_name, value_of, gradient_of, arity: int, target: str) -> None:
+_MISSING = object()
+
+
+def _kind(value: Any) -> str:
+    """What a value is, for a message: None, a str, an array of shape (2, 3)…"""
+    if value is None:
+        return "None"
+    shape = np.shape(value) if isinstance(value, np.ndarray | list | tuple) else None
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {shape}"
+    return f"a {type(value).__name__}"
+
+
+def _numbers(value: Any, what: str, source: str) -> np.ndarray:
+    if value is None:
+        raise GradcliError(f"{source} returned None for {what}", hint="return a number or array")
+    try:
+        out = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GradcliError(f"{source} returned {_kind(value)} for {what}, not numbers") from None
+    return out
+
+
+def _entry(value: Any, name: str, shape: tuple[int, ...], source: str) -> np.ndarray:
+    """One entry of the user's gradient, of the shape of its variable, or an error that names
+    the variable, both shapes, and what the mistake looks like (a transpose, keepdims)."""
+    g = _numbers(value, f"the gradient's entry for {name}", source)
+    if g.shape == shape:
+        return g
+    message = f"the gradient's entry for {name} has shape {g.shape}, and {name} has shape {shape}"
+    if len(shape) >= 2 and g.shape == shape[::-1]:
+        hint = "it is the transpose of what it should be: return its .T"
+    elif g.size == int(np.prod(shape, dtype=int)) and tuple(d for d in g.shape if d != 1) == tuple(
+        d for d in shape if d != 1
+    ):
+        hint = f"it has axes of length 1 too many or too few (keepdims?): reshape it to {shape}"
+    elif _broadcasts(g.shape, shape):
+        hint = (
+            f"it broadcasts to {shape}, but a gradient has one entry per element of {name}: "
+            "sum over the axes that were broadcast, or give every element"
+        )
+    else:
+        hint = f"a gradient has the shape of its variable: {shape}"
+    raise GradcliError(message, hint=hint)
+
+
+def _broadcasts(given: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(given, shape) == shape
+    except ValueError:
+        return False
+
+
+def _register(f_name, df_name, value_of, partial_of, arity: int, target: str) -> None:
     def scalar(*args: Any) -> Any:
-        value = np.asarray(value_of(*args), dtype=np.float64)
+        value = _numbers(value_of(*args), "its value", target)
         if value.ndim:
             raise GradcliError(f"{target} must return a number (its value has shape {value.shape})")
         return value[()]
@@ -142,7 +224,7 @@ def _register(f_name, df_name, value_of, gradient_of, arity: int, target: str) -
     )  # fmt: skip
     register(
         Primitive(
-            df_name, arity, lambda *args: gradient_of(*args[:-1])[args[-1]],
+            df_name, arity, partial_of,
             f"the hand-written gradient of {target}",
             vjp=_no_second_derivative, jvp=_no_second_derivative, public=False, foldable=False,
             shape=lambda *shapes_and_k: shapes_and_k[shapes_and_k[-1]],  # the k-th input's

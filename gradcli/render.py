@@ -6,9 +6,11 @@ would wrap long lines when the output is piped.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 from rich import box
 from rich.console import Console
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -27,15 +30,35 @@ from .output import (  # noqa: F401
     json_document,
     program_label,
 )
-from .source import GradcliError, format_error
+from .source import GradcliError, format_error, printable
 from .values import format_number, to_json
 
 # NO_COLOR (https://no-color.org) turns off every escape sequence, bold included.
 _plain = {"color_system": None} if os.environ.get("NO_COLOR") else {}
 # Piped output is data for a file or a log, not a narrow terminal: wide tables stay whole.
 _wide = {} if sys.stdout.isatty() or "COLUMNS" in os.environ else {"width": 160}
-_stdout = Console(highlight=False, **_plain, **_wide)
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True, **_plain)
+
+
+class _Console(Console):
+    """Rich's console, showing the control characters of user text rather than sending them
+    (an escape sequence in a case name would set the terminal's title, colours or worse,
+    NO_COLOR or not), and leaving a closed pipe to the command line."""
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(
+            Segment(printable(s.text), s.style, s.control) if s.control is None else s
+            for s in buffer
+        )
+
+    def on_broken_pipe(self) -> None:
+        # Rich exits with status 1, which in CI reads as "a check failed": the command line
+        # ends as tools do when their reader leaves (streams.reader_left).
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader closed the pipe")
+
+
+_stdout = _Console(highlight=False, **_plain, **_wide)
+_stderr = _Console(stderr=True, highlight=False, soft_wrap=True, **_plain)
 
 
 def error(err: Exception, label: str = "error") -> None:
@@ -203,7 +226,7 @@ def check_details_text(outcome, width: int = 160) -> str:
     global _stdout, _stderr
     saved = _stdout, _stderr
     buffer = io.StringIO()
-    _stdout = _stderr = Console(
+    _stdout = _stderr = _Console(
         file=buffer, width=width, color_system=None, highlight=False, soft_wrap=True
     )
     try:
@@ -271,11 +294,43 @@ def check_details(outcome) -> None:
         if rec["message"]:
             notes.append(f"{label}: {rec['message']}")
         notes += [f"{label}: blame: {b['message']}" for b in rec["blame"]]
+        if rec.get("failed_elements") and rec["elements"] > 1:
+            where = " at that point" if result is not None and result.count > 1 else ""
+            notes.append(
+                f"{_entry_name(rec)}: {rec['failed_elements']} of {rec['elements']} elements "
+                f"failed{where}"
+            )
+            if rec["arrays"] is not None:
+                notes.append(_arrays_side_by_side(rec["arrays"]))
     _stdout.print(table)
     if result is not None and result.options.order == 2:
         notes.append(_symmetry_note(result.symmetry, result.symmetric, result.options.fast))
     for note in notes:
         _stdout.print(Text(note), soft_wrap=True)
+
+
+def _entry_name(rec: dict[str, Any]) -> str:
+    """∂f/∂W for the record of ∂f/∂W[1, 2]: the whole array's name."""
+    return rec["label"].split("[")[0]
+
+
+def _arrays_side_by_side(arrays: dict[str, Any]) -> str:
+    """Two arrays of the same shape as columns of text, each headed by its name."""
+    columns = []
+    for name, value in arrays.items():
+        text = np.array2string(
+            np.asarray(value, dtype=float), precision=6, max_line_width=70, separator=", "
+        )
+        columns.append([name, *text.splitlines()])
+    width = max(len(line) for line in columns[0]) + 4
+    rows = max(len(c) for c in columns)
+    lines = [
+        "  "
+        + (columns[0][i] if i < len(columns[0]) else "").ljust(width)
+        + (columns[1][i] if i < len(columns[1]) else "")
+        for i in range(rows)
+    ]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _symmetry_note(asymmetry: float | None, symmetric: bool | None, fast: bool) -> str:

@@ -6,7 +6,9 @@ the worst entry over the case's points and elements, so a reader sees what is wr
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -15,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .checking import PASS, VariableCheck
+from .checking import FAILING, PASS, VariableCheck
 from .runner import CaseResult
-from .source import GradcliError, error_location
+from .source import GradcliError, error_location, printable, xml_safe
 from .values import format_number, to_json
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR, EXIT_EMPTY = 0, 1, 2, 5
@@ -59,6 +61,8 @@ def variable_record(outcome: CaseResult, vc: VariableCheck) -> dict[str, Any]:
     result = outcome.result
     symmetry = None if result is None else result.symmetry
     symmetric = None if result is None else result.symmetric
+    elements = int(vc.verdict.shape[1])
+    failing = int(np.isin(vc.verdict[p], list(FAILING)).sum())
     return {
         **_where(outcome),
         "variable": vc.name,
@@ -90,6 +94,25 @@ def variable_record(outcome: CaseResult, vc: VariableCheck) -> dict[str, Any]:
         "counts": vc.counts(),
         "symmetry": _number(symmetry) if vc.of is not None else None,
         "symmetric": symmetric if vc.of is not None else None,
+        "elements": elements,
+        "failed_elements": failing,
+        "arrays": _side_by_side(vc, p) if failing and vc.direction is None else None,
+    }
+
+
+# Up to this many elements, a failing array gradient is shown whole beside its reference, so
+# that a transpose, a missing term or a swapped row can be seen.
+SHOWN_ELEMENTS = 100
+
+
+def _side_by_side(vc: VariableCheck, p: int) -> dict[str, Any] | None:
+    """The gradient and its reference at point `p`, as arrays of the variable's shape."""
+    if not vc.shape or int(np.prod(vc.shape)) > SHOWN_ELEMENTS:
+        return None
+    name = "expected" if vc.source == "expected" else "autograd"
+    return {
+        name: to_json(vc.autograd[p].reshape(vc.shape)),
+        "reference": to_json(vc.reference[p].reshape(vc.shape)),
     }
 
 
@@ -289,16 +312,38 @@ def junit_xml(results: list[CaseResult], errors: list[GradcliError], path: Path)
         totals.update(tests=len(errors), errors=len(errors))
     for key in ("tests", "failures", "errors"):
         root.set(key, str(totals[key]))
+    for element in root.iter():  # a case name or message may hold what XML cannot (\x00)
+        element.text = None if element.text is None else xml_safe(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, xml_safe(value))
     ET.indent(root)
     write_atomically(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
 
 
 def write_atomically(path: Path, content: str | bytes) -> None:
-    """Write to a temporary file beside `path` and rename it over: never a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    """Write a report so that no reader ever sees half of it and nothing else is lost.
+
+    A regular file (or a new one) is written beside itself and renamed over. A symlink is
+    followed, and its target replaced the same way. A character device or a FIFO (/dev/null,
+    /dev/stdout, a named pipe) is written in place, since replacing it would destroy it
+    (as root, /dev/null became a file); a folder or other kind of file is refused. A missing
+    parent folder is made, as pytest does for its reports."""
+    path = Path(os.path.realpath(path))
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        data = content.encode("utf-8") if isinstance(content, str) else content
+        kind = path.stat().st_mode
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        if stat.S_ISCHR(kind) or stat.S_ISFIFO(kind):
+            with open(path, "wb") as handle:  # no O_CREAT race: it exists, and is not replaced
+                handle.write(data)
+            return
+        if not stat.S_ISREG(kind):
+            what = "a folder" if stat.S_ISDIR(kind) else "not a regular file"
+            raise IsADirectoryError(errno.EISDIR, f"{what}, so it is not replaced", str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -321,7 +366,8 @@ def _mode_for(path: Path) -> int:
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(text)  # the log viewer obeys the other controls (escape sequences)
 
 
 def _escape_property(text: str) -> str:

@@ -151,3 +151,26 @@ def _window(text: str, index: int, width: int = 100) -> tuple[str, int]:
     prefix = "…" if start > 0 else ""
     suffix = "…" if start + width < len(text) else ""
     return prefix + shown + suffix, index - start + len(prefix)
+
+
+# C0 controls but tab and newline, DEL, and C1 controls: what a terminal obeys rather than shows
+# (an escape sequence sets the title or colours), and what XML 1.0 cannot hold.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (9, 10)}
+
+
+def printable(text: str, keep_newlines: bool = True) -> str:
+    """`text` with its control characters written as escapes (ESC as \\x1b): user text (a case
+    name, a file name, a line of a program) is shown, never obeyed by the terminal."""
+    out = text.translate(_CONTROLS)
+    return out if keep_newlines else out.replace("\n", "\\n").replace("\t", "\\t")
+
+
+def xml_safe(text: str) -> str:
+    """`text` without what XML 1.0 cannot carry: controls, lone surrogates, U+FFFE and U+FFFF."""
+    out = printable(text)
+    if out.isascii():
+        return out
+    return "".join(
+        f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF or ord(c) in (0xFFFE, 0xFFFF) else c
+        for c in out
+    )

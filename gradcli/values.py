@@ -98,18 +98,36 @@ def _number(text: str, name: str, whole: str) -> float:
             hint="give a number (5, -2.5e-3), a comma list (1,2,3) "
             "or a JSON array ([[1, 2], [3, 4]])",
         )
-    return float(text)
+    value = float(text)
+    if value == 0 and underflows(text):
+        raise GradcliError(
+            f"the value of {name} is too small for a float64 (it would be 0): {whole}",
+            hint="the smallest is about 5e-324; give 0 if 0 is meant",
+        )
+    return value
+
+
+def underflows(literal: str) -> bool:
+    """Whether a decimal literal that float() made 0 stands for a number that is not 0."""
+    return any(c in "123456789" for c in re.split("[eE]", literal)[0])
 
 
 def _reject(constant: str) -> float:
     raise ValueError(f"{constant} is not allowed")
 
 
+def _json_float(literal: str) -> float:
+    value = float(literal)
+    if value == 0 and underflows(literal):
+        raise ValueError(f"{literal} is too small for a float64 (it would be 0)")
+    return value
+
+
 def _from_json(text: str, name: str) -> np.ndarray:
     try:
         import json  # array values only: not at start-up
 
-        data = json.loads(text, parse_constant=_reject)
+        data = json.loads(text, parse_constant=_reject, parse_float=_json_float)
     except ValueError as exc:
         raise GradcliError(f"the value of {name} is not valid JSON: {exc}") from None
     except RecursionError:  # Python's JSON reader recurses on nesting

@@ -1065,11 +1065,16 @@ def test_junit_xml_for_an_expression(tmp_path, monkeypatch):
     assert_junit_10(root)
 
 
-def test_junit_xml_into_a_missing_folder_is_an_error(tmp_path, monkeypatch):
+def test_junit_xml_into_a_missing_folder_makes_it_as_pytest_does(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = check(*TUTORIAL, "--junit-xml", "missing/report.xml")
+    result = check(*TUTORIAL, "--junit-xml", "missing/deeper/report.xml")
+    assert result.exit_code == 0
+    assert ET.parse(tmp_path / "missing" / "deeper" / "report.xml").getroot().get("tests") == "1"
+    (tmp_path / "file").write_text("not a folder")
+    result = check(*TUTORIAL, "--junit-xml", "file/report.xml")  # a parent that cannot be made
     assert result.exit_code == 2
-    assert "cannot write missing/report.xml" in result.stderr
+    assert "cannot write file/report.xml" in result.stderr
+    assert (tmp_path / "file").read_text() == "not a folder"
 
 
 def test_junit_xml_with_nothing_collected(tmp_path, monkeypatch):

@@ -1,0 +1,366 @@
+"""gradcli at its edges, run as the installed command in a subprocess: report targets that are
+not regular files, check files that name files outside their project, user text with control
+characters, and output streams that fail (a full disk, a reader that left)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+GRADCLI = str(Path(sys.executable).with_name("gradcli"))
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+CASE = '[[case]]\nname = "ok"\nexpr = "x*x"\nat = { x = 3 }\ngrad = { x = "2*x" }\n'
+
+
+def run(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", **kw.pop("env", {})}
+    kw.setdefault("stdout", subprocess.PIPE)
+    return subprocess.run(
+        [GRADCLI, *args], cwd=cwd, stderr=subprocess.PIPE, text=True, env=env, timeout=120, **kw
+    )
+
+
+def one_line_error(err: str, words: str) -> None:
+    assert words in err and "Traceback" not in err and "internal error" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+# --- report targets --------------------------------------------------------------------------
+
+
+def test_a_report_to_a_fifo_is_written_through_it_not_replaced(tmp_path: Path) -> None:
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    r = run("check", "x*x", "--x", "3", "--junit-xml", str(fifo))
+    reader.join(30)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert ET.fromstring(got[0]).get("tests") == "1"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.fifo"]  # no temporary left
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="no /dev/null")
+def test_a_report_to_a_character_device_leaves_the_device(tmp_path: Path) -> None:
+    before = os.stat("/dev/null")
+    r = run("check", "x*x", "--x", "3", "--junit-xml", "/dev/null")
+    after = os.stat("/dev/null")
+    assert r.returncode == 0, r.stderr
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+    assert Path("/dev/null").read_bytes() == b""
+
+
+def test_a_symlinked_report_is_written_through_the_link(tmp_path: Path) -> None:
+    (tmp_path / "reports").mkdir()
+    target = tmp_path / "reports" / "junit.xml"
+    target.write_text("old")
+    link = tmp_path / "junit.xml"
+    link.symlink_to(target)
+    r = run("check", "x*x", "--x", "3", "--junit-xml", str(link))
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert ET.parse(target).getroot().get("tests") == "1"
+    dangling = tmp_path / "later.xml"
+    dangling.symlink_to(tmp_path / "reports" / "new.xml")
+    assert run("check", "x*x", "--x", "3", "--junit-xml", str(dangling)).returncode == 0
+    assert (
+        dangling.is_symlink() and ET.parse(tmp_path / "reports" / "new.xml").getroot() is not None
+    )
+
+
+def test_a_missing_report_folder_is_made_and_a_folder_is_never_replaced(tmp_path: Path) -> None:
+    deep = tmp_path / "out" / "ci" / "junit.xml"
+    assert run("check", "x*x", "--x", "3", "--junit-xml", str(deep)).returncode == 0
+    assert ET.parse(deep).getroot().get("tests") == "1"
+    folder = tmp_path / "taken"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    r = run("check", "x*x", "--x", "3", "--junit-xml", str(folder))
+    assert r.returncode == 2
+    assert f"cannot write {folder}" in r.stderr and "not replaced" in r.stderr
+    assert (folder / "keep.txt").read_text() == "mine"
+
+
+# --- files named in check files ----------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project (pyproject.toml) with a secret beside it, outside."""
+    (tmp_path / "secret.grad").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tmp_path / "w.json").write_text("[1, 2]")
+    root = tmp_path / "proj"
+    (root / "checks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    (root / "model.grad").write_text("x*x\n")
+    (root / "checks" / "link.grad").symlink_to(tmp_path / "secret.grad")
+    return root
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("program", "/etc/passwd"),
+        ("program", "../../secret.grad"),
+        ("program", "link.grad"),  # a symlink inside, to a file outside
+        ("at", "@../../w.json"),
+    ],
+)
+def test_a_check_file_cannot_read_outside_its_project(project: Path, key: str, value: str) -> None:
+    body = f'program = "{value}"\nat = {{ x = 1 }}' if key == "program" else 'expr = "sum(w*w)"'
+    if key == "at":
+        body += f'\nat = {{ w = "{value}" }}'
+    (project / "checks" / "a.grad.toml").write_text(f'[[case]]\nname = "c"\n{body}\n')
+    r = run("check", "checks", cwd=project)
+    assert r.returncode == 2
+    assert "outside the project" in r.stderr and "--allow-outside-paths" in r.stderr
+    assert "root:x" not in r.stderr + r.stdout
+    opted = run("check", "checks", "--allow-outside-paths", cwd=project)
+    assert "outside the project" not in opted.stderr
+    if value == "/etc/passwd" and not Path(value).exists():
+        return
+    assert ("root:x" in opted.stderr) or opted.returncode == 0  # read, as the user asked
+    (project / "pyproject.toml").write_text("[tool.gradcli]\nallow_outside_paths = true\n")
+    assert "outside the project" not in run("check", "checks", cwd=project).stderr
+
+
+def test_files_inside_the_project_are_read_from_the_check_files_folder(project: Path) -> None:
+    (project / "checks" / "w.json").write_text("[1, 2]")
+    (project / "checks" / "a.grad.toml").write_text(
+        '[[case]]\nname = "up"\nprogram = "../model.grad"\nat = { x = 3 }\ngrad = { x = "6" }\n'
+        '[[case]]\nname = "here"\nexpr = "sum(w*w)"\nat = { w = "@w.json" }\n'
+        'grad = { w = "[2, 4]" }\n'
+    )
+    r = run("check", "checks/a.grad.toml", "--json", cwd=project)
+    assert r.returncode == 0, r.stderr
+
+
+# --- control characters in user text ---------------------------------------------------------
+
+NASTY = "a\\u0000b\\u001b]0;owned\\u0007c\\u001b[31mred\\u009b"
+
+
+def test_control_characters_in_case_names_reach_no_output_raw(tmp_path: Path) -> None:
+    (tmp_path / "a.grad.toml").write_text(CASE.replace('"ok"', f'"{NASTY}"'))
+    junit = tmp_path / "junit.xml"
+    for args in ([], ["--format", "github"]):
+        r = run("check", "a.grad.toml", "--junit-xml", str(junit), *args, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        for text in (r.stdout, r.stderr):
+            assert not any(c in text for c in "\x00\x1b\x07\x9b"), repr(text)
+        case = ET.parse(junit).getroot().find("testsuite/testcase")
+        assert case.get("name") == "a\\x00b\\x1b]0;owned\\x07c\\x1b[31mred\\x9b"
+    r = run("check", "a.grad.toml", "--json", cwd=tmp_path)
+    assert "\x1b" not in r.stdout and "\x00" not in r.stdout
+    assert "\x9b" not in r.stdout  # JSON allows it raw; a terminal could obey it
+    records = json.loads(r.stdout)["records"]
+    assert (
+        records and records[0]["case"] == "a\x00b\x1b]0;owned\x07c\x1b[31mred\x9b"
+    )  # JSON carries it all
+
+
+def test_an_escape_sequence_in_a_program_is_shown_not_obeyed() -> None:
+    r = run("eval", "x\x1b]0;owned\x07 + 1", "--x", "1")
+    assert r.returncode == 2 and "\\x1b" in r.stderr
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr
+
+
+# --- output streams ---------------------------------------------------------------------------
+
+FULL = Path("/dev/full")
+WRITES = [
+    ["eval", "x*y", "--x", "1", "--y", "2"],  # the quick path
+    ["eval", "x*y", "--x", "1", "--y", "2", "--json"],
+    ["eval", "x*y", "--x", "1,2", "--y", "2"],  # through Rich
+    ["check", "x*y", "--x", "1", "--y", "2"],
+    ["check", "x*y", "--x", "1", "--y", "2", "--json"],
+    ["diff", "x*y", "--wrt", "x"],
+]
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="no /dev/full")
+@pytest.mark.parametrize("args", WRITES, ids=" ".join)
+def test_a_full_disk_is_one_line_and_exit_code_2(args: list[str]) -> None:
+    with FULL.open("w") as full:
+        r = run(*args, stdout=full)
+    assert r.returncode == 2
+    one_line_error(r.stderr, "cannot write the output: No space left on device")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="no SIGPIPE")
+@pytest.mark.parametrize(
+    "args", [*WRITES, ["check", str(SAMPLES)], ["check", str(SAMPLES), "--json"]], ids=" ".join
+)
+def test_a_reader_that_leaves_ends_the_run_as_sigpipe_does(args: list[str]) -> None:
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [GRADCLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read()
+    assert proc.wait(120) == -signal.SIGPIPE, err
+    assert err == b""
+
+
+# --- options ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["github", "table"])
+def test_json_with_another_format_is_an_error_that_says_the_fix(fmt: str) -> None:
+    r = run("check", "x*x", "--x", "1", "--json", "--format", fmt)
+    assert r.returncode == 2 and r.stdout == ""
+    assert f"--json and --format {fmt}" in r.stderr and "give one of them" in r.stderr
+    assert run("check", "x*x", "--x", "1", "--json", "--format", "json").returncode == 0
+
+
+# --- --python mistakes --------------------------------------------------------------------------
+
+MODEL = """
+import numpy as np
+
+def f(W, b):
+    return float(np.sum(np.tanh(W @ b)))
+
+def _t(W, b):
+    return 1 - np.tanh(W @ b) ** 2
+
+def right(W, b):
+    return {"W": np.outer(_t(W, b), b), "b": W.T @ _t(W, b)}
+
+def transposed(W, b):
+    return {"W": np.outer(_t(W, b), b).T, "b": W.T @ _t(W, b)}
+
+def keepdims(W, b):
+    return {"W": np.outer(_t(W, b), b), "b": (W.T @ _t(W, b))[None, :]}
+
+def broadcast(W, b):
+    return {"W": np.outer(_t(W, b), b)[0], "b": W.T @ _t(W, b)}
+
+def size(W, b):
+    return {"W": np.zeros(4), "b": W.T @ _t(W, b)}
+
+def nothing(W, b):
+    return None
+
+def entry_none(W, b):
+    return {"W": None, "b": W.T @ _t(W, b)}
+
+def only_W(W, b):
+    return {"W": np.outer(_t(W, b), b)}
+
+def scaled(W, b):
+    return {"W": 1.1 * np.outer(_t(W, b), b), "b": W.T @ _t(W, b)}
+
+def f_none(W, b):
+    return None
+"""
+POINT = ["--W", "[[1, 2, 3], [4, 5, 6]]", "--b", "0.1,0.2,-0.1"]
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    (tmp_path / "model.py").write_text(MODEL)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "grad, words",
+    [
+        ("transposed", ["entry for W has shape (3, 2), and W has shape (2, 3)", "transpose"]),
+        ("keepdims", ["entry for b has shape (1, 3), and b has shape (3,)", "keepdims"]),
+        ("broadcast", ["entry for W has shape (3,), and W has shape (2, 3)", "broadcasts"]),
+        ("size", ["entry for W has shape (4,), and W has shape (2, 3)"]),
+        ("nothing", ["model:nothing returned None, not a gradient"]),
+        ("entry_none", ["model:entry_none returned None for the gradient's entry for W"]),
+        ("only_W", ["has no entry for b", "--wrt"]),
+    ],
+)
+def test_a_gradient_of_the_wrong_shape_or_kind_says_which_and_how(
+    model: Path, grad: str, words: list[str]
+) -> None:
+    r = run("check", "--python", "model:f", "--grad", f"model:{grad}", *POINT, cwd=model)
+    assert r.returncode == 2, r.stdout + r.stderr
+    for w in words:
+        assert w in r.stderr
+    assert "internal error" not in r.stderr and "(1, 2, 3)" not in r.stderr  # no batch axis
+
+
+def test_a_function_returning_none_says_so(model: Path) -> None:
+    r = run("check", "--python", "model:f_none", "--grad", "model:right", *POINT, cwd=model)
+    assert r.returncode == 2 and "model:f_none returned None for its value" in r.stderr
+
+
+def test_wrt_asks_only_for_the_entries_it_checks(model: Path) -> None:
+    args = ["check", "--python", "model:f", "--grad", "model:only_W", *POINT, "--json"]
+    r = run(*args, "--wrt", "W", cwd=model)
+    assert r.returncode == 0, r.stderr
+    assert [rec["variable"] for rec in json.loads(r.stdout)["records"]] == ["W"]
+
+
+def test_failing_array_elements_are_counted_and_shown_beside_the_reference(model: Path) -> None:
+    args = ["check", "--python", "model:f", "--grad", "model:scaled", *POINT]
+    r = run(*args, cwd=model)
+    assert r.returncode == 1
+    assert "∂f/∂W: 6 of 6 elements failed" in r.stdout
+    assert "autograd" in r.stdout and "reference" in r.stdout
+    (w,) = [
+        rec
+        for rec in json.loads(run(*args, "--json", cwd=model).stdout)["records"]
+        if rec["variable"] == "W"
+    ]
+    assert (w["elements"], w["failed_elements"]) == (6, 6)
+    import numpy as np
+
+    W, b = np.array([[1.0, 2, 3], [4, 5, 6]]), np.array([0.1, 0.2, -0.1])
+    exact = np.outer(1 - np.tanh(W @ b) ** 2, b)  # the closed form of ∂/∂W Σ tanh(W b)
+    assert np.allclose(w["arrays"]["autograd"], 1.1 * exact, rtol=1e-12)
+    assert np.allclose(w["arrays"]["reference"], exact, rtol=1e-8)
+
+
+# --- hostile and mistaken inputs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["eval", "x*1e-400", "--x", "1"], "the number 1e-400 is too small for a float64"),
+        (["eval", "x*1e309", "--x", "1"], "the number 1e309 is too large for a float64"),
+        (["eval", "x*x", "--x", "1e-400"], "the value of x is too small for a float64"),
+        (["eval", "x*x", "--x", "1e309"], "the value of x is too large for a float64"),
+        (["eval", "sum(x)", "--x", "[1, 1e-400]"], "1e-400 is too small for a float64"),
+        (["eval", "sum(x)", "--x", "2,1e-999"], "the value of x is too small for a float64"),
+    ],
+)
+def test_literals_that_underflow_are_refused_like_those_that_overflow(args, words) -> None:
+    r = run(*args)
+    assert r.returncode == 2 and words in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("text", ["0e-400", "0.0e-999", "5e-324", "1e-310"])
+def test_zero_and_subnormal_literals_are_numbers(text: str) -> None:
+    r = run("eval", f"x + {text}", "--x", text, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["value"] == 2 * float(text)
+
+
+def test_a_domain_as_wide_as_float64_is_sampled_not_an_internal_error(tmp_path: Path) -> None:
+    (tmp_path / "a.grad.toml").write_text(
+        '[[case]]\nname = "wide"\nexpr = "x/4"\n'
+        'sample = { n = 50, domains = { x = "-1e308:1e308" } }\n'
+    )
+    r = run("check", "a.grad.toml", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (rec,) = json.loads(r.stdout)["records"]
+    assert rec["points"] == 50 and rec["autograd"] == 0.25 and rec["verdict"] == "pass"
+    assert abs(rec["point"]["x"]) <= 1e308
