@@ -812,8 +812,13 @@ class _Run:
             return
         reverse, ahead = wide
         with np.errstate(all="ignore"):
-            agree = np.abs(reverse - ahead) <= tolerance[idx]
-            differ = np.abs(reverse - ahead) > tolerance[idx]
+            apart_wide = np.abs(reverse - ahead)
+            agree = apart_wide <= tolerance[idx]
+            # A wrong rule's difference is the same in any precision; one made by rounding (a
+            # cancellation in one mode's sums) shrinks with the unit roundoff: 2^-11 here, and
+            # 2^-6 leaves room for the rounding of the two orders to differ.
+            rounding = apart_wide < 2.0**-6 * np.abs(forward[idx] - entries.autograd[idx])
+            differ = (apart_wide > tolerance[idx]) & ~rounding
             exact = np.abs(entries.autograd[idx] - reverse) <= tolerance[idx]
         for j, k in enumerate(idx):
             if agree[j]:
@@ -827,6 +832,12 @@ class _Run:
                     f"{entries.autograd[k]:.17g}, and in extended precision both give "
                     f"{float(reverse[j]):.17g}: {'forward' if exact[j] else 'reverse'} mode "
                     f"lost its digits: {where}"
+                )
+            elif rounding[j]:
+                entries.notes[int(k)] = (
+                    f"forward mode gives {forward[k]:.17g} but reverse mode "
+                    f"{entries.autograd[k]:.17g}: a difference of rounding, not of rules (in "
+                    f"extended precision it is {float(apart_wide[j]):.3g}); the reference decides"
                 )
             elif differ[j]:
                 entries.verdict[k] = FAIL
