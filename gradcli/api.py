@@ -344,9 +344,24 @@ def _basis(names, sizes, shapes, total) -> dict[str, np.ndarray]:
 def _prepared(program: Lowered | str, values: Mapping[str, Any]):
     if isinstance(program, str):
         program = compile_program(program)
-    arrays = {name: np.asarray(v, dtype=np.float64) for name, v in values.items()}
+    arrays = {name: _value(name, v) for name, v in values.items()}
     check_variables(program, arrays.keys())
     return program, arrays, {name: a.shape for name, a in arrays.items()}
+
+
+def _value(name: str, value: Any) -> np.ndarray:
+    """A variable's value as float64, refused as the command line refuses it: not numbers, or
+    nan and inf (every nan or inf reported is then one the program made)."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise GradcliError(
+            f"the value of {name} is not a number or an array of numbers: {exc}"
+        ) from None
+    if not np.all(np.isfinite(array)):
+        raise GradcliError(f"the value of {name} holds nan or inf: values must be finite")
+    check_elements(array.shape, f"the value of {name}")
+    return array
 
 
 def wrt_names(program: Lowered, wrt: Sequence[str] | None) -> list[str]:

@@ -133,6 +133,13 @@ def program_and_values(
             if mistyped is not None:
                 raise mistyped
         values[var_name] = parse_value(raw, var_name)
+    for var_name in program.variables:
+        if var_name not in values and var_name in options:
+            raise GradcliError(
+                f"the program's variable {var_name} has no value, and --{var_name} is an option "
+                "of this command",
+                hint=f"give the variable as --var {var_name}=VALUE",
+            )
     return program, values
 
 

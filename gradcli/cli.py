@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
 from . import streams
 from ._version import __version__
@@ -46,6 +47,47 @@ def epilog(text: str) -> str:
         else:
             blocks.append(" ".join(line.strip() for line in lines))
     return "\n\n".join(blocks)
+
+
+# A program or value may start with "-" ("-sum(f*x)", "--x -inf"): Click would read it as short
+# options (-s -u -m … -f). So every token that starts with one "-", other than "-" (stdin) and
+# the short options "-f" and "-h" written alone, is marked with a NUL, which no argument can
+# hold, before Click parses, and unmarked after; "--" is then never needed, and is dropped.
+_MARK = "\x00"
+_SHORT = frozenset({"-", "-f", "-h"})
+
+
+def _unmark(value: object) -> object:
+    if isinstance(value, str):
+        return value.removeprefix(_MARK)
+    if isinstance(value, list | tuple):
+        return type(value)(_unmark(v) for v in value)
+    return value
+
+
+class _Command(TyperCommand):
+    """A command whose options are its long --names (and -f, -h alone); every other token is
+    a program, a path, or a variable's --NAME and VALUE, however it starts."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        valued = {
+            name
+            for param in self.get_params(ctx)
+            if param.param_type_name == "option" and not getattr(param, "is_flag", False)
+            for name in param.opts
+        }
+        marked = []
+        for i, token in enumerate(args):
+            if token == "--":
+                continue
+            after_option = i > 0 and args[i - 1] in valued
+            if token[:1] == "-" and token[:2] != "--" and token not in _SHORT and not after_option:
+                token = _MARK + token
+            marked.append(token)
+        rest = super().parse_args(ctx, marked)
+        ctx.params = {k: _unmark(v) for k, v in ctx.params.items()}
+        ctx.args = _unmark(ctx.args)
+        return _unmark(rest)  # type: ignore[return-value]
 
 
 app = typer.Typer(
@@ -846,6 +888,11 @@ def _python_case(target: str, grad_target: str | None, tokens: list[str], settin
     return Case(target, program(target, grad_target, list(at), wrt), at, options=settings.options)
 
 
+# What cannot be an expression and reads as a path: /abs/path, ./x, ../x, ~/x, a folder/,
+# or a name with a check file's or program's suffix.
+_PATH_LIKE = re.compile(r"(?:/|\./|\.\./|~/)\S*|\S*/|[\w./-]+\.(?:toml|grad)")
+
+
 def _exists(path: str) -> bool:
     """Whether `path` names a file or folder; an expression too long for a path does not."""
     try:
@@ -879,6 +926,12 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed, settings):
     from .source import GradcliError
 
     positional, pairs = _scan(tokens)
+    for token in positional:
+        if file is None and not _exists(token) and _PATH_LIKE.fullmatch(token):
+            raise GradcliError(
+                f"no such file or folder: {token}",
+                hint="give check files or folders that exist, or quote an expression",
+            )
     looks_like_paths = file is None and all(
         _exists(t) or t.endswith((".toml", ".grad", "/")) for t in positional
     )
@@ -915,6 +968,12 @@ def _collect_cases(tokens, file, var, wrt, domains, samples, seed, settings):
         case = _adhoc_case(text, name, assignments, wrt, domains, samples, seed)
         return [replace(case, options=replace(settings.options, wrt=case.options.wrt))], [], 0
     except GradcliError as err:
+        if file is None and not assignments and _NAME.fullmatch(text.strip()):
+            raise GradcliError(  # `gradcli check samples` in another folder
+                f"no file or folder named {text.strip()!r} here, and as an expression its "
+                "variable has no value",
+                hint=f"run it where {text.strip()} is, or give --var {text.strip()}=VALUE",
+            ) from None
         if file is None and not assignments and "/" in text and err.hint is not None:
             err.hint += f"; and no file or folder named {text!r} exists"
         raise
@@ -1014,3 +1073,6 @@ def main() -> None:
 
 
 from . import cli_inspect as _inspect_commands  # noqa: E402, F401  (registers diff, graph, explain)
+
+for _info in app.registered_commands:  # every command reads its arguments by the same rule
+    _info.cls = _Command

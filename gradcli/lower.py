@@ -255,6 +255,13 @@ def _index_key(node: ast.Index, parts: list[Node]) -> tuple:
 
     def whole(expr: ast.Expr) -> int:
         value = next(values)
+        if isinstance(expr, ast.Name) and expr.id in ("None", "newaxis", "np.newaxis"):
+            raise GradcliError(
+                f"a new axis (x[:, {expr.id}]) is not in the language yet",
+                expr.span,
+                hint="reshape(x, shape=[3, 1]) makes a column of a (3,) vector, and "
+                "broadcast_to repeats it",
+            )
         if value.op != "const" or np.ndim(value.value) or not float(value.value).is_integer():
             raise GradcliError(
                 "an index must be a whole number written in the program",

@@ -376,6 +376,13 @@ def _translate(exc: _Unexpected, source: Source, tokens: _Lexer) -> GradcliError
             hint = "use parentheses ( ) to group, or [ ] for an array"
         elif char == "!":
             hint = "there is no factorial; use gamma functions or a product"
+        elif char in "<>":
+            hint = (
+                "comparisons are not in the language yet: heaviside(x - a, 0.5) is 1 where "
+                "x > a, and relu, abs, max and min cover most piecewise formulas"
+            )
+        elif char in "&|":
+            hint = "logical operators are not in the language yet"
         return GradcliError(
             f"unexpected character {char!r}", Span(pos, pos + 1), source=source, hint=hint
         )

@@ -92,6 +92,12 @@ def _from_csv(text: str, path: str) -> np.ndarray:
 
 def _number(text: str, name: str, whole: str) -> float:
     text = text.strip()
+    if text.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+        raise GradcliError(
+            f"the value of {name} must be a finite number, not {text}",
+            hint="nan and inf are refused where they come in, so that every nan or inf "
+            "reported was made by the program",
+        )
     if not _NUMBER.fullmatch(text):
         raise GradcliError(
             f"the value of {name} is not a number: {whole!r}",

@@ -145,7 +145,7 @@ def test_file_errors_are_located_in_the_file(tmp_path):
         (["eval", "x*y", "--x", "a", "--y", "2"], "the value of x is not a number"),
         (["eval", "x", "--x", "[[1, 2], [3]]"], "ragged"),
         (["eval", "x", "--x", "[1, true]"], "only numbers"),
-        (["eval", "x", "--x", "NaN"], "not a number"),
+        (["eval", "x", "--x", "NaN"], "must be a finite number, not NaN"),
         (["eval", "x", "--x", "1e999"], "too large"),
         (["eval", "x", "--x", "1", "--x", "2"], "more than once"),
         (["eval", "x", "--x"], "--x needs a value"),

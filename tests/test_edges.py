@@ -364,3 +364,93 @@ def test_a_domain_as_wide_as_float64_is_sampled_not_an_internal_error(tmp_path: 
     (rec,) = json.loads(r.stdout)["records"]
     assert rec["points"] == 50 and rec["autograd"] == 0.25 and rec["verdict"] == "pass"
     assert abs(rec["point"]["x"]) <= 1e308
+
+
+@pytest.mark.parametrize(
+    "args, value",
+    [
+        (["eval", "-sum(f*x)", "--x", "2", "--f", "3", "--json"], -6.0),  # holds an f: not -f
+        (["eval", "-h*x", "--x", "2", "--h", "3", "--json"], -6.0),  # holds an h: not -h
+        (["eval", "--x", "2", "-x^2", "--json"], -4.0),
+        (["eval", "--", "-x", "--x", "2", "--json"], -2.0),  # "--" is not needed, and harmless
+        (["eval", "x*y", "--x", "-1e-3", "--y", "-4", "--json"], 0.004),
+    ],
+)
+def test_a_program_or_value_starting_with_a_dash_is_never_an_option(args, value) -> None:
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["value"] == pytest.approx(value, rel=1e-15)
+
+
+def test_short_options_written_alone_still_work(tmp_path: Path) -> None:
+    (tmp_path / "m.grad").write_text("x*y + x/y\n")
+    r = run("eval", "-f", str(tmp_path / "m.grad"), "--x", "5", "--y", "2", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["value"] == 12.5
+    assert "Usage: gradcli eval" in run("eval", "-h").stdout
+
+
+@pytest.mark.parametrize("value", ["-inf", "inf", "nan", "-Infinity"])
+def test_an_infinite_value_says_values_must_be_finite(value: str) -> None:
+    r = run("eval", "x*x", "--x", value)
+    assert r.returncode == 2
+    one_line_error(r.stderr.splitlines()[0], f"the value of x must be a finite number, not {value}")
+
+
+def test_a_variable_named_like_an_option_is_given_with_var() -> None:
+    r = run("check", "eps*x", "--x", "1", "--eps", "1e-6")
+    assert r.returncode == 2
+    assert "--eps is an option of this command" in r.stderr and "--var eps=VALUE" in r.stderr
+    r = run("check", "eps*x", "--x", "1", "--var", "eps=2", "--json")
+    assert r.returncode == 0, r.stderr
+    assert {rec["variable"]: rec["autograd"] for rec in json.loads(r.stdout)["records"]} == {
+        "eps": 1.0,
+        "x": 2.0,
+    }
+
+
+@pytest.mark.parametrize(
+    "arg, words",
+    [
+        ("/home/me/proj/nonexistent", "no such file or folder: /home/me/proj/nonexistent"),
+        ("./missing", "no such file or folder: ./missing"),
+        ("checks/", "no such file or folder: checks/"),
+        ("model.grad.toml", "no such file or folder: model.grad.toml"),
+        ("samples", "no file or folder named 'samples' here"),
+    ],
+)
+def test_a_path_that_does_not_exist_says_so(tmp_path: Path, arg: str, words: str) -> None:
+    r = run("check", arg, cwd=tmp_path)
+    assert r.returncode == 2 and words in r.stderr, r.stderr
+    assert "unexpected" not in r.stderr and "give --samples" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("x > 0", "comparisons are not in the language yet"),
+        ("x <= 1", "comparisons are not in the language yet"),
+        ("x[:, None]", "a new axis (x[:, None]) is not in the language yet"),
+    ],
+)
+def test_what_the_language_lacks_is_said(text: str, words: str) -> None:
+    r = run("eval", text, "--x", "1,2")
+    assert r.returncode == 2 and words in r.stderr
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (float("nan"), "holds nan or inf"),
+        (float("-inf"), "holds nan or inf"),
+        ([1.0, float("nan")], "holds nan or inf"),
+        ("abc", "is not a number or an array of numbers"),
+        ([1, [2, 3]], "is not a number or an array of numbers"),
+    ],
+)
+def test_the_python_api_refuses_bad_values_with_its_own_error(value, words: str) -> None:
+    import gradcli
+    from gradcli.source import GradcliError
+
+    for call in (gradcli.evaluate, gradcli.jacobian, gradcli.hessian):
+        with pytest.raises(GradcliError, match=words):
+            call("x*x", {"x": value})

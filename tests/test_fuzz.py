@@ -326,19 +326,23 @@ def test_command_line_exits_0_1_or_2_and_never_shows_a_traceback(cli) -> None:
     rng = random.Random(SEED + 1)
     problems = []
     codes: dict[int, int] = {}
+    evaluated = 0
     for _ in range(3_000):
         args = cli_arguments(rng)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a warning would be printed on stderr
             result = cli(*args)
         codes[result.exit_code] = codes.get(result.exit_code, 0) + 1
+        if result.exit_code in (0, 1) and "Usage:" not in result.stdout:
+            evaluated += 1
         problem = _problem(args, result.exit_code, result.stdout, result.stderr)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             problem = f"raised {result.exception!r}"
         if problem:
             problems.append(f"gradcli {args!r}: {problem}")
     assert not problems, "\n".join(problems[:20])
-    assert codes.get(0, 0) + codes.get(1, 0) >= 100, codes  # some inputs were programs
+    # Some inputs were programs, evaluated (not the help: "-tanh(x)" was once read as -h).
+    assert evaluated >= 80, (evaluated, codes)
 
 
 def test_the_norm_column_of_a_table_prints_no_numpy_warning(cli) -> None:
