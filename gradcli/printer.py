@@ -241,6 +241,8 @@ def _number(value: float) -> str:
         return "pi"
     if value == math.e:
         return "e"
-    if value.is_integer() and abs(value) < 1e16:
+    # A whole number below 2^64 is printed exactly, digit by digit: 2^54 is 18014398509481984,
+    # not 1.8014398509481984e+16, and reads back as the same float.
+    if value.is_integer() and abs(value) < 2.0**64:
         return str(int(value)) if value or math.copysign(1.0, value) > 0 else "-0"
     return repr(value)

@@ -19,6 +19,7 @@ expression agrees with the autograd gradient to rounding (tests/test_diff.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 
 import numpy as np
 
@@ -190,16 +191,16 @@ class _Simplifier:
             else:
                 factors = ((factor, 1.0),)
             for base, power in factors:
-                entry = powers.setdefault(id(base), [base, 0.0, 0.0])
-                entry[1 if power * k > 0 else 2] += abs(power * k)
+                entry = powers.setdefault(id(base), [base, Fraction(0), Fraction(0)])
+                # Exact: float sums of powers round past 2^53, and x^(2^54 - 1), odd, became
+                # x^(2^54), even, with the wrong sign at x = -1.
+                entry[1 if power * k > 0 else 2] += abs(Fraction(power) * Fraction(k))
         factors = []
         for base, up, down in powers.values():
             if up and down and self._never_zero(base):
-                up, down = max(up - down, 0.0), max(down - up, 0.0)
-            if up:
-                factors.append((base, up))
-            if down:
-                factors.append((base, -down))
+                up, down = max(up - down, Fraction(0)), max(down - up, Fraction(0))
+            factors += [(base, p) for p in _exact_powers(up)]
+            factors += [(base, -p) for p in _exact_powers(down)]
         return self._assemble(coef, tuple(factors))
 
     def _split(self, node: Node) -> tuple[float, tuple[tuple[Node, float], ...]]:
@@ -292,6 +293,23 @@ _RESHAPES = frozenset({"broadcast_to", "sum_to", "reshape"})
 
 _SMALL = 64  # a constant reshaped or broadcast to at most this many elements is folded
 _INLINE = 4  # a shared product of at most this many factors is merged into products using it
+
+
+def _exact_powers(total: Fraction) -> list[float]:
+    """`total` as floats that are each exactly what they stand for and sum to it: one where the
+    power is a float already (x^2.5, x^(1/3) rounded as written), else whole parts of at most
+    2^53 (x^(2^54 - 1) is x^(2^53)·x^(2^53 - 1))."""
+    if total == 0:
+        return []
+    if Fraction(float(total)) == total or total.denominator != 1:
+        return [float(total)]
+    parts, left = [], total
+    while left > 2**53:  # a bound: the powers come from at most 2^20 nodes, each below 2^1024
+        parts.append(float(2**53))
+        left -= 2**53
+        if len(parts) > 64:
+            return [float(total)]
+    return [*parts, float(left)]
 
 
 def _rank(factor: tuple[Node, float]) -> tuple[int, str]:

@@ -14,6 +14,7 @@ import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import mpmath
 import pytest
 
 GRADCLI = str(Path(sys.executable).with_name("gradcli"))
@@ -454,3 +455,21 @@ def test_the_python_api_refuses_bad_values_with_its_own_error(value, words: str)
     for call in (gradcli.evaluate, gradcli.jacobian, gradcli.hessian):
         with pytest.raises(GradcliError, match=words):
             call("x*x", {"x": value})
+
+
+def test_integer_exponents_stay_exact_in_diff(tmp_path: Path) -> None:
+    """a1 = x*x; a_{k+1} = a_k*a_k, 54 times, is x^(2^54): its derivative 2^54·x^(2^54 - 1) has
+    an odd exponent, which float sums of powers rounded to 2^54 (even: the wrong sign at
+    x = -1), and printed as 1.8014398509481984e+16."""
+    lines = ["a1 = x*x", *(f"a{i} = a{i - 1}*a{i - 1}" for i in range(2, 55)), "a54"]
+    (tmp_path / "a54.grad").write_text("\n".join(lines) + "\n")
+    r = run("diff", "-f", str(tmp_path / "a54.grad"), "--wrt", "x")
+    assert r.returncode == 0, r.stderr
+    printed = r.stdout.strip()
+    assert "e+16" not in printed and "18014398509481984" in printed
+    for x in ("-1", "1", "-0.9999999999999999"):
+        got = run("eval", printed, "--x", x, "--json")
+        assert got.returncode == 0, got.stderr
+        with mpmath.workdps(60):  # the closed form
+            exact = 2**54 * mpmath.power(mpmath.mpf(float(x)), 2**54 - 1)
+        assert json.loads(got.stdout)["value"] == pytest.approx(float(exact), rel=1e-12)
