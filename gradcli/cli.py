@@ -370,7 +370,7 @@ def minimize_command(
         render.training_report(result)
     if result.stopped == "interrupted":
         raise typer.Exit(130)
-    if result.stopped == "diverged":
+    if result.stopped in ("diverged", "overflowed", "stuck"):
         raise typer.Exit(EXIT_NONFINITE)
 
 

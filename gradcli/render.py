@@ -459,6 +459,10 @@ def training_report(result) -> None:
         "completed": f"{max(0, result.steps - 1)} steps",
         "interrupted": f"interrupted after {max(0, result.steps - 1)} steps",
         "diverged": f"stopped after {max(0, result.steps - 1)} steps: the loss became nan or inf",
+        "overflowed": f"stopped after {max(0, result.steps - 1)} steps: the gradient or the "
+        "update overflowed (no finite step exists; start closer, or lower --lr)",
+        "stuck": f"no parameter moved in {max(0, result.steps - 1)} steps, though the gradient "
+        "is not 0: the steps are below the parameters' rounding (raise --lr, or rescale)",
     }[result.stopped]
     heading = Text(f"minimize: {what}", style="bold")
     if result.history:

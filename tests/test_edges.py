@@ -473,3 +473,47 @@ def test_integer_exponents_stay_exact_in_diff(tmp_path: Path) -> None:
         with mpmath.workdps(60):  # the closed form
             exact = 2**54 * mpmath.power(mpmath.mpf(float(x)), 2**54 - 1)
         assert json.loads(got.stdout)["value"] == pytest.approx(float(exact), rel=1e-12)
+
+
+def _adam_reference(dfdw, w: float, lr: float, steps: int) -> list:
+    """Adam as Kingma & Ba write it, in mpmath at 50 digits, where nothing overflows."""
+    with mpmath.workdps(50):
+        w, m, v = mpmath.mpf(w), mpmath.mpf(0), mpmath.mpf(0)
+        path = []
+        for t in range(1, steps + 1):
+            g = dfdw(w)
+            m = 0.9 * m + 0.1 * g
+            v = mpmath.mpf("0.999") * v + mpmath.mpf("0.001") * g * g
+            m_hat, v_hat = m / (1 - mpmath.mpf("0.9") ** t), v / (1 - mpmath.mpf("0.999") ** t)
+            w -= lr * m_hat / (mpmath.sqrt(v_hat) + mpmath.mpf("1e-8"))
+            path.append(w)
+    return path
+
+
+@pytest.mark.parametrize("steps", [1, 5, 40])
+def test_adam_moves_where_the_square_of_the_gradient_overflows(steps: int) -> None:
+    """exp(w) at w = 700 with --lr 10: g² (1e608) overflowed Adam's second moment, every step
+    was 0, stderr filled with numpy warnings and the run "completed". Now it follows Adam."""
+    args = ["minimize", "exp(w)", "--params", "w", "--w", "700", "--lr", "10"]
+    r = run(*args, "--steps", str(steps), "--json")
+    assert r.returncode == 0 and "Warning" not in r.stderr, r.stderr
+    got = json.loads(r.stdout)
+    expected = _adam_reference(mpmath.exp, 700.0, 10.0, steps)[-1]
+    assert got["last_params"]["w"] == pytest.approx(float(expected), rel=1e-12)
+    assert got["stopped"] == "completed" and got["last_params"]["w"] < 700 - 9
+
+
+def test_a_run_that_cannot_move_says_so_and_fails() -> None:
+    r = run("minimize", "w", "--params", "w", "--w", "1e20", "--lr", "1e-3", "--optimizer", "gd")
+    assert r.returncode == 1
+    assert "no parameter moved in 500 steps" in r.stdout and "Warning" not in r.stderr
+    r = run("minimize", "w", "--params", "w", "--w", "1e20", "--lr", "1e-3", "--json",
+            "--optimizer", "gd")  # fmt: skip
+    assert r.returncode == 1 and json.loads(r.stdout)["stopped"] == "stuck"
+
+
+@pytest.mark.parametrize("lr", ["nan", "inf", "0"])
+def test_a_learning_rate_that_is_not_a_step_is_refused(lr: str) -> None:
+    r = run("minimize", "exp(w)", "--params", "w", "--w", "1", f"--lr={lr}", "--json")
+    assert r.returncode == 2 and r.stdout == ""
+    assert "--lr must be a finite number above 0" in r.stderr and "internal" not in r.stderr
