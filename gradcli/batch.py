@@ -41,7 +41,7 @@ class BatchSummary:
 
 def run_batch(
     program: Lowered,
-    lines: Iterable[str],
+    lines: Iterable[str | GradcliError],
     out: TextIO,
     fixed: Mapping[str, np.ndarray] | None = None,
     wrt: list[str] | None = None,
@@ -61,10 +61,12 @@ def run_batch(
         groups: dict[tuple, list[tuple[int, dict[str, np.ndarray]]]] = {}
         for number, line in block:
             summary.lines += 1
-            if not line.strip():
+            if isinstance(line, str) and not line.strip():
                 summary.lines -= 1
                 continue
             try:
+                if isinstance(line, GradcliError):  # a line past the limits, already skipped
+                    raise line
                 values = _read_line(line, program, fixed)
             except GradcliError as err:
                 records[number] = {"line": number, "error": err.message}

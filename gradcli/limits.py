@@ -83,15 +83,20 @@ def read_text(path: str | os.PathLike[str], what: str) -> str:
         return read_bounded(handle, what)
 
 
-def lines_bounded(handle: IO[str], what: str) -> Iterator[str]:
-    """The lines of a stream, each read with at most the source limit in memory."""
+def lines_bounded(handle: IO[str], what: str) -> Iterator[str | GradcliError]:
+    """The lines of a stream, each read with at most the source limit in memory. A longer line
+    is skipped to its end, piece by piece, and stands as the error that says so: the lines
+    after it are still read (one 10 MB line aborted a whole batch)."""
     limit = SOURCE.value()
     while True:
         line = handle.readline(limit + 1) if limit is not None else handle.readline()
         if not line:
             return
         if limit is not None and len(line) > limit:
-            raise SOURCE.error(f"a line of {what}", None)
+            while line and not line.endswith("\n"):
+                line = handle.readline(limit + 1)
+            yield SOURCE.error(f"a line of {what}", None)
+            continue
         yield line
 
 

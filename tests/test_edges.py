@@ -517,3 +517,14 @@ def test_a_learning_rate_that_is_not_a_step_is_refused(lr: str) -> None:
     r = run("minimize", "exp(w)", "--params", "w", "--w", "1", f"--lr={lr}", "--json")
     assert r.returncode == 2 and r.stdout == ""
     assert "--lr must be a finite number above 0" in r.stderr and "internal" not in r.stderr
+
+
+def test_a_batch_line_past_the_limit_is_an_error_record_and_the_rest_runs(tmp_path: Path) -> None:
+    lines = ['{"x": 1}', '{"x": [' + ", ".join(["2"] * 2000) + "]}", '{"x": 3}', ""]
+    (tmp_path / "b.jsonl").write_text("\n".join(lines))
+    r = run("eval", "x*x", "--batch", str(tmp_path / "b.jsonl"), env={"GRADCLI_MAX_SOURCE": "1000"})
+    assert r.returncode == 2  # a line was bad: documented exit code of --batch
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [rec["line"] for rec in records] == [1, 2, 3]
+    assert records[0]["gradient"]["x"] == 2.0 and records[2]["gradient"]["x"] == 6.0
+    assert "more than the limit of 1,000 characters" in records[1]["error"]
