@@ -253,26 +253,26 @@ def check_details(outcome) -> None:
     if outcome.error is not None:
         error(outcome.error)
         return
-    table = Table(box=box.SIMPLE_HEAD)
-    columns = ["", "autograd", "reference", "abs. error", "rel. error", "ref. error", "method"]
-    for title in [*columns, "step", "verdict"]:
-        table.add_column(
-            title, justify="left" if title in ("", "method", "verdict") else "right", no_wrap=True
-        )
+    titles = ["", "autograd", "reference", "abs. error", "rel. error", "ref. error", "method"]
+    titles += ["step", "verdict"]
+    columns = [(t, "left" if t in ("", "method", "verdict") else "right") for t in titles]
+    rows: list[list[Any]] = []
     notes: list[str] = []
     for rec in records([outcome]):
         verdict = Text(rec["verdict"], style=_VERDICT_STYLE.get(rec["verdict"], ""))
         if rec["kind"] == "value":
-            table.add_row(
-                "f",
-                _num(rec["actual"]),
-                _num(rec["expected"]),
-                "",
-                "",
-                "",
-                "expected value",
-                "",
-                verdict,
+            rows.append(
+                [
+                    "f",
+                    _num(rec["actual"]),
+                    _num(rec["expected"]),
+                    "",
+                    "",
+                    "",
+                    "expected value",
+                    "",
+                    verdict,
+                ]
             )
             continue
         label = rec["label"]
@@ -285,8 +285,8 @@ def check_details(outcome) -> None:
         elif rec["left"] is not None:  # a kink: the one-sided derivatives bound the subgradients
             reference = f"{_num(rec['left'])} … {_num(rec['right'])}"
             errors = ["—", "—", "—"]
-        table.add_row(
-            label, _num(value), reference, *errors, rec["how"], _num(rec["step"]), verdict
+        rows.append(
+            [label, _num(value), reference, *errors, rec["how"], _num(rec["step"]), verdict]
         )
         if result is not None and result.count > 1 and rec["verdict"] != "pass":
             at = ", ".join(f"{k} = {_num(v)}" for k, v in rec["point"].items())
@@ -302,11 +302,60 @@ def check_details(outcome) -> None:
             )
             if rec["arrays"] is not None:
                 notes.append(_arrays_side_by_side(rec["arrays"]))
+    # The entry, its value, the reference and the verdict first: what a reader acts on.
+    table, hidden = _fitted(
+        columns, rows, [0, 1, 2, 8, 4, 3, 5, 6, 7], _stdout.width, box=box.SIMPLE_HEAD
+    )
     _stdout.print(table)
+    below = []
+    for row in rows if hidden else []:  # what did not fit, below, entry by entry
+        extra = [f"{titles[i]} {_plain_text(row[i])}" for i in hidden if _plain_text(row[i])]
+        if extra:
+            below.append(f"{_plain_text(row[0])}: " + ", ".join(extra))
+    notes[:0] = below
     if result is not None and result.options.order == 2:
         notes.append(_symmetry_note(result.symmetry, result.symmetric, result.options.fast))
     for note in notes:
         _stdout.print(Text(note), soft_wrap=True)
+
+
+def _cell_len(value: Any) -> int:
+    text = value if isinstance(value, Text) else Text(str(value))
+    return max((Text(line).cell_len for line in text.plain.split("\n")), default=0)
+
+
+def _fitted(
+    columns: list[tuple[str, str]],
+    rows: list[list[Any]],
+    priority: list[int],
+    width: int,
+    flexible: int | None = None,
+    **table_options: Any,
+) -> tuple[Table, list[int]]:
+    """A table of the columns that fit in `width`, chosen in order of `priority`, and the
+    indices of those left out, for the caller to show otherwise: at 80 columns the check
+    table showed every column cut to `∂…  -345…  ver…`. The `flexible` column (a case name)
+    may wrap, and is counted at up to 24 cells; the others are shown whole or not at all."""
+    # Each column takes its cells, a space of padding either side and one of border.
+    need = [
+        max([_cell_len(title), *(_cell_len(row[i]) for row in rows)]) + 3
+        for i, (title, _) in enumerate(columns)
+    ]
+    if flexible is not None:
+        need[flexible] = min(need[flexible], 24)
+    budget, used, chosen = width - 1, 0, set()
+    for i in priority:
+        if used + need[i] <= budget or not chosen:
+            chosen.add(i)
+            used += need[i]
+    table = Table(**table_options)
+    shown = [i for i in range(len(columns)) if i in chosen]
+    for i in shown:
+        title, justify = columns[i]
+        table.add_column(title, justify=justify, no_wrap=i != flexible)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*(row[i] for i in shown))
+    return table, [i for i in range(len(columns)) if i not in chosen]
 
 
 def _entry_name(rec: dict[str, Any]) -> str:
@@ -331,6 +380,10 @@ def _arrays_side_by_side(arrays: dict[str, Any]) -> str:
         for i in range(rows)
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _plain_text(value: Any) -> str:
+    return value.plain if isinstance(value, Text) else str(value)
 
 
 def _symmetry_note(asymmetry: float | None, symmetric: bool | None, fast: bool) -> str:
@@ -360,9 +413,7 @@ def check_summary(results, errors, files: int) -> None:
     if len(results) > LISTED_CASES:
         listed = [r for r in results if r.status != "passed"]
         title += f"; {len(results) - len(listed)} passed cases not listed (--json lists all)"
-    table = Table(title=title, title_justify="left")
-    for column in ("case", "where", "variables", "points", "result"):
-        table.add_column(column, no_wrap=column != "case")
+    rows = []
     for outcome in listed:
         status = outcome.status
         points = str(outcome.result.count) if outcome.result is not None else "—"
@@ -372,15 +423,30 @@ def check_summary(results, errors, files: int) -> None:
             else "—"
         )
         style = {"passed": "green", "failed": "bold red", "error": "bold red"}[status]
-        table.add_row(  # Text: a name like "max [x, y]" or "[/x]" is words, not Rich markup
-            Text(outcome.case.name),
-            Text(outcome.case.where),
-            variables,
-            points,
-            Text(status, style=style),
+        rows.append(  # Text: a name like "max [x, y]" or "[/x]" is words, not Rich markup
+            [
+                Text(outcome.case.name),
+                Text(outcome.case.where),
+                variables,
+                points,
+                Text(status, style=style),
+            ]
         )
+    titles = ["case", "where", "variables", "points", "result"]
+    table, hidden = _fitted(
+        [(t, "left") for t in titles],
+        rows,
+        [0, 4, 1, 3, 2],
+        _stdout.width,
+        flexible=0,
+        title=title,
+        title_justify="left",
+    )
     if listed:
         _stdout.print(table)
+        if hidden:
+            left_out = ", ".join(titles[i] for i in hidden)
+            _stdout.print(f"({left_out} not shown at this width; --json has every field)")
     elif results:
         _stdout.print(title, style="italic")
     for outcome in results:

@@ -528,3 +528,38 @@ def test_a_batch_line_past_the_limit_is_an_error_record_and_the_rest_runs(tmp_pa
     assert [rec["line"] for rec in records] == [1, 2, 3]
     assert records[0]["gradient"]["x"] == 2.0 and records[2]["gradient"]["x"] == 6.0
     assert "more than the limit of 1,000 characters" in records[1]["error"]
+
+
+# --- terminals ---------------------------------------------------------------------------------
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+def test_the_check_table_is_readable_in_full_at_every_width(width: int) -> None:
+    """At 80 columns the table showed `∂…  -345…  ver…`: every column cut. Now the columns that
+    fit are shown whole, by priority, and the others below, entry by entry."""
+    r = run("check", "x*y + x/y", "--x", "5", "--y", "2", env={"COLUMNS": str(width)})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "…" not in r.stdout
+    assert all(len(line.rstrip()) <= width for line in lines[1:] if not line.startswith("∂"))
+    for field in ("∂f/∂x", "∂f/∂y", "2.5", "3.75", "complex", "2.71051e-20", "pass"):
+        assert field in r.stdout, (field, r.stdout)
+    assert r.stdout.count("1.11022e-15") == 1 and r.stdout.count("1.66533e-15") == 1
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+def test_the_summary_shows_case_names_whole_and_says_what_it_leaves_out(width: int) -> None:
+    r = run("check", str(DATA / "wrong_gradient.grad.toml"), env={"COLUMNS": str(width)})
+    assert r.returncode == 1
+    head = r.stdout.split("\n\n")[0]
+    assert "…" not in head
+    assert all(len(line) <= width for line in head.splitlines())
+    words = " ".join(line.strip("│┃ ").split("│")[0].strip() for line in head.splitlines())
+    for name in ("a sign slip in d/dy of x*y + x/y", "the chain rule forgotten in sin(x^2)"):
+        assert all(word in words for word in name.split()), (name, head)
+    # a column of one word per line cannot hold "forgotten in": the name column is wide enough
+    assert any("forgotten in" in line or "rule forgotten" in line for line in head.splitlines())
+    if width < 100:
+        assert "not shown at this width; --json has every field" in r.stdout

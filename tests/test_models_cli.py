@@ -236,10 +236,13 @@ def test_interrupting_keeps_the_best_parameters_so_far():
 
 
 def test_a_diverging_run_stops_with_the_best_parameters():
-    program = compile_program("exp(x)")
-    result = minimize(program, ["x"], {"x": 1.0}, 50, -100.0, "gd")
-    assert result.stopped == "diverged" and result.best_step == 0
-    assert float(result.best["x"]) == 1.0
+    program = compile_program("-exp(x)")  # unbounded below: descent runs off to -inf
+    result = minimize(program, ["x"], {"x": 1.0}, 50, 100.0, "gd")
+    assert result.stopped == "diverged" and result.best_step == len(result.history) - 1
+    x = 1.0
+    for _ in range(result.best_step):  # gradient descent by hand: x <- x + 100 e^x
+        x += 100.0 * np.exp(x)
+    assert float(result.best["x"]) == x and result.history[-1] == -np.exp(x)
 
 
 def test_minimize_command_json_and_table(tmp_path):
