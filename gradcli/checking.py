@@ -1781,7 +1781,9 @@ class _Entries:
         self.verdict[plain & ~ok] = FAIL
         self.verdict[plain & ~ok & self.edge] = UNCHECKED
         self.verdict[plain & ~np.isfinite(self.reference)] = UNCHECKED
-        self.verdict[plain & np.isnan(tolerance)] = UNCHECKED  # a bound of nan judges nothing
+        # A bound of nan or inf judges nothing: an infinite error estimate (a difference of
+        # 1e-291 lost in a sum of 1e273) passed every autograd value.
+        self.verdict[plain & ~np.isfinite(tolerance)] = UNCHECKED
         self.verdict[~np.isfinite(self.autograd) | ~value_finite] = NONFINITE
 
     def as_check(self, var, shape, method, tolerance, count, columns) -> VariableCheck:

@@ -428,3 +428,18 @@ def test_modes_that_differ_by_rounding_are_no_inconsistent_rule() -> None:
     vc = run(program.text, v=np.array(v))["v"]
     assert vc.verdict[0, 2] == PASS, vc.messages
     assert abs(vc.autograd[0, 2] - float(exact.derivative)) <= vc.tolerance[0, 2]
+
+
+@pytest.mark.parametrize(
+    "text", ["sum(-(sqrt(abs(u)) * sqrt(abs(u))))", "-sqrt(abs(u))^2 @ [1, 1]"]
+)
+def test_a_reference_with_an_infinite_error_estimate_passes_nothing(text: str) -> None:
+    """At u = [-1.2e-288, 5e273] the differences in u[0] (steps of 1e-291) are lost in a
+    value of -5e273: the reference is 0, its error estimate inf, and an infinite tolerance
+    passed any autograd value (found by the sweep of one point per batch, seed 0)."""
+    u = np.array([[-1.2091886057706819e-288, 4.996224852535243e273]])
+    result = check(compile_program(text), {"u": u}, CheckOptions())
+    vc = result.variables[0]
+    assert vc.autograd[0] == pytest.approx([1.0, -1.0], rel=1e-15)  # d(-|u|)/du: closed form
+    assert vc.verdict[0, 0] == UNCHECKED, (vc.verdict, vc.tolerance)
+    assert vc.verdict[0, 1] == PASS
