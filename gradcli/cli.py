@@ -831,7 +831,11 @@ def check_command(
             _fail(err)
     if samples is None and files:  # the project's sample size is for check files' samples
         samples = settings.samples
-    results = [run_case(case, samples, **overrides) for case in cases]
+    results = []
+    with render.check_progress(len(cases)) as on_case:
+        for case in cases:
+            results.append(run_case(case, samples, **overrides))
+            on_case(results[-1])
     if output_format == "json":
         document = report.json_document(results, errors, files)
         if swept is not None:

@@ -302,6 +302,22 @@ def check_details(outcome) -> None:
             )
             if rec["arrays"] is not None:
                 notes.append(_arrays_side_by_side(rec["arrays"]))
+    passing = [row for row in rows if _plain_text(row[-1]) == "pass"]
+    if len(rows) > LISTED_ROWS and passing:
+        # A long run's thousand "pass" rows would hide what matters: only the others are
+        # listed (all of them, and every entry is in --json).
+        rows = [row for row in rows if _plain_text(row[-1]) != "pass"]
+        _stdout.print(
+            f"{len(passing):,} of {len(passing) + len(rows):,} entries passed and are not "
+            "listed (--json lists every entry)",
+            soft_wrap=True,
+        )
+        if not rows:
+            if result is not None and result.options.order == 2:
+                notes.append(_symmetry_note(result.symmetry, result.symmetric, result.options.fast))
+            for note in notes:
+                _stdout.print(Text(note), soft_wrap=True)
+            return
     # The entry, its value, the reference and the verdict first: what a reader acts on.
     table, hidden = _fitted(
         columns, rows, [0, 1, 2, 8, 4, 3, 5, 6, 7], _stdout.width, box=box.SIMPLE_HEAD
@@ -399,6 +415,8 @@ def _symmetry_note(asymmetry: float | None, symmetric: bool | None, fast: bool) 
     return f"symmetry: max |H - Hᵀ| / max |H| = {asymmetry:.3g}: {verdict}"
 
 
+# Past this many entries, a case's table lists only those that did not pass.
+LISTED_ROWS = 40
 # Past this many cases the table lists only those that did not pass: a CI log of a thousand
 # "passed" rows hides the one that matters (--json and --junit-xml have every case).
 LISTED_CASES = 100
@@ -475,6 +493,39 @@ def check_summary(results, errors, files: int) -> None:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+@contextmanager
+def check_progress(total: int):
+    """A progress bar of a check run on stderr (cases done, failures so far, elapsed, rate),
+    only where stderr is a terminal and not in CI (its logs keep every redraw); yields the
+    callback to call after each case with its result."""
+    if total < 2 or not _stderr.is_terminal or os.environ.get("CI"):
+        yield lambda outcome: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]}"),
+    )
+    with Progress(*columns, console=_stderr, transient=True) as progress:
+        task = progress.add_task("check", total=total, failed=0, rate="")
+        failed = 0
+
+        def on_case(outcome) -> None:
+            nonlocal failed
+            failed += outcome.status != "passed"
+            elapsed = progress.tasks[0].elapsed or 0.0
+            done = progress.tasks[0].completed + 1
+            rate = f"{done / elapsed:.1f} cases/s" if elapsed > 0 else ""
+            progress.update(task, advance=1, failed=failed, rate=rate)
+
+        yield on_case
 
 
 # --- training -------------------------------------------------------------------------------

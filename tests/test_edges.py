@@ -563,3 +563,53 @@ def test_the_summary_shows_case_names_whole_and_says_what_it_leaves_out(width: i
     assert any("forgotten in" in line or "rule forgotten" in line for line in head.splitlines())
     if width < 100:
         assert "not shown at this width; --json has every field" in r.stdout
+
+
+def _stderr_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run with stderr on a pseudo-terminal (stdout a pipe); what the terminal received."""
+    import pty
+    import select
+
+    main, child = pty.openpty()
+    full = {k: v for k, v in os.environ.items() if k != "CI"} | {"COLUMNS": "100"} | env
+    proc = subprocess.Popen([GRADCLI, *args], stdout=subprocess.PIPE, stderr=child, env=full)
+    os.close(child)
+    got = b""
+    while True:
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the child closed its end
+                break
+            if not chunk:
+                break
+            got += chunk
+        elif proc.poll() is not None:
+            break
+    proc.stdout.read()
+    os.close(main)
+    return proc.wait(120), got.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no pty")
+def test_a_long_check_shows_progress_on_a_terminal_and_none_in_ci_or_pipes() -> None:
+    code, seen = _stderr_on_a_terminal(["check", str(SAMPLES)], {})
+    assert code == 0
+    assert "checking" in seen and "cases/s" in seen and "0 failed" in seen, seen[-500:]
+    code, seen = _stderr_on_a_terminal(["check", str(SAMPLES)], {"CI": "true"})
+    assert code == 0 and "checking" not in seen
+    piped = run("check", str(SAMPLES))
+    assert piped.returncode == 0 and "checking" not in piped.stderr
+
+
+def test_a_case_of_many_passing_entries_prints_a_summary_not_every_row() -> None:
+    x = ",".join(str(i / 50) for i in range(50))
+    r = run("check", "sum(x*x)*sum(x)", "--x", f"[{x}]", "--order", "2")
+    assert r.returncode == 0, r.stderr
+    assert "50 of 50 entries passed and are not listed (--json lists every entry)" in r.stdout
+    assert "∂²f/∂x" not in r.stdout and "symmetry:" in r.stdout
+    doc = json.loads(
+        run("check", "sum(x*x)*sum(x)", "--x", f"[{x}]", "--order", "2", "--json").stdout
+    )
+    assert len(doc["records"]) == 50 and all(rec["verdict"] == "pass" for rec in doc["records"])
