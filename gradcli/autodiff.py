@@ -169,6 +169,8 @@ def _vjp(
             local = node.graph.apply("abs", local) if isinstance(local, Node) else abs(local)
         if _ones(adjoint):  # the seed spread over an array (as sum sends it): no product
             contribution = node.graph.apply("broadcast_to", local, attrs=(shapes[node],))
+        elif isinstance(local, int | float) and local == 1:  # add's, sub's first: g itself
+            contribution = adjoint
         else:
             contribution = adjoint * local
         if shapes[inp] != shapes[node]:

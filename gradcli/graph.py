@@ -117,6 +117,7 @@ class Graph:
         self._max_nodes = NODES.value() or sys.maxsize
         self._span: Span | None = None
         self._origin: Node | None = None
+        self._folds: dict[tuple, Node] = {}  # op(consts) -> the constant it folded to
 
     def __len__(self) -> int:
         return len(self._table)
@@ -144,6 +145,10 @@ class Graph:
         if simpler is not None:
             return simpler
         prim = _registry()[op]
+        key = (op, tuple([i.id for i in inputs]), attrs)
+        folded_before = self._folds.get(key)
+        if folded_before is not None:  # 2 - 1 in each of 100,000 powers is folded once
+            return folded_before
         if (
             prim.foldable
             and inputs
@@ -158,8 +163,9 @@ class Graph:
                 except (ValueError, IndexError, RuntimeError, MemoryError):  # too many axes…
                     folded = None  # left for shape inference to report, with its span
             if folded is not None and np.all(np.isfinite(folded)):
-                return self.const(folded, span)
-        return self._make(op, inputs, attrs, (op, tuple([i.id for i in inputs]), attrs), span)
+                node = self._folds[key] = self.const(folded, span)
+                return node
+        return self._make(op, inputs, attrs, key, span)
 
     @staticmethod
     def _fits(prim, inputs: tuple[Node, ...], attrs: tuple[Attr, ...]) -> bool:

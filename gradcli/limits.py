@@ -52,10 +52,12 @@ class Limit:
         )
 
 
-# Defaults: a 100,000-term program is about 1.3 MB of text and 400,000 nodes before its
-# derivatives; 50 million float64 elements are 400 MB.
-SOURCE = Limit("GRADCLI_MAX_SOURCE", 4_000_000, "characters")
-NODES = Limit("GRADCLI_MAX_NODES", 5_000_000, "nodes")
+# Defaults, chosen so that every input under them finishes in seconds (benchmarks/RESULTS.md,
+# "Limits"): the costliest texts per character (x*x*…*x, ((x^2)^2)…, x+x+…+x) take 30-70 µs a
+# term, so 300,000 characters take at most about 10 s and 0.3 GB; 4 MB took minutes and 2 GB.
+# Generated programs raise them. 50 million float64 elements are 400 MB.
+SOURCE = Limit("GRADCLI_MAX_SOURCE", 300_000, "characters")
+NODES = Limit("GRADCLI_MAX_NODES", 1_000_000, "nodes")
 ELEMENTS = Limit("GRADCLI_MAX_ELEMENTS", 50_000_000, "elements")
 
 

@@ -47,7 +47,7 @@ def test_a_10_mb_expression_is_refused_in_bounded_memory(tmp_path, via):
     else:
         out, peak = _run("eval", "-", "--x", "1", input=text)
     assert out.returncode == 2
-    assert "more than the limit of 4,000,000 characters" in out.stderr
+    assert "more than the limit of 300,000 characters" in out.stderr
     assert "GRADCLI_MAX_SOURCE" in out.stderr and "Traceback" not in out.stderr
     # The interpreter with numpy is about 40 MB; reading is capped at the limit (4 MB of text).
     assert peak < 150

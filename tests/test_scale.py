@@ -16,6 +16,14 @@ from gradcli.compute import evaluate as run
 from gradcli.printer import to_source
 
 
+@pytest.fixture(autouse=True)
+def no_size_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about depth and length, not the default size limits (tests/test_limits.py):
+    the printed derivatives they read back are longer than the default 300,000 characters."""
+    monkeypatch.setenv("GRADCLI_MAX_SOURCE", "0")
+    monkeypatch.setenv("GRADCLI_MAX_NODES", "0")
+
+
 @contextmanager
 def shallow_stack(limit: int = 300):
     saved = sys.getrecursionlimit()
