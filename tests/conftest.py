@@ -3,6 +3,8 @@ as tests. The plugin itself is tested through pytester (tests/test_pytest_plugin
 
 import os
 
+import pytest
+
 collect_ignore = ["data"]
 pytest_plugins = ["pytester"]
 
@@ -13,3 +15,11 @@ for _key in ("COLUMNS", "LINES"):
     if _key not in os.environ:
         os.environ[_key] = ""
         del os.environ[_key]
+
+
+@pytest.fixture
+def no_size_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests about depth and length rather than the default size limits (those are
+    tests/test_limits.py's): 100,000-term programs, and derivatives printed and read back."""
+    monkeypatch.setenv("GRADCLI_MAX_SOURCE", "0")
+    monkeypatch.setenv("GRADCLI_MAX_NODES", "0")

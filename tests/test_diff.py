@@ -330,6 +330,7 @@ def test_second_derivative_of_prod_prints_and_evaluates():
     assert evaluate(result.items[1].text, env).gradient["x"].shape == (4,)
 
 
+@pytest.mark.usefixtures("no_size_limits")
 def test_diff_of_a_100000_term_sum_and_20000_deep_nesting():
     with shallow_stack():
         long = derivatives(" + ".join(["x*x"] * 100_000))

@@ -207,6 +207,7 @@ def test_hessian_errors() -> None:
 # --- scale: forward mode does not recurse either --------------------------------------------
 
 
+@pytest.mark.usefixtures("no_size_limits")
 def test_forward_mode_through_100000_terms() -> None:
     n = 100_000
     with shallow_stack():

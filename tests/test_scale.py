@@ -15,13 +15,7 @@ from gradcli.autodiff import grad
 from gradcli.compute import evaluate as run
 from gradcli.printer import to_source
 
-
-@pytest.fixture(autouse=True)
-def no_size_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests are about depth and length, not the default size limits (tests/test_limits.py):
-    the printed derivatives they read back are longer than the default 300,000 characters."""
-    monkeypatch.setenv("GRADCLI_MAX_SOURCE", "0")
-    monkeypatch.setenv("GRADCLI_MAX_NODES", "0")
+pytestmark = pytest.mark.usefixtures("no_size_limits")  # depth and length, not size limits
 
 
 @contextmanager
