@@ -443,3 +443,21 @@ def test_a_reference_with_an_infinite_error_estimate_passes_nothing(text: str) -
     assert vc.autograd[0] == pytest.approx([1.0, -1.0], rel=1e-15)  # d(-|u|)/du: closed form
     assert vc.verdict[0, 0] == UNCHECKED, (vc.verdict, vc.tolerance)
     assert vc.verdict[0, 1] == PASS
+
+
+@pytest.mark.parametrize("u", [[1.0, 1.8e108, 1.0, 2.0], [1.0, 3.0, 5e273, 2.0]])
+def test_a_smaller_complex_step_does_not_pass_what_the_usual_one_failed(u: list) -> None:
+    """mul's partial negated makes the gradient of sum(-(√|u|·√|u|)) 0 where it is -1 (the
+    closed form). The usual complex step fails it, trusted; the step kept clear of underflow in
+    the final derivative (2^-900 over its size) underflowed h/(2√u) inside, gave a reference of
+    0, and passed the wrong rule (found by the sweep of one point per batch, seed 0)."""
+    import adversarial
+
+    program = compile_program("sum(-(sqrt(abs(u)) * sqrt(abs(u))))")
+    with adversarial.injected("mul", "flip", 0):
+        vc = check(program, {"u": np.array([u])}, CheckOptions()).variables[0]
+    assert vc.autograd[0].tolist() == [0.0] * 4  # the wrong rule's
+    assert vc.verdict[0].tolist() == [FAIL] * 4, (vc.verdict, vc.reference, vc.how)
+    assert vc.reference[0] == pytest.approx([-1.0] * 4, rel=1e-9)
+    right = check(program, {"u": np.array([u])}, CheckOptions()).variables[0]
+    assert right.verdict[0].tolist() == [PASS] * 4
