@@ -613,3 +613,117 @@ def test_a_case_of_many_passing_entries_prints_a_summary_not_every_row() -> None
         run("check", "sum(x*x)*sum(x)", "--x", f"[{x}]", "--order", "2", "--json").stdout
     )
     assert len(doc["records"]) == 50 and all(rec["verdict"] == "pass" for rec in doc["records"])
+
+
+# --- fuzz: report targets, check-file paths, output streams -----------------------------------
+
+_TARGETS = ("new", "existing", "symlink", "dangling", "folder", "deep", "file-as-parent")
+_PATHS = ("inside", "up-inside", "absolute-outside", "dotdot-outside", "symlink-outside", "nul")
+
+
+def _target(kind: str, root: Path, k: int) -> tuple[Path, Path | None]:
+    """A report target of `kind`, and the file it must end up in (None: refused)."""
+    out = root / f"r{k}"
+    out.mkdir()
+    if kind == "new":
+        return out / "a.xml", out / "a.xml"
+    if kind == "existing":
+        (out / "a.xml").write_text("old")
+        return out / "a.xml", out / "a.xml"
+    if kind == "symlink":
+        (out / "real.xml").write_text("old")
+        (out / "a.xml").symlink_to(out / "real.xml")
+        return out / "a.xml", out / "real.xml"
+    if kind == "dangling":
+        (out / "a.xml").symlink_to(out / "sub" / "real.xml")
+        return out / "a.xml", out / "sub" / "real.xml"
+    if kind == "folder":
+        (out / "a.xml").mkdir()
+        return out / "a.xml", None
+    if kind == "deep":
+        return out / "x" / "y" / "a.xml", out / "x" / "y" / "a.xml"
+    (out / "f").write_text("keep")
+    return out / "f" / "a.xml", None
+
+
+def _program_path(kind: str, project: Path) -> str:
+    outside = project.parent / "outside.grad"
+    return {
+        "inside": "model.grad",
+        "up-inside": "../model.grad",
+        "absolute-outside": str(outside),
+        "dotdot-outside": "../../outside.grad",
+        "symlink-outside": "link.grad",
+        "nul": "a\\u0000b.grad",
+    }[kind]
+
+
+def test_fuzz_report_targets_and_check_file_paths(tmp_path: Path) -> None:
+    """Random pairs of a report target and a program path: the run never shows a traceback,
+    never replaces a folder or a file in the way, always writes the report it can, and never
+    reads a file outside the project."""
+    import random
+
+    (tmp_path / "outside.grad").write_text("secret_outside_value\n")
+    project = tmp_path / "proj"
+    (project / "checks").mkdir(parents=True)
+    (project / ".git").mkdir()
+    (project / "checks" / "model.grad").write_text("x*x\n")
+    (project / "model.grad").write_text("x*x\n")
+    (project / "checks" / "link.grad").symlink_to(tmp_path / "outside.grad")
+    rng = random.Random(12)
+    for k in range(40):
+        target_kind, path_kind = rng.choice(_TARGETS), rng.choice(_PATHS)
+        target, lands = _target(target_kind, tmp_path, k)
+        program = _program_path(path_kind, project)
+        (project / "checks" / "a.grad.toml").write_text(
+            f'[[case]]\nname = "c"\nprogram = "{program}"\nat = {{ x = 2 }}\ngrad = {{ x = "4" }}\n'
+        )
+        r = run("check", "checks", "--junit-xml", str(target), cwd=project)
+        where = f"{target_kind} × {path_kind}: {r.stderr}"
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr, where
+        assert "secret_outside_value" not in r.stdout + r.stderr, where
+        if path_kind in ("inside", "up-inside"):
+            assert r.returncode == (0 if lands is not None else 2), where
+        else:
+            assert r.returncode == 2, where
+            if path_kind != "nul":
+                assert "outside the project" in r.stderr, where
+        if lands is None:
+            assert f"cannot write {target}" in r.stderr, where
+            assert not (target.parent.is_file() and target.parent.read_text() != "keep"), where
+        else:
+            assert ET.parse(lands).getroot().get("tests") == "1", where
+
+
+_STREAM_COMMANDS = (
+    ["eval", "x*y", "--x", "1", "--y", "2"],
+    ["eval", "x*y", "--x", "1,2,3", "--y", "2", "--json"],
+    ["check", str(DATA / "wrong_gradient.grad.toml"), "--format", "github"],
+    ["check", "sin(x)", "--samples", "30", "--domain", "x=-3:3"],
+    ["jacobian", "[x*y, x/y]", "--x", "1", "--y", "2"],
+    ["diff", "sin(x)*y", "--wrt", "x,y", "--format", "latex"],
+    ["explain", "x*y + x", "--x", "2", "--y", "3"],
+    ["graph", "x*y + x", "--format", "mermaid"],
+)
+
+
+@pytest.mark.skipif(not FULL.exists() or not hasattr(signal, "SIGPIPE"), reason="Linux only")
+@pytest.mark.parametrize("seed", range(6))
+def test_fuzz_output_streams_that_fail(seed: int) -> None:
+    """A random command to a full disk or to a reader that left: one line and exit 2, or a
+    quiet end by SIGPIPE; never a traceback, never 'internal error', never status 1."""
+    import random
+
+    rng = random.Random(seed)
+    args = rng.choice(_STREAM_COMMANDS)
+    if rng.random() < 0.5:
+        with FULL.open("w") as full:
+            r = run(*args, stdout=full)
+        assert r.returncode == 2, (args, r.stderr)
+        one_line_error(r.stderr, "cannot write the output")
+    else:
+        proc = subprocess.Popen([GRADCLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(120) == -signal.SIGPIPE and err == b"", (args, err)
