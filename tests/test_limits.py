@@ -135,3 +135,14 @@ def test_an_overlong_batch_line_is_refused(tmp_path, monkeypatch):
     r = cli("eval", "x*2", "--batch", str(lines))
     assert r.exit_code == 2
     assert "a line of --batch has more than the limit of 100 characters" in r.stderr
+
+
+@pytest.mark.parametrize("samples", ["10000000", "1000000"])
+def test_a_sample_budget_is_counted_against_the_limit_before_anything_is_drawn(samples):
+    """--samples 10,000,000 peaked at 5.9 GB: each array was under the element limit, but the
+    check holds about 16 of them per value of the program at every point."""
+    out, peak = _run("check", "sin(x)*x + x^2", "--samples", samples, "--domain", "x=-1:1")
+    assert out.returncode == 2, out.stderr
+    assert f"a check at {int(samples):,} sample points (6 values each)" in out.stderr
+    assert "GRADCLI_MAX_ELEMENTS" in out.stderr and "Traceback" not in out.stderr
+    assert peak < 150  # refused before the points were drawn
