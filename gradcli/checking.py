@@ -1046,9 +1046,11 @@ class _Run:
             )
         chosen_method = self.options.method != "auto"  # kept where it passes
         # Where the usual step saw the derivative, trusted, and failed it, the smaller one may
-        # not pass it with another reference: that step is for a derivative the usual one
+        # not pass it with a smaller reference: that step is for a derivative the usual one
         # cannot see, and its imaginary parts can underflow inside (h/(2√u) at u = 1e108),
-        # giving a reference of 0 that a rule negated to 0 agreed with.
+        # giving a reference of 0 that a rule negated to 0 agreed with. An underflow loses
+        # terms; where the smaller step sees more than the usual one (-1e181 against 5e144,
+        # inside pow at 1e-125), it is the usual one that was blind, and the pass stands.
         seen_failing = np.zeros(len(probes.points), bool)
         seen_ref = np.full(len(probes.points), np.nan)
         seen_tol = np.full(len(probes.points), np.nan)
@@ -1067,6 +1069,7 @@ class _Run:
             else:
                 with np.errstate(invalid="ignore"):
                     other = np.abs(second.reference - seen_ref[open_]) > seen_tol[open_]
+                    other &= np.abs(second.reference) < np.abs(seen_ref[open_])
                 second.verdict[seen_failing[open_] & other & (second.verdict == PASS)] = UNCHECKED
             was_unchecked = entries.verdict[open_] == UNCHECKED
             was_loose = entries.verdict[open_] == PASS
@@ -1517,31 +1520,54 @@ class _Run:
         terms = np.concatenate([self.scales[n][rows] for n in names], axis=1)
         rounding = self.eps * np.einsum("dn,dn->d", np.abs(terms), np.abs(moves))
 
-        def stencil(pts, mv, offsets, h):
-            f, signs = self._stencil_along(pts, mv, offsets, h, layout)
-            if tangent:
-                # Along a kink the switch stays within rounding of 0, and its sign at each
-                # offset is noise: no step would be clean. Both pieces have the same rate
-                # along the kink, so its side does not matter (a curved kink parts from the
-                # direction at second order, which the error estimate sees).
-                k = len(tangent[0])
-                signs[:, :, :k] = np.where(np.array(tangent)[:, None, :], 0, signs[:, :, :k])
-            return f, signs
+        def along(which: np.ndarray, mv: np.ndarray, rnd: np.ndarray):
+            along_kink = np.array(tangent)[which] if tangent else None
 
-        (left, right, tol), second = one_sided_along(
-            stencil,
-            rows,
-            moves,
-            self.f0[rows],
-            self.base_sign[rows],
-            self.noise[rows],
-            rounding,
-            self.eps,
-            self._tolerance,
-            float(self._power_of_two(fd.RICHARDSON.coefficient(self.eps))),
-            64 * self.eps,
-            _MAX_RUNGS,
-        )
+            def stencil(pts, mv, offsets, h):
+                f, signs = self._stencil_along(pts, mv, offsets, h, layout)
+                if along_kink is not None:
+                    # Along a kink the switch stays within rounding of 0, and its sign at each
+                    # offset is noise: no step would be clean. Both pieces have the same rate
+                    # along the kink, so its side does not matter (a curved kink parts from
+                    # the direction at second order, which the error estimate sees).
+                    k = along_kink.shape[1]
+                    signs[:, :, :k] = np.where(along_kink[:, None, :], 0, signs[:, :, :k])
+                return f, signs
+
+            return one_sided_along(
+                stencil,
+                rows[which],
+                mv,
+                self.f0[rows[which]],
+                self.base_sign[rows[which]],
+                self.noise[rows[which]],
+                rnd,
+                self.eps,
+                self._tolerance,
+                float(self._power_of_two(fd.RICHARDSON.coefficient(self.eps))),
+                64 * self.eps,
+                _MAX_RUNGS,
+            )
+
+        everything = np.arange(len(rows))
+        (left, right, tol), second = along(everything, moves, rounding)
+        # Moves are scaled by max(1, |x|), so the ladder's floor (64ε) cannot reach a kink among
+        # coordinates of 1e-182: where no step resolved a direction that moves only coordinates
+        # below 1, it is tried again in units of the largest coordinate it moves.
+        at = np.concatenate([self._values(n)[rows] for n in names], axis=1)
+        size = np.where(moves != 0, np.abs(at), 0.0).max(axis=1, initial=0.0)
+        retry = np.flatnonzero((np.isnan(left) | np.isnan(right)) & (size > 0) & (size < 1))
+        if retry.size:
+            small = moves[retry] * size[retry, None]
+            rnd = self.eps * np.einsum("dn,dn->d", np.abs(terms[retry]), np.abs(small))
+            (l2, r2, t2), (l3, r3, t3) = along(retry, small, rnd)
+            done = ~np.isnan(l2) & ~np.isnan(r2)
+            put = retry[done]
+            moves = moves.copy()
+            moves[put] = small[done]
+            left[put], right[put], tol[put] = l2[done], r2[done], t2[done]
+            for old_, new_ in zip(second, (l3, r3, t3), strict=True):
+                old_[put] = new_[done]
         return Directional(rows, moves, left, right, tol, layout, second)
 
     def _tangent(self, p: int, normals: np.ndarray, move: np.ndarray) -> np.ndarray:

@@ -461,3 +461,52 @@ def test_a_smaller_complex_step_does_not_pass_what_the_usual_one_failed(u: list)
     assert vc.reference[0] == pytest.approx([-1.0] * 4, rel=1e-9)
     right = check(program, {"u": np.array([u])}, CheckOptions()).variables[0]
     assert right.verdict[0].tolist() == [PASS] * 4
+
+
+def test_directions_among_tiny_coordinates_are_resolved_in_their_own_units() -> None:
+    """At a tie of min(x, v01) with both at -1.3e-182, the directions were moved in units of
+    max(1, |x|) = 1, so no step of the ladder (down to 64ε) stayed on one side of the kinks at
+    0: every direction was unresolved and abs's rule ×1.001 passed as a whole. The pieces'
+    gradients in (x, v01) are (-5√2, 0) and (-5√2/2, -5√2/2) (closed form: f = 10√(|x|/2)·√|m|
+    near 0, m = min(x, v01)); the right gradient lies in their hull, the wrong one not."""
+    import adversarial
+
+    text = "10 * (sqrt(abs(0.5 * x * (1 + tanh(0.75 * x)))) * sqrt(abs(min(x, v[1]))))"
+    x = -1.3330361679103021e-182
+    points = {"x": np.array([x]), "v": np.array([[4.0e-182, x]])}
+    program = compile_program(text)
+    right = {vc.name: vc for vc in check(program, points, CheckOptions()).variables}
+    assert right["x"].verdict[0, 0] == KINK and right["v"].verdict[0, 1] == KINK
+    assert right["x"].left[0, 0] == pytest.approx(-5 * np.sqrt(2), rel=1e-6)
+    assert right["x"].right[0, 0] == pytest.approx(-5 * np.sqrt(2) / 2, rel=1e-6)
+    with adversarial.injected("abs", "scale", 0):
+        wrong = {vc.name: vc for vc in check(program, points, CheckOptions()).variables}
+    assert wrong["x"].verdict[0, 0] == KINK_FAIL, wrong["x"].messages
+
+
+_BLIND_USUAL_STEP = (
+    "((('a', ('unary', '-', ('call', 'pow', (('call', 'sigmoid', (('index', ('name', 'W'), (-"
+    "3,)),), ()), ('index', ('name', 'W'), (0,))), ()))),), ('call', 'logsumexp', (('call', '"
+    "abs', (('binary', '*', ('array', (('array', (('name', 'a'), ('name', 'a'))), ('array', ("
+    "('num', '0.5'), ('name', 'a'))))), ('array', (('index', ('name', 'W'), (('slice', None, "
+    "-1, None),)), ('name', 'u')))),), ()),), ()), {'v': (2,), 'u': (2,), 'W': (3,)}, 'array'"
+    ")"
+)
+
+
+def test_a_smaller_complex_step_that_sees_more_than_the_usual_one_stands() -> None:
+    """The other side of the test above: at W0 = 1.5e-125 the usual complex step loses the
+    derivative inside pow (5e144 where mpmath says -9.8e180) and fails a right rule; the
+    smaller step sees it. A smaller step's pass is refused only where it sees less."""
+    import adversarial
+
+    text = "a = -pow(sigmoid(W[-3]), W[0]); logsumexp(abs([[a, a], [0.5, a]] * [W[:-1], u]))"
+    W = np.array([1.4602815920385056e-125, -3.9412574199997726e99, -5e-324])
+    u = np.array([-1.4206663482313693e181, -1.4206663482313693e181])
+    program = adversarial.Program.from_spec(_BLIND_USUAL_STEP)
+    assert program.text.replace(" ", "") == text.replace(" ", "")
+    v = np.array([-6.276453922132761e-98, 5.978551657544564e175])  # in scope, unused
+    exact = adversarial.reference(program, {"W": W, "u": u, "v": v}, ["W"]).elements[("W", 0)]
+    vc = run(text, W=W, u=u)["W"]
+    assert vc.verdict[0, 0] == PASS, (vc.verdict, vc.reference, vc.how)
+    assert vc.autograd[0, 0] == pytest.approx(float(exact.derivative), rel=1e-12)
