@@ -824,7 +824,7 @@ def explain_table(result) -> None:
     _stdout.print(_heading(result.program, result.variables), soft_wrap=True)
     table = Table(box=box.SIMPLE_HEAD)
     for title in ("#", "node", "value", "adjoint ∂f/∂node", "local derivatives", "sends"):
-        table.add_column(title, justify="right" if title == "#" else "left")
+        table.add_column(title, justify="right" if title == "#" else "left", overflow="fold")
     for step in result.backward:
         if step.received and step.received[0][0] is None:
             adjoint = f"{_short(step.adjoint)} (the seed: ∂f/∂f)"

@@ -727,3 +727,11 @@ def test_fuzz_output_streams_that_fail(seed: int) -> None:
         proc.stdout.close()
         err = proc.stderr.read()
         assert proc.wait(120) == -signal.SIGPIPE and err == b"", (args, err)
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+def test_the_explain_table_folds_rather_than_cuts(width: int) -> None:
+    r = run("explain", "x*y + x", "--x", "2", "--y", "3", env={"COLUMNS": str(width)})
+    assert r.returncode == 0 and "…" not in r.stdout
+    for word in ("seed:", "∂/∂#3", "∂/∂#1", "#3 ←", "sends", "gradient: ∂f/∂x = 4.0"):
+        assert word in r.stdout, (word, r.stdout)
