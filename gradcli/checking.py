@@ -687,11 +687,7 @@ class _Run:
             sl = slice(start, start + per_chunk)
             rows = probes.points[sl]
             env = self._rows(rows)
-            if probes.direction is not None:
-                moves = probes.direction[None, :] * lengths[sl, None]
-            else:
-                moves = np.zeros((len(rows), size))
-                moves[np.arange(len(rows)), probes.elements[sl]] = lengths[sl]
+            moves = probes.shift(sl, 1, lengths[sl], size)
             env[var + TANGENT] = moves.reshape(len(moves), *self.shapes[var])
             (d,), chunk_faults, _ = evaluate([out], env, self.dtype, batched=True)
             with np.errstate(all="ignore"):
@@ -860,11 +856,7 @@ class _Run:
             return None
         rows = probes.points
         size = int(np.prod(self.shapes[var], dtype=int))
-        if probes.direction is not None:
-            moves = np.broadcast_to(probes.direction, (len(rows), size))
-        else:
-            moves = np.zeros((len(rows), size))
-            moves[np.arange(len(rows)), probes.elements] = 1.0
+        moves = probes.shift(slice(None), 1, np.ones(len(rows)), size)  # unit tangents
         env = self._rows(rows)
         env[var + TANGENT] = moves.reshape(len(rows), *self.shapes[var])
         reverse = self._grad_nodes[list(self.program.variables).index(var)]
@@ -1506,22 +1498,23 @@ class _Run:
         x = np.concatenate([self._values(n)[points] for n in names], axis=1)
         scale = np.maximum(1.0, np.abs(x))
         rng = np.random.default_rng(0)
-        rows, moves, tangent = [], [], []
+        rows, owners, moves, tangent = [], [], [], []
         for i, p in enumerate(points):
             active = None
             if normals is not None:
                 active = normals[i][self.base_sign[p, : normals.shape[1]] == 0] * scale[i]
             for d in directions(x[i], active, rng):
                 rows.append(p)
+                owners.append(i)
                 moves.append(d * scale[i])
                 if normals is not None:
                     tangent.append(self._tangent(p, normals[i], moves[-1]))
         rows, moves = np.array(rows, dtype=int), np.array(moves).reshape(len(rows), total)
         terms = np.concatenate([self.scales[n][rows] for n in names], axis=1)
-        rounding = self.eps * np.einsum("dn,dn->d", np.abs(terms), np.abs(moves))
 
-        def along(which: np.ndarray, mv: np.ndarray, rnd: np.ndarray):
+        def along(which: np.ndarray, mv: np.ndarray):
             along_kink = np.array(tangent)[which] if tangent else None
+            rounding = self.eps * np.einsum("dn,dn->d", np.abs(terms[which]), np.abs(mv))
 
             def stencil(pts, mv, offsets, h):
                 f, signs = self._stencil_along(pts, mv, offsets, h, layout)
@@ -1541,7 +1534,7 @@ class _Run:
                 self.f0[rows[which]],
                 self.base_sign[rows[which]],
                 self.noise[rows[which]],
-                rnd,
+                rounding,
                 self.eps,
                 self._tolerance,
                 float(self._power_of_two(fd.RICHARDSON.coefficient(self.eps))),
@@ -1550,17 +1543,16 @@ class _Run:
             )
 
         everything = np.arange(len(rows))
-        (left, right, tol), second = along(everything, moves, rounding)
+        (left, right, tol), second = along(everything, moves)
         # Moves are scaled by max(1, |x|), so the ladder's floor (64ε) cannot reach a kink among
         # coordinates of 1e-182: where no step resolved a direction that moves only coordinates
         # below 1, it is tried again in units of the largest coordinate it moves.
-        at = np.concatenate([self._values(n)[rows] for n in names], axis=1)
+        at = x[np.array(owners, dtype=int)]
         size = np.where(moves != 0, np.abs(at), 0.0).max(axis=1, initial=0.0)
         retry = np.flatnonzero((np.isnan(left) | np.isnan(right)) & (size > 0) & (size < 1))
         if retry.size:
             small = moves[retry] * size[retry, None]
-            rnd = self.eps * np.einsum("dn,dn->d", np.abs(terms[retry]), np.abs(small))
-            (l2, r2, t2), (l3, r3, t3) = along(retry, small, rnd)
+            (l2, r2, t2), (l3, r3, t3) = along(retry, small)
             done = ~np.isnan(l2) & ~np.isnan(r2)
             put = retry[done]
             moves = moves.copy()

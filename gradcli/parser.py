@@ -17,7 +17,7 @@ from . import syntax as ast
 from ._tables import END, IGNORE, RULES, START, STATES, TERMINALS
 from .graph import collector_paused
 from .limits import check_source
-from .source import GradcliError, Source, Span
+from .source import GradcliError, Source, Span, underflows
 
 _OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^", "MATMUL": "@"}
 
@@ -278,7 +278,7 @@ class _Build:
         value = float(tok.value)
         if not math.isfinite(value):
             raise _LiteralError(f"the number {tok.value} is too large for a float64", _span(tok))
-        if value == 0 and any(c in "123456789" for c in re.split("[eE]", tok.value)[0]):
+        if value == 0 and underflows(tok.value):
             raise _LiteralError(
                 f"the number {tok.value} is too small for a float64 (it would be 0)", _span(tok)
             )

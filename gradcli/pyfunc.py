@@ -140,9 +140,8 @@ def _kind(value: Any) -> str:
     """What a value is, for a message: None, a str, an array of shape (2, 3)…"""
     if value is None:
         return "None"
-    shape = np.shape(value) if isinstance(value, np.ndarray | list | tuple) else None
     if isinstance(value, np.ndarray):
-        return f"an array of shape {shape}"
+        return f"an array of shape {value.shape}"
     return f"a {type(value).__name__}"
 
 

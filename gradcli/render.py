@@ -303,7 +303,8 @@ def check_details(outcome) -> None:
             if rec["arrays"] is not None:
                 notes.append(_arrays_side_by_side(rec["arrays"]))
     passing = [row for row in rows if _plain_text(row[-1]) == "pass"]
-    if len(rows) > LISTED_ROWS and passing:
+    summarized = len(rows) > LISTED_ROWS and bool(passing)
+    if summarized:
         # A long run's thousand "pass" rows would hide what matters: only the others are
         # listed (all of them, and every entry is in --json).
         rows = [row for row in rows if _plain_text(row[-1]) != "pass"]
@@ -312,23 +313,18 @@ def check_details(outcome) -> None:
             "listed (--json lists every entry)",
             soft_wrap=True,
         )
-        if not rows:
-            if result is not None and result.options.order == 2:
-                notes.append(_symmetry_note(result.symmetry, result.symmetric, result.options.fast))
-            for note in notes:
-                _stdout.print(Text(note), soft_wrap=True)
-            return
-    # The entry, its value, the reference and the verdict first: what a reader acts on.
-    table, hidden = _fitted(
-        columns, rows, [0, 1, 2, 8, 4, 3, 5, 6, 7], _stdout.width, box=box.SIMPLE_HEAD
-    )
-    _stdout.print(table)
-    below = []
-    for row in rows if hidden else []:  # what did not fit, below, entry by entry
-        extra = [f"{titles[i]} {_plain_text(row[i])}" for i in hidden if _plain_text(row[i])]
-        if extra:
-            below.append(f"{_plain_text(row[0])}: " + ", ".join(extra))
-    notes[:0] = below
+    if rows or not summarized:  # all passed and summarized: no table of nothing
+        # The entry, its value, the reference and the verdict first: what a reader acts on.
+        table, hidden = _fitted(
+            columns, rows, [0, 1, 2, 8, 4, 3, 5, 6, 7], _stdout.width, box=box.SIMPLE_HEAD
+        )
+        _stdout.print(table)
+        below = []
+        for row in rows if hidden else []:  # what did not fit, below, entry by entry
+            extra = [f"{titles[i]} {_plain_text(row[i])}" for i in hidden if _plain_text(row[i])]
+            if extra:
+                below.append(f"{_plain_text(row[0])}: " + ", ".join(extra))
+        notes[:0] = below
     if result is not None and result.options.order == 2:
         notes.append(_symmetry_note(result.symmetry, result.symmetric, result.options.fast))
     for note in notes:

@@ -7,6 +7,7 @@ shown with the offending source line and a caret underneath, in the user's own w
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -158,11 +159,10 @@ def _window(text: str, index: int, width: int = 100) -> tuple[str, int]:
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (9, 10)}
 
 
-def printable(text: str, keep_newlines: bool = True) -> str:
+def printable(text: str) -> str:
     """`text` with its control characters written as escapes (ESC as \\x1b): user text (a case
     name, a file name, a line of a program) is shown, never obeyed by the terminal."""
-    out = text.translate(_CONTROLS)
-    return out if keep_newlines else out.replace("\n", "\\n").replace("\t", "\\t")
+    return text.translate(_CONTROLS)
 
 
 def xml_safe(text: str) -> str:
@@ -174,3 +174,9 @@ def xml_safe(text: str) -> str:
         f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF or ord(c) in (0xFFFE, 0xFFFF) else c
         for c in out
     )
+
+
+def underflows(literal: str) -> bool:
+    """Whether a decimal literal that float() made 0 stands for a number that is not 0 (1e-400),
+    in a program or a value alike."""
+    return any(c in "123456789" for c in re.split("[eE]", literal)[0])

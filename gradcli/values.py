@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .limits import check_elements, read_text
-from .source import GradcliError
+from .source import GradcliError, underflows
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -111,11 +111,6 @@ def _number(text: str, name: str, whole: str) -> float:
             hint="the smallest is about 5e-324; give 0 if 0 is meant",
         )
     return value
-
-
-def underflows(literal: str) -> bool:
-    """Whether a decimal literal that float() made 0 stands for a number that is not 0."""
-    return any(c in "123456789" for c in re.split("[eE]", literal)[0])
 
 
 def _reject(constant: str) -> float:
