@@ -31,15 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from .api import compile_program
-from .checking import DTYPES, CheckOptions
+from .api import compile_program, wrt_names
+from .checking import DTYPES, CheckOptions, check_budget
 from .finite_diff import METHODS
 from .limits import check_elements, read_text
 from .lower import Lowered
 from .source import GradcliError
 from .values import parse_value
 
-_ARRAYS_PER_VALUE = 16  # see Case._check_budget
 OPTION_KEYS = ("method", "rtol", "atol", "eps", "dtype", "fast", "wrt", "order")
 CASE_KEYS = ("name", "expr", "program", "at", "sample", "value", "grad", *OPTION_KEYS)
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", "site-packages"})
@@ -81,10 +80,14 @@ class Case:
     file: Path | None = None
     line: int = 1
 
-    def points(self, samples: int | None = None) -> dict[str, np.ndarray]:
+    def points(
+        self, samples: int | None = None, options: CheckOptions | None = None
+    ) -> dict[str, np.ndarray]:
         """Every variable with a leading point axis: sampled ones drawn, fixed ones of length 1.
 
-        A variable with both a value and a domain is drawn in the shape of its value.
+        A variable with both a value and a domain is drawn in the shape of its value. A sample
+        whose check (with `options`, else the case's) would hold more than the element limit is
+        refused before anything is drawn.
         """
         out = {name: np.asarray(v, dtype=np.float64)[None] for name, v in self.at.items()}
         if self.sample is not None:
@@ -92,7 +95,10 @@ class Case:
             for name in self.sample.domains:
                 shape = np.shape(self.at[name]) if name in self.at else ()
                 check_elements((n, *shape), f"{name} at {n:,} sample points")
-            self._check_budget(n)
+            options = options or self.options
+            names = wrt_names(self.program, options.wrt)
+            sizes = [math.prod(np.shape(self.at.get(name, 0.0))) for name in names]
+            check_budget(n, sizes, options.order)
             rng = np.random.default_rng(self.sample.seed)
             for name in self.program.variables:  # a fixed order, so that a seed means one set
                 domain = self.sample.domains.get(name)
@@ -100,24 +106,6 @@ class Case:
                     shape = np.shape(self.at[name]) if name in self.at else ()
                     out[name] = domain.draw(rng, n, shape)
         return out
-
-    def _check_budget(self, n: int) -> None:
-        """Refuse, before anything is drawn, a sample whose one evaluation of the program holds
-        more elements than the limit: every node carries all the points at once (--samples
-        10,000,000 peaked at 5.9 GB, where the element limit of one array let it through)."""
-        from .graph import toposort
-        from .shapes import infer_shapes
-
-        shapes = {name: tuple(np.shape(v)) for name, v in self.at.items()}
-        order = toposort([self.program.output])
-        try:
-            values = sum(math.prod(s) for s in infer_shapes(order, shapes).values())
-        except GradcliError:
-            return  # the check itself reports the shape mistake, with its span
-        # Measured: the check holds about 15 float64 arrays per value of the program (its
-        # derivative graphs, stencils and confirmations), 695 MB at 1,000,000 points of 6 values.
-        per_point = _ARRAYS_PER_VALUE * values
-        check_elements((n, per_point), f"a check at {n:,} sample points ({values:,} values each)")
 
     @property
     def where(self) -> str:

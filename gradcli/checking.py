@@ -34,7 +34,9 @@ from .compute import evaluate
 from .forward import TANGENT, jvp, jvps
 from .graph import Node, toposort
 from .kinks import Directional, Sides, directions, one_sided_along
+from .limits import ELEMENTS
 from .lower import Lowered
+from .merging import joined, split
 from .registry import REGISTRY
 from .rounding import error_bounds
 from .rules import DEFAULT_RTOL, SAFETY
@@ -56,6 +58,9 @@ _UNSETTLED = (
 # or 32 and no step is below the smallest normal number, so a ladder ends long before this; the
 # bound makes sure that it ends whatever the arithmetic does.
 _MAX_RUNGS = 40
+_KEPT_PER_ENTRY = (
+    24  # float64s per derivative and point at the peak (measured: 25, see check_budget)
+)
 # Points on a kink re-evaluated in extended precision, per check (`underflowed_switches`).
 _MAX_WIDE_ROWS = 256
 _RANK = {NONFINITE: 5, KINK_FAIL: 4, FAIL: 3, UNCHECKED: 2, KINK: 1, PASS: 0}
@@ -183,10 +188,72 @@ def check(program: Lowered, points: Mapping[str, Any], options: CheckOptions) ->
     names = wrt_names(program, options.wrt)
     if options.method == "complex":
         _require_analytic(program, names)
+    if options.order not in (1, 2):
+        raise GradcliError(f"order must be 1 or 2, not {options.order}")
+    arrays = {n: np.asarray(v, dtype=np.float64) for n, v in points.items()}
+    _, count = _batch(arrays)
+    check_budget(count, [math.prod(arrays[n].shape[1:]) for n in names], options.order)
+    rows = _rows_per_chunk(program, arrays, options)
+    if count <= rows:
+        return _check_points(program, arrays, options, names)
+    parts = [_check_points(program, part, options, names) for part in split(arrays, count, rows)]
+    if any(vc.direction is not None for r in parts for vc in r.variables):
+        # With --fast a chunk whose entries do not all pass along the random direction has
+        # them element by element: the whole sample gets them element by element.
+        shapes = {tuple(vc.direction is None for vc in r.variables) for r in parts}
+        if len(shapes) > 1:
+            full = replace(options, fast=False)
+            parts = [
+                _check_points(program, part, full, names)
+                if any(vc.direction is not None for vc in r.variables)
+                else r
+                for r, part in zip(parts, split(arrays, count, rows), strict=True)
+            ]
+    result = joined(parts, arrays)
+    if options.order == 2:
+        result.symmetry, result.symmetric = _asymmetry(result.variables)
+    return result
+
+
+def check_budget(count: int, sizes: Sequence[int], order: int) -> None:
+    """Refuse, before it is allocated, a check whose result holds more elements than the limit:
+    the evaluation goes a chunk of points at a time, but the result keeps about 10 float64s for
+    every derivative at every point, and each chunk's state for judging hand-derived gradients
+    and joining the chunks double that (1,000,000 points of `x*y + x/y` peaked at 400 MB;
+    --samples 10,000,000 had peaked at 5.9 GB)."""
+    entries = sum(sizes) * (sum(sizes) if order == 2 else 1)
+    limit = ELEMENTS.value()
+    if limit is not None and count * entries * _KEPT_PER_ENTRY > limit:
+        each = f"{entries:,} derivative{'s' if entries != 1 else ''}"
+        error = ELEMENTS.error(
+            f"a check at {count:,} points of {each} each", count * entries * _KEPT_PER_ENTRY
+        )
+        most = max(1, limit // (entries * _KEPT_PER_ENTRY))
+        error.hint = f"check at most {most:,} points here, or {error.hint}"
+        raise error
+
+
+def _rows_per_chunk(
+    program: Lowered, points: Mapping[str, np.ndarray], options: CheckOptions
+) -> int:
+    """How many points one pass of the check takes: a check holds about 15 float64 arrays per
+    value of the program at once (300,000 points of `x*y + x/y`, 5 values each, took 255 MB), so a
+    chunk of max_elements/4 values keeps it near 80 MB, whatever the sample size."""
+    shapes = {name: a.shape[1:] for name, a in points.items()}
+    try:
+        sizes = infer_shapes(toposort([program.output]), shapes).values()
+    except GradcliError:
+        return 1 << 62  # the check itself reports the shape mistake, with its span
+    values = sum(math.prod(s) for s in sizes)
+    return max(1, options.max_elements // 4 // max(values, 1))
+
+
+def _check_points(
+    program: Lowered, points: Mapping[str, np.ndarray], options: CheckOptions, names: list[str]
+) -> CheckResult:
+    """The check at one batch of points, all at once."""
     if options.order == 2:
         return _second_order(program, points, options, names)
-    if options.order != 1:
-        raise GradcliError(f"order must be 1 or 2, not {options.order}")
     run = _Run(program, points, options)
     run.prefetch_forward(names)
     checks = run.variables(names)
@@ -1142,7 +1209,7 @@ class _Run:
         todo = np.ones(len(idx), bool)
         last_ref = np.full(len(idx), np.nan)
         last_err = np.full(len(idx), np.nan)
-        last_how = np.full(len(idx), "none", dtype=object)
+        last_how = _labels(len(idx), "none")
         jumped = np.zeros(len(idx), bool)  # last seen as a jump, and confirmed at every step since
         for _ in range(_MAX_RUNGS):  # s ≥ the smallest normal number: a few dozen steps
             s = s / 8
@@ -1784,8 +1851,8 @@ class _Entries:
 
     def __init__(self, autograd, reference, error, step, n, method):
         self.autograd, self.reference, self.error, self.step = autograd, reference, error, step
-        self.how = np.full(n, method, dtype=object)
-        self.verdict = np.full(n, PASS, dtype=object)
+        self.how = _labels(n, method)
+        self.verdict = _labels(n, PASS)
         self.left = np.full(n, np.nan)
         self.right = np.full(n, np.nan)
         self.edge = np.zeros(n, bool)  # reference from one side only, at a domain edge or kink
@@ -1831,6 +1898,14 @@ class _Entries:
             *(grid(a) for a in (self.autograd, self.reference, self.error, self.step, tolerance)),
             *(grid(a) for a in (self.verdict, self.how, self.left, self.right)),
         )
+
+
+def _labels(n: int, label: str) -> np.ndarray:
+    """An object array of one string: np.full would store a new copy of it in every element
+    (56 bytes each, a third of a large check's memory)."""
+    out = np.empty(n, dtype=object)
+    out.fill(label)
+    return out
 
 
 def _batch(points: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:

@@ -27,7 +27,10 @@ from .checking import (
 )
 from .compute import evaluate
 from .lower import Lowered
+from .merging import split
 from .source import GradcliError
+
+_ROWS = 1 << 16  # points per evaluation of a hand-derived gradient
 
 
 @dataclass
@@ -77,7 +80,7 @@ def run_case(case: Case, samples: int | None = None, **overrides) -> CaseResult:
     outcome = CaseResult(case)
     options = replace(case.options, **{k: v for k, v in overrides.items() if v is not None})
     try:
-        result = check(case.program, case.points(samples), options)
+        result = check(case.program, case.points(samples, options), options)
         outcome.result = result
         if case.value is not None:
             outcome.value = _value_check(case.value, result)
@@ -116,12 +119,15 @@ def _value_check(expected: np.ndarray, result: CheckResult) -> ValueCheck:
 
 def _expected(formula: Lowered | np.ndarray, result: CheckResult, vc: VariableCheck) -> np.ndarray:
     """The hand-derived gradient at every point, shaped like the check: (points, entries)."""
-    if isinstance(formula, Lowered):
+    if isinstance(formula, Lowered) and formula.variables:  # a batch axis first
+        parts = []
+        for chunk in split(result.points, result.count, _ROWS):  # to bound memory
+            (value,), _, _ = evaluate([formula.output], chunk, batched=True)
+            parts.append(np.broadcast_to(value, (np.shape(value)[0], *vc.shape)))
+        value = np.concatenate(parts)
+    elif isinstance(formula, Lowered):  # a constant for every point
         (value,), _, _ = evaluate([formula.output], result.points, batched=True)
-        if formula.variables:  # a batch axis first, else a constant for every point
-            value = np.broadcast_to(value, (np.shape(value)[0], *vc.shape))
-        else:
-            value = np.broadcast_to(value, vc.shape)[None]
+        value = np.broadcast_to(value, vc.shape)[None]
     else:
         value = np.asarray(formula)[None]
     try:
