@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
@@ -814,35 +815,55 @@ def diff_json(result) -> dict[str, Any]:
 # --- gradcli explain ---------------------------------------------------------------------------
 
 
+def _explain_row(step) -> tuple[str, ...]:
+    """One node of the backward pass: number, node, value, adjoint, local derivatives, sends."""
+    if step.received and step.received[0][0] is None:
+        adjoint = f"{_short(step.adjoint)} (the seed: ∂f/∂f)"
+    elif step.shared:
+        parts = " + ".join(f"{_short(v)} from #{k}" for k, v in reversed(step.received))
+        adjoint = f"{parts} = {_short(step.adjoint)}"
+    else:
+        ((k, _),) = step.received
+        adjoint = f"{_short(step.adjoint)} from #{k}"
+    local = "\n".join(
+        f"∂/∂#{s.to} = {_short(s.local)}" if s.local is not None else f"#{s.to}: by a vjp rule"
+        for s in step.sent
+    )
+    sends = "\n".join(
+        f"#{s.to} ← {_short(step.adjoint)} × {_short(s.local)} = {_short(s.contribution)}"
+        if s.local is not None
+        else f"#{s.to} ← {_short(s.contribution)}"
+        for s in step.sent
+    )
+    node = step.op if step.op == step.text else f"{step.op}   {step.text}"
+    return str(step.number), node, _short(step.value), adjoint, local, sends
+
+
 def explain_table(result) -> None:
     """The backward pass as the tutorials teach it: from the output back, each node's adjoint
     (the sum of what its users sent, for a shared node) and what it sends each input."""
     _stdout.print(_heading(result.program, result.variables), soft_wrap=True)
+    titles = ("#", "node", "value", "adjoint ∂f/∂node", "local derivatives", "sends")
+    rows = [_explain_row(step) for step in result.backward]
     table = Table(box=box.SIMPLE_HEAD)
-    for title in ("#", "node", "value", "adjoint ∂f/∂node", "local derivatives", "sends"):
+    for title in titles:
         table.add_column(title, justify="right" if title == "#" else "left", overflow="fold")
-    for step in result.backward:
-        if step.received and step.received[0][0] is None:
-            adjoint = f"{_short(step.adjoint)} (the seed: ∂f/∂f)"
-        elif step.shared:
-            parts = " + ".join(f"{_short(v)} from #{k}" for k, v in reversed(step.received))
-            adjoint = f"{parts} = {_short(step.adjoint)}"
-        else:
-            ((k, _),) = step.received
-            adjoint = f"{_short(step.adjoint)} from #{k}"
-        local = "\n".join(
-            f"∂/∂#{s.to} = {_short(s.local)}" if s.local is not None else f"#{s.to}: by a vjp rule"
-            for s in step.sent
-        )
-        sends = "\n".join(
-            f"#{s.to} ← {_short(step.adjoint)} × {_short(s.local)} = {_short(s.contribution)}"
-            if s.local is not None
-            else f"#{s.to} ← {_short(s.contribution)}"
-            for s in step.sent
-        )
-        node = step.op if step.op == step.text else f"{step.op}   {step.text}"
-        table.add_row(str(step.number), node, _short(step.value), adjoint, local, sends)
-    _stdout.print(table)
+    for row in rows:
+        table.add_row(*row)
+    natural = Measurement.get(_stdout, _stdout.options.update_width(10_000), table).maximum
+    if natural <= _stdout.width:
+        _stdout.print(table)
+    else:  # too narrow for six columns: each node as a block of labelled lines
+        for number, node, value, adjoint, local, sends in rows:
+            _stdout.print(Text(f"#{number}  {node} = {value}", style="bold"), soft_wrap=False)
+            block = Table.grid(padding=(0, 1))
+            block.add_column(width=2)
+            block.add_column(no_wrap=True, style="dim")
+            block.add_column(overflow="fold")
+            for label, cell in (("adjoint", adjoint), ("local", local), ("sends", sends)):
+                if cell:
+                    block.add_row("", label, cell)
+            _stdout.print(block)
     # A variable no contribution reached (through heaviside, say) has the gradient 0, as eval
     # reports it.
     gradient = ", ".join(
