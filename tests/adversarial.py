@@ -776,6 +776,9 @@ class _Context:
     active: list = field(default_factory=list)  # the active kinks, in order, and their pieces
     jumped: list = field(default_factory=list)  # the jumps sat on, in order
     overflows: str = ""  # an intermediate beyond float64's range, if one was met
+    # A periodic function of a computed argument whose float64 rounding exceeds a radian:
+    # float64 computes it at an arbitrary phase, so no derivative of it can be judged.
+    phase_lost: bool = False
 
     @property
     def addprec(self) -> int:
@@ -1014,8 +1017,15 @@ SMOOTH: dict[str, Callable[..., tuple[mpf, tuple]]] = {
 }
 
 
+_PERIODIC = frozenset({"sin", "cos", "tan"})
+
+
 def _smooth(name: str, *args: D) -> D:
     """A smooth elementwise function of dual numbers, by its rule in `SMOOTH`."""
+    if name in _PERIODIC and args[0].e * _ROUNDING > 1:
+        # sin(norm(W)) at |W| = 1e190: rounding the norm by an ulp moves it by 1e174 radians.
+        # The rounding runs of `_sensitivity` see that only when the sign they land on differs.
+        _CTX.phase_lost = True
     value, partials = SMOOTH[name](*(a.v for a in args))
     return _chain(name, value, args, partials)
 
@@ -1591,6 +1601,8 @@ def _sensitivity(
     each tangent: slot -> the largest change (inf where the perturbed evaluation takes another
     path). Done at the precision of `base`, whose own rounding is far below 2^-52."""
     keys = list(base.out.t) if k is None else [k]
+    if base.context.phase_lost:
+        return dict.fromkeys(keys, INF)
     moved = dict.fromkeys(keys, ZERO)
     for pattern in (_Upward(), random.Random(1)):
         run = _evaluate(program, point, slot_of, base.context.prec, perturb=pattern, **mode)

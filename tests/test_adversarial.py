@@ -213,6 +213,30 @@ def test_kinks_get_one_sided_derivatives(text: str, point: dict, name: str, side
     assert (float(r.left), float(r.right)) == sides
 
 
+@pytest.mark.parametrize(
+    ("text", "point", "ill"),
+    [
+        # norm(W) is 1.7e190 rounded by an ulp of 2e174: float64's sine is at an arbitrary
+        # phase; the rounding runs alone missed it whenever they landed on the same sign of cos.
+        (
+            "acos(sin(norm(W)))",
+            {"W": np.array([1.746811334177444e190, -9.698457129764783e177])},
+            True,
+        ),
+        ("sin(x*y)", {"x": 3e10, "y": 7e9}, True),  # 2.1e20, rounded by 16 000 radians
+        ("sin(x)", {"x": 1e300}, False),  # an exact input: float64's sine of it is exact
+        ("sin(x*y)", {"x": 3.0, "y": 7.0}, False),
+    ],
+)
+def test_a_periodic_function_of_a_huge_computed_argument_is_ill_conditioned(
+    text: str, point: dict, ill: bool
+) -> None:
+    shapes = {n: np.shape(v) for n, v in point.items()}
+    ref = reference(_program(text, shapes), point, list(point))
+    for key, r in ref.elements.items():
+        assert r.status == "smooth" and r.ill is ill, (text, key, r)
+
+
 def test_jumps_and_domains_are_skipped_with_reasons() -> None:
     """What mpmath cannot compare with float64 is skipped, and says why."""
     cases = [
