@@ -4,9 +4,9 @@
     python benchmarks/adversarial.py --seed 7 --checks 5000 --mutants 2 --json out.json
 
 Random programs over the whole language (tests/adversarial.py draws them, and interprets them
-in mpmath at 48 digits with dual numbers) are checked by `gradcli.checking.check` at batches of
-points spread over 1e-300…1e300, with zeros, ties, kinks and subnormal numbers. Every element
-check is judged against mpmath:
+in mpmath at 48 digits with dual numbers) are checked by `gradcli.checking.engine.check` at
+batches of points spread over 1e-300…1e300, with zeros, ties, kinks and subnormal numbers.
+Every element check is judged against mpmath:
 
 - with the registry as it is, a verdict "fail", "non-finite" or "not differentiable, not a
   subgradient" is a FALSE FAILURE where the gradient agrees with the exact derivative within

@@ -1,4 +1,4 @@
-"""Parsing: tokens per second of `gradcli.parser.parse` on a large generated program.
+"""Parsing: tokens per second of `gradcli.language.parser.parse` on a large generated program.
 
 The program is 8,000 bindings in three rotating forms (calls, powers, unary minus, numbers with
 exponents, brackets), about 272,000 tokens. Tokens are counted with a simple regular expression
@@ -45,7 +45,7 @@ def count_tokens(text: str) -> int:
 
 
 def run(quick: bool = False) -> list[Result]:
-    from gradcli.parser import parse
+    from gradcli.language.parser import parse
 
     text = program()
     tokens = count_tokens(text)

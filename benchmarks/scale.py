@@ -6,10 +6,11 @@ Two program shapes, each at about 10^4 and 10^5 nodes (counted after lowering):
 - a long chain, `x + x + ... + x` (n = 10,000 and 100,000).
 
 Each pass is timed on its own, the two sizes in turn, median of the rounds:
-parse (`gradcli.parser.parse`), compile (`gradcli.api.compile_program`: parse and lower),
-differentiate (`gradcli.autodiff.grad`, as `gradcli.api.evaluate` calls it, on a freshly compiled
-program each round) and evaluate (`gradcli.compute.evaluate` of the value and the gradient
-nodes, as `gradcli.api.evaluate` does). The value and gradient are checked against closed forms.
+parse (`gradcli.language.parser.parse`), compile (`gradcli.api.compile_program`: parse and
+lower), differentiate (`gradcli.transforms.reverse.grad`, as `gradcli.api.evaluate` calls it, on
+a freshly compiled program each round) and evaluate (`gradcli.evaluation.interpreter.evaluate`
+of the value and the gradient nodes, as `gradcli.api.evaluate` does). The value and gradient
+are checked against closed forms.
 
 For information: `sin(sin(...sin(x)...))` nested 20,000 deep through every pass. A
 RecursionError anywhere is reported as an error.
@@ -67,9 +68,9 @@ SHAPES = {
 def _phases(text: str) -> dict[str, Callable[[], Callable[[], object]]]:
     """For each pass, a setup (untimed) that returns the call to time."""
     from gradcli.api import compile_program
-    from gradcli.autodiff import grad
-    from gradcli.compute import evaluate as run
-    from gradcli.parser import parse
+    from gradcli.evaluation.interpreter import evaluate as run
+    from gradcli.language.parser import parse
+    from gradcli.transforms.reverse import grad
 
     def differentiate():
         program = compile_program(text)
@@ -89,7 +90,7 @@ def _phases(text: str) -> dict[str, Callable[[], Callable[[], object]]]:
 
 def _value_and_gradient(text: str) -> tuple[float, float, int]:
     from gradcli.api import compile_program, evaluate
-    from gradcli.graph import toposort
+    from gradcli.graph.nodes import toposort
 
     program = compile_program(text)
     result = evaluate(program, {"x": X})

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         hessian,
         jacobian,
     )
-    from .source import GradcliError
+    from .language.source import GradcliError
 
 __all__ = [
     "Evaluation",
@@ -47,7 +47,7 @@ _API = frozenset(__all__) - {"GradcliError", "__version__"}
 
 def __getattr__(name: str) -> Any:
     if name == "GradcliError":
-        from .source import GradcliError as value
+        from .language.source import GradcliError as value
     elif name in _API:
         from . import api
 

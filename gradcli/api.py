@@ -13,19 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from .autodiff import grad as gradient_nodes
-from .compute import Fault
-from .compute import evaluate as run
-from .forward import TANGENT, jvps
-from .graph import Node, collector_paused, toposort
-from .limits import check_elements
-from .lower import CONSTANTS, Lowered, lower
-from .parser import parse
-from .printer import expression
-from .registry import REGISTRY
-from .shapes import infer_shapes
-from .source import GradcliError, Source, Span
-from .values import format_number
+from .evaluation.interpreter import Fault
+from .evaluation.interpreter import evaluate as run
+from .evaluation.values import format_number
+from .graph.nodes import Node, collector_paused, toposort
+from .graph.shapes import infer_shapes
+from .language.limits import check_elements
+from .language.lower import CONSTANTS, Lowered, lower
+from .language.parser import parse
+from .language.printer import expression
+from .language.source import GradcliError, Source, Span
+from .primitives import REGISTRY
+from .transforms.forward import TANGENT, jvps
+from .transforms.reverse import grad as gradient_nodes
 
 
 def compile_program(
@@ -540,9 +540,9 @@ def check(
     >>> check("sin(x)", domains={"x": "-3:3"}, samples=50).passed
     True
     """
-    from .checkfile import Case, Sample, parse_domain
-    from .checking import CheckOptions
-    from .runner import run_case
+    from .checking.checkfile import Case, Sample, parse_domain
+    from .checking.engine import CheckOptions
+    from .checking.runner import run_case
 
     if samples is not None and not domains:
         raise GradcliError("samples needs domains: where to draw the points from")
@@ -576,6 +576,6 @@ def diff(
     >>> [item.text for item in diff("x*y + x/y").items]
     ['1/y + y', 'x - x/y^2']
     """
-    from .derivatives import derivatives
+    from .transforms.derivatives import derivatives
 
     return derivatives(program, wrt, order, values)

@@ -25,7 +25,7 @@ class CheckFile(pytest.File):
     """A check file: its cases, and an item for each mistake in it (which fails)."""
 
     def collect(self):
-        from .checkfile import load
+        from .checking.checkfile import load
 
         cases, errors = load(self.path)
         for err in errors:
@@ -47,8 +47,8 @@ class CaseItem(pytest.Item):
         self.case = case
 
     def runtest(self) -> None:
-        from .render import check_details_text
-        from .runner import run_case
+        from .checking.runner import run_case
+        from .output.render import check_details_text
 
         outcome = run_case(self.case)
         if outcome.status != "passed":
@@ -81,7 +81,7 @@ class FileError(pytest.Item):
 
 
 def _line(err: Any) -> int:
-    from .source import error_location
+    from .language.source import error_location
 
     where = error_location(err)
     return where[1] if where is not None else 1

@@ -78,8 +78,8 @@ from mpmath import mpf
 from timer import Overran, time_limit
 
 from gradcli import compile_program
-from gradcli.checking import FAILING, KINK, NONFINITE, PASS, CheckOptions, check
-from gradcli.registry import REGISTRY
+from gradcli.checking.engine import FAILING, KINK, NONFINITE, PASS, CheckOptions, check
+from gradcli.primitives import REGISTRY
 
 Tree = tuple
 Shape = tuple[int, ...]
@@ -2303,7 +2303,7 @@ def mutable(text: str) -> list[str]:
     """The elementwise primitives of a program whose rules can be made wrong: those with a
     partial derivative that is not always a symbolic zero."""
     program = compile_program(text)
-    from gradcli.graph import toposort
+    from gradcli.graph.nodes import toposort
 
     ops = {n.op for n in toposort([program.output])}
     return sorted(

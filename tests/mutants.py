@@ -44,13 +44,13 @@ import numpy as np
 
 from gradcli import api
 from gradcli.api import wrt_names
-from gradcli.autodiff import grad
-from gradcli.compute import evaluate
-from gradcli.forward import TANGENT, jvp
-from gradcli.graph import Graph, Node, collector_paused
-from gradcli.lower import Lowered
-from gradcli.registry import REGISTRY, Primitive, Shape
-from gradcli.rules import DEFAULT_RTOL
+from gradcli.checking.tolerances import DEFAULT_RTOL
+from gradcli.evaluation.interpreter import evaluate
+from gradcli.graph.nodes import Graph, Node, collector_paused
+from gradcli.language.lower import Lowered
+from gradcli.primitives import REGISTRY, Primitive, Shape
+from gradcli.transforms.forward import TANGENT, jvp
+from gradcli.transforms.reverse import grad
 
 SCALE = 1.0 + 1e-3
 WRONG = 2.0  # the value added to a rule at a special point

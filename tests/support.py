@@ -7,7 +7,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from gradcli.cli import app
+from gradcli.cli.app import app
 
 _runner = CliRunner()
 

@@ -35,8 +35,8 @@ from adversarial import (
     sweep,
 )
 
-from gradcli.checking import FAIL, KINK, KINK_FAIL, PASS
-from gradcli.registry import REGISTRY
+from gradcli.checking.engine import FAIL, KINK, KINK_FAIL, PASS
+from gradcli.primitives import REGISTRY
 
 SEED = 20250101
 CHECKS = 2400  # element checks with the correct registry; twice as many with wrong rules

@@ -42,11 +42,11 @@ import pytest
 from mpmath import mp
 
 from gradcli import GradcliError, compile_program, evaluate
-from gradcli.autodiff import grad
-from gradcli.compute import evaluate as run
-from gradcli.forward import jvps
-from gradcli.graph import Node, toposort
-from gradcli.registry import REGISTRY, public_names
+from gradcli.evaluation.interpreter import evaluate as run
+from gradcli.graph.nodes import Node, toposort
+from gradcli.primitives import REGISTRY, public_names
+from gradcli.transforms.forward import jvps
+from gradcli.transforms.reverse import grad
 
 SEED = 20240611
 DPS = 50

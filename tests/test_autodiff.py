@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from gradcli import compile_program, evaluate
-from gradcli.autodiff import grad
-from gradcli.compute import evaluate as run
-from gradcli.graph import toposort
-from gradcli.printer import to_source
+from gradcli.evaluation.interpreter import evaluate as run
+from gradcli.graph.nodes import toposort
+from gradcli.language.printer import to_source
+from gradcli.transforms.reverse import grad
 
 
 def test_tutorial_example():
@@ -131,7 +131,7 @@ def test_each_node_is_computed_once_per_evaluation(monkeypatch):
     """The value and every gradient are evaluated together: shared nodes are computed once."""
     import dataclasses
 
-    from gradcli.registry import REGISTRY
+    from gradcli.primitives import REGISTRY
 
     calls = {"sin": 0, "cos": 0}
     for name in calls:

@@ -19,10 +19,10 @@ import pytest
 from timer import time_limit
 
 from gradcli import compile_program
-from gradcli.checking import FAIL, FAILING, CheckOptions, check
-from gradcli.finite_diff import METHODS
-from gradcli.graph import Node
-from gradcli.registry import REGISTRY
+from gradcli.checking.engine import FAIL, FAILING, CheckOptions, check
+from gradcli.checking.finite_diff import METHODS
+from gradcli.graph.nodes import Node
+from gradcli.primitives import REGISTRY
 
 TINY = float(np.finfo(np.float64).tiny)
 SUBNORMAL = 5e-324
@@ -104,7 +104,7 @@ def test_sampled_points_at_the_bottom_of_the_range_end(x: float) -> None:
 
 def test_the_complex_steps_never_go_below_the_smallest_normal_number(monkeypatch) -> None:
     """Every stencil the checker evaluates moves x by at least the smallest normal number."""
-    from gradcli import checking
+    from gradcli.checking import engine as checking
 
     steps: list[np.ndarray] = []
     original = checking._Run._stencil
@@ -123,8 +123,8 @@ def test_the_complex_steps_never_go_below_the_smallest_normal_number(monkeypatch
 def test_a_node_helper_is_used_for_rules() -> None:
     """The helper above really replaces the rule (so the tests of wrong rules test something)."""
     program = compile_program("exp(x)")
-    from gradcli.autodiff import grad
-    from gradcli.compute import evaluate
+    from gradcli.evaluation.interpreter import evaluate
+    from gradcli.transforms.reverse import grad
 
     with scaled_rule("exp", 1.001):
         (g,) = grad(program.output, [program.variables["x"]])

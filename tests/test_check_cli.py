@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from gradcli.cli import app
+from gradcli.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADCLI = shutil.which("gradcli", path=str(Path(sys.executable).parent))
@@ -1249,8 +1249,8 @@ def test_blame_from_the_command_line_names_the_wrong_primitive(monkeypatch):
     """A wrong rule injected into the registry: --blame names it, its argument and its span."""
     import dataclasses
 
-    from gradcli.primitives import cos
-    from gradcli.registry import REGISTRY
+    from gradcli.primitives import REGISTRY
+    from gradcli.primitives.scalar import cos
 
     wrong = dataclasses.replace(REGISTRY["sin"], partials=(lambda ans, x: -cos(x),))
     monkeypatch.setitem(REGISTRY, "sin", wrong)
@@ -1278,8 +1278,8 @@ def test_a_long_run_lists_only_the_cases_that_did_not_pass(tmp_path, monkeypatch
     --json still has every case."""
     import dataclasses
 
-    from gradcli.primitives import cos
-    from gradcli.registry import REGISTRY
+    from gradcli.primitives import REGISTRY
+    from gradcli.primitives.scalar import cos
 
     cases = "".join(
         f'[[case]]\nname = "case {i}"\nexpr = "{"sin(x)" if i == 77 else "x^2"}"\n'

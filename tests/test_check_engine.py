@@ -1,4 +1,4 @@
-"""The gradient-check engine (`gradcli.checking`), held to independent references.
+"""The gradient-check engine (`gradcli.checking.engine`), held to independent references.
 
 Every expected value here comes from outside gradcli: closed-form derivatives evaluated with
 mpmath at 50 significant digits, hand-derived one-sided derivatives at kinks, or the known
@@ -47,9 +47,9 @@ import numpy as np
 import pytest
 from mpmath import mp, mpf
 
-import gradcli.checking as engine
+import gradcli.checking.engine as engine
 from gradcli import compile_program
-from gradcli.checking import (
+from gradcli.checking.engine import (
     FAIL,
     KINK,
     KINK_FAIL,
@@ -60,9 +60,9 @@ from gradcli.checking import (
     VariableCheck,
     check,
 )
-from gradcli.primitives import cos, heaviside
-from gradcli.registry import REGISTRY
-from gradcli.rules import SAFETY
+from gradcli.checking.tolerances import SAFETY
+from gradcli.primitives import REGISTRY
+from gradcli.primitives.scalar import cos, heaviside
 
 DPS = 50
 TINY = float(np.finfo(np.float64).tiny)  # 2.2e-308: the floor of every relative error below

@@ -22,8 +22,17 @@ import numpy as np
 import pytest
 
 from gradcli import compile_program
-from gradcli.checking import FAIL, FAILING, KINK, KINK_FAIL, PASS, UNCHECKED, CheckOptions, check
-from gradcli.registry import REGISTRY
+from gradcli.checking.engine import (
+    FAIL,
+    FAILING,
+    KINK,
+    KINK_FAIL,
+    PASS,
+    UNCHECKED,
+    CheckOptions,
+    check,
+)
+from gradcli.primitives import REGISTRY
 
 
 @contextmanager

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcli import checking
 from gradcli.api import compile_program
-from gradcli.checkfile import Case
-from gradcli.checking import FAIL, KINK, KINK_FAIL, PASS, CheckOptions, check
-from gradcli.runner import run_case
+from gradcli.checking import engine as checking
+from gradcli.checking.checkfile import Case
+from gradcli.checking.engine import FAIL, KINK, KINK_FAIL, PASS, CheckOptions, check
+from gradcli.checking.runner import run_case
 
 ROWS = 4
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gradcli import __version__
-from gradcli.cli import app
+from gradcli.cli.app import app
 
 runner = CliRunner()
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -70,10 +70,10 @@ import pytest
 
 from gradcli import compile_program
 from gradcli.api import directional, evaluate, hessian
-from gradcli.checking import FAIL, NONFINITE, PASS, CheckOptions, CheckResult, check
-from gradcli.finite_diff import one_sided
-from gradcli.primitives import cos
-from gradcli.registry import REGISTRY
+from gradcli.checking.engine import FAIL, NONFINITE, PASS, CheckOptions, CheckResult, check
+from gradcli.checking.finite_diff import one_sided
+from gradcli.primitives import REGISTRY
+from gradcli.primitives.scalar import cos
 
 EPS = float(np.finfo(np.float64).eps)
 SHAPES = [(1,), (3,), (2, 3), (2, 1, 4)]

@@ -68,7 +68,7 @@ import numpy as np
 import pytest
 from mpmath import mp, mpc, mpf
 
-from gradcli.registry import REGISTRY
+from gradcli.primitives import REGISTRY
 
 EPS = 2.0**-52
 TINY = 2.0**-1022  # the smallest normal float64

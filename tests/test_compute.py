@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcli import compile_program, compute, evaluate
-from gradcli.autodiff import grad
+from gradcli import compile_program, evaluate
+from gradcli.evaluation import interpreter as compute
+from gradcli.transforms.reverse import grad
 
 N = compute._PARALLEL_ELEMENTS + 7
 RNG = np.random.default_rng(17)

@@ -76,7 +76,7 @@ def test_the_github_actions_example_runs_gradcli_check_with_annotations(tmp_path
 
 
 def test_the_check_file_reference_documents_every_key_and_its_example_passes(tmp_path):
-    from gradcli.checkfile import CASE_KEYS, OPTION_KEYS, PROJECT_KEYS
+    from gradcli.checking.checkfile import CASE_KEYS, OPTION_KEYS, PROJECT_KEYS
 
     reference = (DOCS / "check-files.md").read_text(encoding="utf-8")
     for key in {*CASE_KEYS, *OPTION_KEYS, *PROJECT_KEYS, "n", "seed", "domains"}:

@@ -450,7 +450,7 @@ def test_what_the_language_lacks_is_said(text: str, words: str) -> None:
 )
 def test_the_python_api_refuses_bad_values_with_its_own_error(value, words: str) -> None:
     import gradcli
-    from gradcli.source import GradcliError
+    from gradcli.language.source import GradcliError
 
     for call in (gradcli.evaluate, gradcli.jacobian, gradcli.hessian):
         with pytest.raises(GradcliError, match=words):

@@ -29,8 +29,8 @@ from test_scale import shallow_stack
 
 from gradcli import GradcliError, compile_program
 from gradcli.api import directional, hessian
-from gradcli.compute import evaluate as run
-from gradcli.forward import jvp
+from gradcli.evaluation.interpreter import evaluate as run
+from gradcli.transforms.forward import jvp
 
 RTOL = 1e-12
 RNG = np.random.default_rng(20261121)
@@ -76,7 +76,7 @@ def test_elementwise_forward_mode_matches_mpmath(case, point, direction) -> None
 def test_every_elementwise_primitive_has_a_jvp_path() -> None:
     """A primitive without elementwise partials needs a jvp rule, or forward mode cannot run
     (a macro, with no forward of its own, is rewritten before any pass sees it)."""
-    from gradcli.registry import REGISTRY
+    from gradcli.primitives import REGISTRY
 
     missing = [
         n
@@ -310,7 +310,7 @@ def test_hessian_command_errors() -> None:
 )
 def test_forward_mode_for_all_variables_at_once_matches_one_at_a_time(text, values):
     """check computes forward mode for every variable in one pass: the same numbers."""
-    from gradcli.checking import CheckOptions, _Probes, _Run
+    from gradcli.checking.engine import CheckOptions, _Probes, _Run
 
     program = compile_program(text)
     points = {n: np.asarray(v, dtype=float)[None] for n, v in values.items()}

@@ -39,11 +39,11 @@ from support import strict
 from typer.testing import CliRunner
 
 from gradcli import compile_program, evaluate
-from gradcli.checkfile import load
-from gradcli.cli import app
-from gradcli.registry import REGISTRY, public_names
-from gradcli.source import GradcliError
-from gradcli.values import parse_value
+from gradcli.checking.checkfile import load
+from gradcli.cli.app import app
+from gradcli.evaluation.values import parse_value
+from gradcli.language.source import GradcliError
+from gradcli.primitives import REGISTRY, public_names
 
 SEED = 20240606
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 from gradcli import GradcliError, compile_program, evaluate
-from gradcli.graph import Graph, toposort
+from gradcli.graph.nodes import Graph, toposort
 
 
 def test_hash_consing_makes_identical_subexpressions_one_node():

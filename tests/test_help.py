@@ -9,7 +9,7 @@ import sys
 import pytest
 from support import cli
 
-from gradcli.cli import app
+from gradcli.cli.app import app
 
 COMMANDS = sorted(c.name for c in app.registered_commands)
 

@@ -12,8 +12,8 @@ import pytest
 from support import cli, strict
 
 from gradcli.api import compile_program
-from gradcli.train import minimize
-from gradcli.values import load_file
+from gradcli.evaluation.minimize import minimize
+from gradcli.evaluation.values import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -297,7 +297,7 @@ def test_minimize_usage_errors(args, needle):
 
 
 def test_minimize_ctrl_c_from_the_command_line_prints_the_best_so_far(monkeypatch):
-    import gradcli.train as train
+    import gradcli.evaluation.minimize as train
 
     real = train.evaluate
     calls = {"n": 0}
@@ -350,7 +350,7 @@ def test_unreadable_value_files_are_clear_errors(tmp_path, name, content, needle
 
 def test_a_nul_in_the_path_of_a_value_file_is_a_clear_error():
     """Only a check file can give one (argv cannot hold a NUL): ValueError before."""
-    from gradcli.source import GradcliError
+    from gradcli.language.source import GradcliError
 
     with pytest.raises(GradcliError, match="embedded null byte"):
         load_file("\0.csv", "x")

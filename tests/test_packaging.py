@@ -54,7 +54,7 @@ def test_wheel_in_a_fresh_venv_parses_without_the_source_tree(tmp_path):
         [
             python,
             "-c",
-            "import sys, gradcli.parser as p; p.parse('x*y'); "
+            "import sys, gradcli.language.parser as p; p.parse('x*y'); "
             "assert 'lark' not in sys.modules; print(p.__file__)",
         ],
         capture_output=True,
@@ -64,8 +64,9 @@ def test_wheel_in_a_fresh_venv_parses_without_the_source_tree(tmp_path):
     ).stdout.strip()
     assert Path(where).is_relative_to(env_dir), where
     assert (Path(where).parent / "_tables.py").is_file()
-    assert (Path(where).parent / "py.typed").is_file()  # type checkers read the API's hints
-    entry_points = next(Path(where).parent.parent.glob("gradcli-*.dist-info")) / "entry_points.txt"
+    # type checkers read the API's hints
+    assert (Path(where).parent.parent / "py.typed").is_file()
+    entry_points = next(Path(where).parents[2].glob("gradcli-*.dist-info")) / "entry_points.txt"
     assert "gradcli = gradcli.pytest_plugin" in entry_points.read_text()
 
     out = subprocess.run(

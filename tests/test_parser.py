@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gradcli import GradcliError, compile_program, evaluate
-from gradcli.printer import to_source
+from gradcli.language.printer import to_source
 
 
 def value(text: str, **variables: float) -> float:
@@ -200,7 +200,7 @@ def test_a_new_primitive_needs_only_a_registry_entry(monkeypatch):
     """Names are resolved against the registry after parsing: no grammar change for a function."""
     import numpy as np
 
-    from gradcli.registry import REGISTRY, Primitive
+    from gradcli.primitives import REGISTRY, Primitive
 
     cube = Primitive("cube", 1, lambda x: x**3, "x^3", partials=(lambda ans, x: 3 * x**2,))
     monkeypatch.setitem(REGISTRY, "cube", cube)
@@ -216,7 +216,7 @@ def test_the_committed_tables_are_generated_from_the_committed_grammar():
     generate = _generator()
     grammar = generate.GRAMMAR.read_text(encoding="utf-8")
     assert generate.TABLES.read_text(encoding="utf-8") == generate.render(grammar), (
-        "gradcli/_tables.py is stale: run python grammar/generate.py"
+        "gradcli/language/_tables.py is stale: run python grammar/generate.py"
     )
 
 
@@ -255,7 +255,7 @@ _LARK_LEXER: list = []
 
 
 def _our_tokens(text: str) -> list[tuple[str, str, int, int]]:
-    from gradcli import parser
+    from gradcli.language import parser
 
     out = []
     pos = 0
@@ -320,7 +320,7 @@ def _program(rng: random.Random, depth: int = 0) -> str:
 
 
 def _parse_ours(text: str):
-    from gradcli import parser
+    from gradcli.language import parser
 
     lexer = parser._Lexer(text)
     try:
@@ -346,7 +346,7 @@ def _lark_parser():
     from lark import Lark, Token, Transformer
     from lark.lexer import Lexer
 
-    from gradcli import parser
+    from gradcli.language import parser
 
     class Feed(Lexer):
         """Lark's parser, fed gradcli's tokens (separators tidied), as Lark tokens."""
@@ -389,7 +389,7 @@ def _lark_parser():
 def _run_lark(lark, text: str):
     from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
-    from gradcli import parser
+    from gradcli.language import parser
 
     try:
         return ("ok", _shape(lark.parse(text)))

@@ -21,8 +21,8 @@ from support import cli, strict
 from test_scale import shallow_stack
 
 from gradcli import compile_program, evaluate
-from gradcli.explain import explain
-from gradcli.pictures import dot, mermaid, tree
+from gradcli.output.explain import explain
+from gradcli.output.pictures import dot, mermaid, tree
 
 # --- explain ------------------------------------------------------------------------------------
 

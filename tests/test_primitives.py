@@ -28,7 +28,7 @@ import pytest
 from mpmath import mp, mpf
 
 from gradcli import evaluate
-from gradcli.registry import REGISTRY, public_names
+from gradcli.primitives import REGISTRY, public_names
 
 DPS = 50
 VALUE_RTOL = 1e-13

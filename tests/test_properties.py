@@ -34,10 +34,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gradcli import compile_program, evaluate
-from gradcli.autodiff import grad
-from gradcli.graph import Node, toposort
-from gradcli.printer import to_source
-from gradcli.registry import REGISTRY
+from gradcli.graph.nodes import Node, toposort
+from gradcli.language.printer import to_source
+from gradcli.primitives import REGISTRY
+from gradcli.transforms.reverse import grad
 
 # --- the reference: each elementwise function in mpmath --------------------------------------
 

@@ -8,10 +8,6 @@ from pathlib import Path
 
 # Imported here, before pytester's in-process runs, which forget the modules they import (numpy
 # cannot be imported twice in one process).
-import gradcli.checkfile
-import gradcli.pytest_plugin
-import gradcli.render
-import gradcli.runner  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -70,7 +70,7 @@ MODULE = textwrap.dedent(
 def _registry_restored():
     """Each checked function registers primitives of its own: other tests that walk the
     registry must not see them."""
-    from gradcli.registry import REGISTRY
+    from gradcli.primitives import REGISTRY
 
     before = dict(REGISTRY)
     yield

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from gradcli.registry import public_names
+from gradcli.primitives import public_names
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -33,7 +33,7 @@ def test_the_language_reference_documents_every_function():
 
 def test_readme_states_the_tolerance_rule_of_the_code():
     assert "|g − r| ≤ atol + rtol·|r| + 4·(e + ε·s)" in README
-    from gradcli.rules import DEFAULT_RTOL, SAFETY, TOLERANCE_RULE
+    from gradcli.checking.tolerances import DEFAULT_RTOL, SAFETY, TOLERANCE_RULE
 
     assert SAFETY == 4.0 and DEFAULT_RTOL == {"float64": 1e-7, "float32": 1e-3}
     assert "4·(e + ε·s)" in TOLERANCE_RULE and "rtol 1e-7 in float64, 1e-3 in float32" in README

@@ -14,9 +14,9 @@ import test_array_primitives as arrays
 import test_primitives as elementwise
 
 from gradcli import compile_program
-from gradcli.autodiff import grad
-from gradcli.compute import evaluate as run
-from gradcli.printer import to_source
+from gradcli.evaluation.interpreter import evaluate as run
+from gradcli.language.printer import to_source
+from gradcli.transforms.reverse import grad
 
 
 def assert_round_trip(nodes, env) -> None:

@@ -47,11 +47,11 @@ from timer import Overran, time_limit
 
 from gradcli import api
 from gradcli.api import wrt_names
-from gradcli.autodiff import grad
-from gradcli.checkfile import Case, find, load, project_settings
-from gradcli.graph import toposort
-from gradcli.registry import REGISTRY
-from gradcli.runner import CaseResult, run_case
+from gradcli.checking.checkfile import Case, find, load, project_settings
+from gradcli.checking.runner import CaseResult, run_case
+from gradcli.graph.nodes import toposort
+from gradcli.primitives import REGISTRY
+from gradcli.transforms.reverse import grad
 
 # The mutants that are not caught today, as "programs:<id>" (test_programs_catch) and
 # "samples:<id>" (test_samples_catch). Remove an entry when its mutant is caught. Measured on

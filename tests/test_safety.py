@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from support import cli, strict
 
-from gradcli import report
+from gradcli.output import reports as report
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gradcli"
-SOURCES = sorted(PACKAGE.glob("*.py"))
+SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 _FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "breakpoint", "input"}
 _FORBIDDEN_MODULES = {"pickle", "cPickle", "dill", "marshal", "shelve", "cloudpickle", "joblib"}
@@ -139,12 +139,12 @@ def test_every_file_the_package_writes_goes_through_the_atomic_writer():
             if name in ("write_text", "write_bytes"):
                 found.append(f"{file}:{node.lineno} {text}")
             # report.py holds the writer itself: a device or FIFO is written in place there.
-            if name == "open" and isinstance(node.func, ast.Name) and file != "report.py":
+            if name == "open" and isinstance(node.func, ast.Name) and file != "reports.py":
                 mode = node.args[1] if len(node.args) > 1 else None
                 mode = mode or {k.arg: k.value for k in node.keywords}.get("mode")
                 if isinstance(mode, ast.Constant) and set(mode.value) & set("wax+"):
                     found.append(f"{file}:{node.lineno} {text}")
-            if name == "fdopen" and file != "report.py":
+            if name == "fdopen" and file != "reports.py":
                 found.append(f"{file}:{node.lineno} {text}")
     assert found == []
 
@@ -179,7 +179,7 @@ def test_a_killed_writer_never_leaves_a_half_written_file(tmp_path):
     path = tmp_path / "report.xml"
     path.write_text("old\n")
     child = (
-        "import sys, gradcli.report as r; data = b'x' * 100_000_000;"
+        "import sys, gradcli.output.reports as r; data = b'x' * 100_000_000;"
         "print('ready', flush=True); r.write_atomically(sys.argv[1], data)"
     )
     sizes = []
@@ -248,10 +248,10 @@ def test_batch_output_is_strict_json_lines_with_nan_and_inf(tmp_path):
 # --- no traceback, even for a bug -------------------------------------------------------------
 
 _BROKEN = (
-    "import dataclasses, sys; from gradcli.registry import REGISTRY;"
+    "import dataclasses, sys; from gradcli.primitives import REGISTRY;"
     "REGISTRY['sin'] = dataclasses.replace(REGISTRY['sin'], forward=lambda x: 1 / 0);"
     "sys.argv = ['gradcli', 'eval', 'sin(x)', '--x', '1'];"
-    "from gradcli.entry import main; main()"
+    "from gradcli.cli.entry import main; main()"
 )
 
 
@@ -357,7 +357,7 @@ def test_a_programs_own_negations_keep_its_form_and_spans():
 
 @pytest.mark.parametrize("variable", ["COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE"])
 def test_what_changes_richs_drawing_sends_eval_to_the_full_command_line(variable, monkeypatch):
-    from gradcli.entry import quick_eval
+    from gradcli.cli.entry import quick_eval
 
     argv = ["eval", "x*y", "--x", "5", "--y", "2"]
     assert quick_eval(argv) is not None
@@ -381,7 +381,7 @@ def test_an_ascii_terminal_and_a_closed_stdout_are_errors_not_bugs():
             "-c",
             "import os, sys; os.close(1); sys.stdout = None;"
             "sys.argv = ['gradcli', 'eval', 'x', '--x', '1'];"
-            "from gradcli.entry import main; main()",
+            "from gradcli.cli.entry import main; main()",
         ],
         capture_output=True,
         text=True,

@@ -82,7 +82,7 @@ SAMPLE_FILES = sorted(SAMPLES.glob("*.grad.toml"))
 def run_check(*args: str):
     from typer.testing import CliRunner
 
-    from gradcli.cli import app
+    from gradcli.cli.app import app
 
     return CliRunner().invoke(app, ["check", *args])
 
@@ -103,7 +103,7 @@ def test_no_false_failure_over_1000_samples_on_any_sample_file(method):
 
 
 def test_sample_files_cover_every_primitive():
-    from gradcli.registry import REGISTRY, public_names
+    from gradcli.primitives import REGISTRY, public_names
 
     text = "\n".join(path.read_text(encoding="utf-8") for path in SAMPLE_FILES)
     text += (SAMPLES / "small_model.grad").read_text(encoding="utf-8")

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 import pytest
 
 from gradcli import compile_program, evaluate
-from gradcli.autodiff import grad
-from gradcli.compute import evaluate as run
-from gradcli.printer import to_source
+from gradcli.evaluation.interpreter import evaluate as run
+from gradcli.language.printer import to_source
+from gradcli.transforms.reverse import grad
 
 pytestmark = pytest.mark.usefixtures("no_size_limits")  # depth and length, not size limits
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from support import cli, strict
 
-from gradcli.registry import REGISTRY
+from gradcli.primitives import REGISTRY
 
 
 def records(result) -> list[dict]:

@@ -10,7 +10,7 @@ import sys
 import pytest
 from support import cli, strict
 
-from gradcli.entry import quick_eval
+from gradcli.cli.entry import quick_eval
 
 _FUNCTIONS = ["sin", "cos", "exp", "tanh", "sqrt", "log", "abs", "relu", "softplus"]
 
@@ -90,7 +90,7 @@ def test_anything_else_goes_to_the_full_command_line(argv):
 def test_the_console_script_imports_neither_typer_nor_rich_nor_lark():
     code = (
         "import sys; sys.argv = ['gradcli', 'eval', 'x*y + x/y', '--x', '5', '--y', '2'];"
-        "from gradcli.entry import main; main();"
+        "from gradcli.cli.entry import main; main();"
         "heavy = {m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'rich', 'lark'};"
         "print(sorted(heavy))"
     )

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gradcli import compile_program
-from gradcli.cli import app
-from gradcli.sweep import sweep
+from gradcli.checking.sweep import sweep
+from gradcli.cli.app import app
 
 runner = CliRunner()
 X, Y = 0.7, 0.3

@@ -1,0 +1,502 @@
+"""Evaluation: every node computed once, in topological order, with numpy.
+
+A value is dropped as soon as its last user has been computed, so memory follows the widest part
+of the graph, not its size. The first node to turn finite inputs into nan or inf is recorded as a
+`Fault` with the reason (outside the domain, division by zero, overflow), so that a numerical
+problem is reported where it starts rather than where it ends up.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..graph.nodes import Node, collector_paused, toposort
+from ..graph.shapes import infer_shapes
+from ..language.limits import check_elements
+from ..language.source import GradcliError
+from ..primitives import REGISTRY
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A node whose finite inputs gave a nan or inf result (or a variable given as nan or inf),
+    or a product or quotient in a derivative whose nonzero inputs gave a result below the
+    smallest normal number: an adjoint that underflows loses its digits, or all of them."""
+
+    node: Node
+    kind: str  # "nan", "inf", "-inf", or "underflow"
+    # "domain" (outside the primitive's domain), "overflow", "undefined", "input", "underflow"
+    cause: str
+    index: tuple[int, ...] | None  # the first bad element, for an array result
+    args: tuple[Any, ...]  # the inputs at that element
+    # For an underflow in a batched evaluation: the batch rows whose digits it cost (None:
+    # not known by row), so that one point's underflow does not excuse another's.
+    rows: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def in_derivative(self) -> bool:
+        return self.node.origin is not None
+
+
+def evaluate(
+    outputs: Sequence[Node],
+    env: Mapping[str, Any],
+    dtype: type[np.generic] = np.float64,
+    keep_all: bool = False,
+    batched: bool = False,
+) -> tuple[list[Any], list[Fault], dict[Node, Any]]:
+    """Values of `outputs` with variables bound by `env`; also the faults, and all values if asked.
+
+    Inputs are cast to `dtype` (float64 or float32; complex inputs stay complex). With `batched`,
+    every variable has a leading batch axis (of length B, or 1 for a value shared by the batch),
+    and the program is evaluated once per batch item, in one numpy pass per node: values that
+    depend on a variable carry the batch axis, elementwise primitives align the ranks of their
+    inputs, and the others use their batch rule from the registry.
+    """
+    with collector_paused():
+        return _evaluate(outputs, env, dtype, keep_all, batched)
+
+
+def _evaluate(outputs, env, dtype, keep_all, batched):
+    order = toposort(outputs)
+    small = _underflow_watched(order)
+    try:
+        watched = _watched(order, outputs)
+        if not (keep_all or batched) and _worth_threads(order, env):
+            return _run_parallel(order, outputs, env, dtype, watched, small)
+        return _run(order, outputs, env, dtype, keep_all, batched, watched, small)
+    except _NonFinite:  # find where it started: every node checked, as it is computed
+        return _run(order, outputs, env, dtype, keep_all, batched, None, small)
+
+
+class _NonFinite(Exception):
+    """A nan or inf (or an empty array, which can hide one) was seen: the evaluation starts
+    over, checking every node."""
+
+
+def _watched(order: Sequence[Node], outputs: Sequence[Node]) -> set[Node]:
+    """The nodes whose values must be checked for a nan or inf so that none goes unseen: the
+    outputs, and inputs of primitives that can hide one (exp(-inf) is 0, x/inf is 0). A nan or
+    inf anywhere else always reaches one of them (through x + y, x·y, a sum), so the other
+    arrays are not scanned, unless one turns up and the faults are wanted."""
+    watched = set(outputs)
+    for node in order:
+        if node.inputs:
+            passes = REGISTRY[node.op].passes_nonfinite
+            watched.update(i for k, i in enumerate(node.inputs) if k not in passes)
+    return watched
+
+
+def _underflow_watched(order: Sequence[Node]) -> set[Node]:
+    """The products and quotients: where their nonzero inputs give a result below the smallest
+    normal number, the value or adjoint loses digits (the gradient of Planck's law at 1e-7 m
+    came out 0, and another with the wrong sign, from adjoints of 1e-398). A function whose
+    result rounds below the range (e^-800) is correctly rounded, and not watched."""
+    return {n for n in order if n.op in ("mul", "div")}
+
+
+_TINY = {np.dtype(t): float(np.finfo(t).tiny) for t in (np.float64, np.float32, np.float16)}
+
+
+def _underflows(value: Any, args: list[Any]) -> bool:
+    """Whether `value`, from finite nonzero `args`, has an element below the normal range."""
+    tiny = _TINY.get(getattr(value, "dtype", None))
+    if tiny is None:  # complex (the complex step), integer, or a Python number
+        return False
+    if type(value) is not np.ndarray:
+        if abs(value) >= tiny:
+            return False
+    elif not value.size or np.min(np.abs(value)) >= tiny:
+        return False
+    small = np.abs(value) < tiny
+    for a in args:
+        small = small & (np.asarray(a) != 0) & np.isfinite(a)
+    return bool(small.any())
+
+
+def _run(
+    order: Sequence[Node],
+    outputs: Sequence[Node],
+    env: Mapping[str, Any],
+    dtype: type[np.generic],
+    keep_all: bool,
+    batched: bool,
+    watched: set[Node] | None,
+    small: set[Node] = frozenset(),
+) -> tuple[list[Any], list[Fault], dict[Node, Any]]:
+    """One evaluation; with `watched`, only those nodes are checked, and the first nan or inf
+    (or underflow in one of `small`) raises `_NonFinite`; without, every node is, and the
+    faults are recorded."""
+    uses: dict[Node, int] = {}
+    for node in order:
+        for inp in node.inputs:
+            uses[inp] = uses.get(inp, 0) + 1
+    keep = set(outputs)
+    values: dict[Node, Any] = {}
+    faults: list[Fault] = []
+    make = np.dtype(dtype).type
+    shapes = infer_shapes(order, {n: np.shape(v)[1:] for n, v in env.items()}) if batched else {}
+    if batched:  # every node's value carries the batch axis: items × batch must fit
+        count = max((np.shape(v)[0] for v in env.values() if np.ndim(v)), default=1)
+        widest = max(shapes.values(), key=math.prod, default=())
+        check_elements((count, *widest), "a batch of values")
+    in_batch: set[Node] = set()
+    sizes = _ExactSizes(batched)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice" and kin
+        for node in order:
+            if node.op == "const":
+                value = _constant(node.value, make)
+            elif node.op == "var":
+                value = _cast(env[node.name], make)
+                if batched:
+                    in_batch.add(node)
+                if (watched is None or node in watched) and not _finite(value):
+                    if watched is not None:
+                        raise _NonFinite
+                    faults.append(_fault(node, value, []))
+            else:
+                args = [values[i] for i in node.inputs]
+                flags = [i in in_batch for i in node.inputs]
+                try:
+                    if any(flags):
+                        in_batch.add(node)
+                        value, args = _apply_batched(node, args, flags, shapes)
+                    else:
+                        value = REGISTRY[node.op].forward(*args, *node.attrs)
+                except (ValueError, IndexError) as exc:
+                    raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
+                if watched is not None:
+                    if (node in watched and not _finite(value)) or _empty(value):
+                        raise _NonFinite
+                    if node in small and _underflows(value, args):
+                        raise _NonFinite
+                else:
+                    # An overflow at one point of a batch must not hide an underflow at another.
+                    if not _finite(value) and all(_finite(a) for a in args):
+                        faults.append(_fault(node, value, args))
+                    if node in small:
+                        fault = sizes.see(node, value, args)
+                        if fault is not None:
+                            faults.append(fault)
+                    elif node.op in _CARRIERS and sizes.log2:
+                        sizes.carry(node, value, args)
+                if not keep_all:
+                    for inp in node.inputs:
+                        uses[inp] -= 1
+                        if uses[inp] == 0 and inp not in keep:
+                            values.pop(inp, None)
+            values[node] = value
+    faults = [sizes.with_rows(f) for f in faults]
+    return [values[o] for o in outputs], faults, values
+
+
+# Arrays from this many elements take long enough in numpy's loops, which let go of the GIL,
+# for independent nodes to run at once on two threads or more.
+_PARALLEL_ELEMENTS = 1 << 17
+_pool: Any = None  # a ThreadPoolExecutor, made on first use
+
+
+def _forget_pool() -> None:
+    """A forked child inherits the pool but not its threads: it makes its own."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _worth_threads(order: Sequence[Node], env: Mapping[str, Any]) -> bool:
+    return (
+        (os.cpu_count() or 1) > 1
+        and len(order) > 4
+        and max((np.size(v) for v in env.values()), default=0) >= _PARALLEL_ELEMENTS
+    )
+
+
+def _run_parallel(
+    order: Sequence[Node],
+    outputs: Sequence[Node],
+    env: Mapping[str, Any],
+    dtype: type[np.generic],
+    watched: set[Node],
+    small: set[Node] = frozenset(),
+) -> tuple[list[Any], list[Fault], dict[Node, Any]]:
+    """`_run` for large arrays: each node is computed as soon as its inputs are, on a pool of
+    threads, so that independent parts of the graph (the value and each gradient) overlap.
+    Every node computes the same numbers as in `_run`, whatever the order; a nan or inf raises
+    `_NonFinite` as there, and the sequential run that follows finds where it started."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # logging: 4 ms
+
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="gradcli")
+    make = np.dtype(dtype).type
+    keep = set(outputs)
+    values: dict[Node, Any] = {}
+    waiting = {node: len(node.inputs) for node in order}
+    users: dict[Node, list[Node]] = {}
+    uses: dict[Node, int] = {}
+    for node in order:
+        for inp in node.inputs:
+            users.setdefault(inp, []).append(node)
+            uses[inp] = uses.get(inp, 0) + 1
+    running: dict[Any, Node] = {}  # future -> node
+
+    def done(node: Node, value: Any) -> None:
+        values[node] = value
+        for user in users.get(node, ()):
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                args = [values[i] for i in user.inputs]
+                running[_pool.submit(_compute, user, args, user in watched, user in small)] = user
+        for inp in node.inputs:
+            uses[inp] -= 1
+            if uses[inp] == 0 and inp not in keep:
+                values.pop(inp, None)
+
+    with warnings.catch_warnings():  # process-wide: it covers the threads too, as in _run
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            for node in order:
+                if node.op == "const":
+                    done(node, _constant(node.value, make))
+                elif node.op == "var":
+                    value = _cast(env[node.name], make)
+                    if node in watched and not _finite(value):
+                        raise _NonFinite
+                    done(node, value)
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: running[f].id):
+                    node = running.pop(future)
+                    value, finite = future.result()
+                    if not finite:
+                        raise _NonFinite
+                    done(node, value)
+        finally:
+            wait(running)  # nothing is left computing in the background
+    return [values[o] for o in outputs], [], values
+
+
+def _compute(node: Node, args: list[Any], check: bool, small: bool) -> tuple[Any, bool]:
+    """One node on a worker thread (numpy's error state is per thread: set here)."""
+    with np.errstate(all="ignore"):
+        try:
+            value = REGISTRY[node.op].forward(*args, *node.attrs)
+        except (ValueError, IndexError) as exc:
+            raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
+        fine = (not check or _finite(value)) and not _empty(value)
+        return value, fine and not (small and _underflows(value, args))
+
+
+def _apply_batched(
+    node: Node, args: list[Any], flags: list[bool], shapes: Mapping[Node, tuple]
+) -> tuple[Any, list[Any]]:
+    """`node` over a batch; returns the value and the (aligned) arguments it was computed from."""
+    prim = REGISTRY[node.op]
+    items = [shapes[i] for i in node.inputs]
+    if prim.partials is not None:  # elementwise: (b, *item) padded to the output's rank
+        rank = len(shapes[node])
+        aligned = [
+            _align(a, item, rank) if batched else a
+            for a, item, batched in zip(args, items, flags, strict=True)
+        ]
+        return prim.forward(*aligned, *node.attrs), aligned
+    if prim.batch is not None:
+        return prim.batch(args, flags, items, shapes[node], *node.attrs), args
+    return _loop(prim, node, args, flags), args
+
+
+def _align(value: Any, item: tuple[int, ...], rank: int) -> Any:
+    value = np.asarray(value)
+    target = value.shape[:1] + (1,) * (rank - len(item)) + tuple(item)
+    return value if value.shape == target else value.reshape(target)
+
+
+def _loop(prim, node: Node, args: list[Any], flags: list[bool]) -> np.ndarray:
+    """The batch rule of last resort: the primitive once per batch item."""
+    size = max(np.shape(a)[0] for a, batched in zip(args, flags, strict=True) if batched)
+    results = []
+    for k in range(size):
+        item = [
+            (a[k] if np.shape(a)[0] > 1 else a[0]) if batched else a
+            for a, batched in zip(args, flags, strict=True)
+        ]
+        results.append(np.asarray(prim.forward(*item, *node.attrs)))
+    return np.stack(results)
+
+
+def _constant(value: Any, make: type[np.generic]) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.astype(make)
+    return make(value)
+
+
+def _cast(value: Any, make: type[np.generic]) -> Any:
+    """`value` in the working precision; complex stays complex (for the complex step)."""
+    if np.iscomplexobj(value):
+        make = np.result_type(make, np.complex64).type
+    array = np.asarray(value, dtype=make)
+    return make(array) if array.ndim == 0 else array
+
+
+def _empty(value: Any) -> bool:
+    """An empty result can swallow a nan of its inputs (broadcast against a 0-length axis):
+    the scan limited to watched nodes would miss it, so the evaluation checks every node."""
+    return type(value) is np.ndarray and value.size == 0
+
+
+def _finite(value: Any) -> bool:
+    if type(value) in (float, np.float64, np.float32):
+        return math.isfinite(value)
+    array = np.asarray(value)
+    # The sum is nan or inf if any element is, and takes one pass with no boolean array; only a
+    # sum that overflows needs the element-wise look.
+    if (
+        array.size > 4096
+        and array.dtype.kind in "fc"
+        and np.isfinite(np.add.reduce(array, axis=None))
+    ):
+        return True
+    return bool(np.isfinite(array).all())
+
+
+def _fault(node: Node, value: Any, args: list[Any]) -> Fault:
+    value = np.asarray(value)
+    index = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0]) if value.ndim else None
+    first = value[index] if index is not None else value[()]
+    kind = "nan" if np.isnan(first) else ("inf" if np.real(first) > 0 else "-inf")
+    if node.op != "var" and REGISTRY[node.op].partials is None:
+        # Not elementwise (a sum, a matrix product): no input element matches the output's.
+        return Fault(node, kind, "undefined" if kind == "nan" else "overflow", index, ())
+    at = tuple(
+        np.broadcast_to(a, value.shape)[index] if index is not None else np.asarray(a)[()]
+        for a in args
+    )
+    if node.op == "var":
+        cause = "input"
+    else:
+        domain = REGISTRY[node.op].domain
+        if domain is not None and not np.all(domain.contains(*at)):
+            cause = "domain"
+        else:
+            cause = "undefined" if kind == "nan" else "overflow"
+    return Fault(node, kind, cause, index, at)
+
+
+# Elementwise sums carry an underflowed size on: an adjoint of 1e-420 plus a contribution of 0
+# is still 1e-420, and a later product can make it normal again.
+_CARRIERS = frozenset({"add", "sub", "neg"})
+
+
+class _ExactSizes:
+    """The exact sizes (as log₂) of products and quotients that underflowed, carried through
+    the products and quotients that use them, and through sums that stay below the range.
+
+    An underflow loses digits that matter where a later product would be a normal number again:
+    1e300*(x*y) at x = y = 1e-200 (x*y is 1e-400, the product 1e-100), or an adjoint of 3e-398
+    times a local derivative of 1e208. Where the exact result is itself below the range (x/‖x‖
+    = 1e-400 for an element of 1e-200 in a norm of 1e200), 0 is its correct rounding."""
+
+    def __init__(self, batched: bool = False) -> None:
+        self.log2: dict[Node, np.ndarray] = {}  # nan where an element did not underflow
+        self.first: dict[Node, Fault] = {}  # the underflow each carried size started at
+        self.reported: set[Node] = set()
+        self.batched = batched
+        self.rows: dict[Node, np.ndarray] = {}  # by origin: the batch rows where it mattered
+
+    def with_rows(self, fault: Fault) -> Fault:
+        """`fault` with the batch rows its underflow cost digits at, once they are all known."""
+        rows = self.rows.get(fault.node) if fault.cause == "underflow" else None
+        return fault if rows is None else replace(fault, rows=rows)
+
+    def _inputs(
+        self, node: Node, value: np.ndarray, args: list[Any]
+    ) -> tuple[list[np.ndarray], np.ndarray, Fault | None]:
+        """The log₂ size of each input (the exact one where it underflowed before), where the
+        output carries such a size, and the underflow the first carried size started at."""
+        logs, carried, origin = [], np.zeros(value.shape, bool), None
+        for inp, a in zip(node.inputs, args, strict=True):
+            size = np.log2(np.abs(np.asarray(a, dtype=float)))
+            if inp in self.log2:
+                known = np.reshape(self.log2[inp], np.shape(a))
+                carried = carried | np.broadcast_to(~np.isnan(known), value.shape)
+                size = np.where(np.isnan(known), size, known)
+                origin = origin or self.first[inp]
+            logs.append(size)
+        return logs, carried, origin
+
+    def see(self, node: Node, value: Any, args: list[Any]) -> Fault | None:
+        value = np.asarray(value)
+        if value.dtype not in _TINY:  # not a float, or wider than float64: not tracked
+            return None
+        floor = math.log2(np.finfo(value.dtype).tiny)
+        with np.errstate(all="ignore"):
+            logs, carried, origin = self._inputs(node, value, args)
+            exact = logs[0] + logs[1] if node.op == "mul" else logs[0] - logs[1]
+            exact = np.broadcast_to(exact, value.shape)
+            nonzero = np.ones(value.shape, bool)
+            for a in args:
+                nonzero = nonzero & (np.asarray(a) != 0) & np.isfinite(a)
+            fresh = (np.abs(value) < np.finfo(value.dtype).tiny) & nonzero & ~carried
+        matters = carried & np.isfinite(exact) & (exact >= floor)
+        if matters.any() and origin is not None:
+            if self.batched and matters.ndim:
+                rows = matters.reshape(len(matters), -1).any(axis=1)
+                seen = self.rows.get(origin.node)
+                if seen is not None and seen.shape != rows.shape:  # a row shared by the batch
+                    seen, rows = np.broadcast_arrays(seen, rows)
+                self.rows[origin.node] = rows if seen is None else (seen | rows)
+            if origin.node not in self.reported:
+                self.reported.add(origin.node)
+                return origin
+        below = (fresh | carried) & np.isfinite(exact) & (exact < floor)
+        if below.any():
+            self.log2[node] = np.where(below, exact, np.nan)
+            self.first[node] = (
+                origin
+                if (origin is not None and not fresh.any())
+                else (_underflow(node, value, args) if fresh.any() else origin)
+            )
+        return None
+
+    def carry(self, node: Node, value: Any, args: list[Any]) -> None:
+        """Carry the sizes of underflowed inputs through a sum whose result is still below the
+        normal range: its exact size is that of its largest term (a normal term would have
+        made it normal, and what the underflow lost is then below its rounding)."""
+        if not any(i in self.log2 for i in node.inputs):
+            return
+        value = np.asarray(value)
+        if value.dtype not in _TINY:  # not a float, or wider than float64: not tracked
+            return
+        tiny = np.finfo(value.dtype).tiny
+        with np.errstate(all="ignore"):
+            sizes, carried, origin = self._inputs(node, value, args)
+            exact = np.maximum.reduce([np.broadcast_to(size, value.shape) for size in sizes])
+            below = carried & (np.abs(value) < tiny) & (exact < math.log2(tiny))
+        if below.any() and origin is not None:
+            self.log2[node] = np.where(below, exact, np.nan)
+            self.first[node] = origin
+
+
+def _underflow(node: Node, value: Any, args: list[Any]) -> Fault:
+    """The fault of a product or quotient that underflowed: its first such element."""
+    value = np.asarray(value)
+    small = np.abs(value) < np.finfo(value.dtype).tiny
+    for a in args:
+        small = small & (np.asarray(a) != 0)
+    index = tuple(int(i) for i in np.argwhere(small)[0]) if value.ndim else None
+    at = tuple(
+        np.broadcast_to(a, value.shape)[index] if index is not None else np.asarray(a)[()]
+        for a in args
+    )
+    return Fault(node, "underflow", "underflow", index, at)

@@ -1,0 +1,362 @@
+"""Syntax tree to graph: resolve names and build nodes through the hash-consing constructor.
+
+A name is, in order: a binding made earlier in the program (or a parameter, inside a function),
+a constant (`pi`, `e`), a function (an error unless it is called), or else a free variable.
+Called names are looked up among the user's functions, then in the registry, so a new primitive
+needs no change here. A user function, `f(t) = t^2 + 1`, is inlined at every call: its body is
+lowered again with the parameters bound to the arguments. The walk uses an explicit stack, user
+functions included, so neither deep nesting nor long chains of calls recurse.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import numpy as np
+
+from ..graph.nodes import Graph, Node, toposort
+from ..primitives import REGISTRY, Primitive, public_names
+from . import syntax as ast
+from .source import GradcliError, Source, Span
+
+CONSTANTS = {"pi": math.pi, "e": math.e}
+
+_OPERATORS = {
+    (prim.operator.symbol, prim.arity): name
+    for name, prim in REGISTRY.items()
+    if prim.operator is not None
+}
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """A program as a graph: its output node and the free variables it depends on."""
+
+    graph: Graph
+    output: Node
+    variables: dict[str, Node]  # in order of first appearance in the source
+    bindings: dict[str, Node]
+    source: Source
+    functions: dict[str, Function] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Function:
+    """A user-defined function: inlined at each call, with the bindings of its definition."""
+
+    name: str
+    params: tuple[str, ...]
+    body: ast.Expr
+    scope: dict[str, Node]  # the bindings visible where it was defined
+    functions: dict[str, Function]  # the functions defined before it
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Env:
+    scope: dict[str, Node]
+    functions: dict[str, Function]
+    inside: tuple[Function, ...] = ()  # the user functions being inlined, outermost first
+
+
+class CallArgs:
+    """A call's arguments as a registry entry's `lower` hook sees them."""
+
+    def __init__(self, call: ast.Call, args: list[Node], graph: Graph) -> None:
+        self.call, self.graph, self.name = call, graph, call.func
+        self.args, self.arg_spans, self.keywords, self.keyword_spans = [], [], {}, {}
+        for written, node in zip(call.args, args, strict=True):
+            if isinstance(written, ast.Keyword):
+                if not isinstance(written.target, ast.Name):
+                    raise GradcliError(
+                        "a keyword argument is a name, as in axis=0", written.target.span
+                    )
+                self.keywords[written.target.id] = (node, written.value.span)
+                self.keyword_spans[written.target.id] = written.target.span
+            else:
+                self.args.append(node)
+                self.arg_spans.append(written.span)
+
+    def error(self, message: str, span: Span | None = None, hint: str | None = None):
+        return GradcliError(message, span or self.call.span, hint=hint)
+
+    def positional(self, count: int) -> list[Node]:
+        """Exactly `count` positional arguments and no keywords."""
+        if self.keywords:
+            name = next(iter(self.keywords))
+            raise self.error(
+                f"{self.name} takes no argument named {name}", self.keyword_spans[name]
+            )
+        if len(self.args) != count:
+            raise self.error(
+                f"{self.name} takes {count} argument{'s' if count != 1 else ''}, "
+                f"but {len(self.args)} {'was' if len(self.args) == 1 else 'were'} given"
+            )
+        return self.args
+
+    def apply(self, prim: Primitive, inputs: list[Node]) -> Node:
+        """`prim` applied to `inputs`, with its attributes from the remaining arguments."""
+        extra = list(zip(self.args[len(inputs) :], self.arg_spans[len(inputs) :], strict=True))
+        attrs = []
+        for position, (param, default) in enumerate(prim.attr_params):
+            given = [extra[position]] if position < len(extra) else []
+            if param in self.keywords:
+                if given:
+                    raise self.error(f"{param} is given twice", self.keyword_spans[param])
+                given = [self.keywords[param]]
+            attrs.append(_attribute(param, given[0], self) if given else default)
+        if len(extra) > len(prim.attr_params):
+            raise self.error(
+                f"{self.name} takes at most {len(inputs) + len(prim.attr_params)} arguments",
+                hint=f"call it as {prim.signature()}",
+            )
+        for name in self.keywords:
+            if name not in dict(prim.attr_params):
+                raise self.error(
+                    f"{self.name} takes no argument named {name}",
+                    self.keyword_spans[name],
+                    hint=f"call it as {prim.signature()}",
+                )
+        return self.graph.apply(prim.name, *inputs, attrs=tuple(attrs), span=self.call.span)
+
+
+def _attribute(param: str, given: tuple[Node, Span], call: CallArgs) -> Any:
+    """An attribute argument must be written in the program: a whole number (axis=0), or a
+    list of them (axes=[1, 0]); the primitive's shape rule checks which it takes."""
+    node, span = given
+    value = node.value if node.op == "const" else None
+    whole = value is not None and np.ndim(value) <= 1 and np.all(np.mod(value, 1) == 0)
+    if not whole:
+        raise call.error(
+            f"{param} must be a whole number (or a list of them) written in the program", span
+        )
+    return int(value) if np.ndim(value) == 0 else tuple(int(v) for v in value)
+
+
+def lower(program: ast.Program) -> Lowered:
+    graph = Graph()
+    scope: dict[str, Node] = {}
+    functions: dict[str, Function] = {}
+    free: dict[str, Node] = {}
+    output: Node | None = None
+    try:
+        for stmt in program.statements:
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.target, ast.Call):
+                fn = _define(stmt, scope, functions)
+                functions = {**functions, fn.name: fn}
+                continue
+            if isinstance(stmt, ast.Assign):
+                if not isinstance(stmt.target, ast.Name):
+                    raise GradcliError(
+                        "the left side of '=' must be a name, or a function such as f(t)",
+                        stmt.target.span,
+                        hint="bind a value to a name, as in a = x^2",
+                    )
+                output = _lower_expr(stmt.value, graph, _Env(dict(scope), functions), free)
+                scope[stmt.target.id] = output
+            else:
+                output = _lower_expr(stmt, graph, _Env(dict(scope), functions), free)
+    except GradcliError as err:
+        raise err.with_source(program.source) from None
+    if output is None:
+        last = program.statements[-1]
+        raise GradcliError(
+            "the program only defines functions: it needs an expression to evaluate",
+            last.span,
+            hint="end it with an expression, such as f(x)",
+            source=program.source,
+        )
+    used = set(toposort([output]))
+    variables = {name: node for name, node in free.items() if node in used}
+    return Lowered(graph, output, variables, scope, program.source, functions)
+
+
+def _define(stmt: ast.Assign, scope: dict[str, Node], functions: dict[str, Function]) -> Function:
+    head = stmt.target
+    assert isinstance(head, ast.Call)
+    if head.func in REGISTRY or head.func in CONSTANTS:
+        raise GradcliError(
+            f"'{head.func}' is a built-in function and cannot be redefined",
+            head.func_span,
+            hint="choose another name",
+        )
+    params = []
+    for arg in head.args:
+        if not isinstance(arg, ast.Name):
+            raise GradcliError(
+                "the parameters of a function are names, as in f(t, u) = t*u", arg.span
+            )
+        if arg.id in params:
+            raise GradcliError(f"the parameter {arg.id} appears twice", arg.span)
+        params.append(arg.id)
+    return Function(head.func, tuple(params), stmt.value, dict(scope), functions, head.span)
+
+
+def _lower_expr(expr: ast.Expr, graph: Graph, env: _Env, free: dict[str, Node]) -> Node:
+    stack: list[tuple[ast.Expr, _Env, bool]] = [(expr, env, False)]
+    out: list[Node] = []
+    while stack:
+        node, env, ready = stack.pop()
+        match node:
+            case ast.Number():
+                out.append(graph.const(node.value, node.span))
+            case ast.Name():
+                out.append(_resolve(node, graph, env, free))
+            case _ if not ready:
+                if isinstance(node, ast.Call):
+                    _check_call(node, env, free)
+                stack.append((node, env, True))
+                stack.extend((child, env, False) for child in reversed(ast.children(node)))
+            case ast.Unary():
+                if node.op == "-":
+                    out[-1] = graph.apply(_OPERATORS["-", 1], out[-1], span=node.span)
+            case ast.Binary():
+                right = out.pop()
+                out[-1] = graph.apply(_OPERATORS[node.op, 2], out[-1], right, span=node.span)
+            case _:
+                count = len(ast.children(node))
+                parts = out[len(out) - count :]
+                del out[len(out) - count :]
+                if isinstance(node, ast.Call) and node.func in env.functions:
+                    stack.append(_inline(node, parts, env))
+                else:
+                    out.append(_build(node, parts, graph))
+    return out[0]
+
+
+def _build(node: ast.Expr, parts: list[Node], graph: Graph) -> Node:
+    """The node for an array literal, an index or a built-in call, from its lowered parts."""
+    if isinstance(node, ast.Array):
+        return graph.apply("stack", *parts, span=node.span)
+    if isinstance(node, ast.Index):
+        return graph.apply("index", parts[0], attrs=(_index_key(node, parts[1:]),), span=node.span)
+    assert isinstance(node, ast.Call)
+    call = CallArgs(node, parts, graph)
+    prim = REGISTRY[node.func]
+    if prim.lower is not None:
+        return prim.lower(call)
+    inputs = call.args[: prim.arity] if not prim.variadic else call.args
+    if prim.variadic:
+        if call.keywords:
+            name = next(iter(call.keywords))
+            raise call.error(
+                f"{node.func} takes no argument named {name}", call.keyword_spans[name]
+            )
+        return reduce(lambda a, b: graph.apply(prim.name, a, b, span=node.span), inputs)
+    return call.apply(prim, inputs)
+
+
+def _index_key(node: ast.Index, parts: list[Node]) -> tuple:
+    """The index as a hashable tuple: whole numbers, and ("slice", start, stop, step)."""
+    values = iter(parts)
+
+    def whole(expr: ast.Expr) -> int:
+        value = next(values)
+        if isinstance(expr, ast.Name) and expr.id in ("None", "newaxis", "np.newaxis"):
+            raise GradcliError(
+                f"a new axis (x[:, {expr.id}]) is not in the language yet",
+                expr.span,
+                hint="reshape(x, shape=[3, 1]) makes a column of a (3,) vector, and "
+                "broadcast_to repeats it",
+            )
+        if value.op != "const" or np.ndim(value.value) or not float(value.value).is_integer():
+            raise GradcliError(
+                "an index must be a whole number written in the program",
+                expr.span,
+                hint="x[0], x[-1], x[1:3] and x[::2] are indices",
+            )
+        return int(value.value)
+
+    key: list[Any] = []
+    for sub in node.subscripts:
+        if isinstance(sub, ast.Slice):
+            bounds = [None if p is None else whole(p) for p in (sub.start, sub.stop, sub.step)]
+            if bounds[2] == 0:
+                raise GradcliError("a slice step cannot be 0", sub.step.span)
+            key.append(("slice", *bounds))
+        else:
+            key.append(whole(sub))
+    return tuple(key)
+
+
+def _inline(call: ast.Call, args: list[Node], env: _Env) -> tuple[ast.Expr, _Env, bool]:
+    """The body of a user function to lower next, with its parameters bound to `args`."""
+    fn = env.functions[call.func]
+    if any(isinstance(a, ast.Keyword) for a in call.args):
+        raise GradcliError(f"{fn.name} takes its arguments by position", call.span)
+    if len(args) != len(fn.params):
+        count = len(fn.params)
+        raise GradcliError(
+            f"{fn.name} takes {count} argument{'s' if count != 1 else ''}, "
+            f"but {len(args)} {'was' if len(args) == 1 else 'were'} given",
+            call.span,
+            hint=f"it is defined as {fn.name}({', '.join(fn.params)})",
+        )
+    scope = {**fn.scope, **dict(zip(fn.params, args, strict=True))}
+    return fn.body, _Env(scope, fn.functions, (*env.inside, fn)), False
+
+
+def _resolve(name: ast.Name, graph: Graph, env: _Env, free: dict[str, Node]) -> Node:
+    if name.id in env.scope:
+        return env.scope[name.id]
+    if name.id in CONSTANTS:
+        return graph.const(CONSTANTS[name.id], name.span)
+    prim = REGISTRY.get(name.id)
+    if (prim is not None and prim.public) or name.id in env.functions:
+        hint = prim.signature() if prim is not None and prim.public else f"{name.id}(…)"
+        raise GradcliError(
+            f"'{name.id}' is a function, not a value",
+            name.span,
+            hint=f"call it with arguments, as in {hint}",
+        )
+    node = free.get(name.id)
+    if node is None:
+        node = free[name.id] = graph.var(name.id, name.span)
+    return node
+
+
+def _check_call(call: ast.Call, env: _Env, free: dict[str, Node]) -> None:
+    # A function sees only the functions defined before it: a call to its own name is either an
+    # earlier definition of that name (fine) or recursion.
+    recursive = any(fn.name == call.func for fn in env.inside) and call.func not in env.functions
+    if recursive:
+        raise GradcliError(
+            f"{call.func} calls itself: functions cannot be recursive",
+            call.func_span,
+            hint="each call is inlined, so a function may only call functions defined before it",
+        )
+    if call.func in env.functions:
+        return
+    prim = REGISTRY.get(call.func)
+    if prim is None or not prim.public:
+        known = public_names() + list(env.functions)
+        import difflib  # only for a mistake: not at start-up
+
+        close = difflib.get_close_matches(call.func, known, n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean '{close[0]}'?"
+        elif call.func in env.scope or call.func in free or call.func in CONSTANTS:
+            hint = f"'{call.func}' is a value; to multiply, write {call.func}*(…)"
+        else:
+            hint = (
+                f"the functions are {', '.join(known)}; "
+                f"to multiply by {call.func}, write {call.func}*(…); "
+                f"to define a function, write {call.func}(t) = …"
+            )
+        raise GradcliError(f"unknown function '{call.func}'", call.func_span, hint=hint)
+    if prim.lower is not None:
+        return  # its hook checks its own arguments
+    positional = sum(not isinstance(a, ast.Keyword) for a in call.args)
+    count = positional
+    if count < prim.arity or (count > prim.arity + len(prim.attr_params) and not prim.variadic):
+        wanted = f"{'at least ' if prim.variadic else ''}{prim.arity}"
+        plural = "" if prim.arity == 1 and not prim.variadic else "s"
+        raise GradcliError(
+            f"{call.func} takes {wanted} argument{plural}, "
+            f"but {count} {'was' if count == 1 else 'were'} given",
+            call.span,
+            hint=f"call it as {prim.signature()}",
+        )

@@ -1,0 +1,395 @@
+"""Check results for machines: JSON records, JUnit XML and GitHub Actions annotations.
+
+One record per case and variable (and per hand-derived gradient and expected value), each carrying
+the worst entry over the case's points and elements, so a reader sees what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checking.engine import FAILING, PASS, VariableCheck
+from ..checking.runner import CaseResult
+from ..evaluation.values import format_number, to_json
+from ..language.source import GradcliError, error_location, printable, xml_safe
+
+EXIT_PASSED, EXIT_FAILED, EXIT_ERROR, EXIT_EMPTY = 0, 1, 2, 5
+
+
+def exit_code(results: list[CaseResult], errors: list[GradcliError]) -> int:
+    """As pytest and ruff: 0 passed, 1 something failed, 2 unusable input, 5 nothing collected."""
+    if errors or any(r.status == "error" for r in results):
+        return EXIT_ERROR
+    if not results:
+        return EXIT_EMPTY
+    return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_PASSED
+
+
+def _number(value: Any) -> Any:
+    return to_json(value) if value is not None else None
+
+
+def variable_record(outcome: CaseResult, vc: VariableCheck) -> dict[str, Any]:
+    """The worst entry of one variable's check, with everything needed to act on it."""
+    p, e = vc.worst()
+    g, r = float(vc.autograd[p, e]), float(vc.reference[p, e])
+    with np.errstate(all="ignore"):
+        abs_error = abs(g - r)
+        rel_error = abs_error / abs(r) if r else (0.0 if abs_error == 0 else None)
+    point = outcome.result.point(p) if outcome.result is not None else {}
+    kink = None if np.isnan(vc.left[p, e]) else (vc.left[p, e], vc.right[p, e])
+    blame = [
+        {
+            "primitive": b.node.op,
+            "argument": b.argument + 1,
+            **_position(b.node.span, outcome),
+            "rule": _number(b.rule),
+            "finite_difference": _number(b.numeric),
+            "message": b.message,
+        }
+        for b in vc.blame
+    ]
+    result = outcome.result
+    symmetry = None if result is None else result.symmetry
+    symmetric = None if result is None else result.symmetric
+    elements = int(vc.verdict.shape[1])
+    failing = int(np.isin(vc.verdict[p], list(FAILING)).sum())
+    return {
+        **_where(outcome),
+        "variable": vc.name,
+        "label": entry_label(vc, e),
+        "order": 1 if vc.of is None else 2,
+        "of": vc.of,
+        "kind": "hand-derived" if vc.source == "expected" else "autograd",
+        "verdict": str(vc.verdict[p, e]),
+        "passed": not vc.failed,
+        "autograd" if vc.source != "expected" else "expected": _number(g),
+        "forward": _number(vc.forward[p, e]) if vc.forward is not None else None,
+        "reference": _number(r),
+        "abs_error": _number(abs_error) if kink is None else None,
+        "rel_error": _number(rel_error) if kink is None else None,
+        "error_estimate": _number(vc.error[p, e]),
+        "tolerance": _number(vc.tolerance[p, e]),
+        "method": vc.method,
+        "how": str(vc.how[p, e]),
+        "step": _number(vc.step[p, e]),
+        "point": {name: to_json(v) for name, v in point.items()},
+        "point_index": int(p),
+        "index": list(vc.index(e)) if vc.index(e) is not None else None,
+        "direction": vc.direction is not None,
+        "left": _number(vc.left[p, e]),
+        "right": _number(vc.right[p, e]),
+        "message": vc.messages.get((p, e)),
+        "blame": blame,
+        "points": int(vc.verdict.shape[0]),
+        "counts": vc.counts(),
+        "symmetry": _number(symmetry) if vc.of is not None else None,
+        "symmetric": symmetric if vc.of is not None else None,
+        "elements": elements,
+        "failed_elements": failing,
+        "arrays": _side_by_side(vc, p) if failing and vc.direction is None else None,
+    }
+
+
+# Up to this many elements, a failing array gradient is shown whole beside its reference, so
+# that a transpose, a missing term or a swapped row can be seen.
+SHOWN_ELEMENTS = 100
+
+
+def _side_by_side(vc: VariableCheck, p: int) -> dict[str, Any] | None:
+    """The gradient and its reference at point `p`, as arrays of the variable's shape."""
+    if not vc.shape or int(np.prod(vc.shape)) > SHOWN_ELEMENTS:
+        return None
+    name = "expected" if vc.source == "expected" else "autograd"
+    return {
+        name: to_json(vc.autograd[p].reshape(vc.shape)),
+        "reference": to_json(vc.reference[p].reshape(vc.shape)),
+    }
+
+
+def entry_label(vc: VariableCheck, element: int) -> str:
+    """What an entry is: ∂f/∂x[1], ∂²f/∂x∂y[0], or a derivative along a random direction."""
+    index = vc.index(element)
+    at = f"[{', '.join(map(str, index))}]" if index else ""
+    if vc.of is None:
+        label = f"vᵀ∇{vc.name} (random v)" if vc.direction is not None else f"∂f/∂{vc.name}{at}"
+    elif vc.direction is not None:
+        label = f"vᵀ∇{vc.name}(∂f/∂{vc.of}) (random v)"
+    else:
+        label = f"∂²f/∂{vc.of}∂{vc.name}{at}"
+    return label + (" (hand-derived)" if vc.source == "expected" else "")
+
+
+def _position(span, outcome: CaseResult) -> dict[str, Any]:
+    if span is None:
+        return {}
+    line, column = outcome.case.program.source.file_line_col(span.start)
+    return {"line": line, "column": column}
+
+
+def _where(outcome: CaseResult) -> dict[str, Any]:
+    case = outcome.case
+    return {
+        "file": str(case.file) if case.file is not None else None,
+        "line": case.line if case.file is not None else None,
+        "case": case.name,
+    }
+
+
+def records(results: list[CaseResult]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for outcome in results:
+        if outcome.error is not None:
+            out.append(
+                {
+                    **_where(outcome),
+                    "variable": None,
+                    "kind": "error",
+                    "verdict": "error",
+                    "passed": False,
+                    "message": outcome.error.message,
+                }
+            )
+            continue
+        out += [variable_record(outcome, vc) for vc in outcome.checks]
+        if outcome.value is not None:
+            v = outcome.value
+            out.append(
+                {
+                    **_where(outcome),
+                    "variable": None,
+                    "kind": "value",
+                    "verdict": PASS if v.passed else "fail",
+                    "passed": v.passed,
+                    "expected": to_json(v.expected),
+                    "actual": to_json(v.actual),
+                    "tolerance": _number(v.tolerance),
+                }
+            )
+    return out
+
+
+def summary(results: list[CaseResult], errors: list[GradcliError], files: int) -> dict[str, Any]:
+    statuses = Counter(r.status for r in results)
+    verdicts: Counter[str] = Counter()
+    for outcome in results:
+        for vc in outcome.checks:
+            verdicts.update(vc.counts())
+    return {
+        "files": files,
+        "cases": len(results),
+        "passed": statuses["passed"],
+        "failed": statuses["failed"],
+        "errors": statuses["error"] + len(errors),
+        "verdicts": dict(sorted(verdicts.items())),
+        "seconds": round(sum(r.seconds for r in results), 6),
+        "exit_code": exit_code(results, errors),
+    }
+
+
+def json_document(
+    results: list[CaseResult], errors: list[GradcliError], files: int
+) -> dict[str, Any]:
+    return {
+        "summary": summary(results, errors, files),
+        "records": records(results),
+        "errors": [_error_record(e) for e in errors],
+    }
+
+
+def _detail(err: GradcliError) -> str:
+    """The message without the location that machine formats carry in fields of their own."""
+    return getattr(err, "detail", err.message)
+
+
+def _error_record(err: GradcliError) -> dict[str, Any]:
+    record: dict[str, Any] = {"message": _detail(err)}
+    where = error_location(err)
+    if where is not None:
+        record |= {"file": where[0], "line": where[1], "column": where[2]}
+    if getattr(err, "key", None):
+        record["key"] = err.key
+    if err.hint:
+        record["hint"] = err.hint
+    return record
+
+
+def _show(value: float) -> str:
+    """A number for people, inf and nan included (JSON writes those as null)."""
+    return format_number(value) if np.isfinite(value) else str(float(value))
+
+
+def failure_text(outcome: CaseResult) -> str:
+    """Plain-text account of what failed in a case, for JUnit, annotations and pytest."""
+    if outcome.error is not None:
+        return str(outcome.error)
+    lines = []
+    for vc in outcome.checks:
+        if not vc.failed:
+            continue
+        rec = variable_record(outcome, vc)
+        p, e = vc.worst()
+        at = ", ".join(f"{k} = {v}" for k, v in rec["point"].items())
+        g, r, tol = vc.autograd[p, e], vc.reference[p, e], vc.tolerance[p, e]
+        lines.append(
+            f"{rec['label']}: {rec['verdict']}: got {_show(g)}, reference {_show(r)} "
+            f"(error {abs(g - r):.3g}, tolerance {tol:.3g}, {rec['how']}) at {at}"
+        )
+        if rec["message"]:
+            lines.append(f"  {rec['message']}")
+        lines += [f"  blame: {b['message']}" for b in rec["blame"]]
+    if outcome.value is not None and not outcome.value.passed:
+        v = outcome.value
+        lines.append(f"value: expected {to_json(v.expected)}, got {to_json(v.actual)}")
+    return "\n".join(lines)
+
+
+def junit_xml(results: list[CaseResult], errors: list[GradcliError], path: Path) -> None:
+    """Write a JUnit XML report, valid under the Jenkins junit-10 schema that CI systems read,
+    atomically."""
+    suites: dict[str, list[CaseResult]] = {}
+    for outcome in results:
+        suites.setdefault(str(outcome.case.file or "<command line>"), []).append(outcome)
+    root = ET.Element("testsuites", name="gradcli")
+    totals = Counter()
+    for name, outcomes in suites.items():
+        suite = ET.SubElement(root, "testsuite", name=name)
+        counts = Counter(o.status for o in outcomes)
+        suite.set("tests", str(len(outcomes)))
+        suite.set("failures", str(counts["failed"]))
+        suite.set("errors", str(counts["error"]))
+        suite.set("skipped", "0")
+        suite.set("time", f"{sum(o.seconds for o in outcomes):.6f}")
+        for outcome in outcomes:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=name,
+                name=outcome.case.name,
+                time=f"{outcome.seconds:.6f}",
+            )
+            if outcome.status != "passed":
+                tag = "error" if outcome.status == "error" else "failure"
+                # The junit-10 schema has no file or line attribute: the place goes in the text.
+                text = f"{outcome.case.where}: {failure_text(outcome)}"
+                node = ET.SubElement(
+                    case,
+                    tag,
+                    message=text.splitlines()[0] if text else outcome.status,
+                    type="gradient check" if tag == "failure" else "error",
+                )
+                node.text = text
+        totals.update(tests=len(outcomes), failures=counts["failed"], errors=counts["error"])
+    if errors:
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name="check files",
+            tests=str(len(errors)),
+            failures="0",
+            errors=str(len(errors)),
+            skipped="0",
+            time="0",
+        )
+        for err in errors:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname="check files",
+                name=":".join(str(part) for part in (error_location(err) or ("input",))[:2]),
+            )
+            node = ET.SubElement(case, "error", message=err.message, type="unusable input")
+            node.text = str(err)
+        totals.update(tests=len(errors), errors=len(errors))
+    for key in ("tests", "failures", "errors"):
+        root.set(key, str(totals[key]))
+    for element in root.iter():  # a case name or message may hold what XML cannot (\x00)
+        element.text = None if element.text is None else xml_safe(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, xml_safe(value))
+    ET.indent(root)
+    write_atomically(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
+
+
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write a report so that no reader ever sees half of it and nothing else is lost.
+
+    A regular file (or a new one) is written beside itself and renamed over. A symlink is
+    followed, and its target replaced the same way. A character device or a FIFO (/dev/null,
+    /dev/stdout, a named pipe) is written in place, since replacing it would destroy it
+    (as root, /dev/null became a file); a folder or other kind of file is refused. A missing
+    parent folder is made, as pytest does for its reports."""
+    path = Path(os.path.realpath(path))
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        kind = path.stat().st_mode
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        if stat.S_ISCHR(kind) or stat.S_ISFIFO(kind):
+            with open(path, "wb") as handle:  # no O_CREAT race: it exists, and is not replaced
+                handle.write(data)
+            return
+        if not stat.S_ISREG(kind):
+            what = "a folder" if stat.S_ISDIR(kind) else "not a regular file"
+            raise IsADirectoryError(errno.EISDIR, f"{what}, so it is not replaced", str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename, so a crash cannot empty it
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes it private; a report is not
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _mode_for(path: Path) -> int:
+    """The mode of the file being replaced, or what a new file would get under the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _escape_data(text: str) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(text)  # the log viewer obeys the other controls (escape sequences)
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotations(results: list[CaseResult], errors: list[GradcliError]) -> list[str]:
+    """`::error` workflow commands at the file and line of each failing case and broken file."""
+    lines = []
+    for outcome in results:
+        if outcome.status == "passed":
+            continue
+        case = outcome.case
+        props = [f"title={_escape_property('gradcli: ' + case.name)}"]
+        if case.file is not None:
+            props = [f"file={_escape_property(str(case.file))}", f"line={case.line}", *props]
+        lines.append(f"::error {','.join(props)}::{_escape_data(failure_text(outcome))}")
+    for err in errors:
+        props = [f"title={_escape_property('gradcli: unusable input')}"]
+        where = error_location(err)
+        if where is not None:
+            file, line, col = where
+            props = [f"file={_escape_property(file)}", f"line={line}", f"col={col}", *props]
+        lines.append(f"::error {','.join(props)}::{_escape_data(_detail(err))}")
+    return lines
