@@ -6,105 +6,53 @@ for unusable input, and report numerical faults as located diagnostics rather th
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .evaluation.interpreter import Fault
+from .checking.engine import relative_asymmetry
+from .evaluation.faults import describe_fault, fault_order, lost_digits
+from .evaluation.gradient import Evaluation, evaluate, input_value, prepared
 from .evaluation.interpreter import evaluate as run
-from .evaluation.values import format_number
-from .graph.nodes import Node, collector_paused, toposort
+from .graph.nodes import toposort
 from .graph.shapes import infer_shapes
 from .language.limits import check_elements
-from .language.lower import CONSTANTS, Lowered, lower
-from .language.parser import parse
-from .language.printer import expression
-from .language.source import GradcliError, Source, Span
-from .primitives import REGISTRY
+from .language.lower import Lowered
+from .language.program import (
+    check_variables,
+    compile_program,
+    differentiable,
+    unknown_variable,
+    wrt_names,
+)
+from .language.source import GradcliError, Span
 from .transforms.forward import TANGENT, jvps
 from .transforms.reverse import grad as gradient_nodes
 
-
-def compile_program(
-    text: str,
-    name: str = "<expr>",
-    origin: tuple[int, int] = (1, 1),
-    frame: str | None = None,
-    columns: tuple[int, ...] | None = None,
-) -> Lowered:
-    """Parse and lower a program; raise `GradcliError` pointing at the problem if it is invalid.
-
-    `origin`, `frame` and `columns` place an expression inside a larger file (see `Source`).
-    """
-    with collector_paused():
-        return lower(parse(text, name, origin, frame, columns))
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """The value of a program at a point and the gradient of its value (of its sum, for arrays)."""
-
-    program: Lowered
-    variables: dict[str, np.ndarray]
-    value: np.ndarray
-    gradient: dict[str, np.ndarray]
-    faults: list[GradcliError]  # located diagnostics: the first node that made each nan or inf
-
-    @property
-    def reduced(self) -> bool:
-        """True when the value is an array, so the gradient is that of the sum of its elements."""
-        return np.ndim(self.value) > 0
-
-    @property
-    def finite(self) -> bool:
-        return bool(
-            np.all(np.isfinite(self.value))
-            and all(np.all(np.isfinite(g)) for g in self.gradient.values())
-        )
-
-
-def evaluate(
-    program: Lowered | str,
-    values: Mapping[str, Any],
-    wrt: Sequence[str] | None = None,
-) -> Evaluation:
-    """Evaluate a program and its gradient with respect to `wrt` (default: every variable)."""
-    program, arrays, shapes = _prepared(program, values)
-    names = wrt_names(program, wrt)
-    try:
-        grads = gradient_nodes(program.output, [program.variables[n] for n in names], shapes)
-        outputs, faults, _ = run([program.output, *grads], arrays)
-    except GradcliError as err:
-        raise err.with_source(program.source) from None
-    value, *gradient = outputs
-    gradient = {
-        name: _own(
-            g if np.shape(g) == arrays[name].shape else np.broadcast_to(g, arrays[name].shape),
-            arrays,
-        )
-        for name, g in zip(names, gradient, strict=True)
-    }
-    return Evaluation(
-        program,
-        arrays,
-        np.asarray(value),
-        {k: np.asarray(v) for k, v in gradient.items()},
-        [describe_fault(f, program) for f in sorted(faults, key=_fault_order)],
-    )
-
-
-def _own(value: Any, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """`value` as an array the caller may keep and write: a copy where it is a read-only view
-    (a broadcast) or shares memory with an input (the gradient of x*y in x is y itself)."""
-    array = np.asarray(value)
-    if array.ndim and (
-        not array.flags.writeable or any(np.may_share_memory(array, a) for a in inputs.values())
-    ):
-        return array.copy()
-    return array
+# The API's own names, and those of the layers below that it offers as its own.
+__all__ = [
+    "Directional",
+    "Evaluation",
+    "Hessian",
+    "Jacobian",
+    "check",
+    "check_variables",
+    "compile_program",
+    "describe_fault",
+    "diff",
+    "differentiable",
+    "directional",
+    "evaluate",
+    "grad",
+    "hessian",
+    "input_value",
+    "jacobian",
+    "lost_digits",
+    "prepared",
+    "wrt_names",
+]
 
 
 @dataclass(frozen=True)
@@ -134,7 +82,7 @@ def jacobian(
 ) -> Jacobian:
     """The Jacobian in one batched reverse pass: the gradient of Σ f·s, evaluated with the
     seeds s batched as the rows of the identity, one row per element of f."""
-    program, arrays, shapes = _prepared(program, values)
+    program, arrays, shapes = prepared(program, values)
     names = wrt_names(program, wrt)
     graph, out = program.graph, program.output
     try:
@@ -158,7 +106,7 @@ def jacobian(
         for name, g in zip(names, rows, strict=True)
     }
     value = np.broadcast_to(value, (1, *out_shape))[0]
-    described = [describe_fault(f, program, batched=True) for f in sorted(faults, key=_fault_order)]
+    described = [describe_fault(f, program, batched=True) for f in sorted(faults, key=fault_order)]
     return Jacobian(program, arrays, np.asarray(value), matrices, described)
 
 
@@ -184,12 +132,12 @@ def directional(
     program: Lowered | str, values: Mapping[str, Any], direction: Mapping[str, Any]
 ) -> Directional:
     """Forward mode along `direction` (variables it omits stay fixed)."""
-    program, arrays, shapes = _prepared(program, values)
+    program, arrays, shapes = prepared(program, values)
     differentiable(program, list(direction))
     moves = {}
     for name, v in direction.items():
         if name not in program.variables:
-            raise _unknown(name, program, "--direction: ")
+            raise unknown_variable(name, program, "--direction: ")
         move = np.asarray(v, dtype=np.float64)
         try:
             moves[name] = np.broadcast_to(move, shapes[name])
@@ -212,19 +160,10 @@ def directional(
         reverse = sum(
             float(np.sum(np.asarray(gi) * moves[n])) for n, gi in zip(moves, g, strict=True)
         )
-    described = [describe_fault(f, program) for f in sorted(faults, key=_fault_order)]
+    described = [describe_fault(f, program) for f in sorted(faults, key=fault_order)]
     return Directional(
         program, arrays, dict(moves), np.asarray(value), np.asarray(d), reverse, described
     )
-
-
-def relative_asymmetry(h: np.ndarray) -> np.ndarray:
-    """max |H_ij - H_ji| / max |H_ij| over the last two axes (the difference itself where H is
-    0), for one matrix or a stack of them."""
-    with np.errstate(all="ignore"):
-        worst = np.max(np.abs(h - np.swapaxes(h, -1, -2)), axis=(-2, -1), initial=0.0)
-        scale = np.max(np.abs(h), axis=(-2, -1), initial=0.0)
-        return np.where(scale > 0, worst / np.where(scale > 0, scale, 1.0), worst)
 
 
 @dataclass(frozen=True)
@@ -269,7 +208,7 @@ def hessian(
     gradient component, through seeds)."""
     if mode not in ("forward", "reverse"):
         raise GradcliError(f"unknown mode {mode!r}", hint="use forward or reverse")
-    program, arrays, shapes = _prepared(program, values)
+    program, arrays, shapes = prepared(program, values)
     names = wrt_names(program, wrt)
     differentiable(program, names)
     sizes = [int(np.prod(shapes[n], dtype=int)) for n in names]
@@ -317,7 +256,7 @@ def hessian(
     matrix = np.concatenate(rows, axis=1) if rows else np.zeros((0, 0))
     if mode == "forward":  # row k holds the tangent of the gradient along e_k: a column of H
         matrix = matrix.T
-    described = [describe_fault(f, program, batched=True) for f in sorted(faults, key=_fault_order)]
+    described = [describe_fault(f, program, batched=True) for f in sorted(faults, key=fault_order)]
     return Hessian(
         program,
         arrays,
@@ -339,167 +278,6 @@ def _basis(names, sizes, shapes, total) -> dict[str, np.ndarray]:
         out[n] = rows.reshape(total, *shapes[n])
         start += size
     return out
-
-
-def _prepared(program: Lowered | str, values: Mapping[str, Any]):
-    if isinstance(program, str):
-        program = compile_program(program)
-    arrays = {name: _value(name, v) for name, v in values.items()}
-    check_variables(program, arrays.keys())
-    return program, arrays, {name: a.shape for name, a in arrays.items()}
-
-
-def _value(name: str, value: Any) -> np.ndarray:
-    """A variable's value as float64, refused as the command line refuses it: not numbers, or
-    nan and inf (every nan or inf reported is then one the program made)."""
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise GradcliError(
-            f"the value of {name} is not a number or an array of numbers: {exc}"
-        ) from None
-    if not np.all(np.isfinite(array)):
-        raise GradcliError(f"the value of {name} holds nan or inf: values must be finite")
-    check_elements(array.shape, f"the value of {name}")
-    return array
-
-
-def wrt_names(program: Lowered, wrt: Sequence[str] | None) -> list[str]:
-    """The variables to differentiate in: `wrt`, each checked, or every variable."""
-    names = list(program.variables) if wrt is None else list(wrt)
-    for name in names:
-        if name not in program.variables:
-            raise _unknown(name, program, "--wrt: ")
-    return names
-
-
-def differentiable(program: Lowered, names: Sequence[str]) -> None:
-    """Raise a clear error when there is nothing to differentiate with respect to."""
-    if not names:
-        what = "the expression has no variables" if not program.variables else "--wrt is empty"
-        raise GradcliError(
-            f"nothing to differentiate: {what}", hint="a derivative needs a variable, as in x^2"
-        )
-
-
-def check_variables(program: Lowered, given: Any) -> None:
-    """Raise a clear error unless `given` names exactly the program's free variables."""
-    given = list(given)
-    expected = list(program.variables)
-    for name in given:
-        if name not in program.variables:
-            raise _unknown(name, program, "")
-    missing = [n for n in expected if n not in given]
-    if missing:
-        listed = ", ".join(f"--{n}" for n in missing)
-        raise GradcliError(
-            f"missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)}",
-            hint=f"give {listed}; the expression's variables are {_listing(expected)}",
-        )
-
-
-def _listing(names: Sequence[str]) -> str:
-    return ", ".join(names) if names else "(none: the expression is constant)"
-
-
-def _unknown(name: str, program: Lowered, what: str) -> GradcliError:
-    expected = list(program.variables)
-    hint = f"the expression's variables are {_listing(expected)}"
-    import difflib  # only for a mistake: not at start-up
-
-    close = difflib.get_close_matches(name, expected, n=1)
-    if close:
-        hint = f"did you mean {close[0]}? {hint}"
-    if name in CONSTANTS:
-        hint = f"{name} is the constant {CONSTANTS[name]!r}; to change it, bind it in the program"
-    return GradcliError(f"{what}{name} is not a variable of the expression", hint=hint)
-
-
-def _fault_order(fault: Fault) -> tuple[bool, int]:
-    """Faults of the value first, then of derivatives; each in the order they arose."""
-    return fault.in_derivative, fault.node.id
-
-
-def describe_fault(fault: Fault, program: Lowered, batched: bool = False) -> GradcliError:
-    """A located message for a nan or inf (or an underflow): what produced it, and why.
-
-    With `batched`, the first axis of every value is a batch of points, not part of an array.
-    """
-    error = _describe_fault(fault, program, batched)
-    error.cause = fault.cause
-    error.rows = fault.rows  # the batch rows an underflow cost digits at (None: any)
-    return error
-
-
-def lost_digits(faults: Sequence[GradcliError]) -> bool:
-    """Whether a gradient lost digits to underflow: finite, but not to be trusted."""
-    return any(f.cause == "underflow" for f in faults)
-
-
-def _describe_fault(fault: Fault, program: Lowered, batched: bool) -> GradcliError:
-    source = program.source
-    bound = {node: name for name, node in program.bindings.items()}
-    node = fault.node
-    index = fault.index[1:] if batched and fault.index is not None else fault.index
-    element = f" at index {list(index)}" if index else ""
-    if fault.cause == "input":
-        return GradcliError(
-            f"the value of {node.name} is {fault.kind}{element}", node.span, source=source
-        )
-    what = _text(node, source)
-    args = [
-        f"{bound.get(i) or _text(i, source)} = {_format(a)}"
-        for i, a in zip(node.inputs, fault.args, strict=False)
-        if i.op != "const"
-    ]
-    prim = REGISTRY[node.op]
-    if fault.cause == "underflow":
-        exact = _exact_size(node.op, fault.args)
-        detail = f"{', '.join(args)} give {exact}, below the smallest normal number"
-        if fault.in_derivative:
-            derivative = f"the derivative of {_text(node.origin, source)}"
-            message = f"{derivative} underflows{element} at {what}: {detail}, so the gradient "
-        else:
-            message = f"{what} underflows{element}: {detail}, so the value and its gradient "
-        return GradcliError(message + "lose digits (or all of them)", node.span, source=source)
-    if fault.cause == "domain":
-        domain = prim.domain
-        reason = domain.fault or f"{prim.signature()} requires {domain.text}"
-    else:
-        reason = "overflow" if fault.cause == "overflow" else "undefined result"
-    detail = f"{reason}; here {', '.join(args)}" if args else reason
-    if fault.in_derivative:
-        derivative = f"the derivative of {_text(node.origin, source)}"
-        message = f"{derivative} is {fault.kind}{element} at {what}: {detail}"
-    else:
-        message = f"{what} is {fault.kind}{element}: {detail}"
-    return GradcliError(message, node.span, source=source)
-
-
-def _exact_size(op: str, args: tuple[Any, ...]) -> str:
-    """The size of a product or quotient that float64 cannot hold, as a power of ten."""
-    a, b = (abs(float(np.real(v))) for v in args)
-    if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0):
-        return "a number below the normal range"
-    exponent = math.log10(a) + (math.log10(b) if op == "mul" else -math.log10(b))
-    whole = math.floor(exponent)
-    return f"about {10 ** (exponent - whole):.2g}e{whole}"
-
-
-def _text(node: Node, source: Source) -> str:
-    if node.op == "const":
-        return format_number(node.value)
-    if node.origin is None and node.span is not None:
-        return source.snippet(node.span)
-    try:
-        text = expression(node)
-    except ValueError:  # a shape operation, which has no written form
-        text = node.op
-    return text if len(text) <= 60 else text[:59] + "…"
-
-
-def _format(value: Any) -> str:
-    return format_number(value) if not np.iscomplexobj(value) else str(complex(value))
 
 
 # --- the rest of the Python API: the command line's other verbs as functions ----------------
@@ -576,6 +354,6 @@ def diff(
     >>> [item.text for item in diff("x*y + x/y").items]
     ['1/y + y', 'x - x/y^2']
     """
-    from .transforms.derivatives import derivatives
+    from .evaluation.derivatives import derivatives
 
     return derivatives(program, wrt, order, values)

@@ -17,8 +17,8 @@ from test_scale import shallow_stack
 
 from gradcli import compile_program, evaluate
 from gradcli.api import hessian
+from gradcli.evaluation.derivatives import derivatives
 from gradcli.evaluation.interpreter import evaluate as run
-from gradcli.transforms.derivatives import derivatives
 
 RNG = np.random.default_rng(5)
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from ..api import compile_program, wrt_names
 from ..evaluation.values import parse_value
 from ..language.limits import check_elements, read_text
 from ..language.lower import Lowered
+from ..language.program import compile_program, wrt_names
 from ..language.source import GradcliError
 from .engine import DTYPES, CheckOptions, check_budget
 from .finite_diff import METHODS

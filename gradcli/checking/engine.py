@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from ..api import check_variables, describe_fault, relative_asymmetry, wrt_names
+from ..evaluation.faults import describe_fault
 from ..evaluation.interpreter import evaluate
 from ..graph.nodes import Node, toposort
 from ..graph.shapes import infer_shapes
 from ..language.limits import ELEMENTS
 from ..language.lower import Lowered
+from ..language.program import check_variables, wrt_names
 from ..language.source import GradcliError
 from ..primitives import REGISTRY
 from ..transforms.forward import TANGENT, jvp, jvps
@@ -333,6 +334,15 @@ def _second_order(
     result = CheckResult(program, batch, count, value, checks, faults, options)
     result.symmetry, result.symmetric = _asymmetry(checks)
     return result
+
+
+def relative_asymmetry(h: np.ndarray) -> np.ndarray:
+    """max |H_ij - H_ji| / max |H_ij| over the last two axes (the difference itself where H is
+    0), for one matrix or a stack of them."""
+    with np.errstate(all="ignore"):
+        worst = np.max(np.abs(h - np.swapaxes(h, -1, -2)), axis=(-2, -1), initial=0.0)
+        scale = np.max(np.abs(h), axis=(-2, -1), initial=0.0)
+        return np.where(scale > 0, worst / np.where(scale > 0, scale, 1.0), worst)
 
 
 def _require_analytic(program: Lowered, names: Sequence[str]) -> None:

@@ -59,10 +59,12 @@ class CaseResult:
         return self.status == "passed"
 
     def report(self) -> str:
-        """What `gradcli check` prints for this case, as plain text."""
-        from ..output.render import check_details_text
+        """This case's checks as plain text: one line per entry checked (its worst element),
+        then what was found there. The terminal's tables are `gradcli.output`'s."""
+        from .records import failure_text
 
-        return check_details_text(self)
+        heading = f"{self.case.name}: {self.status}"
+        return heading + "\n" + failure_text(self, everything=True)
 
     @property
     def status(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api import _prepared
+from ..evaluation.gradient import prepared
 from ..evaluation.interpreter import evaluate
 from ..language.lower import Lowered
 from ..language.source import GradcliError
@@ -104,9 +104,9 @@ def sweep(
         raise GradcliError(
             f"unknown method {method!r}", hint="use forward, central, richardson or complex"
         )
-    from ..api import evaluate as evaluate_gradient
+    from ..evaluation.gradient import evaluate as evaluate_gradient
 
-    program, arrays, _ = _prepared(program, values)
+    program, arrays, _ = prepared(program, values)
     gradient = evaluate_gradient(program, arrays, wrt).gradient
     chosen = fd.BY_NAME[method]
     kind = DTYPES[dtype]

@@ -87,7 +87,7 @@ def diff_command(
             raise GradcliError(
                 f"unknown format {output_format!r}", hint="use " + ", ".join(_DIFF_FORMATS)
             )
-        from ..transforms.derivatives import derivatives
+        from ..evaluation.derivatives import derivatives
 
         text, name, assignments = _split_arguments(args or [], file, var or [])
         options = ("wrt", "order", "format", "file", "var", "json", "help")

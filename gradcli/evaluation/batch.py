@@ -16,11 +16,11 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..api import describe_fault
 from ..graph.nodes import Node
 from ..language.lower import Lowered
 from ..language.source import GradcliError
 from ..transforms.reverse import grad
+from .faults import describe_fault
 from .interpreter import evaluate
 
 CHUNK = 4096

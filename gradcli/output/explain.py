@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api import _fault_order, _prepared, describe_fault, differentiable
+from ..api import describe_fault, differentiable, fault_order, prepared
 from ..evaluation.interpreter import evaluate as run
 from ..graph.nodes import Node, toposort
 from ..language.lower import Lowered
@@ -77,7 +77,7 @@ def explain(program: Lowered | str, values: Mapping[str, Any] | None = None) -> 
             program = compile_program(program)
         order = toposort([program.output])
         return Explanation(program, None, _steps(order, {}), [])
-    program, arrays, shapes = _prepared(program, values)
+    program, arrays, shapes = prepared(program, values)
     differentiable(program, list(program.variables))
     try:
         trace = backward(program.output, shapes)
@@ -115,7 +115,7 @@ def explain(program: Lowered | str, values: Mapping[str, Any] | None = None) -> 
             step.sent.append(
                 Sent(number[node.inputs[position]], local_value, np.asarray(value[contribution]))
             )
-    described = [describe_fault(f, program) for f in sorted(faults, key=_fault_order)]
+    described = [describe_fault(f, program) for f in sorted(faults, key=fault_order)]
     return Explanation(program, arrays, steps, described)
 
 

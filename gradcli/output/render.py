@@ -239,7 +239,7 @@ def check_details_text(outcome, width: int = 160) -> str:
 
 def check_details(outcome) -> None:
     """One case in full: a row per variable (and hand-derived gradient), then the notes."""
-    from .reports import records
+    from ..checking.records import records
 
     case = outcome.case
     heading = Text(case.name if case.file is None else f"{case.name}  ({case.where})", style="bold")

@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from ..api import _unknown, compile_program, differentiable, wrt_names
-from ..evaluation.interpreter import evaluate as run
 from ..graph.nodes import Node
 from ..language.lower import Lowered
 from ..language.printer import to_source
+from ..language.program import compile_program, differentiable, unknown_variable, wrt_names
 from ..language.source import GradcliError
 from ..primitives import Shape
-from .reverse import grad
-from .simplify import simplify
+from ..transforms.reverse import grad
+from ..transforms.simplify import simplify
+from .interpreter import evaluate as run
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def derivatives(
     arrays = {n: np.asarray(v, dtype=np.float64) for n, v in (values or {}).items()}
     for name in arrays:
         if name not in program.variables:
-            raise _unknown(name, program, "")
+            raise unknown_variable(name, program, "")
     names = wrt_names(program, wrt)
     differentiable(program, names)
     shapes = {n: a.shape for n, a in arrays.items()}
