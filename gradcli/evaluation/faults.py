@@ -1,10 +1,12 @@
-"""Numerical faults as located diagnostics: which node made a nan, an inf or an underflow,
-from which arguments, and why (its domain, an overflow), in the user's own text."""
+"""Numerical faults: the `Fault` record the interpreter makes where a nan, an inf or an
+underflow starts, and its account as a located diagnostic: which node, from which arguments,
+and why (its domain, an overflow), in the user's own text."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,8 +16,28 @@ from ..language.lower import Lowered
 from ..language.printer import expression
 from ..language.source import GradcliError, Source
 from ..primitives import REGISTRY
-from .interpreter import Fault
 from .values import format_number
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A node whose finite inputs gave a nan or inf result (or a variable given as nan or inf),
+    or a product or quotient in a derivative whose nonzero inputs gave a result below the
+    smallest normal number: an adjoint that underflows loses its digits, or all of them."""
+
+    node: Node
+    kind: str  # "nan", "inf", "-inf", or "underflow"
+    # "domain" (outside the primitive's domain), "overflow", "undefined", "input", "underflow"
+    cause: str
+    index: tuple[int, ...] | None  # the first bad element, for an array result
+    args: tuple[Any, ...]  # the inputs at that element
+    # For an underflow in a batched evaluation: the batch rows whose digits it cost (None:
+    # not known by row), so that one point's underflow does not excuse another's.
+    rows: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def in_derivative(self) -> bool:
+        return self.node.origin is not None
 
 
 def fault_order(fault: Fault) -> tuple[bool, int]:

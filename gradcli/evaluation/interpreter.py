@@ -12,7 +12,6 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,27 +21,8 @@ from ..graph.shapes import infer_shapes
 from ..language.limits import check_elements
 from ..language.source import GradcliError
 from ..primitives import REGISTRY
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A node whose finite inputs gave a nan or inf result (or a variable given as nan or inf),
-    or a product or quotient in a derivative whose nonzero inputs gave a result below the
-    smallest normal number: an adjoint that underflows loses its digits, or all of them."""
-
-    node: Node
-    kind: str  # "nan", "inf", "-inf", or "underflow"
-    # "domain" (outside the primitive's domain), "overflow", "undefined", "input", "underflow"
-    cause: str
-    index: tuple[int, ...] | None  # the first bad element, for an array result
-    args: tuple[Any, ...]  # the inputs at that element
-    # For an underflow in a batched evaluation: the batch rows whose digits it cost (None:
-    # not known by row), so that one point's underflow does not excuse another's.
-    rows: np.ndarray | None = field(default=None, compare=False)
-
-    @property
-    def in_derivative(self) -> bool:
-        return self.node.origin is not None
+from .faults import Fault
+from .underflow import CARRIERS, ExactSizes, underflow_watched, underflows
 
 
 def evaluate(
@@ -66,7 +46,7 @@ def evaluate(
 
 def _evaluate(outputs, env, dtype, keep_all, batched):
     order = toposort(outputs)
-    small = _underflow_watched(order)
+    small = underflow_watched(order)
     try:
         watched = _watched(order, outputs)
         if not (keep_all or batched) and _worth_threads(order, env):
@@ -92,33 +72,6 @@ def _watched(order: Sequence[Node], outputs: Sequence[Node]) -> set[Node]:
             passes = REGISTRY[node.op].passes_nonfinite
             watched.update(i for k, i in enumerate(node.inputs) if k not in passes)
     return watched
-
-
-def _underflow_watched(order: Sequence[Node]) -> set[Node]:
-    """The products and quotients: where their nonzero inputs give a result below the smallest
-    normal number, the value or adjoint loses digits (the gradient of Planck's law at 1e-7 m
-    came out 0, and another with the wrong sign, from adjoints of 1e-398). A function whose
-    result rounds below the range (e^-800) is correctly rounded, and not watched."""
-    return {n for n in order if n.op in ("mul", "div")}
-
-
-_TINY = {np.dtype(t): float(np.finfo(t).tiny) for t in (np.float64, np.float32, np.float16)}
-
-
-def _underflows(value: Any, args: list[Any]) -> bool:
-    """Whether `value`, from finite nonzero `args`, has an element below the normal range."""
-    tiny = _TINY.get(getattr(value, "dtype", None))
-    if tiny is None:  # complex (the complex step), integer, or a Python number
-        return False
-    if type(value) is not np.ndarray:
-        if abs(value) >= tiny:
-            return False
-    elif not value.size or np.min(np.abs(value)) >= tiny:
-        return False
-    small = np.abs(value) < tiny
-    for a in args:
-        small = small & (np.asarray(a) != 0) & np.isfinite(a)
-    return bool(small.any())
 
 
 def _run(
@@ -148,7 +101,7 @@ def _run(
         widest = max(shapes.values(), key=math.prod, default=())
         check_elements((count, *widest), "a batch of values")
     in_batch: set[Node] = set()
-    sizes = _ExactSizes(batched)
+    sizes = ExactSizes(batched)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice" and kin
         for node in order:
@@ -176,7 +129,7 @@ def _run(
                 if watched is not None:
                     if (node in watched and not _finite(value)) or _empty(value):
                         raise _NonFinite
-                    if node in small and _underflows(value, args):
+                    if node in small and underflows(value, args):
                         raise _NonFinite
                 else:
                     # An overflow at one point of a batch must not hide an underflow at another.
@@ -186,7 +139,7 @@ def _run(
                         fault = sizes.see(node, value, args)
                         if fault is not None:
                             faults.append(fault)
-                    elif node.op in _CARRIERS and sizes.log2:
+                    elif node.op in CARRIERS and sizes.log2:
                         sizes.carry(node, value, args)
                 if not keep_all:
                     for inp in node.inputs:
@@ -295,7 +248,7 @@ def _compute(node: Node, args: list[Any], check: bool, small: bool) -> tuple[Any
         except (ValueError, IndexError) as exc:
             raise GradcliError(f"cannot evaluate: {exc}", node.span) from None
         fine = (not check or _finite(value)) and not _empty(value)
-        return value, fine and not (small and _underflows(value, args))
+        return value, fine and not (small and underflows(value, args))
 
 
 def _apply_batched(
@@ -391,112 +344,3 @@ def _fault(node: Node, value: Any, args: list[Any]) -> Fault:
         else:
             cause = "undefined" if kind == "nan" else "overflow"
     return Fault(node, kind, cause, index, at)
-
-
-# Elementwise sums carry an underflowed size on: an adjoint of 1e-420 plus a contribution of 0
-# is still 1e-420, and a later product can make it normal again.
-_CARRIERS = frozenset({"add", "sub", "neg"})
-
-
-class _ExactSizes:
-    """The exact sizes (as log₂) of products and quotients that underflowed, carried through
-    the products and quotients that use them, and through sums that stay below the range.
-
-    An underflow loses digits that matter where a later product would be a normal number again:
-    1e300*(x*y) at x = y = 1e-200 (x*y is 1e-400, the product 1e-100), or an adjoint of 3e-398
-    times a local derivative of 1e208. Where the exact result is itself below the range (x/‖x‖
-    = 1e-400 for an element of 1e-200 in a norm of 1e200), 0 is its correct rounding."""
-
-    def __init__(self, batched: bool = False) -> None:
-        self.log2: dict[Node, np.ndarray] = {}  # nan where an element did not underflow
-        self.first: dict[Node, Fault] = {}  # the underflow each carried size started at
-        self.reported: set[Node] = set()
-        self.batched = batched
-        self.rows: dict[Node, np.ndarray] = {}  # by origin: the batch rows where it mattered
-
-    def with_rows(self, fault: Fault) -> Fault:
-        """`fault` with the batch rows its underflow cost digits at, once they are all known."""
-        rows = self.rows.get(fault.node) if fault.cause == "underflow" else None
-        return fault if rows is None else replace(fault, rows=rows)
-
-    def _inputs(
-        self, node: Node, value: np.ndarray, args: list[Any]
-    ) -> tuple[list[np.ndarray], np.ndarray, Fault | None]:
-        """The log₂ size of each input (the exact one where it underflowed before), where the
-        output carries such a size, and the underflow the first carried size started at."""
-        logs, carried, origin = [], np.zeros(value.shape, bool), None
-        for inp, a in zip(node.inputs, args, strict=True):
-            size = np.log2(np.abs(np.asarray(a, dtype=float)))
-            if inp in self.log2:
-                known = np.reshape(self.log2[inp], np.shape(a))
-                carried = carried | np.broadcast_to(~np.isnan(known), value.shape)
-                size = np.where(np.isnan(known), size, known)
-                origin = origin or self.first[inp]
-            logs.append(size)
-        return logs, carried, origin
-
-    def see(self, node: Node, value: Any, args: list[Any]) -> Fault | None:
-        value = np.asarray(value)
-        if value.dtype not in _TINY:  # not a float, or wider than float64: not tracked
-            return None
-        floor = math.log2(np.finfo(value.dtype).tiny)
-        with np.errstate(all="ignore"):
-            logs, carried, origin = self._inputs(node, value, args)
-            exact = logs[0] + logs[1] if node.op == "mul" else logs[0] - logs[1]
-            exact = np.broadcast_to(exact, value.shape)
-            nonzero = np.ones(value.shape, bool)
-            for a in args:
-                nonzero = nonzero & (np.asarray(a) != 0) & np.isfinite(a)
-            fresh = (np.abs(value) < np.finfo(value.dtype).tiny) & nonzero & ~carried
-        matters = carried & np.isfinite(exact) & (exact >= floor)
-        if matters.any() and origin is not None:
-            if self.batched and matters.ndim:
-                rows = matters.reshape(len(matters), -1).any(axis=1)
-                seen = self.rows.get(origin.node)
-                if seen is not None and seen.shape != rows.shape:  # a row shared by the batch
-                    seen, rows = np.broadcast_arrays(seen, rows)
-                self.rows[origin.node] = rows if seen is None else (seen | rows)
-            if origin.node not in self.reported:
-                self.reported.add(origin.node)
-                return origin
-        below = (fresh | carried) & np.isfinite(exact) & (exact < floor)
-        if below.any():
-            self.log2[node] = np.where(below, exact, np.nan)
-            self.first[node] = (
-                origin
-                if (origin is not None and not fresh.any())
-                else (_underflow(node, value, args) if fresh.any() else origin)
-            )
-        return None
-
-    def carry(self, node: Node, value: Any, args: list[Any]) -> None:
-        """Carry the sizes of underflowed inputs through a sum whose result is still below the
-        normal range: its exact size is that of its largest term (a normal term would have
-        made it normal, and what the underflow lost is then below its rounding)."""
-        if not any(i in self.log2 for i in node.inputs):
-            return
-        value = np.asarray(value)
-        if value.dtype not in _TINY:  # not a float, or wider than float64: not tracked
-            return
-        tiny = np.finfo(value.dtype).tiny
-        with np.errstate(all="ignore"):
-            sizes, carried, origin = self._inputs(node, value, args)
-            exact = np.maximum.reduce([np.broadcast_to(size, value.shape) for size in sizes])
-            below = carried & (np.abs(value) < tiny) & (exact < math.log2(tiny))
-        if below.any() and origin is not None:
-            self.log2[node] = np.where(below, exact, np.nan)
-            self.first[node] = origin
-
-
-def _underflow(node: Node, value: Any, args: list[Any]) -> Fault:
-    """The fault of a product or quotient that underflowed: its first such element."""
-    value = np.asarray(value)
-    small = np.abs(value) < np.finfo(value.dtype).tiny
-    for a in args:
-        small = small & (np.asarray(a) != 0)
-    index = tuple(int(i) for i in np.argwhere(small)[0]) if value.ndim else None
-    at = tuple(
-        np.broadcast_to(a, value.shape)[index] if index is not None else np.asarray(a)[()]
-        for a in args
-    )
-    return Fault(node, "underflow", "underflow", index, at)
