@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .checking.engine import relative_asymmetry
+from .checking.hessian import relative_asymmetry
 from .evaluation.faults import describe_fault, fault_order, lost_digits
 from .evaluation.gradient import Evaluation, evaluate, input_value, prepared
 from .evaluation.interpreter import evaluate as run
@@ -319,8 +319,8 @@ def check(
     True
     """
     from .checking.checkfile import Case, Sample, parse_domain
-    from .checking.engine import CheckOptions
     from .checking.runner import run_case
+    from .checking.verdicts import CheckOptions
 
     if samples is not None and not domains:
         raise GradcliError("samples needs domains: where to draw the points from")

@@ -310,7 +310,8 @@ def test_hessian_command_errors() -> None:
 )
 def test_forward_mode_for_all_variables_at_once_matches_one_at_a_time(text, values):
     """check computes forward mode for every variable in one pass: the same numbers."""
-    from gradcli.checking.engine import CheckOptions, _Probes, _Run
+    from gradcli.checking.engine import CheckOptions, _Run
+    from gradcli.checking.probes import Probes
 
     program = compile_program(text)
     points = {n: np.asarray(v, dtype=float)[None] for n, v in values.items()}
@@ -321,7 +322,7 @@ def test_forward_mode_for_all_variables_at_once_matches_one_at_a_time(text, valu
     assert set(together._prefetched) == set(names)
     for name in names:
         size = int(np.prod(np.shape(values[name]), dtype=int))
-        probes = _Probes(np.zeros(size, int), np.arange(size), None)
+        probes = Probes(np.zeros(size, int), np.arange(size), None)
         np.testing.assert_allclose(
             together._forward(name, probes), alone._forward(name, probes), rtol=1e-15, atol=0
         )

@@ -20,7 +20,7 @@ from ..language.source import GradcliError
 from .kinks import Directional
 
 if TYPE_CHECKING:
-    from .engine import CheckResult, VariableCheck
+    from .verdicts import CheckResult, VariableCheck
 
 
 def split(points: Mapping[str, np.ndarray], count: int, rows: int) -> list[dict[str, np.ndarray]]:

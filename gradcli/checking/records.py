@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..evaluation.values import format_number, to_json
-from .engine import FAILING, PASS, VariableCheck
+from .verdicts import FAILING, PASS, VariableCheck
 
 if TYPE_CHECKING:
     from .runner import CaseResult

@@ -15,7 +15,10 @@ from ..evaluation.interpreter import evaluate
 from ..language.lower import Lowered
 from ..language.source import GradcliError
 from .checkfile import Case
-from .engine import (
+from .engine import check
+from .merging import split
+from .subgradients import mark_not_subgradients
+from .verdicts import (
     FAIL,
     FAILING,
     KINK,
@@ -25,10 +28,7 @@ from .engine import (
     UNCHECKED,
     CheckResult,
     VariableCheck,
-    check,
-    mark_not_subgradients,
 )
-from .merging import split
 
 _ROWS = 1 << 16  # points per evaluation of a hand-derived gradient
 

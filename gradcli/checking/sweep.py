@@ -21,7 +21,7 @@ from ..evaluation.interpreter import evaluate
 from ..language.lower import Lowered
 from ..language.source import GradcliError
 from . import finite_diff as fd
-from .engine import DTYPES
+from .verdicts import DTYPES
 
 POINTS = 53  # steps per curve: h = 2^-k · max(1, |x|), k = 0 … 52, or further below a small |x|
 ORDER = {"forward": 1, "central": 2, "richardson": 8, "complex": 2}  # truncation error ∝ h^p
