@@ -1250,7 +1250,7 @@ def test_blame_from_the_command_line_names_the_wrong_primitive(monkeypatch):
     import dataclasses
 
     from gradcli.primitives import REGISTRY
-    from gradcli.primitives.scalar import cos
+    from gradcli.primitives._common import cos
 
     wrong = dataclasses.replace(REGISTRY["sin"], partials=(lambda ans, x: -cos(x),))
     monkeypatch.setitem(REGISTRY, "sin", wrong)
@@ -1279,7 +1279,7 @@ def test_a_long_run_lists_only_the_cases_that_did_not_pass(tmp_path, monkeypatch
     import dataclasses
 
     from gradcli.primitives import REGISTRY
-    from gradcli.primitives.scalar import cos
+    from gradcli.primitives._common import cos
 
     cases = "".join(
         f'[[case]]\nname = "case {i}"\nexpr = "{"sin(x)" if i == 77 else "x^2"}"\n'

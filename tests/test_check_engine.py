@@ -65,7 +65,7 @@ from gradcli.checking.engine import (
 from gradcli.checking.probes import MAX_RUNGS
 from gradcli.checking.tolerances import SAFETY
 from gradcli.primitives import REGISTRY
-from gradcli.primitives.scalar import cos, heaviside
+from gradcli.primitives._common import cos, heaviside
 
 DPS = 50
 TINY = float(np.finfo(np.float64).tiny)  # 2.2e-308: the floor of every relative error below

@@ -73,7 +73,7 @@ from gradcli.api import directional, evaluate, hessian
 from gradcli.checking.engine import FAIL, NONFINITE, PASS, CheckOptions, CheckResult, check
 from gradcli.checking.finite_diff import one_sided
 from gradcli.primitives import REGISTRY
-from gradcli.primitives.scalar import cos
+from gradcli.primitives._common import cos
 
 EPS = float(np.finfo(np.float64).eps)
 SHAPES = [(1,), (3,), (2, 3), (2, 1, 4)]

@@ -49,7 +49,7 @@ def test_a_wrong_rule_fails_check_and_its_report_says_so(monkeypatch):
     import dataclasses
 
     from gradcli.primitives import REGISTRY
-    from gradcli.primitives.scalar import cos
+    from gradcli.primitives._common import cos
 
     wrong = dataclasses.replace(REGISTRY["sin"], partials=(lambda ans, x: -cos(x),))
     monkeypatch.setitem(REGISTRY, "sin", wrong)

@@ -9,8 +9,10 @@
   gradient as a whole at kinks) and `blame` (which primitive's rule is wrong).
 - The numerical pieces: steps and stencils (`finite_diff`), one-sided derivatives and
   directions at kinks (`kinks`), tolerances (`tolerances`).
-- Check files (`checkfile`) and their runner (`runner`), per-entry records of a case
-  (`records`), step sweeps (`sweep`) and checks of Python functions (`pyfunc`).
+- Check files (`checkfile` loads them: their cases in `cases`, the project's files and
+  settings in `project`, the located TOML reader in `reader`) and their runner (`runner`),
+  per-entry records of a case (`records`), step sweeps (`sweep`) and checks of Python
+  functions (`pyfunc`).
 
 May import evaluation and everything below it; not the API, the output or the command line.
 """

@@ -3,7 +3,8 @@
 An entry holds the numpy forward, the derivative rule written with graph operations, whether the
 function is analytic (safe for the complex step), where it has kinks, its domain, and how it is
 written. The parser, the differentiator, the evaluator and the printer all read this table, so a
-new function is added here (in `primitives.py`) and nowhere else.
+new function is added here (registered in its family's module of `gradcli.primitives`) and
+nowhere else.
 
 Derivative rules come in two shapes, as in HIPS/autograd and JAX:
 

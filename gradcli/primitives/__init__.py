@@ -2,9 +2,25 @@
 
 Importing this package fills the table of `gradcli.graph.registry` with every primitive, and
 re-exports the table's names; every layer above the graph takes them from here, so that the
-table it reads is always full. The graph and the registry never import this package (its
-modules build their rules with the graph's operations); this package imports only the graph
-and the language's floor (spans, errors, limits).
+table it reads is always full. This `__init__` is the one loader: it imports every family module,
+and nothing else does (the graph and the registry never import this package). The families, as
+jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
+
+- arithmetic: the operators + - * / ^ and unary minus, and broadcasting's sum_to, broadcast_to;
+- elementwise: exponentials and logarithms, trigonometric and hyperbolic functions, activations;
+- piecewise: kinks (abs, relu, min, max), steps (sign, heaviside) and comparisons (equal);
+- reductions: sum, mean, max and min over an array, norm, logsumexp, softmax;
+- products: prod and its derivatives, prod_except and prod_pairs;
+- shaping: transpose, reshape, stack, indexing and its adjoint unindex;
+- linalg: matmul and dot;
+- _common: what they share (nodes built by name, the parts of complex values, axes).
+
+A new function goes in its family's module: special functions in a special.py of their own,
+comparisons and conditionals in piecewise, array building in shaping, linear algebra in linalg;
+a new module is loaded by importing it here. Every listing of the table sorts its names, so the
+order in which the families register shows nowhere. This package imports only the graph (its
+modules build their rules with the graph's operations) and, if need be, the floor below it
+(spans, errors, limits).
 """
 
 from ..graph.registry import (
@@ -17,7 +33,15 @@ from ..graph.registry import (
     public_names,
     register,
 )
-from . import arrays, scalar  # noqa: F401  (each registers its family)
+from . import (  # noqa: F401  (each registers its family)
+    arithmetic,
+    elementwise,
+    linalg,
+    piecewise,
+    products,
+    reductions,
+    shaping,
+)
 
 __all__ = [
     "REGISTRY",

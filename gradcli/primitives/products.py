@@ -1,0 +1,363 @@
+"""prod and its derivatives: prod_except, the product of the other elements (∂prod/∂x_j), and
+prod_pairs, each higher derivative of prod applied to tangents.
+
+No division, so zeros are exact. For the complex step the same products are formed in a wide
+form, `_Wide`, whose real and imaginary parts keep their own binary exponents, so that no
+partial product loses a tiny imaginary part to underflow.
+
+Unlike the elementwise primitives, each of these states its output shape, its vector-Jacobian
+product (written with graph operations, with the static shapes of its inputs at hand) and its batch
+rule (the same operation with a leading batch axis, which shifts every axis it names).
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import reduce
+from typing import Any
+
+import numpy as np
+
+from ..graph.nodes import Node
+from ..graph.registry import REGISTRY, Primitive, register
+from ._common import (
+    ShapeOf,
+    _apply,
+    _axis,
+    _complex,
+    _expand,
+    _in_batch,
+    _pack,
+    _reduction,
+    _same_shape,
+)
+
+# --- the real products ----------------------------------------------------------------------
+
+
+def _exclusive_product(x: np.ndarray, axis: int | tuple[int, ...] | None) -> np.ndarray:
+    """For each element, the product of all the others along `axis`: no division, so zeros
+    are fine."""
+    x = np.asarray(x)
+    if axis is None or isinstance(axis, tuple):
+        lead = 0 if axis is None else 1
+        flat = x.reshape((*x.shape[:lead], -1))
+        return _exclusive_product(flat, lead).reshape(x.shape)
+    if x.shape[axis] == 0:
+        return x.copy()
+    ones = np.ones_like(np.take(x, [0], axis=axis))
+    left = np.cumprod(np.concatenate([ones, x], axis=axis), axis=axis)
+    right = np.flip(
+        np.cumprod(np.concatenate([ones, np.flip(x, axis=axis)], axis=axis), axis=axis),
+        axis=axis,
+    )
+    n = x.shape[axis]
+    return np.take(left, range(n), axis=axis) * np.take(right, range(1, n + 1), axis=axis)
+
+
+def _pair_products(x: np.ndarray, *ts: np.ndarray, axis: Any = None) -> np.ndarray:
+    """For each j along `axis`: the sum, over every way to give each tangent t_m its own
+    position p ≠ j, of the product of t_m[p] at those positions and x elsewhere (j left out).
+
+    With no tangent this is the exclusive product Π_{k≠j} x_k (∂prod/∂x_j); with t it is
+    Σ_{i≠j} t_i Π_{k∉{i,j}} x_k, the second derivative of prod applied to t; each further tangent
+    is one more derivative. A left-to-right and a right-to-left recurrence over the subsets of
+    tangents placed so far, so no division (zeros are exact) and O(n·3^k) work.
+    """
+    x, *ts = np.broadcast_arrays(np.asarray(x), *(np.asarray(t) for t in ts))
+    if axis is None or isinstance(axis, tuple):
+        lead = 0 if axis is None else 1
+        shape = (*x.shape[:lead], -1)
+        flat = [a.reshape(shape) for a in (x, *ts)]
+        return _pair_products(*flat, axis=lead).reshape(x.shape)
+    x = np.moveaxis(x, axis, -1)
+    ts = [np.moveaxis(t, axis, -1) for t in ts]
+    n, k = x.shape[-1], len(ts)
+    subsets = 1 << k
+    dtype = np.result_type(x, *ts, np.float64)
+    left = np.zeros((n, subsets, *x.shape[:-1]), dtype=dtype)  # positions before j
+    right = np.zeros_like(left)  # positions after j
+    state = np.zeros((subsets, *x.shape[:-1]), dtype=dtype)
+    state[0] = 1.0
+    for p in range(n):
+        left[p] = state
+        state = _place(state, x[..., p], [t[..., p] for t in ts])
+    state = np.zeros_like(state)
+    state[0] = 1.0
+    for p in range(n - 1, -1, -1):
+        right[p] = state
+        state = _place(state, x[..., p], [t[..., p] for t in ts])
+    out = sum(left[:, s] * right[:, (subsets - 1) ^ s] for s in range(subsets))
+    return np.moveaxis(np.moveaxis(np.asarray(out), 0, -1), -1, axis)
+
+
+def _prod_pairs(x, *ts, axis=None):
+    return _pair_products(x, *ts, axis=axis)
+
+
+def _place(state: np.ndarray, x: np.ndarray, ts: list[np.ndarray]) -> np.ndarray:
+    """One more position: it holds x, or the tangent m not yet placed (subset bit m)."""
+    out = state * x
+    for s in range(1, len(state)):
+        for m in range(len(ts)):
+            if s >> m & 1:
+                out[s] = out[s] + state[s ^ (1 << m)] * ts[m]
+    return out
+
+
+# --- complex products -----------------------------------------------------------------------
+
+_NO_EXPONENT = -(1 << 40)  # the binary exponent of a zero part
+
+
+def _mantissas(v: Any, e: Any = 0) -> tuple[np.ndarray, np.ndarray]:
+    """v·2^e as a mantissa in [0.5, 1) (or 0) and a binary exponent (_NO_EXPONENT for 0)."""
+    m, k = np.frexp(v)
+    return m, np.where(m == 0, _NO_EXPONENT, np.add(e, k, dtype=np.int64))
+
+
+def _add_scaled(p: Any, ep: Any, q: Any, eq: Any) -> tuple[np.ndarray, np.ndarray]:
+    top = np.maximum(ep, eq)
+    return _mantissas(np.ldexp(p, ep - top) + np.ldexp(q, eq - top), top)
+
+
+class _Wide:
+    """Complex numbers whose real and imaginary parts keep their own binary exponents:
+    rm·2^re + i·im·2^ie, with mantissas in [0.5, 1).
+
+    A product of factors with tiny imaginary parts loses its imaginary part to underflow long
+    before the product itself underflows: in (1e-200 + 2^-1022 i)·1e-100·1e250 the first partial
+    product's is 2^-1022·1e-100, while the result's is 2^-1022·1e150. In this form no partial
+    result overflows or underflows, and each part is rounded to a float once, at the end."""
+
+    def __init__(self, rm: Any, re: Any, im: Any, ie: Any) -> None:
+        self.parts = (rm, re, im, ie)
+
+    @classmethod
+    def of(cls, z: Any) -> _Wide:
+        z = np.asarray(z)
+        return cls(*_mantissas(np.real(z)), *_mantissas(np.imag(z)))
+
+    def __mul__(self, other: _Wide) -> _Wide:
+        (ar, ae, ai, af), (br, be, bi, bf) = self.parts, other.parts
+        return _Wide(
+            *_add_scaled(ar * br, ae + be, -(ai * bi), af + bf),
+            *_add_scaled(ar * bi, ae + bf, ai * br, af + be),
+        )
+
+    def __add__(self, other: _Wide) -> _Wide:
+        (ar, ae, ai, af), (br, be, bi, bf) = self.parts, other.parts
+        return _Wide(*_add_scaled(ar, ae, br, be), *_add_scaled(ai, af, bi, bf))
+
+    def __getitem__(self, key: Any) -> _Wide:
+        return _Wide(*(p[key] for p in self.parts))
+
+    def __len__(self) -> int:
+        return len(self.parts[0])
+
+    def join(self, other: _Wide) -> _Wide:
+        """Both, one after the other along the first axis."""
+        return _Wide(
+            *(np.concatenate([a, b]) for a, b in zip(self.parts, other.parts, strict=True))
+        )
+
+    def value(self) -> np.ndarray:
+        rm, re, im, ie = self.parts
+        return _pack(np.ldexp(rm, re), np.ldexp(im, ie))
+
+
+def _flat_axis(x: np.ndarray, axis: Any) -> tuple[np.ndarray, int]:
+    """For axis None (every axis) or a tuple (every axis after a batch axis): x with those axes
+    made one, and that axis."""
+    if axis is None or isinstance(axis, tuple):
+        lead = 0 if axis is None else 1
+        return x.reshape((*x.shape[:lead], -1)), lead
+    return x, axis
+
+
+def _wide_prod(x: Any, axis: Any) -> np.ndarray:
+    """The complex product along `axis`, as a tree of _Wide products."""
+    x, axis = _flat_axis(np.asarray(x), axis)
+    z = np.moveaxis(x, axis, 0)
+    size = 1 << max(0, (len(z) - 1).bit_length())  # a power of two, padded with ones
+    w = _Wide.of(np.concatenate([z, np.ones((size - len(z), *z.shape[1:]), z.dtype)]))
+    while len(w) > 1:
+        w = w[0::2] * w[1::2]
+    return w[0].value()
+
+
+def _wide_scan(w: _Wide) -> _Wide:
+    """Products of the first 1, 2, …, n elements (along the first axis), in log2(n) steps."""
+    shift = 1
+    while shift < len(w):
+        w = w[:shift].join(w[shift:] * w[:-shift])
+        shift *= 2
+    return w
+
+
+def _wide_exclusive(x: Any, axis: Any) -> np.ndarray:
+    """_exclusive_product for complex x: the left and right products in _Wide form."""
+    x = np.asarray(x)
+    flat, lead = _flat_axis(x, axis)
+    if flat.shape[lead] == 0:
+        return x.copy()
+    z = np.moveaxis(flat, lead, 0)
+    ones = np.ones_like(z[:1])
+    left = _wide_scan(_Wide.of(np.concatenate([ones, z[:-1]])))
+    right = _wide_scan(_Wide.of(np.concatenate([ones, z[:0:-1]])))[::-1]
+    return np.moveaxis((left * right).value(), 0, lead).reshape(x.shape)
+
+
+def _wide_pair_products(x: Any, *ts: Any, axis: Any = None) -> np.ndarray:
+    """_pair_products for complex inputs: the same recurrences, in _Wide form."""
+    x, *ts = np.broadcast_arrays(np.asarray(x), *(np.asarray(t) for t in ts))
+    shape = x.shape
+    flat = [_flat_axis(a, axis) for a in (x, *ts)]
+    axis = flat[0][1]
+    x, *ts = (np.moveaxis(a, axis, -1) for a, _ in flat)
+    n, k = x.shape[-1], len(ts)
+    if n == 0:
+        return np.zeros(shape, np.result_type(x, *ts, np.complex64))
+    subsets = 1 << k
+    real = np.result_type(*(np.real(a) for a in (x, *ts)))
+    zero, one = _Wide.of(np.zeros(x.shape[:-1], real)), _Wide.of(np.ones(x.shape[:-1], real))
+
+    def walk(order: range) -> dict[int, list[_Wide]]:
+        """The state before each position: subset s of the tangents placed (see _place)."""
+        state, before = [one] + [zero] * (subsets - 1), {}
+        for p in order:
+            before[p] = state
+            xp, tp = _Wide.of(x[..., p]), [_Wide.of(t[..., p]) for t in ts]
+            new = [s * xp for s in state]
+            for s in range(1, subsets):
+                for m in range(k):
+                    if s >> m & 1:
+                        new[s] = new[s] + state[s ^ (1 << m)] * tp[m]
+            state = new
+        return before
+
+    left, right = walk(range(n)), walk(range(n - 1, -1, -1))
+    out = []
+    for p in range(n):
+        total = left[p][0] * right[p][subsets - 1]
+        for s in range(1, subsets):
+            total = total + left[p][s] * right[p][(subsets - 1) ^ s]
+        out.append(total.value())
+    return np.moveaxis(np.moveaxis(np.stack(out), 0, -1), -1, axis).reshape(shape)
+
+
+def _prod(x: Any, axis: Any) -> Any:
+    return _wide_prod(x, axis) if np.iscomplexobj(x) else np.prod(x, axis=axis)
+
+
+def _exclusive(x: Any, axis: Any) -> Any:
+    return _wide_exclusive(x, axis) if np.iscomplexobj(x) else _exclusive_product(x, axis)
+
+
+def _pairs_of(x: Any, *ts: Any, axis: Any = None) -> Any:
+    if _complex(x, *ts):
+        return _wide_pair_products(x, *ts, axis=axis)
+    return _pair_products(x, *ts, axis=axis)
+
+
+def _pairs_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    """The k-th derivative of prod_except, as a multilinear map of x's tangents, is symmetric:
+    its vjp in x adds g as one more tangent, and in t_m puts g in t_m's place."""
+    x, *ts = node.inputs
+    return _summed_to_inputs(
+        node,
+        shape_of,
+        _pairs(x, [*ts, g], node.attrs),
+        *(_pairs(x, [*ts[:m], g, *ts[m + 1 :]], node.attrs) for m in range(len(ts))),
+    )
+
+
+def _pairs_magnitude(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    x, *ts = (_apply("abs", i) for i in node.inputs)
+    return _summed_to_inputs(
+        node,
+        shape_of,
+        _pairs(x, [*ts, g], node.attrs),
+        *(_pairs(x, [*ts[:m], g, *ts[m + 1 :]], node.attrs) for m in range(len(ts))),
+    )
+
+
+def _summed_to_inputs(node: Node, shape_of: ShapeOf, *parts: Node) -> tuple:
+    """The inputs of prod_pairs broadcast together: each adjoint summed back to its input."""
+    return tuple(
+        part if shape_of(x) == shape_of(node) else _apply("sum_to", part, attrs=(shape_of(x),))
+        for x, part in zip(node.inputs, parts, strict=True)
+    )
+
+
+def _pairs_jvp(node: Node, tangents: list, shape_of: ShapeOf) -> Node | None:
+    x, *ts = node.inputs
+    dx, *dts = tangents
+    terms = [] if dx is None else [_pairs(x, [*ts, dx], node.attrs)]
+    terms += [
+        _pairs(x, [*ts[:m], dt, *ts[m + 1 :]], node.attrs)
+        for m, dt in enumerate(dts)
+        if dt is not None
+    ]
+    return None if not terms else reduce(operator.add, terms)
+
+
+def _pairs_batched(args, flags, items, out, axis):
+    arrays = [a if batched else np.asarray(a)[None] for a, batched in zip(args, flags, strict=True)]
+    return _pairs_of(*arrays, axis=_in_batch(axis, max(len(i) for i in items)))
+
+
+def _pairs_lower(call: Any) -> Node:
+    """prod_pairs(x, t1, …, tk, axis=…): every positional argument is an input."""
+    if not call.args:
+        raise call.error("prod_pairs takes x and any number of tangents", hint="prod_pairs(x, t)")
+    return call.apply(REGISTRY["prod_pairs"], list(call.args))
+
+
+register(Primitive(
+    "prod_pairs", 2,
+    lambda x, *rest: _pairs_of(x, *rest[:-1], axis=_axis(rest[-1], np.ndim(x))),
+    "the k-th derivative of prod_except applied to t1, …, tk, along axis (with one tangent: "
+    "Σ_{i≠j} t_i Π_{k∉{i,j}} x_k)",
+    vjp=_pairs_vjp, magnitude_vjp=_pairs_magnitude, jvp=_pairs_jvp, analytic=True,
+    params=("x", "t"), lower=_pairs_lower,
+    shape=lambda *a: _same_shape(np.broadcast_shapes(*a[:-1]), a[-1]),
+    batch=_pairs_batched, attr_params=(("axis", None),),
+    python="_prod_pairs(@inputs, axis=@axis)", python_uses=(_place, _pair_products, _prod_pairs),
+))  # fmt: skip
+
+
+def _pairs(x: Node, ts: list[Node], attrs: tuple) -> Node:
+    return _apply("prod_pairs", x, *ts, attrs=attrs)
+
+
+register(Primitive(
+    "prod_except", 1, lambda x, axis: _exclusive(x, _axis(axis, np.ndim(x))),
+    "the product of the other elements along axis (the derivative of prod)",
+    vjp=lambda node, g, shape_of: (_pairs(node.inputs[0], [g], node.attrs),),
+    magnitude_vjp=lambda node, g, shape_of: (
+        _pairs(_apply("abs", node.inputs[0]), [g], node.attrs),
+    ),
+    jvp=lambda node, ts, shape_of: _pairs(node.inputs[0], [ts[0]], node.attrs),
+    shape=_same_shape, analytic=True,  # products: polynomials
+    batch=lambda args, flags, items, out, axis: _exclusive(args[0], _in_batch(axis, len(items[0]))),
+    attr_params=(("axis", None),),
+    python="_exclusive_product(@0, @axis)", python_uses=(_exclusive_product,),
+))  # fmt: skip
+
+_reduction(
+    "prod",
+    _prod,
+    "product of the elements",
+    lambda node, g, shape_of: (
+        _expand(g, shape_of(node.inputs[0]), node.attrs[0])
+        * _apply("prod_except", node.inputs[0], attrs=node.attrs),
+    ),
+    magnitude_vjp=lambda node, g, shape_of: (
+        _expand(g, shape_of(node.inputs[0]), node.attrs[0])
+        * _apply("abs", _apply("prod_except", node.inputs[0], attrs=node.attrs)),
+    ),
+    jvp=lambda node, ts, shape_of: _apply(
+        "sum", ts[0] * _apply("prod_except", node.inputs[0], attrs=node.attrs), attrs=node.attrs
+    ),
+)

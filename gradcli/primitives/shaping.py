@@ -1,0 +1,222 @@
+"""Shapes and indexing: transpose, reshape, stack (what [a, b, c] means), index (x[i], x[1:3],
+x[0, :]) and unindex, its adjoint. Functions that build arrays belong here too.
+
+Unlike the elementwise primitives, each of these states its output shape, its vector-Jacobian
+product (written with graph operations, with the static shapes of its inputs at hand) and its batch
+rule (the same operation with a leading batch axis, which shifts every axis it names).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..graph.nodes import Node
+from ..graph.registry import Primitive, Shape, as_shape, register
+from ._common import ShapeOf, _apply, _axis, _same_on_tangent
+
+# --- shapes: transpose, reshape, broadcast, stack, index --------------------------------------
+
+
+def _permutation(axes: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(reversed(range(ndim)))
+    if isinstance(axes, int):
+        raise ValueError(f"axes is a list of {ndim} whole numbers, as in axes=[1, 0]")
+    perm = tuple(_axis(a, ndim) for a in axes)
+    if sorted(perm) != list(range(ndim)):
+        raise ValueError(f"axes {tuple(axes)} are not a permutation of {ndim} axes")
+    return perm
+
+
+def _transpose_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    perm = _permutation(node.attrs[0], len(shape_of(node.inputs[0])))
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    return (_apply("transpose", g, attrs=(inverse,)),)
+
+
+register(Primitive(
+    "transpose", 1, lambda x, axes: np.transpose(x, _permutation(axes, np.ndim(x))),
+    "the axes reversed (or permuted as axes says)",
+    vjp=_transpose_vjp, jvp=_same_on_tangent("transpose"), analytic=True,
+    attr_params=(("axes", None),), passes_nonfinite=(0,),
+    shape=lambda s, axes: tuple(s[i] for i in _permutation(axes, len(s))),
+    batch=lambda args, flags, items, out, axes: np.transpose(
+        args[0], (0, *(1 + i for i in _permutation(axes, len(items[0]))))
+    ),
+))  # fmt: skip
+
+
+def _reshape_shape(s: Shape, shape: Shape | int) -> Shape:
+    shape = as_shape(shape)
+    if math.prod(s) != math.prod(shape):
+        raise ValueError(f"cannot reshape {s} into {shape}")
+    return shape
+
+
+register(Primitive(
+    "reshape", 1, lambda x, shape: np.reshape(x, as_shape(shape)),
+    "the same elements in another shape: reshape(x, shape=[2, 3])",
+    vjp=lambda node, g, shape_of: (_apply("reshape", g, attrs=(shape_of(node.inputs[0]),)),),
+    jvp=_same_on_tangent("reshape"), shape=_reshape_shape, analytic=True, passes_nonfinite=(0,),
+    batch=lambda args, flags, items, out, shape: np.reshape(
+        args[0], np.shape(args[0])[:1] + as_shape(shape)
+    ),
+    attr_params=(("shape", ()),),
+    python="np.reshape(@0, @shape)",
+))  # fmt: skip
+
+
+def _stack_shape(*shapes: Shape) -> Shape:
+    return (len(shapes), *np.broadcast_shapes(*shapes))
+
+
+def _stack_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    out = []
+    for i, x in enumerate(node.inputs):
+        part = _apply("index", g, attrs=((i,),))
+        if shape_of(x) != shape_of(node)[1:]:
+            part = _apply("sum_to", part, attrs=(shape_of(x),))
+        out.append(part)
+    return tuple(out)
+
+
+def _stack_jvp(node: Node, ts: list, shape_of: ShapeOf) -> Node:
+    """Stack the tangents, each spread to the shape of an element (zeros for constants)."""
+    item = shape_of(node)[1:]
+    parts = [
+        node.graph.apply("broadcast_to", node.graph.const(0.0) if t is None else t, attrs=(item,))
+        for t in ts
+    ]
+    return node.graph.apply("stack", *parts)
+
+
+def _stack_batched(args, flags, items, out):
+    size = max(np.shape(a)[0] for a, batched in zip(args, flags, strict=True) if batched)
+    item = tuple(out[1:])
+    parts = []
+    for a, batched, shape in zip(args, flags, items, strict=True):
+        a = np.asarray(a)
+        if batched:
+            a = a.reshape(a.shape[:1] + (1,) * (len(item) - len(shape)) + tuple(shape))
+        parts.append(np.broadcast_to(a, (size, *item)))
+    return np.stack(parts, axis=1)
+
+
+register(Primitive(
+    "stack", 1, lambda *xs: np.stack(np.broadcast_arrays(*xs)),
+    "the arguments as the rows of an array (what [a, b, c] means)",
+    vjp=_stack_vjp, jvp=_stack_jvp, shape=_stack_shape, batch=_stack_batched, analytic=True,
+    variadic=True,
+    public=False,
+))  # fmt: skip
+
+
+def _key(key: tuple) -> tuple:
+    """An index as numpy takes it: slices are stored as ("slice", start, stop, step) tuples,
+    which, unlike slice objects, can be hashed."""
+    return tuple(slice(*k[1:]) if isinstance(k, tuple) else k for k in key)
+
+
+def _index_shape(s: Shape, key: tuple) -> Shape:
+    try:
+        return np.broadcast_to(0.0, s)[_key(key)].shape
+    except IndexError as exc:
+        raise ValueError(f"the index is out of range for shape {s}: {exc}") from None
+
+
+def _unindex(g: Any, shape: Shape, start, stop, step, batched: bool = False) -> np.ndarray:
+    g = np.asarray(g)
+    lead = g.shape[:1] if batched else ()
+    out = np.zeros(lead + as_shape(shape), dtype=np.result_type(g, np.float64))
+    out[((slice(None),) if batched else ()) + _ranges_key(start, stop, step)] = g
+    return out
+
+
+def _ranges(key: tuple, shape: Shape) -> tuple[Shape, Shape, Shape]:
+    """An index as three whole-number lists a program can write, one entry per axis: start,
+    stop and step of a slice (normalized, so -1 and None are gone), step 0 for a single index."""
+    start, stop, step = [], [], []
+    for axis, n in enumerate(shape):
+        part = key[axis] if axis < len(key) else ("slice", None, None, None)
+        if isinstance(part, tuple):
+            a, b, c = slice(*part[1:]).indices(n)
+        else:
+            a, b, c = part % n, part % n + 1, 0
+        start.append(a), stop.append(b), step.append(c)
+    return tuple(start), tuple(stop), tuple(step)
+
+
+def _ranges_key(start, stop, step) -> tuple:
+    """The numpy index of `_ranges`: a slice whose normalized stop is -1 runs through 0."""
+    start, stop, step = as_shape(start), as_shape(stop), as_shape(step)
+    return tuple(
+        a if c == 0 else slice(a, None if b < 0 else b, c)
+        for a, b, c in zip(start, stop, step, strict=True)
+    )
+
+
+def _unindex_shape(g: Shape, shape, start, stop, step) -> Shape:
+    """The shape attribute, once g is known to fit (or broadcast) into start:stop:step of it."""
+    shape, start, stop, step = (as_shape(a) for a in (shape, start, stop, step))
+    if not len(start) == len(stop) == len(step) <= len(shape):
+        raise ValueError(
+            f"unindex needs start, stop and step of the same length, at most one per axis of "
+            f"shape {list(shape)}, not {list(start)}, {list(stop)} and {list(step)}"
+        )
+    try:
+        region = np.broadcast_to(0.0, shape)[_ranges_key(start, stop, step)].shape
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"unindex cannot place g in shape {list(shape)}: {exc}") from None
+    try:
+        fits = np.broadcast_shapes(g, region) == region
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"unindex cannot place g of shape {g} in a region of shape {region}")
+    return shape
+
+
+def _unindex_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    part = _apply("index", g, attrs=(_written_key(*node.attrs[1:]),))
+    (x,) = node.inputs
+    region = np.broadcast_to(0.0, shape_of(node))[_ranges_key(*node.attrs[1:])].shape
+    if region != shape_of(x):  # g was broadcast into its region
+        part = _apply("sum_to", part, attrs=(shape_of(x),))
+    return (part,)
+
+
+def _written_key(start, stop, step) -> tuple:
+    """`_ranges_key` in the form index nodes store (slices as hashable tuples)."""
+    return tuple(
+        k if isinstance(k, int) else ("slice", k.start, k.stop, k.step)
+        for k in _ranges_key(start, stop, step)
+    )
+
+
+register(Primitive(
+    "index", 1, lambda x, key: np.asarray(x)[_key(key)], "x[i], x[1:3], x[0, :]",
+    vjp=lambda node, g, shape_of: (
+        _apply(
+            "unindex", g,
+            attrs=(shape_of(node.inputs[0]), *_ranges(node.attrs[0], shape_of(node.inputs[0]))),
+        ),
+    ),
+    shape=_index_shape, analytic=True, public=False, jvp=_same_on_tangent("index"),
+    batch=lambda args, flags, items, out, key: np.asarray(args[0])[(slice(None), *_key(key))],
+))  # fmt: skip
+
+register(Primitive(
+    "unindex", 1, _unindex,
+    "zeros of the shape, with g at the elements start:stop:step of each axis (a step of 0: the "
+    "single element start, an axis g does not have); the reverse of indexing",
+    vjp=_unindex_vjp, shape=_unindex_shape, analytic=True,
+    jvp=_same_on_tangent("unindex"), params=("g",),
+    batch=lambda args, flags, items, out, *attrs: _unindex(args[0], *attrs, batched=True),
+    attr_params=(("shape", ()), ("start", ()), ("stop", ()), ("step", ())),
+    python="_unindex(@0, @shape, @start, @stop, @step)",
+    python_uses=(as_shape, _ranges_key, _unindex),
+))  # fmt: skip
