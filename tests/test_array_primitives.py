@@ -1003,9 +1003,24 @@ def switches(output: Node) -> list[Node]:
     return out
 
 
+def witnesses(output: Node) -> list[Node]:
+    """The values the checker watches beside the switches (the registry's `singular`: poles,
+    branch points, the gaps to the next values of max and min), as it builds them."""
+    out = []
+    for node in toposort([output]):
+        prim = REGISTRY.get(node.op)
+        if prim is not None and prim.singular is not None:
+            with node.graph.deriving(node):
+                witness = prim.singular(*node.inputs, *node.attrs)
+            if isinstance(witness, Node):
+                out.append(witness)
+    return out
+
+
 def checker_nodes(program, shapes: dict[str, tuple]) -> list[Node]:
-    """What the checker evaluates: value, gradient, |J|-weighted gradient, switches, and the
-    switches' normals by forward mode (along each variable's own value, as a tangent)."""
+    """What the checker evaluates: value, gradient, |J|-weighted gradient, switches, the
+    switches' normals by forward mode (along each variable's own value, as a tangent), and the
+    watched values."""
     wrt = list(program.variables.values())
     kinks = switches(program.output)
     normals = jvps(kinks, {v: v for v in wrt}, shapes) if kinks else []
@@ -1015,6 +1030,7 @@ def checker_nodes(program, shapes: dict[str, tuple]) -> list[Node]:
         *grad(program.output, wrt, shapes, magnitude=True),
         *kinks,
         *[n for n in normals if n is not None],
+        *witnesses(program.output),
     ]
 
 

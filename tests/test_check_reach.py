@@ -33,6 +33,7 @@ from gradcli.checking.engine import (
     check,
 )
 from gradcli.primitives import REGISTRY
+from gradcli.primitives._common import _expand, equal
 
 
 @contextmanager
@@ -519,3 +520,69 @@ def test_a_smaller_complex_step_that_sees_more_than_the_usual_one_stands() -> No
     vc = run(text, W=W, u=u)["W"]
     assert vc.verdict[0, 0] == PASS, (vc.verdict, vc.reference, vc.how)
     assert vc.autograd[0, 0] == pytest.approx(float(exact.derivative), rel=1e-12)
+
+
+# Copies of one value that tie for the extreme (a broadcast) are no kink: their gap is 0 under
+# every move, so it cannot show the real kink where the next value takes over.
+COPIES_TIED = ["max([x, x, y])", "max(transpose(broadcast_to([x, y], [2, 2])))", "min([x, x, y])"]
+
+
+@pytest.mark.parametrize("gap", [2e-316, 1e-300, 1e-250, 1e-25, 1e-3])
+@pytest.mark.parametrize("text", COPIES_TIED)
+def test_copies_tied_for_the_extreme_beside_the_next_value(text: str, gap: float) -> None:
+    """At x = 0 with y a gap away on the losing side, f is x itself up to that gap: ∂f/∂x = 1
+    and ∂f/∂y = 0 exactly. A stencil that reaches y sees half the slope on one side (the
+    sweep's false failure, with a subnormal gap that no normal step stays within); no verdict
+    may fail the closed form, nor call the point a kink, and a pass is a pass of it."""
+    y = gap if text.startswith("min") else -gap
+    checks = run(text, x=0.0, y=y)
+    for name, exact in (("x", 1.0), ("y", 0.0)):
+        verdict, autograd, _, tolerance, message = entry(checks, name)
+        assert verdict in (PASS, UNCHECKED), (name, verdict, message)
+        assert autograd == exact
+        if verdict == PASS:
+            assert tolerance < 0.5, (name, tolerance)
+
+
+@pytest.mark.parametrize("gap", [2e-316, 1e-300, 1e-25, 1e-3])
+@pytest.mark.parametrize("text", COPIES_TIED)
+def test_a_rule_that_does_not_split_a_tie_of_copies_never_passes(text: str, gap: float) -> None:
+    """The same points, with max's and min's rule giving every tied element the whole adjoint
+    (∂f/∂x = 2 from two copies): never a pass, and a failure wherever a step resolves it."""
+    y = gap if text.startswith("min") else -gap
+
+    def unsplit(node, g, shape_of):
+        (x,), axis = node.inputs, node.attrs[0]
+        shape = shape_of(x)
+        return (_expand(g, shape, axis) * equal(x, _expand(node, shape, axis)),)
+
+    saved = {name: REGISTRY[name] for name in ("amax", "amin")}
+    try:
+        for name, prim in saved.items():
+            REGISTRY[name] = dataclasses.replace(prim, vjp=unsplit)
+        verdict, autograd, _, _, message = entry(run(text, x=0.0, y=y), "x")
+    finally:
+        REGISTRY.update(saved)
+    assert autograd == 2.0
+    assert verdict != PASS, message
+    if gap >= 1e-3:
+        assert verdict == FAIL, message
+
+
+def test_the_gaps_to_the_next_values_of_max_and_min() -> None:
+    """The watched gaps against a sort: the top minus the third, fourth and fifth values (inf
+    where they tie with it), along an axis and over all elements."""
+    x = np.array([[3.0, 3.0, 1.0, 0.0, 3.0], [2.0, 5.0, 5.0, 4.0, -1.0]])
+    inf = np.inf
+    np.testing.assert_array_equal(
+        REGISTRY["next_gaps_max"].forward(x, 1), [[inf, 2.0, 3.0], [1.0, 3.0, 6.0]]
+    )
+    np.testing.assert_array_equal(
+        REGISTRY["next_gaps_min"].forward(x, 1), [[3.0, 3.0, 3.0], [5.0, 6.0, 6.0]]
+    )
+    everything = np.sort(x.ravel())[::-1]
+    expected = everything[0] - everything[2:8]
+    np.testing.assert_array_equal(
+        REGISTRY["next_gaps_max"].forward(x, None), np.where(expected > 0, expected, inf)
+    )
+    assert REGISTRY["next_gaps_max"].forward(np.array([1.0, 2.0]), None).shape == (0,)

@@ -86,8 +86,10 @@ class Primitive:
     jump: bool = False
     domain: Domain | None = None
     # Built with graph operations from the input nodes, like `kink`: 0 at a pole or branch point
-    # (y for x/y, x for log and sqrt). The function is smooth up to it but curves on the scale
-    # of the distance to it, so the checker keeps stencils within half of that distance.
+    # (y for x/y, x for log and sqrt), or the distance to a kink that the switch cannot show
+    # (max over copies that tie for good: the gap to the next value). The function is smooth up
+    # to it but curves on the scale of the distance to it, so the checker keeps stencils within
+    # half of that distance.
     singular: Callable[..., Any] | None = None
     # The period in its (first) argument, for a periodic function: differences whose steps move
     # that argument by a large part of it alias (tan at 2.6e286, sampled every 1.9e283, looks

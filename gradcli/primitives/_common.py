@@ -168,7 +168,7 @@ def _reduction(
     magnitude_vjp: Callable[..., Any] | None = None,
     jvp: Callable[..., Any] | None = None,
     passes_nonfinite: tuple[int, ...] = (),
-    **forms: Any,  # latex, python, python_uses
+    **forms: Any,  # latex, python, python_uses, singular
 ) -> Primitive:
     """A primitive that reduces one array along an optional `axis`."""
 

@@ -63,6 +63,35 @@ def _top_gap(x: np.ndarray, axis: int | tuple[int, ...] | None, sign: float) -> 
     return np.take(top, 0, axis=axis) - np.take(top, 1, axis=axis)
 
 
+# Ties of up to this many elements beyond two are watched for the next value (`_next_gaps`).
+_TIES_WATCHED = 6
+
+
+def _next_gaps(x: np.ndarray, axis: int | tuple[int, ...] | None, sign: float) -> np.ndarray:
+    """The gaps between the largest element and the third, fourth, … largest (smallest, for sign
+    -1), inf where a gap is 0: a last axis of min(n - 2, _TIES_WATCHED). Where k + 1 elements tie
+    for the top, copies of one value (a broadcast) or a true tie, the k-th of these is the
+    distance to the next value, a kink that `_top_gap` (0 under every move of copies) hides;
+    it stays continuous as a true tie comes apart."""
+    x = sign * np.real(np.asarray(x))
+    if axis is None or isinstance(axis, tuple):
+        lead = 0 if axis is None else 1
+        x, axis = x.reshape((*x.shape[:lead], -1)), lead
+    k = max(0, min(x.shape[axis] - 2, _TIES_WATCHED))
+    if k == 0:
+        return np.zeros((*np.delete(np.array(x.shape), axis), 0))
+    top = np.moveaxis(-np.partition(-x, list(range(k + 2)), axis=axis), axis, -1)
+    with np.errstate(invalid="ignore"):
+        gaps = top[..., :1] - top[..., 2 : k + 2]
+        return np.where(gaps > 0, gaps, np.inf)
+
+
+def _next_gaps_shape(shape: Shape, axis: int | None) -> Shape:
+    axis = _axis(axis, len(shape))
+    n = math.prod(shape) if axis is None else shape[axis]
+    return (*_reduced(shape, axis), max(0, min(n - 2, _TIES_WATCHED)))
+
+
 def _top_pair(x: np.ndarray, axis: int | tuple[int, ...] | None, sign: float) -> np.ndarray:
     """The gradient of `_top_gap` on the piece where the first of the top two elements (in
     index order, on a tie) leads: +sign there, -sign at the second, 0 elsewhere."""
@@ -109,6 +138,20 @@ for _name, _sign in (("max", 1.0), ("min", -1.0)):
         attr_params=(("axis", None),),
     ))  # fmt: skip
 
+    # Watched beside the switch (the registry's `singular`): the distances to the next values.
+    register(Primitive(
+        f"next_gaps_{_name}", 1,
+        lambda x, axis, s=_sign: _next_gaps(x, _axis(axis, np.ndim(x)), s),
+        f"the gaps between the {'largest' if _sign > 0 else 'smallest'} element and the third, "
+        "fourth, … (inf where 0)",
+        vjp=lambda node, g, shape_of: (None,), jvp=lambda node, ts, shape_of: None,
+        shape=_next_gaps_shape, public=False,
+        batch=lambda args, flags, items, out, axis, s=_sign: _next_gaps(
+            args[0], _in_batch(axis, len(items[0])), s
+        ),
+        attr_params=(("axis", None),),
+    ))  # fmt: skip
+
 
 def _extreme_weights(node: Node, shape_of: ShapeOf) -> Node:
     """1/(number of ties) at the extreme elements, 0 elsewhere."""
@@ -145,6 +188,8 @@ for _name, _numpy in (("max", np.max), ("min", np.min)):
         _extreme_vjp,
         analytic=True,  # off the ties (see _extreme); on them, differences take over
         kink=lambda x, axis, n=_name: _apply(f"top_gap_{n}", x, attrs=(axis,)),
+        # A tie of copies (a broadcast value) is no kink, and its gap of 0 hides the next one.
+        singular=lambda x, axis, n=_name: _apply(f"next_gaps_{n}", x, attrs=(axis,)),
         public=False,
         written_as=_name,
         jvp=lambda node, ts, shape_of: _apply(
