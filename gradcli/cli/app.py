@@ -216,9 +216,9 @@ def eval_command(
         result = _evaluate(text, name, assignments, wrt)
     except GradcliError as err:
         _fail(err)
-    from ..output import render
+    from ..output import at_point, documents
 
-    _show(result, as_json, render.evaluation_json, render.evaluation_table)
+    _show(result, as_json, documents.evaluation_json, at_point.evaluation_table)
 
 
 _JACOBIAN_EXAMPLES = (
@@ -265,9 +265,9 @@ def jacobian_command(
         result = jacobian(program, values, _names(wrt))
     except GradcliError as err:
         _fail(err)
-    from ..output import render
+    from ..output import at_point
 
-    _show(result, as_json, render.jacobian_json, render.jacobian_table)
+    _show(result, as_json, at_point.jacobian_json, at_point.jacobian_table)
 
 
 _MINIMIZE_EXAMPLES = (
@@ -351,23 +351,23 @@ def minimize_command(
         if plot is not None:
             _check_plot_dependency()
         from ..evaluation.minimize import minimize
-        from ..output import render
+        from ..output import training
 
-        with render.training_progress(steps, enabled=not as_json) as on_step:
+        with training.training_progress(steps, enabled=not as_json) as on_step:
             result = minimize(program, names, values, steps, lr, optimizer, reduce, on_step)
     except GradcliError as err:
         _fail(err)
-    from ..output import render
+    from ..output import documents, training
 
     if plot is not None:
         try:
-            render.loss_plot(result.history, Path(plot))
+            training.loss_plot(result.history, Path(plot))
         except OSError as exc:
             _fail(GradcliError(f"cannot write {plot}: {exc.strerror or exc}"))
     if as_json:
-        render.json_document(render.training_json(result, optimizer, lr))
+        documents.json_document(training.training_json(result, optimizer, lr))
     else:
-        render.training_report(result)
+        training.training_report(result)
     if result.stopped == "interrupted":
         raise typer.Exit(130)
     if result.stopped in ("diverged", "overflowed", "stuck"):
@@ -437,9 +437,9 @@ def jvp_command(
         result = directional(program, values, moves)
     except GradcliError as err:
         _fail(err)
-    from ..output import render
+    from ..output import at_point
 
-    _show(result, as_json, render.directional_json, render.directional_table)
+    _show(result, as_json, at_point.directional_json, at_point.directional_table)
 
 
 def _assignments(text: str) -> list[tuple[str, str]]:
@@ -501,9 +501,9 @@ def hessian_command(
         result = hessian(program, values, _names(wrt), mode)
     except GradcliError as err:
         _fail(err)
-    from ..output import render
+    from ..output import at_point
 
-    _show(result, as_json, render.hessian_json, render.hessian_table)
+    _show(result, as_json, at_point.hessian_json, at_point.hessian_table)
 
 
 _CHECK_EXAMPLES = (
@@ -582,12 +582,12 @@ def _show(result, as_json: bool, to_json, table, exit_if_nonfinite: bool = True)
     """Warnings to stderr, then one JSON document or the table; exit 1 on a nan or inf, or on
     a gradient that lost digits to underflow."""
     from ..api import lost_digits
-    from ..output import render
+    from ..output import console, documents
 
     for fault in result.faults:
-        render.warning(fault)
+        console.warning(fault)
     if as_json:
-        render.json_document(to_json(result))
+        documents.json_document(to_json(result))
     else:
         table(result)
     if exit_if_nonfinite and (not result.finite or lost_digits(result.faults)):
@@ -595,9 +595,9 @@ def _show(result, as_json: bool, to_json, table, exit_if_nonfinite: bool = True)
 
 
 def _fail(err: Exception) -> None:
-    from ..output import render
+    from ..output import console
 
-    render.error(err)
+    console.error(err)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -821,8 +821,9 @@ def check_command(
     except GradcliError as err:
         _fail(err)
     from ..checking.runner import run_case
-    from ..output import render
+    from ..output import check_tables, console, documents
     from ..output import reports as report
+    from ..output.sweep import sweep_json, sweep_plots
 
     swept = None
     if sweep:
@@ -833,29 +834,29 @@ def check_command(
     if samples is None and files:  # the project's sample size is for check files' samples
         samples = settings.samples
     results = []
-    with render.check_progress(len(cases)) as on_case:
+    with check_tables.check_progress(len(cases)) as on_case:
         for case in cases:
             results.append(run_case(case, samples, **overrides))
             on_case(results[-1])
     if output_format == "json":
         document = report.json_document(results, errors, files)
         if swept is not None:
-            document["sweep"] = render.sweep_json(swept)
-        render.json_document(document)
+            document["sweep"] = sweep_json(swept)
+        documents.json_document(document)
         for err in errors:
-            render.error(err)
+            console.error(err)
     elif output_format == "github":
         for line in report.github_annotations(results, errors):
             sys.stdout.write(line + "\n")
         for err in errors:
-            render.error(err)
+            console.error(err)
     elif files == 0 and len(results) == 1:
-        render.check_details(results[0])
+        check_tables.check_details(results[0])
         if swept is not None:
-            render.stdout_line()
-            render.sweep_plots(swept)
+            console.stdout_line()
+            sweep_plots(swept)
     else:
-        render.check_summary(results, errors, files)
+        check_tables.check_summary(results, errors, files)
     if junit_xml is not None:
         try:
             report.junit_xml(results, errors, Path(junit_xml))

@@ -95,12 +95,12 @@ def diff_command(
         result = derivatives(program, _names(wrt), order, values)
     except GradcliError as err:
         _fail(err)
-    from ..output import render
+    from ..output import diff, documents
 
     if output_format == "json":
-        render.json_document(render.diff_json(result))
+        documents.json_document(diff.diff_json(result))
     else:
-        sys.stdout.write(render.diff_text(result, output_format))
+        sys.stdout.write(diff.diff_text(result, output_format))
 
 
 _GRAPH_FORMATS = ("tree", "dot", "mermaid")
@@ -157,10 +157,10 @@ def graph_command(
         result = explain(program, values or None)
     except GradcliError as err:
         _fail(err)
-    from ..output import pictures, render
+    from ..output import console, pictures
 
     for fault in result.faults:
-        render.warning(fault)
+        console.warning(fault)
     draw = {"tree": pictures.tree, "dot": pictures.dot, "mermaid": pictures.mermaid}
     sys.stdout.write(draw[output_format](result))
 
@@ -195,6 +195,6 @@ def explain_command(
         result = explain(program, values)
     except GradcliError as err:
         _fail(err)
-    from ..output import render
+    from ..output.explain import explain_json, explain_table
 
-    _show(result, as_json, render.explain_json, render.explain_table, exit_if_nonfinite=False)
+    _show(result, as_json, explain_json, explain_table, exit_if_nonfinite=False)
