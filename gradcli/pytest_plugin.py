@@ -48,7 +48,7 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         from .checking.runner import run_case
-        from .output.render import check_details_text
+        from .output.check_tables import check_details_text
 
         outcome = run_case(self.case)
         if outcome.status != "passed":

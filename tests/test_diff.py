@@ -250,7 +250,7 @@ def test_latex_is_balanced_for_every_expression(expr, domain, shapes):
 def test_python_module_computes_the_autograd_gradient(expr, domain, shapes):
     env = point(expr, domain, shapes)
     result = derivatives(expr, values=env)
-    from gradcli.output.render import diff_text
+    from gradcli.output.diff import diff_text
 
     source = diff_text(result, "python")
     namespace: dict = {}
@@ -267,7 +267,7 @@ def test_python_module_computes_the_autograd_gradient(expr, domain, shapes):
     [("x/0", math.inf), ("x*0^-1", math.inf), ("x*10^400", math.inf), ("x*(-8)^(1/3)", math.nan)],
 )
 def test_python_of_unfolded_constants_gives_what_gradcli_gives(expr, want):
-    from gradcli.output.render import diff_text
+    from gradcli.output.diff import diff_text
 
     namespace: dict = {}
     exec(compile(diff_text(derivatives(expr), "python"), "<gradcli diff>", "exec"), namespace)
@@ -278,7 +278,7 @@ def test_python_of_unfolded_constants_gives_what_gradcli_gives(expr, want):
 
 
 def test_python_names_avoid_helpers_and_keywords():
-    from gradcli.output.render import diff_text
+    from gradcli.output.diff import diff_text
 
     namespace: dict = {}
     source = diff_text(derivatives("sigmoid(x)*_sigmoid"), "python")
@@ -289,7 +289,7 @@ def test_python_names_avoid_helpers_and_keywords():
 
 def test_python_names_avoid_keywords():
     result = derivatives("lambda * x^2")
-    from gradcli.output.render import diff_text
+    from gradcli.output.diff import diff_text
 
     source = diff_text(result, "python")
     assert "def d_lambda(lambda_, x):" in source
@@ -345,7 +345,7 @@ def test_diff_of_a_100000_term_sum_and_20000_deep_nesting():
         v, d = math.sin(v), d * math.cos(v)
     assert float(value) == pytest.approx(d, rel=1e-10)
     # The Python module of the same derivative imports: long chains are cut into bindings.
-    from gradcli.output.render import diff_text
+    from gradcli.output.diff import diff_text
 
     namespace: dict = {}
     exec(compile(diff_text(deep, "python"), "<gradcli diff>", "exec"), namespace)

@@ -1,6 +1,6 @@
 """What the commands read from their arguments: the program, and a value for each variable.
 
-Kept free of Typer and Rich, so that the quick path of `gradcli eval` (gradcli/entry.py) and the
+Kept free of Typer and Rich, so that the quick path of `gradcli eval` (entry.py) and the
 full command line share it.
 """
 

@@ -3,7 +3,7 @@
 `gradcli eval "x*y + x/y" --x 5 --y 2`, run hundreds of times a day in CI, spends most of its
 time starting up. When the arguments are only an expression, `--NAME VALUE` pairs and perhaps
 `--json`, and the answer is finite and scalar, this path evaluates and prints without importing
-Typer or Rich. Anything else, an error included, goes through the full command line (cli.py),
+Typer or Rich. Anything else, an error included, goes through the full command line (app.py),
 which prints exactly what it always does; this path writes nothing until it has its answer, so
 falling back repeats no output. tests/test_startup.py checks that both paths print the same.
 """

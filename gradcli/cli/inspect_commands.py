@@ -1,6 +1,6 @@
 """The commands that show how a derivative is made: diff, graph and explain.
 
-They are registered on the same Typer app as the others (cli.py imports this module).
+They are registered on the same Typer app as the others (app.py imports this module).
 """
 
 from __future__ import annotations
@@ -10,20 +10,20 @@ from typing import Annotated
 
 import typer
 
-from .app import (
-    _EXIT_CODES,
+from .arguments import names as _names
+from .arguments import program_and_values as _program_and_values
+from .arguments import split_arguments as _split_arguments
+from .common import (
+    EXIT_CODES,
     FileOption,
     JsonOption,
     PointArgument,
     VarOption,
-    _fail,
-    _names,
-    _program_and_values,
-    _program_at_point,
-    _show,
-    _split_arguments,
     app,
     epilog,
+    fail,
+    program_at_point,
+    show,
 )
 
 _CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -51,7 +51,7 @@ Array variables need a value (--x 1,2,3) for their shape; with every variable gi
 json also holds each derivative's value there.
 
 """
-        + _EXIT_CODES
+        + EXIT_CODES
     ),
 )
 def diff_command(
@@ -94,13 +94,13 @@ def diff_command(
         program, values = _program_and_values(text, name, assignments, options)
         result = derivatives(program, _names(wrt), order, values)
     except GradcliError as err:
-        _fail(err)
-    from ..output import render
+        fail(err)
+    from ..output import diff, documents
 
     if output_format == "json":
-        render.json_document(render.diff_json(result))
+        documents.json_document(diff.diff_json(result))
     else:
-        sys.stdout.write(render.diff_text(result, output_format))
+        sys.stdout.write(diff.diff_text(result, output_format))
 
 
 _GRAPH_FORMATS = ("tree", "dot", "mermaid")
@@ -123,7 +123,7 @@ value for every variable, each node shows its value and its adjoint ∂f/∂node
 gradient that flowed back along it. A node used twice appears once.
 
 """
-        + _EXIT_CODES
+        + EXIT_CODES
     ),
 )
 def graph_command(
@@ -156,11 +156,11 @@ def graph_command(
         program, values = _program_and_values(text, name, assignments, options)
         result = explain(program, values or None)
     except GradcliError as err:
-        _fail(err)
-    from ..output import pictures, render
+        fail(err)
+    from ..output import console, pictures
 
     for fault in result.faults:
-        render.warning(fault)
+        console.warning(fault)
     draw = {"tree": pictures.tree, "dot": pictures.dot, "mermaid": pictures.mermaid}
     sys.stdout.write(draw[output_format](result))
 
@@ -176,7 +176,7 @@ def graph_command(
   gradcli explain "sin(x^2)" --x 1.5 --json
 
 """
-        + _EXIT_CODES
+        + EXIT_CODES
     ),
 )
 def explain_command(
@@ -191,10 +191,10 @@ def explain_command(
     try:
         from ..output.explain import explain
 
-        program, values = _program_at_point(args, file, var, ("json", "file", "var"))
+        program, values = program_at_point(args, file, var, ("json", "file", "var"))
         result = explain(program, values)
     except GradcliError as err:
-        _fail(err)
-    from ..output import render
+        fail(err)
+    from ..output.explain import explain_json, explain_table
 
-    _show(result, as_json, render.explain_json, render.explain_table, exit_if_nonfinite=False)
+    show(result, as_json, explain_json, explain_table, exit_if_nonfinite=False)

@@ -1,6 +1,6 @@
 """When standard output cannot take what gradcli writes: a reader that left, a full disk.
 
-Both entry points (the quick path of entry.py and the full command line of cli.py) end through
+Both entry points (the quick path of entry.py and the full command line of app.py) end through
 here, so that `gradcli check | head` ends as command-line tools do when their reader leaves
 (killed by SIGPIPE: status 141 in a shell, quietly), and `gradcli eval … > /dev/full` is one
 line on stderr and exit code 2, never a traceback or "internal error".

@@ -1,7 +1,7 @@
 """Output that needs no Rich: JSON documents, and the plain table of a scalar evaluation.
 
-`gradcli eval` at a scalar point prints through here on its quick path (gradcli/entry.py); the
-table is the one Rich draws for it, which tests/test_startup.py holds it to.
+`gradcli eval` at a scalar point prints through here on its quick path (gradcli/cli/entry.py);
+the table is the one Rich draws for it, which tests/test_startup.py holds it to.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def json_document(doc: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _at_point_json(result) -> dict[str, Any]:
+def at_point_json(result) -> dict[str, Any]:
     """What every command that evaluates at a point reports first: the program and the point,
     the value and its shape."""
     source = result.program.source
@@ -54,15 +54,15 @@ def _at_point_json(result) -> dict[str, Any]:
 
 def evaluation_json(result: Evaluation) -> dict[str, Any]:
     return {
-        **_at_point_json(result),
+        **at_point_json(result),
         "gradient": {name: to_json(g) for name, g in result.gradient.items()},
         "gradient_of": "sum" if result.reduced else "value",
         "finite": result.finite,
-        "faults": [_fault_json(f) for f in result.faults],
+        "faults": [fault_json(f) for f in result.faults],
     }
 
 
-def _fault_json(fault: GradcliError) -> dict[str, Any]:
+def fault_json(fault: GradcliError) -> dict[str, Any]:
     doc: dict[str, Any] = {"message": fault.message}
     if fault.span is not None and fault.source is not None:
         line, column = fault.source.line_col(fault.span.start)
@@ -79,7 +79,7 @@ def program_label(source: Source) -> str:
 
 
 def scalar_table(result) -> str | None:
-    """The heading and boxed table that `render.evaluation_table` prints for a result whose
+    """The heading and boxed table that `at_point.evaluation_table` prints for a result whose
     value and gradients are all scalars, as plain text; None where Rich would draw anything
     else (arrays, colours, wide or unusual characters)."""
     if not all(np.ndim(v) == 0 for v in (result.value, *result.gradient.values())):

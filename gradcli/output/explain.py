@@ -1,5 +1,5 @@
-"""The backward pass at a point, node by node: what `gradcli explain` tabulates and what
-`gradcli graph` writes beside each node.
+"""The backward pass at a point, node by node: what `gradcli graph` writes beside each node
+(pictures.py), and `gradcli explain`'s table and JSON.
 
 `autodiff.backward` records, as graph nodes, each node's adjoint, the contributions it received
 from its users and what it sent to each input (with the local derivative, for an elementwise
@@ -13,15 +13,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from rich import box
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
 
 from ..api import describe_fault, differentiable, fault_order, prepared
 from ..evaluation.interpreter import evaluate as run
+from ..evaluation.values import to_json
 from ..graph.nodes import Node, toposort
 from ..language.lower import Lowered
 from ..language.printer import LANGUAGE, expression
 from ..language.source import GradcliError
 from ..primitives import REGISTRY
 from ..transforms.reverse import backward
+from . import console
+from .console import heading, short
 
 _LONGEST = 40  # characters of an expression shown for a node
 
@@ -144,7 +151,7 @@ def _labels(order: list[Node]) -> dict[Node, str]:
             labels[node] = expression(node)
             continue
         text = "".join(p if isinstance(p, str) else labels[p] for p in LANGUAGE.pieces(node, {}))
-        labels[node] = _short(text)
+        labels[node] = _cut(text)
     return labels
 
 
@@ -162,5 +169,115 @@ def written(node: Node) -> str:
     return prim.written_as or node.op
 
 
-def _short(text: str) -> str:
+def _cut(text: str) -> str:
     return text if len(text) <= _LONGEST else text[: _LONGEST - 1] + "…"
+
+
+# --- gradcli explain ---------------------------------------------------------------------------
+
+
+def _explain_row(step) -> tuple[str, ...]:
+    """One node of the backward pass: number, node, value, adjoint, local derivatives, sends."""
+    if step.received and step.received[0][0] is None:
+        adjoint = f"{short(step.adjoint)} (the seed: ∂f/∂f)"
+    elif step.shared:
+        parts = " + ".join(f"{short(v)} from #{k}" for k, v in reversed(step.received))
+        adjoint = f"{parts} = {short(step.adjoint)}"
+    else:
+        ((k, _),) = step.received
+        adjoint = f"{short(step.adjoint)} from #{k}"
+    local = "\n".join(
+        f"∂/∂#{s.to} = {short(s.local)}" if s.local is not None else f"#{s.to}: by a vjp rule"
+        for s in step.sent
+    )
+    sends = "\n".join(
+        f"#{s.to} ← {short(step.adjoint)} × {short(s.local)} = {short(s.contribution)}"
+        if s.local is not None
+        else f"#{s.to} ← {short(s.contribution)}"
+        for s in step.sent
+    )
+    node = step.op if step.op == step.text else f"{step.op}   {step.text}"
+    return str(step.number), node, short(step.value), adjoint, local, sends
+
+
+def explain_table(result) -> None:
+    """The backward pass as the tutorials teach it: from the output back, each node's adjoint
+    (the sum of what its users sent, for a shared node) and what it sends each input."""
+    console.stdout.print(heading(result.program, result.variables), soft_wrap=True)
+    titles = ("#", "node", "value", "adjoint ∂f/∂node", "local derivatives", "sends")
+    rows = [_explain_row(step) for step in result.backward]
+    table = Table(box=box.SIMPLE_HEAD)
+    for title in titles:
+        table.add_column(title, justify="right" if title == "#" else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    natural = Measurement.get(
+        console.stdout, console.stdout.options.update_width(10_000), table
+    ).maximum
+    if natural <= console.stdout.width:
+        console.stdout.print(table)
+    else:  # too narrow for six columns: each node as a block of labelled lines
+        for number, node, value, adjoint, local, sends in rows:
+            console.stdout.print(
+                Text(f"#{number}  {node} = {value}", style="bold"), soft_wrap=False
+            )
+            block = Table.grid(padding=(0, 1))
+            block.add_column(width=2)
+            block.add_column(no_wrap=True, style="dim")
+            block.add_column(overflow="fold")
+            for label, cell in (("adjoint", adjoint), ("local", local), ("sends", sends)):
+                if cell:
+                    block.add_row("", label, cell)
+            console.stdout.print(block)
+    # A variable no contribution reached (through heaviside, say) has the gradient 0, as eval
+    # reports it.
+    gradient = ", ".join(
+        f"∂f/∂{s.op} = {short(s.adjoint) if s.adjoint is not None else '0.0'} (#{s.number})"
+        for s in result.steps
+        if s.node.op == "var" and result.variables is not None
+    )
+    console.stdout.print(
+        Text(
+            "Read from the top: the output's adjoint is 1; each node multiplies its adjoint by "
+            "its local derivatives and sends the products to its inputs; a node used more than "
+            "once adds up what it receives.",
+            style="dim",
+        ),
+        soft_wrap=True,
+    )
+    if gradient:
+        console.stdout.print(Text("gradient: " + gradient, style="bold"), soft_wrap=True)
+
+
+def explain_json(result) -> dict[str, Any]:
+    return {
+        "expression": result.program.source.text,
+        "variables": {n: to_json(v) for n, v in (result.variables or {}).items()},
+        "steps": [
+            {
+                "number": s.number,
+                "op": s.op,
+                "text": s.text,
+                "inputs": s.inputs,
+                "value": to_json(s.value),
+                "adjoint": None if s.adjoint is None else to_json(s.adjoint),
+                "received": [{"from": k, "value": to_json(v)} for k, v in s.received],
+                "sent": [
+                    {
+                        "to": t.to,
+                        "local": None if t.local is None else to_json(t.local),
+                        "contribution": to_json(t.contribution),
+                    }
+                    for t in s.sent
+                ],
+            }
+            for s in result.steps
+        ],
+        "backward_order": [s.number for s in result.backward],
+        "gradient": {
+            s.op: to_json(s.adjoint)
+            for s in result.steps
+            if s.node.op == "var" and s.adjoint is not None
+        },
+        "faults": [f.message for f in result.faults],
+    }
