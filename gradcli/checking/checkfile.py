@@ -40,7 +40,7 @@ from .project import (
     project_root,
     project_settings,
 )
-from .reader import _KeyLines, _Reader
+from .reader import KeyLines, Reader
 from .verdicts import CheckOptions
 
 __all__ = [
@@ -87,8 +87,8 @@ def load(
     except tomllib.TOMLDecodeError as exc:
         line = int(m.group(1)) if (m := re.search(r"line (\d+)", str(exc))) else 1
         return [], [CheckFileError(f"not valid TOML: {exc}", path, line)]
-    lines = _KeyLines(text)
-    reader = _Reader(path, full.parent, lines)
+    lines = KeyLines(text)
+    reader = Reader(path, full.parent, lines)
     reader.root = None if allow_outside_paths else project_root(full.parent.resolve())
     cases, errors = [], []
     try:

@@ -3,7 +3,7 @@
 `find` turns the paths given (or configured) into check files, searching folders while skipping
 version control, caches and virtual environments. `project_root` is the folder a check file's
 project starts at: the files a check file names are read only inside it (see
-`reader._Reader.inside`). `project_settings` reads [tool.gradcli] of pyproject.toml with the
+`reader.Reader.inside`). `project_settings` reads [tool.gradcli] of pyproject.toml with the
 same located reader as a check file's own settings.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..language.source import GradcliError
 from .cases import OPTION_KEYS, CheckFileError
-from .reader import _KeyLines, _Reader
+from .reader import KeyLines, Reader
 from .verdicts import CheckOptions
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", "site-packages"})
@@ -79,7 +79,7 @@ def project_settings(cwd: Path) -> tuple[ProjectSettings, list[GradcliError]]:
         return settings, [GradcliError(f"cannot read {pyproject}: {exc}")]
     if not isinstance(table, dict):
         return settings, [CheckFileError("[tool.gradcli] must be a table", pyproject, 1)]
-    reader = _Reader(pyproject, cwd, _KeyLines(text))
+    reader = Reader(pyproject, cwd, KeyLines(text))
     try:
         for key in table:
             if key not in PROJECT_KEYS:

@@ -1,8 +1,8 @@
 """The located reader of check files: every mistake names its file, line and key.
 
-tomllib gives values, not positions: `_KeyLines` finds the line of each key (and of each
+tomllib gives values, not positions: `KeyLines` finds the line of each key (and of each
 `[[case]]`) in the text itself, and the columns of a string's characters, so that an error in an
-expression points into the file. `_Reader` validates the values of one file (a check file's
+expression points into the file. `Reader` validates the values of one file (a check file's
 cases and defaults, or [tool.gradcli]) and turns each problem into a CheckFileError at its line;
 it also refuses files named from outside the project.
 """
@@ -28,7 +28,7 @@ from .finite_diff import METHODS
 from .verdicts import DTYPES, CheckOptions
 
 
-class _KeyLines:
+class KeyLines:
     """Where keys are in a TOML text: tomllib gives values, not positions."""
 
     _HEADER = re.compile(r"^\s*\[\[\s*case\s*\]\]")
@@ -82,10 +82,10 @@ class _KeyLines:
         return None
 
 
-class _Reader:
+class Reader:
     """Validates the values of one file, turning each problem into a located CheckFileError."""
 
-    def __init__(self, path: Path, folder: Path, lines: _KeyLines) -> None:
+    def __init__(self, path: Path, folder: Path, lines: KeyLines) -> None:
         self.path, self.folder, self.lines = path, folder, lines
         self.case_index: int | None = None
         self.root: Path | None = None  # files named must resolve inside it (None: anywhere)
