@@ -392,6 +392,17 @@ _NONE = "the rule is a symbolic zero (None): scaled or negated, it is still zero
 _OUTSIDE = "the point lies outside the domain: no program evaluates the rule there"
 
 
+# Primitives that only the checker builds: kinks' switches, their normals, and watched values.
+_CHECKER_ONLY = (
+    "top_gap_max",
+    "top_gap_min",
+    "top_pair_max",
+    "top_pair_min",
+    "next_gaps_max",
+    "next_gaps_min",
+)
+
+
 def _equivalents() -> dict[str, str]:
     out: dict[str, str] = {}
 
@@ -406,15 +417,15 @@ def _equivalents() -> dict[str, str]:
     both("equal:MODE:0", ("swap",), "both rules are the symbolic zero None")
     both("add:MODE:0", ("swap",), "both rules are the constant 1")
     unreachable = (
-        "top_gap_* and top_pair_* exist only for the checker's kinks: no program can call them "
-        "(public=False, no operator, not made by any rule), and no derivative of a program "
-        "uses them (top_gap's jvp is the normal of a kink, which directions along it are "
-        "taken from)"
+        "top_gap_*, top_pair_* and next_gaps_* exist only for the checker's kinks and the "
+        "values it watches: no program can call them (public=False, no operator, not made by "
+        "any rule), and no derivative of a program uses them (top_gap's jvp is the normal of "
+        "a kink, which directions along it are taken from)"
     )
-    for name in ("top_gap_max", "top_gap_min", "top_pair_max", "top_pair_min"):
+    for name in (*_CHECKER_ONLY,):
         both(f"{name}:reverse:0", ("scale", "sign"), _NONE)
         both(f"{name}:MODE:0", ("zero",), unreachable)
-    for name in ("top_pair_max", "top_pair_min"):
+    for name in ("top_pair_max", "top_pair_min", "next_gaps_max", "next_gaps_min"):
         both(f"{name}:forward:0", ("scale", "sign"), _NONE)
     for name in ("top_gap_max", "top_gap_min"):
         both(f"{name}:forward:0", ("scale", "sign"), unreachable)
@@ -667,7 +678,7 @@ def _table() -> dict[str, list[Program]]:
     return t
 
 
-_NOT_WRITABLE = {"top_gap_max", "top_gap_min", "top_pair_max", "top_pair_min", *NO_RULES}
+_NOT_WRITABLE = {*_CHECKER_ONLY, *NO_RULES}
 
 
 @cache
@@ -677,7 +688,8 @@ def _programs() -> dict[str, list[Program]]:
 
 def programs_for(name: str) -> list[Program]:
     """(program text, points) that exercise primitive `name`: empty for the primitives that no
-    program can contain (`top_gap_*`, `top_pair_*`) and for those without rules."""
+    program can contain (`top_gap_*`, `top_pair_*`, `next_gaps_*`) and for those without
+    rules."""
     if name in _NOT_WRITABLE:
         return []
     return _programs()[name]
