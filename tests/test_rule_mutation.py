@@ -20,6 +20,7 @@ strict), to be removed from the set as the checker or the samples are fixed.
 from __future__ import annotations
 
 import json
+import time
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -177,10 +178,33 @@ def _run(case: Case, what: str) -> CaseResult:
 
 
 @cache
-def _samples_unmutated() -> dict[tuple[str, int, str], tuple[set[str], bool]]:
-    """For each case, with the right rules: the primitives it differentiates, and whether it
-    passes."""
-    return {_key(c): (_differentiated(c), _run(c, "unmutated").passed) for c in _load_samples()}
+def _samples_unmutated() -> dict[tuple[str, int, str], tuple[set[str], bool, float]]:
+    """For each case, with the right rules: the primitives it differentiates, whether it
+    passes, and how long it takes."""
+    out = {}
+    for case in _load_samples():
+        start = time.perf_counter()
+        passed = _run(case, "unmutated").passed
+        out[_key(case)] = (_differentiated(case), passed, time.perf_counter() - start)
+    return out
+
+
+# The cases that caught a mutant of each primitive: its other mutants try them first.
+_CATCHERS: dict[str, list[tuple[str, int, str]]] = {}
+
+
+def _in_order(primitive: str, cases: list[Case]) -> list[Case]:
+    """The cases that caught this primitive's mutants so far, then the rest, quickest first:
+    a mutant is caught by its first case that fails, so the order changes no outcome, only
+    how many cases run before it (the suite's time)."""
+    unmutated, first = _samples_unmutated(), _CATCHERS.get(primitive, [])
+    return sorted(
+        cases,
+        key=lambda c: (
+            first.index(_key(c)) if _key(c) in first else len(first),
+            unmutated[_key(c)][2],
+        ),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -190,7 +214,9 @@ def _samples_for(primitive: str) -> list[Case]:
 
 
 def test_samples_pass_unmutated() -> None:
-    failing = [f"{k[0]}:{k[1]} ({k[2]})" for k, (_, ok) in _samples_unmutated().items() if not ok]
+    failing = [
+        f"{k[0]}:{k[1]} ({k[2]})" for k, (_, ok, _) in _samples_unmutated().items() if not ok
+    ]
     assert not failing, "failing with the right rules: " + ", ".join(failing)
 
 
@@ -198,6 +224,7 @@ def test_samples_pass_unmutated() -> None:
 def test_samples_catch(mutant: Mutant) -> None:
     unmutated = _samples_unmutated()
     cases = [c for c in _samples_for(mutant.primitive) if mutant.primitive in unmutated[_key(c)][0]]
+    cases = _in_order(mutant.primitive, cases)
     passed, hung, errors = [], [], []
     for case in cases:
         where = f"{case.where} ({case.name})"
@@ -217,6 +244,9 @@ def test_samples_catch(mutant: Mutant) -> None:
             passed.append(f"{where}: the derivative changed at {changed} of {moved.changed.size}")
         elif unmutated[_key(case)][1] and moved.changed.any():
             assert not hung and not errors, f"{mutant}: {hung + errors}"
+            catchers = _CATCHERS.setdefault(mutant.primitive, [])
+            if _key(case) not in catchers:
+                catchers.append(_key(case))
             return
     lines = [f"{mutant} is not caught by the samples: {len(cases)} cases differentiate it."]
     lines += [f"passed: {p} points" for p in passed]
