@@ -586,3 +586,51 @@ def test_the_gaps_to_the_next_values_of_max_and_min() -> None:
         REGISTRY["next_gaps_max"].forward(x, None), np.where(expected > 0, expected, inf)
     )
     assert REGISTRY["next_gaps_max"].forward(np.array([1.0, 2.0]), None).shape == (0,)
+
+
+# max(A, B) at a tie of a constant A = log10(π) and a B that curves away from it (the sweep's
+# seed 0): along the kink, B - A = s·t + c·t² with s ≈ 3e-6 from the normal's error and
+# c ≪ 0, so every step's stencil sees only A on both sides (rates 0), while the subgradients
+# reach s/2. The directions along a kink are only as good as the measured normal.
+CURVED_TIE = (
+    "max(log10(max([[W[0, -1], W[1, 1]], [W[0, 0], pi]])), dot([W[0, 0], W[-1, 0], W[1, -1]]"
+    " / [W[0, 1], W[-1, -1], W[1, 0]], prod_except([W[0, 1], W[-1, 0], W[-1, -1]])))"
+)
+CURVED_AT = [[-0.001763262658536031, 0.00977206414575755], [-2.832195174151692, 1.00770989199757]]
+
+
+def _b_gradient_mpmath() -> list[float]:
+    """∇B at the point, B = Σ_k (u_k/v_k)·Π_{j≠k} w_j, by mpmath's differences at 50 digits."""
+    mpmath.mp.dps = 50
+    w = [[mpmath.mpf(v) for v in row] for row in CURVED_AT]
+
+    def b(*flat):
+        m = [[flat[0], flat[1]], [flat[2], flat[3]]]
+        u = [m[0][0], m[-1][0], m[1][-1]]
+        v = [m[0][1], m[-1][-1], m[1][0]]
+        p = [m[0][1], m[-1][0], m[-1][-1]]
+        excl = [p[1] * p[2], p[0] * p[2], p[0] * p[1]]
+        return sum(u[k] / v[k] * excl[k] for k in range(3))
+
+    flat = [w[0][0], w[0][1], w[1][0], w[1][1]]
+    grads = [mpmath.diff(b, flat, tuple(int(i == k) for i in range(4))) for k in range(4)]
+    mpmath.mp.dps = 15
+    return [float(g) for g in grads]
+
+
+def test_a_gradient_along_a_curved_kink_is_judged_within_what_its_normal_allows() -> None:
+    """The tie is real (B = A to the last digit) and A is constant, so each element's sides
+    are 0 and ∂B (mpmath), and the split gradient ∇B/2 is a subgradient: "not differentiable"
+    for every element, never "not a subgradient". A rule of mul 1e-3 off still is none."""
+    values = {"W": np.array([CURVED_AT])}
+    program = compile_program(CURVED_TIE)
+    exact = _b_gradient_mpmath()
+    vc = check(program, values, CheckOptions()).variables[0]
+    assert list(vc.verdict[0]) == [KINK] * 4, vc.messages
+    sides = np.sort(np.stack([vc.left[0], vc.right[0]]), axis=0)
+    error = np.abs(sides - np.sort([np.zeros(4), exact], axis=0))
+    assert (error <= vc.tolerance[0]).all(), (error, vc.tolerance[0])  # within its own claim
+    np.testing.assert_allclose(vc.autograd[0], np.array(exact) / 2, rtol=1e-9)
+    with wrong_rule("mul", scaled(0, 1.001)):
+        wrong = check(program, values, CheckOptions()).variables[0]
+    assert (wrong.verdict[0] == KINK_FAIL).any() or (wrong.verdict[0] == FAIL).any()

@@ -20,6 +20,7 @@ from .kinks import Directional, directions, one_sided_along
 from .probes import MAX_RUNGS, MAX_WIDE_ROWS
 from .run import Run
 from .structure import moving_nodes, row_sums
+from .tolerances import SAFETY
 from .verdicts import KINK, KINK_FAIL, PASS, UNCHECKED, VariableCheck
 
 
@@ -135,7 +136,7 @@ class JudgingKinks(Run):
             layout[n] = slice(start, start + sizes[n])
             start += sizes[n]
         probed = self._switch_normals(points, names, layout, total)
-        normals, still = (None, None) if probed is None else probed
+        normals, still, errors = (None, None, None) if probed is None else probed
         # On a jump (heaviside(w, 0.5) times a w of 0 is continuous there, but not regular) the
         # one-sided rates along a direction bound no generalized gradient: not judged as a whole.
         # A jump's switch that no move stirs from 0 (equal(a, a), heaviside of relu(x) at x < 0)
@@ -149,7 +150,7 @@ class JudgingKinks(Run):
         if points.size == 0:
             return None
         if normals is not None:
-            normals = normals[keep]
+            normals, errors = normals[keep], errors[keep]
         x = np.concatenate([self._values(n)[points] for n in names], axis=1)
         scale = np.maximum(1.0, np.abs(x))
         rng = np.random.default_rng(0)
@@ -185,6 +186,10 @@ class JudgingKinks(Run):
             left[put], right[put], tol[put] = l2[done], r2[done], t2[done]
             for old_, new_ in zip(second, (l3, r3, t3), strict=True):
                 old_[put] = new_[done]
+        if along_kink is not None and along_kink.any():
+            owner = np.array(owners, dtype=int)
+            slack = _misalignment(checks, names, points, owner, moves, normals, errors, along_kink)
+            tol, second = tol + slack, (*second[:2], second[2] + slack)
         return Directional(rows, moves, left, right, tol, layout, second)
 
     def _tangent(self, p: int, normals: np.ndarray, move: np.ndarray) -> np.ndarray:
@@ -230,10 +235,11 @@ class JudgingKinks(Run):
 
     def _switch_normals(
         self, points: np.ndarray, names: Sequence[str], layout: Mapping[str, slice], total: int
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The gradient of every switching function at each point, (points, K, total), and
-        whether it stays exactly 0 under every move, (points, K); None without switches or
-        for many coordinates.
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The gradient of every switching function at each point, (points, K, total), whether
+        it stays exactly 0 under every move, (points, K), and the error of the gradient, (points,
+        K, total): its difference from the same at twice the step (three times its own error
+        where truncation dominates); None without switches or for many coordinates.
 
         By central differences of the switches, not by forward mode: the directions along a
         kink must not come from the rules under test (a wrong partial of hypot tilted its
@@ -241,22 +247,26 @@ class JudgingKinks(Run):
         at its tip (the gap between the two smallest elements of min, at their tie) has no
         central difference, only a sign-blind slope on each side: there forward mode's
         gradient is taken."""
-        if not self.switches or total > 64 or 2 * len(points) * total > self.options.max_elements:
+        if not self.switches or total > 64 or 4 * len(points) * total > self.options.max_elements:
             return None
         x = np.concatenate([self._values(n)[points] for n in names], axis=1)  # (P, total)
         h = self._power_of_two(fd.CENTRAL.coefficient(self.eps) * np.maximum(1.0, np.abs(x)))
-        rows = np.repeat(points, 2 * total)
-        moves = np.tile(np.concatenate([np.eye(total), -np.eye(total)]), (len(points), 1))
-        moves = moves * np.repeat(h, 2 * total, axis=0)
+        rows = np.repeat(points, 4 * total)
+        eye = np.eye(total)
+        moves = np.tile(np.concatenate([eye, -eye, 2 * eye, -2 * eye]), (len(points), 1))
+        moves = moves * np.repeat(h, 4 * total, axis=0)
         env = self._rows(rows)
         for n in names:
             moved = self._values(n)[rows] + moves[:, layout[n]]
             env[n] = moved.reshape(len(rows), *self.shapes[n])
         values, _, _ = evaluate(self.switches, env, self.dtype, batched=True)
-        s = self._switch_values(values, len(rows)).reshape(len(points), 2, total, -1)
+        s4 = self._switch_values(values, len(rows)).reshape(len(points), 4, total, -1)
+        s = s4[:, :2]  # the steps ±h; ±2h only estimate the error
         base = self.base_switch[points][:, None, : self.kink_columns]  # (P, 1, K)
         with np.errstate(all="ignore"):
             jac = ((s[:, 0] - s[:, 1]) / (2 * h[:, :, None])).transpose(0, 2, 1)  # (P, K, total)
+            wide = ((s4[:, 2] - s4[:, 3]) / (4 * h[:, :, None])).transpose(0, 2, 1)
+            error = np.abs(jac - wide)
             side = np.abs((s[:, 0] - base) / h[:, :, None]).transpose(0, 2, 1)
             # a cone: the central slope is nothing next to the slope on either side
             flat = ~(np.abs(jac) > 1e-3 * side).any(axis=2)  # (P, K)
@@ -270,7 +280,8 @@ class JudgingKinks(Run):
             jac = np.where(
                 flat[:, :, None], self._forward_normals(points, names, layout, total), jac
             )
-        return jac, still
+            error = np.where(flat[:, :, None], 0.0, error)
+        return jac, still, error
 
     def _forward_normals(
         self, points: np.ndarray, names: Sequence[str], layout: Mapping[str, slice], total: int
@@ -341,3 +352,41 @@ class _Along:
             64 * run.eps,
             MAX_RUNGS,
         )
+
+
+def _misalignment(
+    checks: Sequence[VariableCheck],
+    names: Sequence[str],
+    points: np.ndarray,
+    owner: np.ndarray,
+    moves: np.ndarray,
+    normals: np.ndarray,
+    errors: np.ndarray,
+    along: np.ndarray,
+) -> np.ndarray:
+    """How far apart the pieces' rates along each move can be, where the move runs along a kink
+    only as well as the kink's normal is known: 0 for a move along no kink.
+
+    The pieces of a continuous f differ across a kink by a gradient parallel to its normal n,
+    as large as the jump J of f's gradient there (|right − left| of the coordinates' one-sided
+    derivatives, measured, not the rules under test). A move d built ⟂ to the measured normal
+    is off the true kink by |error of n|·|d|/|n| in angle, so the pieces' rates along it
+    differ by up to J times that: any gradient between them may lie that far from the one
+    piece a stencil along a curved kink sees (max(A, B) with B curving away from A on both
+    sides, where the rates seen are A's and the subgradients' reach B's). SAFETY times."""
+    by_name = {vc.name: vc for vc in checks}
+    squares = np.zeros(len(points))
+    for name in names:
+        vc = by_name.get(name)
+        if vc is None or vc.direction is not None:  # no sides by element (all passed)
+            continue
+        with np.errstate(all="ignore"):
+            gap = vc.right[points] - vc.left[points]
+            squares += np.nansum(np.abs(gap) ** 2, axis=1)
+    with np.errstate(all="ignore"):
+        jump = np.sqrt(squares)
+        size = np.linalg.norm(normals, axis=2)
+        relative = np.where(size > 0, np.linalg.norm(errors, axis=2) / size, 0.0)  # (P, K)
+        off = np.where(along, relative[owner], 0.0).sum(axis=1)
+        slack = SAFETY * jump[owner] * off * np.linalg.norm(moves, axis=1)
+    return np.where(along.any(axis=1), np.where(np.isnan(slack), np.inf, slack), 0.0)

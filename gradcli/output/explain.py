@@ -1,9 +1,9 @@
 """The backward pass at a point, node by node: what `gradcli graph` writes beside each node
 (pictures.py), and `gradcli explain`'s table and JSON.
 
-`transforms.reverse.backward` records, as graph nodes, each node's adjoint, the contributions it received
-from its users and what it sent to each input (with the local derivative, for an elementwise
-primitive); here they are all evaluated in one pass and labelled for display.
+`transforms.reverse.backward` records, as graph nodes, each node's adjoint, the contributions it
+received from its users and what it sent to each input (with the local derivative, for an
+elementwise primitive); here they are all evaluated in one pass and labelled for display.
 """
 
 from __future__ import annotations
