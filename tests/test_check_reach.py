@@ -634,3 +634,51 @@ def test_a_gradient_along_a_curved_kink_is_judged_within_what_its_normal_allows(
     with wrong_rule("mul", scaled(0, 1.001)):
         wrong = check(program, values, CheckOptions()).variables[0]
     assert (wrong.verdict[0] == KINK_FAIL).any() or (wrong.verdict[0] == FAIL).any()
+
+
+# The sweep's false passes of the misalignment bound's first version: at coordinates of 1e255
+# and more, norms of the normals and moves overflowed, every direction counted as along a
+# kink with an infinite slack, and no direction judged the gradient as a whole.
+HUGE_KINKS = [
+    (
+        "min(sqrt(abs(v)) * sqrt(abs(v)) * equal(sign(v), sign(v)))",
+        {"v": [8.43142370642998e255, 8.43142370642998e255]},
+        ("sqrt", 0),
+    ),
+    (
+        "h = softplus([v[1, 1], v[1, 0], W[-2], W[-1]]); "
+        "max(hypot(0.1 * W[2], mean(W[::2])), softplus(softplus(h[-3])))",
+        {
+            "W": [-1.1139705773468484e-263, 5.050560913363808e-161, 6.281283128762405e293],
+            "v": [
+                [1.0489829347098698e-107, -3.6457746522176866e-186],
+                [3.2028385243960644e293, 1e217],
+            ],
+        },
+        ("hypot", 1),
+    ),
+    (
+        "h = min(W[1], u[0]); softplus(softplus([h, h, h])) * "
+        "log(abs([h, h, h] / cosh(tanh(sinh(0.5 * tanh([h, h, h]))))))",
+        {
+            "u": [2.586541001927263e275, -1.5795151211733799e119],
+            "W": [-1.38e-25, 2.586541001927263e275],
+        },
+        ("abs", 0),
+    ),
+]
+
+
+@pytest.mark.parametrize("text, values, rule", HUGE_KINKS)
+def test_a_gradient_at_a_kink_among_huge_coordinates_is_judged_as_a_whole(text, values, rule):
+    """At each point a tie (mpmath: one-sided derivatives that differ, pieces as the sweep
+    found them); the right gradient is a subgradient, and a rule 1e-3 off, whose every element
+    still lies between its own sides, is none along a direction that moves the tie."""
+    program = compile_program(text)
+    points = {k: np.array([v], dtype=float) for k, v in values.items()}
+    right = check(program, points, CheckOptions())
+    assert not any((vc.verdict[0] == KINK_FAIL).any() for vc in right.variables)
+    assert any((vc.verdict[0] == KINK).any() for vc in right.variables)
+    with wrong_rule(rule[0], scaled(rule[1], 1.001)):
+        wrong = check(program, points, CheckOptions())
+    assert any((vc.verdict[0] == KINK_FAIL).any() for vc in wrong.variables)

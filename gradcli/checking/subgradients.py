@@ -194,9 +194,12 @@ class JudgingKinks(Run):
 
     def _tangent(self, p: int, normals: np.ndarray, move: np.ndarray) -> np.ndarray:
         """Which switches that are 0 at point `p` the move runs along (normal ⟂ move): (K,)."""
-        with np.errstate(all="ignore"):
-            size = np.linalg.norm(normals, axis=1) * np.linalg.norm(move)
-            along = np.abs(normals @ move) <= 1e-9 * size
+        with np.errstate(all="ignore"):  # each scaled by its largest entry: no overflow
+            rows = np.abs(normals).max(axis=1, initial=0.0)
+            n = normals / np.where(rows > 0, rows, 1.0)[:, None]
+            d = move / (np.abs(move).max(initial=0.0) or 1.0)
+            size = _norm(n, axis=1) * _norm(d)
+            along = np.abs(n @ d) <= 1e-9 * size
         return (self.base_sign[p, : normals.shape[0]] == 0) & along & (size > 0)
 
     def _stencil_along(
@@ -375,18 +378,29 @@ def _misalignment(
     piece a stencil along a curved kink sees (max(A, B) with B curving away from A on both
     sides, where the rates seen are A's and the subgradients' reach B's). SAFETY times."""
     by_name = {vc.name: vc for vc in checks}
-    squares = np.zeros(len(points))
+    gaps = [np.zeros((len(points), 0))]
     for name in names:
         vc = by_name.get(name)
         if vc is None or vc.direction is not None:  # no sides by element (all passed)
             continue
         with np.errstate(all="ignore"):
-            gap = vc.right[points] - vc.left[points]
-            squares += np.nansum(np.abs(gap) ** 2, axis=1)
+            gaps.append(np.nan_to_num(vc.right[points] - vc.left[points], nan=0.0))
+    squares = _norm(np.concatenate(gaps, axis=1), axis=1) ** 2
     with np.errstate(all="ignore"):
         jump = np.sqrt(squares)
-        size = np.linalg.norm(normals, axis=2)
-        relative = np.where(size > 0, np.linalg.norm(errors, axis=2) / size, 0.0)  # (P, K)
+        size = _norm(normals, axis=2)
+        relative = np.where(size > 0, _norm(errors, axis=2) / size, 0.0)  # (P, K)
         off = np.where(along, relative[owner], 0.0).sum(axis=1)
-        slack = SAFETY * jump[owner] * off * np.linalg.norm(moves, axis=1)
+        slack = SAFETY * jump[owner] * off * _norm(moves, axis=1)
     return np.where(along.any(axis=1), np.where(np.isnan(slack), np.inf, slack), 0.0)
+
+
+def _norm(a: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """The 2-norm along `axis`, scaled by the largest magnitude first, so that entries of 1e200
+    do not overflow it (nor entries of 1e-200 underflow it)."""
+    a = np.asarray(a, dtype=float)
+    with np.errstate(all="ignore"):
+        m = np.abs(a).max(axis=axis, keepdims=True, initial=0.0)
+        unit = np.where((m > 0) & np.isfinite(m), m, 1.0)
+        out = np.squeeze(unit, axis=axis) * np.sqrt(np.sum((a / unit) ** 2, axis=axis))
+        return np.where(np.isinf(np.squeeze(m, axis=axis)), np.inf, out)
