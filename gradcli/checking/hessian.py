@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .verdicts import VariableCheck
+if TYPE_CHECKING:  # the API takes relative_asymmetry alone: its start-up needs no checker
+    from .verdicts import VariableCheck
 
 
 def relative_asymmetry(h: np.ndarray) -> np.ndarray:

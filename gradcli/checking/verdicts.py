@@ -18,21 +18,13 @@ from .kinks import Directional
 from .tolerances import DEFAULT_RTOL
 
 PASS = "pass"
-
 FAIL = "fail"
-
 KINK = "not differentiable"
-
 KINK_FAIL = "not differentiable, not a subgradient"
-
 NONFINITE = "non-finite"
-
 UNCHECKED = "unchecked"
-
 FAILING = frozenset({FAIL, KINK_FAIL, NONFINITE})
-
 _RANK = {NONFINITE: 5, KINK_FAIL: 4, FAIL: 3, UNCHECKED: 2, KINK: 1, PASS: 0}
-
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
