@@ -84,9 +84,11 @@ def _describe_fault(fault: Fault, program: Lowered, batched: bool) -> GradcliErr
         if fault.in_derivative:
             derivative = f"the derivative of {_text(node.origin, source)}"
             message = f"{derivative} underflows{element} at {what}: {detail}, so the gradient "
+            message += "loses digits (or all of them)"
         else:
             message = f"{what} underflows{element}: {detail}, so the value and its gradient "
-        return GradcliError(message + "lose digits (or all of them)", node.span, source=source)
+            message += "lose digits (or all of them)"
+        return GradcliError(message, node.span, source=source)
     if fault.cause == "domain":
         domain = prim.domain
         reason = domain.fault or f"{prim.signature()} requires {domain.text}"
