@@ -20,6 +20,7 @@ MAX_RUNGS = 40
 
 # Points on a kink re-evaluated in extended precision, per check (`underflowed_switches`).
 MAX_WIDE_ROWS = 256
+
 UNSETTLED = (
     "no two trusted references agree at any step down to the rounding floor: the function "
     "cannot be resolved by differences at this point"

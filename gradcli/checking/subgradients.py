@@ -241,8 +241,8 @@ class JudgingKinks(Run):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The gradient of every switching function at each point, (points, K, total), whether
         it stays exactly 0 under every move, (points, K), and the error of the gradient, (points,
-        K, total): its difference from the same at twice the step (three times its own error
-        where truncation dominates); None without switches or for many coordinates.
+        K, total), from its difference with the same at half the step; None without switches or
+        for many coordinates.
 
         By central differences of the switches, not by forward mode: the directions along a
         kink must not come from the rules under test (a wrong partial of hypot tilted its
@@ -256,7 +256,7 @@ class JudgingKinks(Run):
         h = self._power_of_two(fd.CENTRAL.coefficient(self.eps) * np.maximum(1.0, np.abs(x)))
         rows = np.repeat(points, 4 * total)
         eye = np.eye(total)
-        moves = np.tile(np.concatenate([eye, -eye, 2 * eye, -2 * eye]), (len(points), 1))
+        moves = np.tile(np.concatenate([eye, -eye, eye / 2, -eye / 2]), (len(points), 1))
         moves = moves * np.repeat(h, 4 * total, axis=0)
         env = self._rows(rows)
         for n in names:
@@ -264,12 +264,15 @@ class JudgingKinks(Run):
             env[n] = moved.reshape(len(rows), *self.shapes[n])
         values, _, _ = evaluate(self.switches, env, self.dtype, batched=True)
         s4 = self._switch_values(values, len(rows)).reshape(len(points), 4, total, -1)
-        s = s4[:, :2]  # the steps ±h; ±2h only estimate the error
+        s = s4[:, :2]  # the steps ±h; ±h/2, inside them, only estimate the error
         base = self.base_switch[points][:, None, : self.kink_columns]  # (P, 1, K)
         with np.errstate(all="ignore"):
             jac = ((s[:, 0] - s[:, 1]) / (2 * h[:, :, None])).transpose(0, 2, 1)  # (P, K, total)
-            wide = ((s4[:, 2] - s4[:, 3]) / (4 * h[:, :, None])).transpose(0, 2, 1)
-            error = np.abs(jac - wide)
+            # A central difference's error is c·h² + rounding: 4/3 of its difference from the
+            # one at h/2, taken twice over. The half steps stay within the steps ±h, so they
+            # cross no kink that those do not (twice the step could: abs(w) at w = h).
+            half = ((s4[:, 2] - s4[:, 3]) / h[:, :, None]).transpose(0, 2, 1)
+            error = 2 * np.abs(jac - half)
             side = np.abs((s[:, 0] - base) / h[:, :, None]).transpose(0, 2, 1)
             # a cone: the central slope is nothing next to the slope on either side
             flat = ~(np.abs(jac) > 1e-3 * side).any(axis=2)  # (P, K)
@@ -373,26 +376,28 @@ def _misalignment(
     The pieces of a continuous f differ across a kink by a gradient parallel to its normal n,
     as large as the jump J of f's gradient there (|right − left| of the coordinates' one-sided
     derivatives, measured, not the rules under test). A move d built ⟂ to the measured normal
-    is off the true kink by |error of n|·|d|/|n| in angle, so the pieces' rates along it
-    differ by up to J times that: any gradient between them may lie that far from the one
+    is off the true kink by an angle of |error of n|/|n|, so the pieces' rates along it differ
+    by up to J·|d| times that: any gradient between them may lie that far from the one
     piece a stencil along a curved kink sees (max(A, B) with B curving away from A on both
     sides, where the rates seen are A's and the subgradients' reach B's). SAFETY times."""
     by_name = {vc.name: vc for vc in checks}
     gaps = [np.zeros((len(points), 0))]
-    for name in names:
-        vc = by_name.get(name)
-        if vc is None or vc.direction is not None:  # no sides by element (all passed)
-            continue
-        with np.errstate(all="ignore"):
-            gaps.append(np.nan_to_num(vc.right[points] - vc.left[points], nan=0.0))
-    squares = _norm(np.concatenate(gaps, axis=1), axis=1) ** 2
     with np.errstate(all="ignore"):
-        jump = np.sqrt(squares)
+        for name in names:
+            vc = by_name.get(name)
+            if vc is None or vc.direction is not None:  # no sides by element (all passed)
+                continue
+            gaps.append(np.nan_to_num(vc.right[points] - vc.left[points], nan=0.0))
+        jump = _norm(np.concatenate(gaps, axis=1), axis=1)  # (P,)
         size = _norm(normals, axis=2)
         relative = np.where(size > 0, _norm(errors, axis=2) / size, 0.0)  # (P, K)
-        off = np.where(along, relative[owner], 0.0).sum(axis=1)
+        # A normal whose error is not a number is not known at all: nothing along it is judged.
+        relative = np.where(np.isnan(relative), np.inf, relative)
+        off = np.where(along, relative[owner], 0.0).sum(axis=1)  # 0 for an exact normal
         slack = SAFETY * jump[owner] * off * _norm(moves, axis=1)
-    return np.where(along.any(axis=1), np.where(np.isnan(slack), np.inf, slack), 0.0)
+        # An exact normal (a linear switch, a cone's tip by forward mode) leaves no slack,
+        # whatever the jump: never inf·0.
+        return np.where(off > 0, np.where(np.isnan(slack), np.inf, slack), 0.0)
 
 
 def _norm(a: np.ndarray, axis: int | None = None) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Reductions of one array along an optional axis: sum, mean, max and min over an array (amax,
-amin, with the gap between the top two elements that finds their ties), norm and logsumexp; and
+amin, with the gap between the top two elements that finds their ties, and the gaps to the next
+values that the checker watches beside it), norm and logsumexp; and
 softmax, normalized along an axis. prod and its derivatives are in products.py.
 
 Unlike the elementwise primitives, each of these states its output shape, its vector-Jacobian
@@ -63,33 +64,42 @@ def _top_gap(x: np.ndarray, axis: int | tuple[int, ...] | None, sign: float) -> 
     return np.take(top, 0, axis=axis) - np.take(top, 1, axis=axis)
 
 
-# Ties of up to this many elements beyond two are watched for the next value (`_next_gaps`).
-_TIES_WATCHED = 6
+# The gaps watched beside max's and min's switch: from the top to the 3rd, …, (2 + this)th
+# value, and one more where a tie fills them all (`_next_gaps`).
+_TIES_WATCHED = 14
 
 
 def _next_gaps(x: np.ndarray, axis: int | tuple[int, ...] | None, sign: float) -> np.ndarray:
     """The gaps between the largest element and the third, fourth, … largest (smallest, for sign
-    -1), inf where a gap is 0: a last axis of min(n - 2, _TIES_WATCHED). Where k + 1 elements tie
-    for the top, copies of one value (a broadcast) or a true tie, the k-th of these is the
-    distance to the next value, a kink that `_top_gap` (0 under every move of copies) hides;
-    it stays continuous as a true tie comes apart."""
+    -1), inf where a gap is 0: min(n - 2, _TIES_WATCHED) of them along a last axis. Where k + 1
+    elements tie for the top, copies of one value (a broadcast) or a true tie, the k-th of these
+    is the distance to the next value, a kink that `_top_gap` (0 under every move of copies)
+    hides; it stays continuous as a true tie comes apart. Where there are more elements than
+    that, one more gap: the distance to the next distinct value where the tie fills all the
+    others (a longer tie), inf where it does not."""
     x = sign * np.real(np.asarray(x))
     if axis is None or isinstance(axis, tuple):
         lead = 0 if axis is None else 1
         x, axis = x.reshape((*x.shape[:lead], -1)), lead
-    k = max(0, min(x.shape[axis] - 2, _TIES_WATCHED))
+    n = x.shape[axis]
+    k = max(0, min(n - 2, _TIES_WATCHED))
     if k == 0:
         return np.zeros((*np.delete(np.array(x.shape), axis), 0))
     top = np.moveaxis(-np.partition(-x, list(range(k + 2)), axis=axis), axis, -1)
     with np.errstate(invalid="ignore"):
         gaps = top[..., :1] - top[..., 2 : k + 2]
+        if n > k + 2:
+            below = np.max(np.where(x < np.max(x, axis=axis, keepdims=True), x, -np.inf), axis)
+            filled = top[..., 0] == top[..., k + 1]
+            gaps = np.concatenate([gaps, np.where(filled, top[..., 0] - below, 0.0)[..., None]], -1)
         return np.where(gaps > 0, gaps, np.inf)
 
 
 def _next_gaps_shape(shape: Shape, axis: int | None) -> Shape:
     axis = _axis(axis, len(shape))
     n = math.prod(shape) if axis is None else shape[axis]
-    return (*_reduced(shape, axis), max(0, min(n - 2, _TIES_WATCHED)))
+    k = max(0, min(n - 2, _TIES_WATCHED))
+    return (*_reduced(shape, axis), k + (n > k + 2))
 
 
 def _top_pair(x: np.ndarray, axis: int | tuple[int, ...] | None, sign: float) -> np.ndarray:
