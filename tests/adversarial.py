@@ -118,6 +118,10 @@ ARRAY_FUNCTIONS = (
     "broadcast_to",
     "sum_to",
     "prod_except",
+    "where",
+    "maximum",
+    "minimum",
+    "clip",
 )
 EXCLUDED = {
     "unindex": "written by gradcli diff for the adjoint of indexing; indexing itself is drawn",
@@ -141,13 +145,25 @@ def require_references() -> None:
 
 OPERATOR_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^", "matmul": "@"}
 OPERATOR_SYMBOLS["neg"] = "-"
+OPERATOR_SYMBOLS.update({"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">="})
+OPERATOR_SYMBOLS.update({"equal": "==", "not_equal": "!=", "logical_and": "and"})
+OPERATOR_SYMBOLS.update({"logical_or": "or", "logical_not": "not"})
 
 # --- programs as trees -------------------------------------------------------------------------
 # ("num", text) | ("name", id) | ("unary", "-", x) | ("binary", op, x, y) | ("paren", x)
 # | ("call", f, args, keywords) with keywords a tuple of (name, value, positional)
 # | ("array", elements) | ("index", x, key) with key a tuple of ints and ("slice", a, b, c)
 
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "^": 4}
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "^": 4, "and": -2, "or": -3}
+_COMPARISONS = {
+    "<": "less",
+    "<=": "less_equal",
+    ">": "greater",
+    ">=": "greater_equal",
+    "==": "equal",
+    "!=": "not_equal",
+}
+_PRECEDENCE.update(dict.fromkeys(_COMPARISONS, 0))
 _ATOM = 10
 
 
@@ -191,12 +207,16 @@ def _render(tree: Tree) -> tuple[str, int]:
         return f"{base}[{', '.join(_key_text(k) for k in tree[2])}]", _ATOM
     if kind == "unary":
         inner, prec = _render(tree[2])
+        if tree[1] == "not":
+            return "not " + (inner if prec >= -1 else f"({inner})"), -1
         return "-" + (inner if prec >= 3 else f"({inner})"), 3
     _, op, left, right = tree
     p = _PRECEDENCE[op]
     (lt, lp), (rt, rp) = _render(left), _render(right)
     if p == 4:  # right-associative; the left operand must be a postfix expression, 2^-x is fine
         wrap_left, wrap_right = lp <= 4, rp < 3
+    elif p == 0:  # a comparison: a < b < c would be a chain
+        wrap_left, wrap_right = lp <= 0, rp <= 0
     else:
         wrap_left, wrap_right = lp < p, rp <= p
     lt = f"({lt})" if wrap_left else lt
@@ -637,6 +657,9 @@ class Generator:
                 _call("sqrt", _call("abs", s())),
             ),
             lambda: _call("heaviside", s(), b()) if rng.random() < 0.2 else _call("sign", s()),
+            lambda: _call("where", self.condition(shape, sub), s(), s()),
+            lambda: _call(rng.choice(("maximum", "minimum")), s(), s()),
+            lambda: _call("clip", s(), _num("-1"), _num("0.5")),
         ]
         if shape == ():
             options += [
@@ -664,6 +687,28 @@ class Generator:
         if shape != ():
             options += [lambda: ("binary", "*", s(), self._softmax(s(), shape))]
             options += [lambda: self.literal(shape, lambda sh: self.scaled(sh, sub))]
+        return rng.choice(options)()
+
+    def condition(self, shape: Shape, depth: int) -> Tree:
+        """A condition: a comparison of two expressions, sometimes combined or negated."""
+        rng = self.rng
+        comparisons = ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal")
+
+        def compare() -> Tree:
+            a, b = self.scaled(shape, depth), self.scaled(shape, 0)
+            if rng.random() < 0.5:
+                return ("binary", rng.choice(list(_COMPARISONS)), a, b)
+            return _call(rng.choice(comparisons), a, b)
+
+        options: list[Callable[[], Tree]] = [
+            compare,
+            compare,
+            lambda: _call(rng.choice(("logical_and", "logical_or")), compare(), compare()),
+            lambda: ("binary", rng.choice(("and", "or")), compare(), compare()),
+            lambda: _call("logical_not", compare()),
+            lambda: ("unary", "not", compare()),
+            lambda: self.scaled(shape, depth),  # a number as a condition: true where nonzero
+        ]
         return rng.choice(options)()
 
     def bounded(self, shape: Shape, depth: int) -> Tree:
@@ -1159,6 +1204,73 @@ def _equal(a: D, b: D) -> D:
     return _const(1 if a.v == b.v else 0)
 
 
+def _comparison(name: str, test: Callable[[mpf, mpf], bool]) -> Callable[[D, D], D]:
+    """a < b, a == b, …: 1 or 0, a jump on the tie."""
+
+    def rule(a: D, b: D) -> D:
+        _event(name, a, b)
+        if _near2(a, b):
+            _jump(name, a.v == b.v and a.e == 0 and b.e == 0, a, b)
+        return _const(1 if test(a.v, b.v) else 0)
+
+    return rule
+
+
+def _logical(name: str, combine: Callable[..., bool]) -> Callable[..., D]:
+    """and, or, not of conditions that are true where nonzero: a jump where one crosses 0."""
+
+    def rule(*args: D) -> D:
+        _event(name, *args)
+        for a in args:
+            if _near(a):
+                _jump(name, a.v == 0 and a.e == 0, a)
+        return _const(1 if combine(*(a.v != 0 for a in args)) else 0)
+
+    return rule
+
+
+def _trunc(x: mpf) -> mpf:
+    return mpmath.floor(x) if x >= 0 else mpmath.ceil(x)
+
+
+def _rounding(name: str, f: Callable[[mpf], mpf]) -> Callable[[D], D]:
+    """floor, ceil, trunc and round: constant between jumps at the integers (round: halfway
+    between them; trunc is continuous at 0)."""
+
+    def rule(a: D) -> D:
+        _event(name, a)
+        nearest = mpmath.floor(a.v) + mpf(0.5) if name == "round" else mpmath.nint(a.v)
+        gap = a.v - nearest
+        continuous = name == "trunc" and mpmath.nint(a.v) == 0
+        if not continuous and _near(D(gap, a.t, a.m, a.e)):
+            _jump(name, gap == 0 and a.e == 0, a)
+        return _const(f(a.v))
+
+    return rule
+
+
+def _mod(a: D, b: D) -> D:
+    """x - y·floor(x/y), a jump where x/y is an integer, with the partials 1 and -floor(x/y)."""
+    _event("mod", a, b)
+    if b.v == 0:
+        raise _domain("mod", a.v, b.v)
+    extra = max(0, int(mpmath.mag(a.v) - mpmath.mag(b.v))) + 64 if a.v else 64
+    with mpmath.workprec(mpmath.mp.prec + extra):  # the quotient's whole digits, and more
+        q, k = mpmath.floor(a.v / b.v), mpmath.nint(a.v / b.v)
+        gap, value = a.v - b.v * k, a.v - b.v * q
+    if _near(D(gap, {}, {}, a.e + abs(k) * b.e)):
+        _jump("mod", gap == 0 and a.e == 0 and b.e == 0, a, b)
+    return _chain("mod", value, (a, b), (mpf(1), -q))
+
+
+def _where(c: D, a: D, b: D) -> D:
+    """a where c is nonzero, else b: a jump where c crosses 0."""
+    _event("where", c)
+    if _near(c):
+        _jump("where", c.v == 0 and c.e == 0, c)
+    return a if c.v != 0 else b
+
+
 def _atan2(y: D, x: D) -> D:
     """The angle of (x, y), with the partials x/r² and -y/r² (r² carried exactly)."""
     _event("atan2", y, x)
@@ -1191,6 +1303,19 @@ PIECEWISE: dict[str, Callable[..., D]] = {
     "equal": _equal,
     "atan2": _atan2,
     "hypot": _hypot,
+    "less": _comparison("less", lambda a, b: a < b),
+    "less_equal": _comparison("less_equal", lambda a, b: a <= b),
+    "greater": _comparison("greater", lambda a, b: a > b),
+    "greater_equal": _comparison("greater_equal", lambda a, b: a >= b),
+    "not_equal": _comparison("not_equal", lambda a, b: a != b),
+    "logical_and": _logical("logical_and", lambda p, q: p and q),
+    "logical_or": _logical("logical_or", lambda p, q: p or q),
+    "logical_not": _logical("logical_not", lambda p: not p),
+    "floor": _rounding("floor", mpmath.floor),
+    "ceil": _rounding("ceil", mpmath.ceil),
+    "trunc": _rounding("trunc", _trunc),
+    "round": _rounding("round", mpmath.nint),  # halves to even, as numpy
+    "mod": _mod,
 }
 
 # --- arrays of dual numbers -------------------------------------------------------------------
@@ -1342,12 +1467,16 @@ def _interpret(tree: Tree, scope: Mapping[str, Array]) -> Array:
     if kind == "paren":
         return _interpret(tree[1], scope)
     if kind == "unary":
+        if tree[1] == "not":
+            return _map(PIECEWISE["logical_not"], _interpret(tree[2], scope))
         return _map(_neg, _interpret(tree[2], scope))
     if kind == "binary":
         _, op, left, right = tree
         a, b = _interpret(left, scope), _interpret(right, scope)
         if op == "@":
             return _as_array(_matmul(a, b))
+        if op in _COMPARISONS or op in ("and", "or"):
+            return _map(PIECEWISE[_COMPARISONS.get(op) or f"logical_{op}"], a, b)
         binary = {"+": _add, "-": lambda x, y: _add(x, y, -1), "*": _mul, "/": _div, "^": _power}
         return _map(binary[op], a, b)
     if kind == "array":
@@ -1368,6 +1497,13 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
     axis = keywords.get("axis")
     if name in ("max", "min") and len(args) == 1:
         return _along(args[0], axis, lambda ds: _top(name, ds))
+    if name in ("maximum", "minimum"):
+        name = name[:3]
+    if name == "clip":
+        low = _map(PIECEWISE["max"], args[0], args[1])
+        return _map(PIECEWISE["min"], low, args[2])
+    if name == "where":
+        return _map(_where, *args)
     if name in PIECEWISE:
         f = PIECEWISE[name]
         result = args[0]
@@ -2309,8 +2445,20 @@ def mutable(text: str) -> list[str]:
     return sorted(
         op
         for op in ops
-        if op in REGISTRY and REGISTRY[op].partials is not None and op not in ("sign", "equal")
+        if op in REGISTRY and REGISTRY[op].partials is not None and not _all_zero_rules(op)
     )
+
+
+def _all_zero_rules(name: str) -> bool:
+    """Whether every partial of `name` is a symbolic zero (sign, the comparisons, floor): a
+    mutant of those changes nothing, so it is not drawn."""
+    from gradcli.graph.nodes import Graph
+
+    prim = REGISTRY[name]
+    graph = Graph()
+    xs = [graph.var(f"v{i}") for i in range(prim.arity)]
+    node = graph.apply(name, *xs)
+    return all(rule(node, *xs) is None for rule in prim.partials)
 
 
 @contextmanager

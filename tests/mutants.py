@@ -98,11 +98,17 @@ EDGES: dict[str, list[tuple[int, float]]] = {
     "pow": [(0, 0.0)],  # base 0
     "xlogy": [(0, 0.0)],  # x = 0, where y = 0 is allowed
     "div": [(1, 0.0)],
+    "mod": [(1, 0.0)],
 }
 # Primitives with a domain but no edge that a float64 can reach.
 NO_EDGE = {"tan": "cos x = 0 at no float64 x: tan's poles cannot be reached exactly"}
 # Primitives without a derivative rule: each call is lowered into other primitives.
-NO_RULES = {"dot": "lowered to mul and sum when the program is built; it has no node of its own"}
+NO_RULES = {
+    "dot": "lowered to mul and sum when the program is built; it has no node of its own",
+    "maximum": "lowered to max of two values, whose rules are mutated",
+    "minimum": "lowered to min of two values, whose rules are mutated",
+    "clip": "lowered to min(max(x, lo), hi), whose rules are mutated",
+}
 
 
 def _param(prim: Primitive, i: int) -> str:
@@ -135,7 +141,8 @@ def _kink_duplicates(prim: Primitive) -> tuple[int | None, bool]:
     mutant is the zero mutant) or a - b (the tie mutant): such kink mutants are not made."""
     graph = Graph()
     xs = [graph.var(f"v{i}") for i in range(prim.arity)]
-    switch = prim.kink(*xs) if elementwise(prim) else prim.kink(*xs, None)
+    plain = elementwise(prim) or not prim.attr_params
+    switch = prim.kink(*xs) if plain else prim.kink(*xs, None)
     same = next((i for i, x in enumerate(xs) if switch is x), None)
     tie = prim.arity == 2 and switch is graph.apply("sub", xs[0], xs[1])
     return same, tie
@@ -147,7 +154,7 @@ def _special_kinds(prim: Primitive, i: int) -> list[tuple[str, tuple[int, float]
     if binary:
         kinds.append(("tie", None))
     if prim.kink is not None:
-        if not elementwise(prim) and prim.attr_params != (("axis", None),):
+        if not elementwise(prim) and prim.attr_params not in ((("axis", None),), ()):
             raise NotImplementedError(f"a kink mutant of {prim.name}: not a reduction")
         same, tie = _kink_duplicates(prim)
         if same != i and not (tie and binary):
@@ -284,6 +291,10 @@ def _expand(g: Node, shape: tuple[int, ...], axis: int | None) -> Node:
     return g.graph.apply("broadcast_to", g, attrs=(shape,))
 
 
+def _sum_to(v: Node, shape: tuple[int, ...]) -> Node:
+    return v.graph.apply("sum_to", v, attrs=(shape,))
+
+
 def _total(v: Node, shape: tuple[int, ...]) -> Node:
     return v if shape == () else v.graph.apply("sum", v, attrs=(None,))
 
@@ -310,6 +321,11 @@ def _mutated_vjp(prim: Primitive, m: Mutant) -> Callable[..., tuple]:
                 return _transform(value, lambda v: -v)
             if m.kind == "zero":
                 added = _equal(inputs[i], 0.0) * _total(g, shape_of(node))
+            elif not node.attrs:  # the kink of an elementwise map with a vjp (where)
+                switch = prim.kink(*inputs)
+                if switch is None:  # the condition is a comparison: its own switch
+                    return value
+                added = _sum_to(_equal(switch, 0.0) * g, shape_of(inputs[i]))
             else:  # kink of a reduction
                 switch = _equal(prim.kink(*inputs, *node.attrs), 0.0)
                 added = _expand(switch * g, shape_of(inputs[i]), node.attrs[0])
@@ -351,6 +367,13 @@ def _linear_jvp(prim: Primitive, m: Mutant, original: Callable[..., Any]) -> Cal
             added = _total(_equal(inputs[i], 0.0) * ts[i], shape_of(inputs[i]))
             if shape_of(node) != ():
                 added = node.graph.apply("broadcast_to", added, attrs=(shape_of(node),))
+        elif not node.attrs:  # the kink of an elementwise map with a vjp (where)
+            switch = prim.kink(*inputs)
+            if switch is None:
+                return call(node, ts, shape_of)
+            added = node.graph.apply(
+                "broadcast_to", _equal(switch, 0.0) * ts[i], attrs=(shape_of(node),)
+            )
         else:  # kink of a reduction
             switch = _equal(prim.kink(*inputs, *node.attrs), 0.0)
             added = switch * node.graph.apply("sum", ts[i], attrs=node.attrs)
@@ -403,6 +426,9 @@ _CHECKER_ONLY = (
 )
 
 
+_COMPARISONS = ("less", "less_equal", "greater", "greater_equal", "not_equal")
+
+
 def _equivalents() -> dict[str, str]:
     out: dict[str, str] = {}
 
@@ -415,6 +441,15 @@ def _equivalents() -> dict[str, str]:
         for i in args:
             both(f"{name}:MODE:{i}", ("scale", "sign"), _NONE)
     both("equal:MODE:0", ("swap",), "both rules are the symbolic zero None")
+    for name in (*_COMPARISONS, "logical_and", "logical_or"):
+        for i in (0, 1):
+            both(f"{name}:MODE:{i}", ("scale", "sign"), _NONE)
+        both(f"{name}:MODE:0", ("swap",), "both rules are the symbolic zero None")
+    for name in ("logical_not", "floor", "ceil", "trunc", "round"):
+        both(f"{name}:MODE:0", ("scale", "sign"), _NONE)
+    both("where:MODE:0", ("scale", "sign"), _NONE + ": the condition gets no adjoint")
+    both("mod:MODE:1", ("zero",), _OUTSIDE + " (y ≠ 0)")
+    both("mod:MODE:0", ("edge(y=0)",), _OUTSIDE + " (y ≠ 0)")
     both("add:MODE:0", ("swap",), "both rules are the constant 1")
     unreachable = (
         "top_gap_*, top_pair_* and next_gaps_* exist only for the checker's kinks and the "
@@ -537,8 +572,9 @@ def _table() -> dict[str, list[Program]]:
     for name, symbol in (("add", "+"), ("sub", "-")):
         t[name] = _binary(f"({{a}}) {symbol} ({{b}})", _two_args())
     t["mul"] = _binary("({a}) * ({b})", _two_args(huge=(1e300, -1e-300)))
-    for name in ("min", "max", "hypot", "heaviside", "equal"):
+    for name in ("min", "max", "hypot", "heaviside", "equal", *_COMPARISONS):
         t[name] = _binary(f"{name}({{a}}, {{b}})", _two_args())
+    _conditionals(t, everywhere)
     t["heaviside"] += [("heaviside(x, h)", [{"x": 0.0, "h": 0.25}, {"x": 0.5, "h": 0.5}])]
     t["div"] = _binary(
         "({a}) / ({b})",
@@ -679,6 +715,51 @@ def _table() -> dict[str, list[Program]]:
 
 
 _NOT_WRITABLE = {*_CHECKER_ONLY, *NO_RULES}
+
+
+def _conditionals(t: dict[str, list[Program]], everywhere: list[float]) -> None:
+    """Programs of the logical operations, where, the rounding steps and mod."""
+    t["less"] += [
+        ("(x < y) * z + x", [{"x": 1.0, "y": 2.0, "z": 3.0}, {"x": 2.0, "y": 2.0, "z": 1.0}])
+    ]
+    for name in ("logical_and", "logical_or"):
+        t[name] = _binary(f"{name}({{a}}, {{b}})", _two_args())
+    t["logical_and"] += [("(x > 0 and y < 1) * x", [{"x": 1.0, "y": 0.0}, {"x": 0.0, "y": 1.0}])]
+    t["logical_or"] += [("(x > 0 or y < 1) * y", [{"x": -1.0, "y": 2.0}, {"x": 0.0, "y": 1.0}])]
+    t["logical_not"] = _unary("logical_not({})", everywhere)
+    steps = [0.0, *TINY, 2.0, 2.5, -0.5, 0.7, 1e300]
+    for name in ("floor", "ceil", "trunc", "round"):
+        t[name] = _unary(f"{name}({{}})", steps)
+        t[name] += [(f"{name}(x) * x", _pts("x", [2.0, 2.5, -1.0, 0.7]))]
+    pairs = [
+        (7.5, 2.0),
+        (0.0, 2.0),
+        (2.0, 2.0),
+        (-3.0, 2.5),
+        (1.5, -4.0),
+        (5.0, 3.0),
+        (1e-300, 3.0),
+    ]
+    t["mod"] = _binary("mod({a}, {b})", pairs, inner="sin(x) + 4")
+    conditions = [
+        {"x": 1.5, "y": 2.0, "z": -1.0},
+        {"x": 0.0, "y": 2.0, "z": -1.0},
+        {"x": 0.0, "y": 3.0, "z": 3.0},
+        {"x": -2.0, "y": 0.0, "z": 0.5},
+    ]
+    t["where"] = [
+        ("where(x, y, z)", conditions),
+        ("where(x, y*y, z*y) + x*z", conditions),
+        (
+            "where(x > y, x*y, x - y)",
+            [{"x": 3.0, "y": 2.0}, {"x": 1.0, "y": 2.0}, {"x": 2.0, "y": 2.0}],
+        ),
+        ("where(x > 0, sqrt(x), 2*x)", _pts("x", [-1.0, 4.0, 0.0])),
+        ("t = where(x < 1, x, y); t*t + t", [{"x": 0.5, "y": 2.0}, {"x": 1.5, "y": -2.0}]),
+        ("sum(where(x, [1, -2, 3] * y, x*x))", [{"x": [0.0, 1.5, -2.0], "y": 2.0}]),
+        ("sum(where(x > y, y, x) * [1, -2, 3])", [{"x": [0.0, 1.5, -2.0], "y": [1.0, 1.0, 1.0]}]),
+        ("sum(where(x, y, 0))", [{"x": [1.0, 0.0, 2.0], "y": [0.5, 0.0, 1.5]}]),
+    ]
 
 
 @cache

@@ -823,7 +823,51 @@ def _row(values: np.ndarray, i: int) -> np.ndarray:
     return out
 
 
+def _mp_where(c: Any, a: Any, b: Any) -> Any:
+    return np.where(np.asarray(c, dtype=bool), a, b)
+
+
+x4, y4, C34 = normal(4), normal(4), normal(3, 4)
+CONDITIONAL_CASES = [
+    case(
+        "where-of-a-comparison",
+        "where(x > y, x*y, x - y)",
+        {"x": x4, "y": y4},
+        lambda x, y: np.where(x > y, x * y, x - y),
+        lambda x, y: {"x": np.where(x > y, y, 1.0), "y": np.where(x > y, x, -1.0)},
+        lambda x, y: _mp_where(x > y, x * y, x - y),
+    ),
+    case(
+        "where-broadcast",
+        "where(x > 0, A, 2*A*A) + where(x, 0, x)",
+        {"x": np.array([1.5, -0.5, -2.0, 2.0]), "A": C34},
+        lambda x, A: np.where(x > 0, A, 2 * A * A) + np.where(x != 0, 0, x),
+        lambda x, A: {"x": np.zeros(4), "A": np.where(x > 0, 1.0, 4 * A)},
+        lambda x, A: _mp_where(x > 0, A, 2 * A * A) + _mp_where(x != 0, 0, x),
+    ),
+    case(
+        "clip",
+        "clip(A, -0.5, 0.5)*A",
+        {"A": C34},
+        lambda A: np.clip(A, -0.5, 0.5) * A,
+        lambda A: {"A": np.where(np.abs(A) < 0.5, 2 * A, np.clip(A, -0.5, 0.5))},
+        lambda A: _mp_where(A > 0.5, 0.5, _mp_where(A < -0.5, -0.5, A)) * A,
+    ),
+    case(
+        "maximum-minimum",
+        "maximum(x, y) + minimum(x, 2*y)",
+        {"x": x4, "y": y4},
+        lambda x, y: np.maximum(x, y) + np.minimum(x, 2 * y),
+        lambda x, y: {
+            "x": (x > y) + (x < 2 * y) * 1.0,
+            "y": (y > x) + 2.0 * (2 * y < x),
+        },
+        lambda x, y: _mp_where(x > y, x, y) + _mp_where(x < 2 * y, x, 2 * y),
+    ),
+]
+
 ALL_CASES = [
+    *CONDITIONAL_CASES,
     *HELPER_CASES,
     *REDUCTION_CASES,
     *SOFTMAX_CASES,

@@ -366,6 +366,19 @@ def _pow_modes(a: float, b: float) -> tuple[tuple[int, ...], ...]:
 POW_BASES = (0, 1e-300, 1e-30, 1e-5, 0.5, *NEAR_ONE, 1, 2, 10, 1e30, 1e300, -2, -0.5, -1e10)
 POW_EXPONENTS = (0, 1, 2, 3, 7, -1, -2, 0.5, 2.5, -1.5, 1e-10, 1.0000001, 100, -300, 1000, 1e5)
 
+
+def _off_integers(x: float) -> bool:
+    return x != round(x)
+
+
+def _off_halves(x: float) -> bool:
+    return x - math.floor(x) != 0.5 and abs(x) < 2**52
+
+
+def _trunc(x: mpf) -> mpf:
+    return mpmath.floor(x) if x >= 0 else mpmath.ceil(x)
+
+
 ELEMENTWISE: dict[str, Elementwise] = {
     "add": binary(lambda a, b: a + b),
     "sub": binary(lambda a, b: a - b),
@@ -415,6 +428,38 @@ ELEMENTWISE: dict[str, Elementwise] = {
         lambda x, h0: everywhere(x, h0) if x != 0 else ((1,),),
     ),
     "equal": binary(lambda a, b: mpc(1 if mpmath.re(a) == mpmath.re(b) else 0)),
+    # The other comparisons and the logical operations: steps too, on the real parts.
+    **{
+        name: binary(lambda a, b, t=test: mpc(1 if t(mpmath.re(a), mpmath.re(b)) else 0))
+        for name, test in [
+            ("less", lambda a, b: a < b),
+            ("less_equal", lambda a, b: a <= b),
+            ("greater", lambda a, b: a > b),
+            ("greater_equal", lambda a, b: a >= b),
+            ("not_equal", lambda a, b: a != b),
+            ("logical_and", lambda a, b: a != 0 and b != 0),
+            ("logical_or", lambda a, b: a != 0 or b != 0),
+        ]
+    },
+    "logical_not": unary(lambda z: mpc(1 if mpmath.re(z) == 0 else 0)),
+    # The steps of rounding, constant between their jumps (not on them).
+    "floor": unary(lambda z: mpc(mpmath.floor(mpmath.re(z))), 2.5, 7, domain=_off_integers),
+    "ceil": unary(lambda z: mpc(mpmath.ceil(mpmath.re(z))), 2.5, 7, domain=_off_integers),
+    "trunc": unary(lambda z: mpc(_trunc(mpmath.re(z))), 2.5, 7, domain=_off_integers),
+    "round": unary(lambda z: mpc(mpmath.nint(mpmath.re(z))), 2.5, 7, domain=_off_halves),
+    # where picks by the real part of its condition: analytic in both branches, and in the
+    # condition off 0, where it is constant.
+    "where": Elementwise(
+        lambda c, a, b: a if mpmath.re(c) != 0 else b,
+        tuple(itertools.product((0.0, 1.0, -2.5), (0.5, -1e300, 1e-30), (3.0, 1e-300, -7.0))),
+        lambda c, a, b: ((1,), (2,), (1, 2)) + (((0,), (0, 1, 2)) if c != 0 else ()),
+    ),
+    # mod(x, y) = x - y·floor(x/y): analytic in both off the jumps where x/y is whole.
+    "mod": binary(
+        lambda a, b: a - b * mpmath.floor(mpmath.re(a) / mpmath.re(b)),
+        where(lambda a, b: b != 0 and a / b != round(a / b) and abs(a / b) < 2**52),
+        (0.5, 1, 3, 7.25, -2.5, 1e-30, 1e30),
+    ),
 }
 
 

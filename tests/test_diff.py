@@ -41,6 +41,10 @@ EXPRESSIONS = [
     # A reshape to fewer axes inside an elementwise operation must not be dropped.
     ("sum(z*(reshape(x, shape=[1]) + y))", (0.5, 2), {"x": (1, 1, 1), "y": (2, 1)}),
     ("sum(sin(reshape(x, shape=[1])*y))", (0.5, 2), {"x": (1, 1, 1), "y": (2, 1)}),
+    # Conditions: the python form must not chain x > 0 != 0, nor use and/or on arrays.
+    ("where(x > 0.5, x^2*y, -x) + (x < y and not y >= 1.5)*x + (x != y or x == y)*y", (0, 2), {}),
+    ("sum(where(x > y, sqrt(x - y), 0) + clip(x, 0.5, 1.5)*y)", (0, 2), {"x": (4,)}),
+    ("floor(x)*y + ceil(x)*x + round(y)*trunc(x) + mod(x, y)*x", (0.6, 3.4), {}),
 ]
 
 

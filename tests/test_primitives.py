@@ -318,6 +318,59 @@ CASES: list[Case] = [
         partials=(lambda x, y: mpmath.log(y), lambda x, y: x / y),
     ),
     binary("pow", "x ** y", mpmath.power, p(2, 3), p(9, 0.5), p(1e6, -2)),
+    # Comparisons and logical operations: 0 or 1, flat off their jumps (the jumps themselves are
+    # the checker's: tests/test_conditionals.py).
+    *(
+        binary(
+            name,
+            f"x {symbol} y",
+            lambda x, y, t=test: mpf(t(x, y)),
+            *(p(1, 2), p(2, 1), p(-3, -3 + 2**-40), p(1e-300, -1e-300), p(5e-324, 0), p(1e300, 0)),
+            partials=(lambda x, y: mpf(0), lambda x, y: mpf(0)),
+        )
+        for name, symbol, test in [
+            ("less", "<", lambda a, b: a < b),
+            ("less_equal", "<=", lambda a, b: a <= b),
+            ("greater", ">", lambda a, b: a > b),
+            ("greater_equal", ">=", lambda a, b: a >= b),
+            ("not_equal", "!=", lambda a, b: a != b),
+            ("logical_and", "and", lambda a, b: a != 0 and b != 0),
+            ("logical_or", "or", lambda a, b: a != 0 or b != 0),
+        ]
+    ),
+    Case(
+        "logical_not",
+        "not x",
+        ("x",),
+        lambda x: mpf(x == 0),
+        (p(1), p(-2), p(5e-324), p(1e300)),
+        (lambda x: mpf(0),),
+    ),
+    # The steps of rounding, flat between jumps; round halves to even, as numpy and Python do.
+    *(
+        unary(
+            name,
+            oracle,
+            *(p(0.5), p(-0.5), p(2.7), p(-2.7), p(1.5), p(-2.5), p(1e-300), p(-1e-300)),
+            *(p(4503599627370495.5), p(-1e15 - 0.25)),
+            partial=lambda x: mpf(0),
+        )
+        for name, oracle in [
+            ("floor", mpmath.floor),
+            ("ceil", mpmath.ceil),
+            ("trunc", lambda x: mpmath.floor(x) if x >= 0 else mpmath.ceil(x)),
+            ("round", lambda x: mpf(round(x))),  # Python's round: halves to even
+        ]
+    ),
+    binary(
+        "mod",
+        "mod(x, y)",
+        lambda x, y: x - y * mpmath.floor(x / y),
+        *(p(7.5, 2), p(-7.5, 2), p(7.5, -2), p(-7.5, -2), p(1e-300, 3), p(-1e-300, 3)),
+        *(p(5, 0.3), p(1e15 + 0.5, 7), p(0.1, 1e-3)),
+        # Closed forms: 1 and -floor(x/y), off the jumps at the multiples of y.
+        partials=(lambda x, y: mpf(1), lambda x, y: -mpmath.floor(x / y)),
+    ),
     # A constant on one side: `b - 1` and `log(b)` are folded into constants.
     Case("pow", "x ^ 3", ("x",), lambda x: x**3, (p(2), p(-1.5), p(1e-8), p(1e100), p(0))),
     Case("pow", "x ^ -2", ("x",), lambda x: x**-2, (p(2), p(-1.5), p(1e-8), p(1e100))),

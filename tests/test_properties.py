@@ -56,6 +56,12 @@ def _heaviside(x, h0):
     return mpmath.mpf(0) if x < 0 else mpmath.mpf(1) if x > 0 else h0
 
 
+def _mod(x, y):
+    if y == 0:
+        raise _Reject("mod by zero")
+    return x - y * mpmath.floor(x / y)
+
+
 # name -> (mpmath function, the kinks: a function of the arguments that is 0 where the
 # function is not differentiable, or None)
 MPMATH: dict[str, tuple[Callable, Callable | None]] = {
@@ -79,7 +85,7 @@ MPMATH: dict[str, tuple[Callable, Callable | None]] = {
     "log10": (mpmath.log10, None),
     "log1p": (mpmath.log1p, None),
     "xlogy": (_xlogy, None),
-    "sqrt": (mpmath.sqrt, None),
+    "sqrt": (mpmath.sqrt, lambda x: x),  # not differentiable at 0, the edge of its domain
     "pow": (mpmath.power, None),
     "sigmoid": (lambda x: 1 / (1 + mpmath.exp(-x)), None),
     "softplus": (lambda x: mpmath.log1p(mpmath.exp(x)), None),
@@ -90,6 +96,23 @@ MPMATH: dict[str, tuple[Callable, Callable | None]] = {
     "sign": (mpmath.sign, lambda x: x),
     "heaviside": (_heaviside, lambda x, h0: x),
     "equal": (lambda a, b: mpmath.mpf(a == b), lambda a, b: a - b),
+    "not_equal": (lambda a, b: mpmath.mpf(a != b), lambda a, b: a - b),
+    "less": (lambda a, b: mpmath.mpf(a < b), lambda a, b: a - b),
+    "less_equal": (lambda a, b: mpmath.mpf(a <= b), lambda a, b: a - b),
+    "greater": (lambda a, b: mpmath.mpf(a > b), lambda a, b: a - b),
+    "greater_equal": (lambda a, b: mpmath.mpf(a >= b), lambda a, b: a - b),
+    # a number as a condition jumps where it crosses 0
+    "logical_and": (lambda a, b: mpmath.mpf(bool(a) and bool(b)), lambda a, b: a * b),
+    "logical_or": (lambda a, b: mpmath.mpf(bool(a) or bool(b)), lambda a, b: a * b),
+    "logical_not": (lambda a: mpmath.mpf(not a), lambda a: a),
+    "floor": (mpmath.floor, lambda x: x - mpmath.nint(x)),
+    "ceil": (mpmath.ceil, lambda x: x - mpmath.nint(x)),
+    "trunc": (
+        lambda x: mpmath.floor(x) if x >= 0 else mpmath.ceil(x),
+        lambda x: x - mpmath.nint(x),
+    ),
+    "round": (mpmath.nint, lambda x: x - mpmath.floor(x) - mpmath.mpf(0.5)),
+    "mod": (_mod, lambda x, y: x / y - mpmath.nint(x / y) if y else mpmath.mpf(0)),
 }
 
 ELEMENTWISE = sorted(
@@ -335,6 +358,28 @@ def _div(a, b):
     return a / b
 
 
+def _negative_base(base, exponent: tuple) -> None:
+    """x^y at x < 0 is defined only at whole y: with a y that can move, it has no derivative in
+    y, and a chain rule through it has none either, even where y stays whole (y = relu(x)·x at
+    x < 0). Such points are outside the smooth domain, like kinks."""
+    value = base[0] if isinstance(base, tuple) else base
+    if value < 0 and _names(exponent) - {"pi", "e"}:
+        raise _Reject("a negative base with a moving exponent")
+
+
+def _names(tree: tuple) -> set[str]:
+    out, stack = set(), [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple):
+            if node[:1] == ("name",):
+                out.add(node[1])
+            stack.extend(node[1:])
+        elif isinstance(node, list):
+            stack.extend(node)
+    return out
+
+
 def _pow(a, b):
     if a == 0 and b < 0:
         raise _Reject("0 to a negative power")
@@ -428,8 +473,12 @@ def _interpret(tree, scope, run: _Run):
         return run.apply(_UNARY[tree[1]], [_interpret(tree[2], scope, run)])
     if kind == "binary":
         args = [_interpret(tree[2], scope, run), _interpret(tree[3], scope, run)]
+        if tree[1] in ("^", "**"):
+            _negative_base(args[0], tree[3])
         return run.apply(_BINARY[tree[1]], args)
     name, args = tree[1], tree[2]
+    if name == "pow":
+        _negative_base(_interpret(args[0], scope, run), args[1])
     if name in ("min", "max") and len(args) > 2:  # folded from the left, as gradcli does
         first = _interpret(("call", name, args[:2]), scope, run)
         return _interpret(("call", name, (("value", first), *args[2:])), scope, run)

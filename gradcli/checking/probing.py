@@ -302,7 +302,8 @@ class Probing(Confirming, ComparingModes):
                 if check.how[p, e] == "none":
                     text = (
                         "no reference: on both sides the stencil leaves the domain, meets a "
-                        "kink, or spans too much of the period of a sine, cosine or tangent"
+                        "kink, or spans too much of the period of a sine, cosine or tangent (or "
+                        "of the spacing of floor's or round's steps)"
                     )
                 elif str(check.how[p, e]).startswith("one-sided"):
                     text = (

@@ -93,7 +93,7 @@ def _run(
             uses[inp] = uses.get(inp, 0) + 1
     keep = set(outputs)
     values: dict[Node, Any] = {}
-    faults: list[Fault] = []
+    faults = _Faults()
     make = np.dtype(dtype).type
     shapes = infer_shapes(order, {n: np.shape(v)[1:] for n, v in env.items()}) if batched else {}
     if batched:  # every node's value carries the batch axis: items × batch must fit
@@ -114,7 +114,7 @@ def _run(
                 if (watched is None or node in watched) and not _finite(value):
                     if watched is not None:
                         raise _NonFinite
-                    faults.append(_fault(node, value, []))
+                    faults.see(node, value, [])
             else:
                 args = [values[i] for i in node.inputs]
                 flags = [i in in_batch for i in node.inputs]
@@ -133,12 +133,11 @@ def _run(
                         raise _NonFinite
                 else:
                     # An overflow at one point of a batch must not hide an underflow at another.
-                    if not _finite(value) and all(_finite(a) for a in args):
-                        faults.append(_fault(node, value, args))
+                    faults.see(node, value, args)
                     if node in small:
                         fault = sizes.see(node, value, args)
                         if fault is not None:
-                            faults.append(fault)
+                            faults.found.append(fault)
                     elif node.op in CARRIERS and sizes.log2:
                         sizes.carry(node, value, args)
                 if not keep_all:
@@ -147,8 +146,50 @@ def _run(
                         if uses[inp] == 0 and inp not in keep:
                             values.pop(inp, None)
             values[node] = value
-    faults = [sizes.with_rows(f) for f in faults]
-    return [values[o] for o in outputs], faults, values
+    found = faults.reaching(outputs) if watched is None else []
+    return [values[o] for o in outputs], [sizes.with_rows(f) for f in found], values
+
+
+class _Faults:
+    """The faults of an evaluation that checks every node, with what each nan or inf reaches.
+
+    A fault is kept if its nan or inf reaches an output, or an input of a node whose own value is
+    finite that can hide it (exp(-inf) = 0, x/inf = 0): not if only a branch of `where` not
+    taken at those elements held it, which no output sees (`passes_nonfinite` marks the inputs
+    whose nan or inf always shows, where's branches among them). A variable given as nan or inf
+    is always reported.
+    """
+
+    def __init__(self) -> None:
+        self.found: list[Fault] = []
+        self.taint: dict[Node, set[int]] = {}  # the faults behind each value that is not finite
+        self.hidden: set[int] = set()  # faults whose nan or inf a finite value hid
+
+    def see(self, node: Node, value: Any, args: list[Any]) -> None:
+        taint = self.taint
+        if not _finite(value):
+            if all(_finite(a) for a in args):
+                taint[node] = {len(self.found)}
+                self.found.append(_fault(node, value, args))
+            else:
+                taint[node] = set().union(*(taint.get(i, ()) for i in node.inputs))
+        elif taint:
+            # An empty result swallows whatever its inputs held (a sum over a 0-length axis).
+            passes = () if _empty(value) else REGISTRY[node.op].passes_nonfinite
+            for k, i in enumerate(node.inputs):
+                if k not in passes and i in taint:
+                    self.hidden |= taint[i]
+
+    def reaching(self, outputs: Sequence[Node]) -> list[Fault]:
+        reached = set(self.hidden)
+        for node in outputs:
+            reached |= self.taint.get(node, set())
+        traced = set().union(*self.taint.values()) if self.taint else set()
+        return [
+            f
+            for k, f in enumerate(self.found)
+            if k in reached or k not in traced or f.cause == "input"
+        ]
 
 
 # Arrays from this many elements take long enough in numpy's loops, which let go of the GIL,

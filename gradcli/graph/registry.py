@@ -51,7 +51,7 @@ class Operator:
 
     symbol: str
     precedence: int
-    assoc: str  # "left", "right" or "prefix"
+    assoc: str  # "left", "right", "prefix" or "none" (comparisons: a < b < c is a chain)
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,10 @@ class Primitive:
     # atan2), rather than only its derivative: at such a point, even times a factor of 0, the
     # function need not be regular, and one-sided directional rates judge no gradient as a whole.
     jump: bool = False
+    # Whether every value is 0 or 1 (comparisons, logical operations): as a condition it changes
+    # only where its own switch is 0, so `where` and the logical operations, which switch where a
+    # condition is 0, add no switch of their own for it.
+    boolean: bool = False
     domain: Domain | None = None
     # Built with graph operations from the input nodes, like `kink`: 0 at a pole or branch point
     # (y for x/y, x for log and sqrt), or the distance to a kink that the switch cannot show
@@ -93,7 +97,9 @@ class Primitive:
     singular: Callable[..., Any] | None = None
     # The period in its (first) argument, for a periodic function: differences whose steps move
     # that argument by a large part of it alias (tan at 2.6e286, sampled every 1.9e283, looks
-    # smooth with the wrong slope), so the checker keeps stencils within half of it.
+    # smooth with the wrong slope), so the checker keeps stencils within half of it. For the
+    # steps of rounding it is the spacing of their jumps: beyond 2^52, where every float64 is an
+    # integer, floor(x) sampled at floats looks like x, with slope 1.
     period: float | None = None
     operator: Operator | None = None
     variadic: bool = False  # accepts `arity` or more arguments, folded from the left

@@ -22,7 +22,7 @@ from ..primitives import REGISTRY, Primitive, public_names
 from . import syntax as ast
 from .source import GradcliError, Source, Span
 
-CONSTANTS = {"pi": math.pi, "e": math.e}
+CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "True": 1.0, "False": 0.0}
 
 _OPERATORS = {
     (prim.operator.symbol, prim.arity): name
@@ -211,8 +211,8 @@ def _lower_expr(expr: ast.Expr, graph: Graph, env: _Env, free: dict[str, Node]) 
                 stack.append((node, env, True))
                 stack.extend((child, env, False) for child in reversed(ast.children(node)))
             case ast.Unary():
-                if node.op == "-":
-                    out[-1] = graph.apply(_OPERATORS["-", 1], out[-1], span=node.span)
+                if node.op != "+":
+                    out[-1] = graph.apply(_OPERATORS[node.op, 1], out[-1], span=node.span)
             case ast.Binary():
                 right = out.pop()
                 out[-1] = graph.apply(_OPERATORS[node.op, 2], out[-1], right, span=node.span)

@@ -19,11 +19,20 @@ from ._tables import END, IGNORE, RULES, START, STATES, TERMINALS
 from .limits import check_source
 from .source import GradcliError, Source, Span, underflows
 
-_OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^", "MATMUL": "@"}
+_OPERATORS = {
+    **{"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^", "MATMUL": "@"},
+    **{"LESS": "<", "LESSEQUAL": "<=", "MORE": ">", "MOREEQUAL": ">=", "EQEQUAL": "=="},
+    **{"NOTEQUAL": "!=", "AND": "and", "OR": "or", "NOT": "not"},
+}
+# Words that are operators: the scanner reads them as names, and `tokens` gives them their kind.
+_KEYWORDS = {"and": "AND", "or": "OR", "not": "NOT"}
+_COMPARISONS = frozenset({"LESS", "LESSEQUAL", "MORE", "MOREEQUAL", "EQEQUAL", "NOTEQUAL"})
 
 # After these tokens a newline cannot end a statement, so it continues the expression.
 _CONTINUES = frozenset(
     {"PLUS", "MINUS", "STAR", "SLASH", "POW", "MATMUL", "COMMA", "EQUAL", "COLON", "LPAR", "LSQB"}
+    | {"AND", "OR", "NOT"}
+    | _COMPARISONS
 )
 _OPENING, _CLOSING = frozenset({"LPAR", "LSQB"}), frozenset({"RPAR", "RSQB"})
 _SEPARATORS = frozenset({"NEWLINE", "SEMI"})
@@ -46,7 +55,7 @@ _DESCRIPTIONS = {
     "$END": "the end of the input",
 }
 _OPERAND_START = frozenset({"NUMBER", "NAME", "LPAR", "LSQB"})
-_OPERATOR_TOKENS = frozenset({"PLUS", "STAR", "SLASH", "POW", "MATMUL"})
+_OPERATOR_TOKENS = frozenset({"PLUS", "STAR", "SLASH", "POW", "MATMUL", "AND", "OR"} | _COMPARISONS)
 
 
 class Token:
@@ -182,6 +191,8 @@ class _Lexer:
                 raise _Unexpected(pos)
             kind = found.lastgroup
             end = found.end()
+            if kind == "NAME":
+                kind = _KEYWORDS.get(found.group(), kind)
             if kind in ignored:
                 pos = end
                 continue
@@ -231,6 +242,18 @@ class _Build:
     def binary(self, children: list) -> ast.Binary:
         left, op, right = children
         return ast.Binary(_OPERATORS[op.type], left, right, left.span.cover(right.span), _span(op))
+
+    def compare(self, children: list) -> ast.Binary:
+        """a < b < c is (a < b) and (b < c), as in Python: b is one node, computed once."""
+        operands, ops = children[::2], children[1::2]
+        pairs = [
+            ast.Binary(_OPERATORS[op.type], a, b, a.span.cover(b.span), _span(op))
+            for a, op, b in zip(operands, ops, operands[1:], strict=False)
+        ]
+        out = pairs[0]
+        for pair, op in zip(pairs[1:], ops[1:], strict=True):
+            out = ast.Binary("and", out, pair, out.span.cover(pair.span), _span(op))
+        return out
 
     def unary(self, children: list) -> ast.Unary:
         op, operand = children
@@ -300,6 +323,7 @@ _CALLBACKS = {
     "assign": _BUILD.assign,
     "binary": _BUILD.binary,
     "unary": _BUILD.unary,
+    "compare": _BUILD.compare,
     "call": _BUILD.call,
     "args": _BUILD.args,
     "keyword": _BUILD.keyword,
@@ -334,7 +358,7 @@ def _describe_expected(expected: set[str]) -> str:
         expected = expected - {"SEMI", "NEWLINE", "$END"}
     if expected >= _OPERAND_START:
         parts.append("an expression")
-        expected = expected - _OPERAND_START - {"PLUS", "MINUS"}
+        expected = expected - _OPERAND_START - {"PLUS", "MINUS", "NOT"}
     if expected >= _OPERATOR_TOKENS:
         parts.append("an operator")
         expected = expected - _OPERATOR_TOKENS - {"MINUS"}
@@ -376,13 +400,8 @@ def _translate(exc: _Unexpected, source: Source, tokens: _Lexer) -> GradcliError
             hint = "use parentheses ( ) to group, or [ ] for an array"
         elif char == "!":
             hint = "there is no factorial; use gamma functions or a product"
-        elif char in "<>":
-            hint = (
-                "comparisons are not in the language yet: heaviside(x - a, 0.5) is 1 where "
-                "x > a, and relu, abs, max and min cover most piecewise formulas"
-            )
         elif char in "&|":
-            hint = "logical operators are not in the language yet"
+            hint = "the logical operators are written and, or, not: (x > 0) and (y > 0)"
         return GradcliError(
             f"unexpected character {char!r}", Span(pos, pos + 1), source=source, hint=hint
         )
@@ -410,7 +429,7 @@ def _translate(exc: _Unexpected, source: Source, tokens: _Lexer) -> GradcliError
     ):
         hint = f"multiplication is written with '*', as in {previous.value}*{tok.value}"
     elif tok.type == "EQUAL":
-        hint = "'=' binds a name (name = expression); it is not a comparison"
+        hint = "'=' binds a name (name = expression); a comparison is written =="
     return GradcliError(
         f"{message}; expected {_describe_expected(expected)}", span, source=source, hint=hint
     )

@@ -167,14 +167,17 @@ def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
         return [f"{prim.written_as or node.op}(", *_joined([*node.inputs, *extra]), ")"]
     if op.assoc == "prefix":
         (arg,) = node.inputs
-        return [op.symbol, *_wrap(arg, _precedence(arg, names) < op.precedence)]
+        symbol = f"{op.symbol} " if op.symbol.isalpha() else op.symbol  # not x, -x
+        return [symbol, *_wrap(arg, _precedence(arg, names) < op.precedence)]
     left, right = node.inputs
     lp, rp = _precedence(left, names), _precedence(right, names)
     if op.assoc == "right":  # x^y: the right operand may be unary, as in 2^-x
         wrap_left, wrap_right = lp <= op.precedence, rp < op.precedence - 1
+    elif op.assoc == "none":  # (a < b) < c is not the chain a < b < c
+        wrap_left, wrap_right = lp <= op.precedence, rp <= op.precedence
     else:
         wrap_left, wrap_right = lp < op.precedence, rp <= op.precedence
-    symbol = f" {op.symbol} " if op.precedence == 1 else op.symbol
+    symbol = f" {op.symbol} " if op.precedence <= 1 else op.symbol
     return [*_wrap(left, wrap_left), symbol, *_wrap(right, wrap_right)]
 
 

@@ -25,14 +25,14 @@ class Name:
 
 @dataclass(slots=True, eq=False)
 class Unary:
-    op: str  # "+" or "-"
+    op: str  # "+", "-" or "not"
     operand: Expr
     span: Span
 
 
 @dataclass(slots=True, eq=False)
 class Binary:
-    op: str  # "+", "-", "*", "/", "^"
+    op: str  # "+", "-", "*", "/", "^", "@", a comparison ("<", "==", …), "and" or "or"
     left: Expr
     right: Expr
     span: Span

@@ -297,6 +297,9 @@ class PythonStyle(Style):
     def pieces(self, node: Node, names: dict[Node, str]) -> list[Node | str]:
         op = node.op
         prim = REGISTRY[op]
+        if prim.operator is not None and prim.python is not None:
+            # A condition: Python's and, or, not and comparisons do not work on arrays.
+            return _fill(prim.python, node, _python_attribute)
         if prim.operator is not None and all(i.op == "const" for i in node.inputs):
             # Numbers the graph left unfolded (1/0, 10^400, (-8)^(1/3)): numpy gives inf or
             # nan, as gradcli does, where Python's float arithmetic would raise.

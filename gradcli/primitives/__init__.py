@@ -8,7 +8,8 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 
 - arithmetic: the operators + - * / ^ and unary minus, and broadcasting's sum_to, broadcast_to;
 - elementwise: exponentials and logarithms, trigonometric and hyperbolic functions, activations;
-- piecewise: kinks (abs, relu, min, max), steps (sign, heaviside) and comparisons (equal);
+- piecewise: kinks (abs, relu, min, max), steps (sign, heaviside) and equal;
+- conditionals: comparisons, and, or, not, where, clip, and the steps floor, ceil, round, mod;
 - reductions: sum, mean, max and min over an array, norm, logsumexp, softmax;
 - products: prod and its derivatives, prod_except and prod_pairs;
 - shaping: transpose, reshape, stack, indexing and its adjoint unindex;
@@ -16,7 +17,7 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - _common: what they share (nodes built by name, the parts of complex values, axes).
 
 A new function goes in its family's module: special functions in a special.py of their own,
-comparisons and conditionals in piecewise, array building in shaping, linear algebra in linalg;
+array building in shaping, linear algebra in linalg;
 a new module is loaded by importing it here. Every listing of the table sorts its names, so the
 order in which the families register shows nowhere. This package imports only the graph (its
 modules build their rules with the graph's operations) and, if need be, the floor below it
@@ -35,6 +36,7 @@ from ..graph.registry import (
 )
 from . import (  # noqa: F401  (each registers its family)
     arithmetic,
+    conditionals,
     elementwise,
     linalg,
     piecewise,

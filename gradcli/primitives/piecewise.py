@@ -3,8 +3,9 @@ heaviside) and comparisons (equal).
 
 Each names its switch (`kink`), a function that is 0 where the primitive is not differentiable:
 the derivative shown there is a subgradient, and for a step (`jump`) the value itself breaks.
-Off their switches they are analytic, so the complex step can run through them. Comparisons and
-conditionals to come belong here. min and max of one array lower to the reductions amin and amax.
+Off their switches they are analytic, so the complex step can run through them. The other
+comparisons and the conditionals are in conditionals.py. min and max of one array lower to the
+reductions amin and amax.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import reduce
 import numpy as np
 
 from ..graph.nodes import Node
-from ..graph.registry import REGISTRY, Primitive, register
+from ..graph.registry import REGISTRY, Operator, Primitive, register
 from ._common import _pack, _real_or_complex, heaviside, sign
 
 
@@ -101,6 +102,7 @@ register(Primitive(
     "1 where a = b, else 0 (appears in derivatives: ties, division by a norm of 0)",
     partials=(lambda ans, a, b: None, lambda ans, a, b: None), params=("a", "b"),
     kink=lambda a, b: a - b, analytic=True, jump=True,  # a step function, as sign is
+    boolean=True, operator=Operator("==", 0, "none"),
     latex=r"\left[@0 = @1\right]", python="np.equal(@0, @1).astype(float)",
 ))
 # fmt: on

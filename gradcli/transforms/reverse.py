@@ -124,12 +124,73 @@ def _total(parts: list[Node]) -> Node:
     """The sum of a node's contributions, k·g for a contribution g sent k times: the adjoint of
     x in x + x + … + x (2 million terms in a 4 MB program) is then one product, not a chain of
     additions as long as the program (and k·g rounds once, where the chain rounded k times)."""
+    parts = _merge_masks(parts)
     counts: dict[Node, int] = {}
     for part in parts:
         counts[part] = counts.get(part, 0) + 1
     if len(counts) == len(parts):
         return reduce(add, parts)
     return reduce(add, [g if k == 1 else g * float(k) for g, k in counts.items()])
+
+
+def _merge_masks(parts: list[Node]) -> list[Node]:
+    """Contributions masked by the same condition, as one: where(c, g1, 0) + where(c, 0, g2) is
+    where(c, g1, g2) (x used in both branches), so the mask survives the sum for the products
+    below it (see `_times`), and `gradcli diff` prints one where, not two."""
+    groups: dict[Node, list[Node]] = {}
+    for p in parts:
+        if p.op == "where" and (_zero(p.inputs[1]) or _zero(p.inputs[2])):
+            groups.setdefault(p.inputs[0], []).append(p)
+    if all(len(g) < 2 for g in groups.values()):
+        return parts
+    out = [
+        p
+        for p in parts
+        if p.op != "where" or p.inputs[0] not in groups or p not in groups[p.inputs[0]]
+    ]
+    for c, group in groups.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        sides = [[p.inputs[k] for p in group if not _zero(p.inputs[k])] for k in (1, 2)]
+        first, second = (reduce(add, side) if side else 0.0 for side in sides)
+        out.append(group[0].graph.apply("where", c, first, second))
+    return out
+
+
+def _zero(node: Node | float) -> bool:
+    if isinstance(node, Node):
+        return node.op == "const" and not np.any(node.value)
+    return node == 0
+
+
+def _times(adjoint: Node, local: Node | float) -> Node:
+    """adjoint × local, with the masks of `where` kept outside the product.
+
+    The adjoint of a branch of where(c, a, b) is where(c, g, 0): 0 where the branch is not
+    taken. Multiplied there by a local derivative that is inf or nan (sqrt's at x < 0 in
+    where(x > 0, sqrt(x), 0)), 0 × inf would make the gradient nan, the trap JAX documents for
+    its where. So the product goes inside the mask, where(c, g × local, 0), and the branch not
+    taken gets an exact 0 whatever its derivatives are. A loop, not recursion, peels nested masks.
+    """
+    masks: list[tuple[Node, bool]] = []  # (condition, whether the adjoint is its first branch)
+    inner = adjoint
+    while inner.op == "where":
+        c, a, b = inner.inputs
+        if _zero(b):
+            masks.append((c, True))
+            inner = a
+        elif _zero(a):
+            masks.append((c, False))
+            inner = b
+        else:
+            break
+    if not masks:
+        return adjoint * local
+    product = inner * local
+    for c, first in reversed(masks):
+        product = adjoint.graph.apply("where", c, *((product, 0.0) if first else (0.0, product)))
+    return product
 
 
 def _ones(node: Node) -> bool:
@@ -172,7 +233,7 @@ def _vjp(
         elif isinstance(local, int | float) and local == 1:  # add's, sub's first: g itself
             contribution = adjoint
         else:
-            contribution = adjoint * local
+            contribution = _times(adjoint, local)
         if shapes[inp] != shapes[node]:
             contribution = node.graph.apply("sum_to", contribution, attrs=(shapes[inp],))
         out.append((k, contribution, local))
