@@ -64,6 +64,7 @@ every run.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -122,8 +123,21 @@ ARRAY_FUNCTIONS = (
     "maximum",
     "minimum",
     "clip",
+    "trace",
+    "diag",
+    "outer",
+    "eye",
+    "ones",
+    "zeros",
+    "full",
 )
 EXCLUDED = {
+    **dict.fromkeys(
+        ("inv", "solve", "det", "logdet"),
+        "no dual-number reference here yet: checked against the Matrix Cookbook's closed forms "
+        "(tests/test_matrices.py), mpmath matrices (test_array_primitives.py), rule mutation "
+        "and samples",
+    ),
     "unindex": "written by gradcli diff for the adjoint of indexing; indexing itself is drawn",
     "prod_pairs": "written by gradcli diff for second derivatives of prod; prod is drawn",
 }
@@ -270,6 +284,12 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         return tuple(keywords.get("shape", ()))
     if name == "dot":
         return np.shape(np.sum(x * np.zeros(shapes[1]), axis=-1))
+    if name in ("trace", "diag", "outer"):
+        matrix = {"trace": np.trace, "diag": np.diag, "outer": np.outer}[name]
+        return np.shape(matrix(x, *(np.zeros(s) for s in shapes[1:])))
+    if name in ("eye", "ones", "zeros", "full"):  # sizes written as a number or a list
+        size = json.loads(args[0][1])
+        return (size, size) if name == "eye" else tuple(np.atleast_1d(size))
     return tuple(np.broadcast_shapes(*shapes))
 
 
@@ -679,7 +699,18 @@ class Generator:
             ] * 2
             options += [lambda: ("binary", "@", b((2, 2)), s((2,)))]
             options += [lambda: ("index", s((2, 2)), (rng.choice((0, 1)),))]
+        if shape == ():
+            options += [lambda: _call("trace", s((2, 2)))]
+        if shape == (2,):
+            options += [lambda: _call("diag", s((2, 2))), lambda: _call("full", _num("[2]"), s(()))]
+            options += [lambda: ("binary", "*", _call("ones", _num("2")), s())]
         if shape == (2, 2):
+            options += [lambda: _call("outer", s((2,)), b((2,))), lambda: _call("diag", s((2,)))]
+            options += [
+                lambda: ("binary", "*", _call("eye", _num("2")), s()),
+                lambda: ("binary", "*", _call("ones", _num("[2, 2]")), s()),
+                lambda: ("binary", "+", _call("zeros", _num("[2, 2]")), s()),
+            ] * 2
             options += [lambda: _call("transpose", s())]
             options += [lambda: _call("reshape", s((4,)), shape=(2, 2))]
         if shape == (4,):
@@ -1492,6 +1523,14 @@ def _interpret(tree: Tree, scope: Mapping[str, Array]) -> Array:
 def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
     """A call: elementwise functions by their rules, array functions element by element."""
     name = tree[1]
+    if name in ("eye", "ones", "zeros", "full"):  # sizes written in the program
+        size = json.loads(tree[2][0][1])
+        if name == "eye":
+            return _const_array(np.eye(size))
+        shape = tuple(np.atleast_1d(size))
+        if name == "full":
+            return np.broadcast_to(_interpret(tree[2][1], scope), shape)
+        return _const_array(np.full(shape, 1.0 if name == "ones" else 0.0))
     args = [_interpret(a, scope) for a in tree[2]]
     keywords = _keywords(tree)
     axis = keywords.get("axis")
@@ -1542,7 +1581,32 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
         return _sum_to(x, keywords.get("shape", ()))
     if name == "dot":
         return _along(_map(_mul, x, args[1]), -1, _sum)
+    if name in ("trace", "diag", "outer"):
+        return _matrix_function(name, args)
     raise MissingReference(f"no mpmath reference for {name}")
+
+
+def _matrix_function(name: str, args: list[Array]) -> Array:
+    """trace, diag and outer of dual numbers: linear, so sums and products carry them."""
+    x = args[0]
+    if name == "trace":
+        return _as_array(_sum([x[i, i] for i in range(min(x.shape))]))
+    if name == "diag" and x.ndim == 2:
+        return np.array([x[i, i] for i in range(min(x.shape))], dtype=object)
+    if name == "diag":
+        out = np.empty((len(x), len(x)), dtype=object)
+        for i, j in np.ndindex(out.shape):
+            out[i, j] = x[i] if i == j else _const(0)
+        return out
+    a, b = (np.ravel(v) for v in args)
+    return _map(_mul, a[:, None], b[None, :])
+
+
+def _const_array(values: np.ndarray) -> Array:
+    out = np.empty(values.shape, dtype=object)
+    for idx in np.ndindex(values.shape):
+        out[idx] = _const(values[idx])
+    return out
 
 
 def interpret(program: Program, env: Mapping[str, Array]) -> D:

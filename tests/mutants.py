@@ -101,13 +101,21 @@ EDGES: dict[str, list[tuple[int, float]]] = {
     "mod": [(1, 0.0)],
 }
 # Primitives with a domain but no edge that a float64 can reach.
-NO_EDGE = {"tan": "cos x = 0 at no float64 x: tan's poles cannot be reached exactly"}
+NO_EDGE = {
+    "tan": "cos x = 0 at no float64 x: tan's poles cannot be reached exactly",
+    **dict.fromkeys(
+        ("inv", "solve", "logdet"),
+        "the edge is a set of matrices (det A = 0, or ≤ 0), not one value of one input",
+    ),
+}
 # Primitives without a derivative rule: each call is lowered into other primitives.
 NO_RULES = {
     "dot": "lowered to mul and sum when the program is built; it has no node of its own",
     "maximum": "lowered to max of two values, whose rules are mutated",
     "minimum": "lowered to min of two values, whose rules are mutated",
     "clip": "lowered to min(max(x, lo), hi), whose rules are mutated",
+    **dict.fromkeys(("eye", "ones", "zeros"), "a constant: no input, no rule"),
+    "full": "lowered to broadcast_to, whose rules are mutated",
 }
 
 
@@ -701,6 +709,7 @@ def _table() -> dict[str, list[Program]]:
         ("sum((a @ a) * [[1, 2], [3, -4]])", [{"a": square}]),
         ("sum(a @ b) * c", [{"a": square, "b": [[0.5, 0.0], [2.0, 3.0]], "c": -1.5}]),
     ]
+    _matrices(t)
     t["sum_to"] = [
         ("sum(sum_to(x, shape=[3]) * [1, -2, 3])", _pts("x", [X23])),
         ("sum(sum_to(x, shape=[2, 1]) * [[1], [-2]])", _pts("x", [X23])),
@@ -715,6 +724,47 @@ def _table() -> dict[str, list[Program]]:
 
 
 _NOT_WRITABLE = {*_CHECKER_ONLY, *NO_RULES}
+
+
+def _matrices(t: dict[str, list[Program]]) -> None:
+    """Programs of the matrix functions: matrices with zeros in them (for the zero mutants),
+    invertible, with a positive determinant for logdet, a stack, and a vector and a matrix b."""
+    a = [[2.0, 0.0], [1.0, 3.0]]
+    b = [[0.5, -1.0], [0.0, 2.0]]
+    stack = [a, [[1.0, 0.5], [0.0, -2.0]]]
+    w = "[[1, 2], [3, -4]]"
+    t["trace"] = [
+        ("trace(a) * c", [{"a": a, "c": -1.5}]),
+        ("trace(a @ b)", [{"a": a, "b": b}]),
+        ("sum(trace(a) * [1, -2])", [{"a": stack}]),
+    ]
+    t["diag"] = [
+        (f"sum(diag(v) * {w})", [{"v": [0.0, 1.5]}]),
+        ("sum(diag(a) * [1, -2])", [{"a": X23}, {"a": a}]),
+    ]
+    t["outer"] = [
+        (f"sum(outer(u, v) * {w})", [{"u": [0.0, 1.5], "v": [2.0, 0.0]}]),
+        ("sum(outer(u, v) * [[1, 2, 3], [3, -4, 5]])", [{"u": [0.0, 1.5], "v": [2.0, 0.0, -1.0]}]),
+        ("sum(outer(a, v) * [1, -1])", [{"a": a, "v": [2.0, 0.5]}]),
+    ]
+    t["inv"] = [
+        (f"sum(inv(a) * {w})", [{"a": a}, {"a": b}]),
+        ("sum(inv(a) @ b)", [{"a": a, "b": b}]),
+        (f"sum(inv(a) * {w})", [{"a": stack}]),
+    ]
+    t["solve"] = [
+        ("sum(solve(a, v) * [1, -2])", [{"a": a, "v": [0.0, 1.5]}, {"a": b, "v": [2.0, 0.0]}]),
+        (f"sum(solve(a, b) * {w})", [{"a": a, "b": b}, {"a": b, "b": a}]),
+        ("sum(solve(a, v) * [[1, -2], [3, 1]])", [{"a": stack, "v": [0.0, 1.5]}]),
+    ]
+    t["det"] = [
+        ("det(a) * c", [{"a": a, "c": -1.5}, {"a": b, "c": 2.0}]),
+        ("sum(det(a) * [1, -2])", [{"a": stack}]),
+    ]
+    t["logdet"] = [
+        ("logdet(a)", [{"a": a}, {"a": [[1.0, 0.5], [0.0, 2.0]]}]),
+        ("logdet(a) * c + sum(a)", [{"a": a, "c": -1.5}]),
+    ]
 
 
 def _conditionals(t: dict[str, list[Program]], everywhere: list[float]) -> None:

@@ -866,7 +866,85 @@ CONDITIONAL_CASES = [
     ),
 ]
 
+
+def _per_matrix(function: Callable[..., Any], a: Any, *rest: Any) -> Any:
+    """function of mpmath matrices, over a stack of object arrays."""
+    a = np.asarray(a, dtype=object)
+    if a.ndim > 2:
+        return np.stack([_per_matrix(function, a[k], *rest) for k in range(a.shape[0])])
+    out = function(
+        mpmath.matrix(a.tolist()), *(mpmath.matrix(np.asarray(r).tolist()) for r in rest)
+    )
+    if isinstance(out, mpmath.matrix):
+        return np.array(out.tolist(), dtype=object)
+    return out
+
+
+SQ = normal(3, 3) * 0.3 + 2 * np.eye(3)
+SQ2 = normal(2, 3, 3) * 0.3 + 2 * np.eye(3)
+MATRIX_CASES = [
+    case(
+        "trace-diag-outer",
+        "trace(A) + sum(diag(v) * A) + diag(A) @ v + sum(outer(v, w) * A)",
+        {"A": SQ, "v": normal(3), "w": normal(3)},
+        lambda A, v, w: (
+            np.trace(A) + np.sum(np.diag(v) * A) + np.diag(A) @ v + np.sum(np.outer(v, w) * A)
+        ),
+        lambda A, v, w: {
+            "A": np.eye(3) + 2 * np.diag(v) + np.outer(v, w),
+            "v": 2 * np.diag(A) + A @ w,
+            "w": A.T @ v,
+        },
+        lambda A, v, w: (
+            sum(A[i, i] * (1 + 2 * v[i]) for i in range(3))
+            + sum(v[i] * w[j] * A[i, j] for i in range(3) for j in range(3))
+        ),
+    ),
+    case(
+        "inv-solve",
+        "sum(inv(A) * W) + solve(A, v) @ w",
+        {"A": SQ, "W": normal(3, 3), "v": normal(3), "w": normal(3)},
+        lambda A, W, v, w: np.sum(np.linalg.inv(A) * W) + np.linalg.solve(A, v) @ w,
+        lambda A, W, v, w: {
+            "A": -np.linalg.inv(A).T @ W @ np.linalg.inv(A).T
+            - np.outer(np.linalg.solve(A.T, w), np.linalg.solve(A, v)),
+            "W": np.linalg.inv(A),
+            "v": np.linalg.solve(A.T, w),
+            "w": np.linalg.solve(A, v),
+        },
+        lambda A, W, v, w: (
+            np.sum(_per_matrix(lambda m: m**-1, A) * W)
+            + np.sum(_per_matrix(lambda m, b: m**-1 * b, A, v[:, None]).ravel() * w)
+        ),
+    ),
+    case(
+        "det-logdet-stack",
+        "sum(det(A) * [1, -2]) + sum(logdet(A))",
+        {"A": SQ2},
+        lambda A: np.linalg.det(A) @ [1, -2] + np.sum(np.linalg.slogdet(A)[1]),
+        lambda A: {
+            "A": (np.linalg.det(A) * np.array([1, -2]) + 1)[:, None, None]
+            * np.swapaxes(np.linalg.inv(A), -1, -2)
+        },
+        lambda A: (
+            _per_matrix(mpmath.det, A[0])
+            - 2 * _per_matrix(mpmath.det, A[1])
+            + mpmath.log(_per_matrix(mpmath.det, A[0]))
+            + mpmath.log(_per_matrix(mpmath.det, A[1]))
+        ),
+    ),
+    case(
+        "builders",
+        "sum(eye(3) * A) + sum(ones([3, 3]) * A) + sum(zeros(3) * v) + sum(full([3], x) * v)",
+        {"A": SQ, "v": normal(3), "x": np.array(0.5)},
+        lambda A, v, x: np.trace(A) + np.sum(A) + x * np.sum(v),
+        lambda A, v, x: {"A": np.eye(3) + 1, "v": np.full(3, float(x)), "x": np.sum(v)},
+        lambda A, v, x: sum(A[i, i] for i in range(3)) + np.sum(A) + x * np.sum(v),
+    ),
+]
+
 ALL_CASES = [
+    *MATRIX_CASES,
     *CONDITIONAL_CASES,
     *HELPER_CASES,
     *REDUCTION_CASES,

@@ -674,6 +674,16 @@ def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.sum(x, axis=kept, keepdims=True) if kept else x
 
 
+def _diag(x: np.ndarray) -> np.ndarray:
+    """numpy's diag on mpc elements, with mpc zeros off the diagonal."""
+    if np.ndim(x) == 2:
+        return np.array([x[i, i] for i in range(min(np.shape(x)))], dtype=object)
+    out = np.full((len(x), len(x)), mpc(0), dtype=object)
+    for i, v in enumerate(x):
+        out[i, i] = v
+    return out
+
+
 ARRAYS: dict[str, list[ArrayCase]] = {
     "sum": _cases(_sum, [(V,), (M,)], [(None,), (0,), (-1,)]),
     "mean": _cases(_mean, [(V,), (M,)], [(None,), (0,), (-1,)]),
@@ -717,6 +727,12 @@ ARRAYS: dict[str, list[ArrayCase]] = {
         ArrayCase(lambda *xs: np.stack(np.broadcast_arrays(*xs)), (M[0], 3.0), stepped=(0, 1)),
     ],
     "sum_to": _cases(_sum_to, [(M,)], [((3,),), ((2, 1),), ((1, 3),)]),
+    "trace": [ArrayCase(lambda x: np.trace(x), (M,)), ArrayCase(lambda x: np.trace(x), (N,))],
+    "diag": [ArrayCase(_diag, (V[:3],)), ArrayCase(_diag, (M,))],
+    "outer": [
+        ArrayCase(lambda a, b: np.outer(a, b), (V[:3], W[:2]), stepped=(0, 1)),
+        ArrayCase(lambda a, b: np.outer(a, b), (M, V[:2]), stepped=(0, 1)),
+    ],
     "broadcast_to": [
         ArrayCase(lambda x, shape: np.broadcast_to(x, shape), (V[:3],), ((2, 3),)),
         ArrayCase(lambda x, shape: np.broadcast_to(x, shape), (M[:1],), ((3, 2, 3),)),

@@ -45,6 +45,13 @@ EXPRESSIONS = [
     ("where(x > 0.5, x^2*y, -x) + (x < y and not y >= 1.5)*x + (x != y or x == y)*y", (0, 2), {}),
     ("sum(where(x > y, sqrt(x - y), 0) + clip(x, 0.5, 1.5)*y)", (0, 2), {"x": (4,)}),
     ("floor(x)*y + ceil(x)*x + round(y)*trunc(x) + mod(x, y)*x", (0.6, 3.4), {}),
+    # Matrix functions, at matrices made well conditioned (diagonally dominant, or A·Aᵀ + I).
+    (
+        "M = A + 3*eye(3); logdet(A @ transpose(A) + eye(3)) + trace(inv(M) @ B)"
+        " + solve(M, v) @ v + det(M) + sum(outer(v, diag(B)))",
+        (0.5, 1.5),
+        {"A": (3, 3), "B": (3, 3), "v": (3,)},
+    ),
 ]
 
 

@@ -370,7 +370,11 @@ def _fault(node: Node, value: Any, args: list[Any]) -> Fault:
     first = value[index] if index is not None else value[()]
     kind = "nan" if np.isnan(first) else ("inf" if np.real(first) > 0 else "-inf")
     if node.op != "var" and REGISTRY[node.op].partials is None:
-        # Not elementwise (a sum, a matrix product): no input element matches the output's.
+        # Not elementwise (a sum, a matrix product): no input element matches the output's, but
+        # a domain may say why (inv of a singular matrix).
+        domain = REGISTRY[node.op].domain
+        if domain is not None and not np.all(domain.contains(*args)):
+            return Fault(node, kind, "domain", index, ())
         return Fault(node, kind, "undefined" if kind == "nan" else "overflow", index, ())
     at = tuple(
         np.broadcast_to(a, value.shape)[index] if index is not None else np.asarray(a)[()]

@@ -97,6 +97,11 @@ class CallArgs:
             )
         return self.args
 
+    def written(self, position: int, param: str) -> Any:
+        """A positional argument that must be written in the program, as an attribute is: a
+        whole number or a list of them (the size of eye, the shape of ones)."""
+        return _attribute(param, (self.args[position], self.arg_spans[position]), self)
+
     def apply(self, prim: Primitive, inputs: list[Node]) -> Node:
         """`prim` applied to `inputs`, with its attributes from the remaining arguments."""
         extra = list(zip(self.args[len(inputs) :], self.arg_spans[len(inputs) :], strict=True))

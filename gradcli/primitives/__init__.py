@@ -14,10 +14,11 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - products: prod and its derivatives, prod_except and prod_pairs;
 - shaping: transpose, reshape, stack, indexing and its adjoint unindex;
 - linalg: matmul and dot;
+- matrices: trace, diag, outer, inv, solve, det, logdet;
 - _common: what they share (nodes built by name, the parts of complex values, axes).
 
 A new function goes in its family's module: special functions in a special.py of their own,
-array building in shaping, linear algebra in linalg;
+array building in shaping, matrix functions in matrices;
 a new module is loaded by importing it here. Every listing of the table sorts its names, so the
 order in which the families register shows nowhere. This package imports only the graph (its
 modules build their rules with the graph's operations) and, if need be, the floor below it
@@ -39,6 +40,7 @@ from . import (  # noqa: F401  (each registers its family)
     conditionals,
     elementwise,
     linalg,
+    matrices,
     piecewise,
     products,
     reductions,

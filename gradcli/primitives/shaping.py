@@ -220,3 +220,54 @@ register(Primitive(
     python="_unindex(@0, @shape, @start, @stop, @step)",
     python_uses=(as_shape, _ranges_key, _unindex),
 ))  # fmt: skip
+
+
+# --- arrays built from sizes written in the program ------------------------------------------
+
+
+def _positional(call: Any, counts: tuple[int, ...], usage: str) -> None:
+    if call.keywords:
+        name = next(iter(call.keywords))
+        raise call.error(f"{call.name} takes no argument named {name}", call.keyword_spans[name])
+    if len(call.args) not in counts:
+        raise call.error(f"{call.name} is called as {usage}")
+
+
+def _eye(call: Any) -> Node:
+    """eye(n) or eye(n, m): the identity matrix, a constant."""
+    _positional(call, (1, 2), "eye(n) or eye(n, m)")
+    sizes = [call.written(i, ("n", "m")[i]) for i in range(len(call.args))]
+    if any(np.ndim(n) or n < 0 for n in sizes):
+        raise call.error("eye takes sizes that are whole numbers ≥ 0, as in eye(3) or eye(2, 3)")
+    return call.graph.const(np.eye(*sizes), call.call.span)
+
+
+def _shape_of_call(call: Any) -> Shape:
+    shape = as_shape(call.written(0, "shape"))
+    if any(n < 0 for n in shape):
+        raise call.error(f"{call.name} needs sizes ≥ 0, not {list(shape)}", call.arg_spans[0])
+    return shape
+
+
+def _filled(value: float) -> Any:
+    def lower(call: Any) -> Node:
+        _positional(call, (1,), f"{call.name}(shape), as in {call.name}([2, 3])")
+        return call.graph.const(np.full(_shape_of_call(call), value), call.call.span)
+
+    return lower
+
+
+def _full(call: Any) -> Node:
+    """full(shape, value): the value, which may be a variable, spread over the shape."""
+    _positional(call, (2,), "full(shape, value), as in full([2, 3], x)")
+    shape = _shape_of_call(call)
+    return call.graph.apply("broadcast_to", call.args[1], attrs=(shape,), span=call.call.span)
+
+
+for _name, _doc, _lower in (
+    ("eye", "the identity matrix: eye(3), or eye(2, 3) with ones on the diagonal", _eye),
+    ("ones", "an array of ones of a shape written in the program: ones([2, 3])", _filled(1.0)),
+    ("zeros", "an array of zeros of a shape written in the program: zeros(3)", _filled(0.0)),
+    ("full", "an array of a shape, filled with a value: full([2, 3], x)", _full),
+):
+    register(Primitive(_name, 1, None, _doc, lower=_lower, params=("shape",)))
