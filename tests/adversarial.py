@@ -130,6 +130,8 @@ ARRAY_FUNCTIONS = (
     "ones",
     "zeros",
     "full",
+    "gammaln",
+    "polygamma",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -774,6 +776,10 @@ class Generator:
             lambda: _call("sqrt", _call("sigmoid", s())),
             lambda: _call("equal", _call("sign", s()), _call("sign", s())),
             lambda: _call("heaviside", s(), _num("0.5")),
+            lambda: _call(
+                "polygamma", _num(rng.choice(("1", "2"))), self.away_from_zero(shape, sub)
+            ),
+            lambda: _call("gammaln", self.away_from_zero(shape, sub)),
         ]
         if shape != ():
             options += [lambda: self._softmax(s(), shape)]
@@ -1033,6 +1039,18 @@ def _log(x: mpf, base: mpf | None = None) -> tuple[mpf, tuple[mpf]]:
     return mpmath.log(x) / scale, (1 / (x * scale),)
 
 
+def _log_gamma(x: mpf) -> mpf:
+    """log |Γ(x)|, also for x < 0 (mpmath's loggamma is complex there)."""
+    return mpmath.re(mpmath.loggamma(x))
+
+
+def _off_poles(name: str, x: mpf) -> mpf:
+    """x, unless it is a pole of Γ (0, -1, -2, …), outside the domain of lgamma and digamma."""
+    if x <= 0 and x == mpmath.floor(x):
+        raise _domain(name, x)
+    return x
+
+
 def _log1p(x: mpf) -> tuple[mpf, tuple[mpf]]:
     if x <= -1:
         raise _domain("log1p", x)
@@ -1090,6 +1108,13 @@ SMOOTH: dict[str, Callable[..., tuple[mpf, tuple]]] = {
     "xlogy": _xlogy,
     "sigmoid": _sigmoid,
     "softplus": _softplus,
+    "erf": _simple(mpmath.erf, lambda x: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
+    "erfc": _simple(mpmath.erfc, lambda x: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
+    "lgamma": lambda x: (
+        mpmath.log(abs(mpmath.gamma(_off_poles("lgamma", x)))),
+        (mpmath.digamma(x),),
+    ),
+    "digamma": lambda x: (mpmath.digamma(_off_poles("digamma", x)), (mpmath.psi(1, x),)),
 }
 
 
@@ -1104,6 +1129,12 @@ def _smooth(name: str, *args: D) -> D:
         _CTX.phase_lost = True
     value, partials = SMOOTH[name](*(a.v for a in args))
     return _chain(name, value, args, partials)
+
+
+def _polygamma(n: int, d: D) -> D:
+    """ψ⁽ⁿ⁾ of a dual number, with the derivative ψ⁽ⁿ⁺¹⁾."""
+    x = _off_poles("polygamma", d.v)
+    return _chain("polygamma", mpmath.psi(n, x), (d,), (mpmath.psi(n + 1, x),))
 
 
 def _power(a: D, b: D) -> D:
@@ -1531,6 +1562,12 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
         if name == "full":
             return np.broadcast_to(_interpret(tree[2][1], scope), shape)
         return _const_array(np.full(shape, 1.0 if name == "ones" else 0.0))
+    if name == "polygamma":  # polygamma(n, x), n written in the program
+        n = int(json.loads(tree[2][0][1]))
+        x = _interpret(tree[2][1], scope)
+        return _map(lambda d: _polygamma(n, d), x)
+    if name == "gammaln":
+        name = "lgamma"
     args = [_interpret(a, scope) for a in tree[2]]
     keywords = _keywords(tree)
     axis = keywords.get("axis")
@@ -2521,7 +2558,7 @@ def _all_zero_rules(name: str) -> bool:
     prim = REGISTRY[name]
     graph = Graph()
     xs = [graph.var(f"v{i}") for i in range(prim.arity)]
-    node = graph.apply(name, *xs)
+    node = graph.apply(name, *xs, attrs=tuple(default for _, default in prim.attr_params))
     return all(rule(node, *xs) is None for rule in prim.partials)
 
 

@@ -104,6 +104,11 @@ EDGES: dict[str, list[tuple[int, float]]] = {
 NO_EDGE = {
     "tan": "cos x = 0 at no float64 x: tan's poles cannot be reached exactly",
     **dict.fromkeys(
+        ("lgamma", "digamma", "polygamma"),
+        "the edges are the poles of Γ (0, -1, -2, …), outside the domain: no program evaluates "
+        "a rule there (the zero mutant's point, 0, is one)",
+    ),
+    **dict.fromkeys(
         ("inv", "solve", "logdet"),
         "the edge is a set of matrices (det A = 0, or ≤ 0), not one value of one input",
     ),
@@ -116,6 +121,7 @@ NO_RULES = {
     "clip": "lowered to min(max(x, lo), hi), whose rules are mutated",
     **dict.fromkeys(("eye", "ones", "zeros"), "a constant: no input, no rule"),
     "full": "lowered to broadcast_to, whose rules are mutated",
+    "gammaln": "lowered to lgamma, whose rules are mutated",
 }
 
 
@@ -457,6 +463,8 @@ def _equivalents() -> dict[str, str]:
         both(f"{name}:MODE:0", ("scale", "sign"), _NONE)
     both("where:MODE:0", ("scale", "sign"), _NONE + ": the condition gets no adjoint")
     both("mod:MODE:1", ("zero",), _OUTSIDE + " (y ≠ 0)")
+    for name in ("lgamma", "digamma", "polygamma"):
+        both(f"{name}:MODE:0", ("zero",), _OUTSIDE + " (0 is a pole of Γ)")
     both("mod:MODE:0", ("edge(y=0)",), _OUTSIDE + " (y ≠ 0)")
     both("add:MODE:0", ("swap",), "both rules are the constant 1")
     unreachable = (
@@ -710,6 +718,15 @@ def _table() -> dict[str, list[Program]]:
         ("sum(a @ b) * c", [{"a": square, "b": [[0.5, 0.0], [2.0, 3.0]], "c": -1.5}]),
     ]
     _matrices(t)
+    t["erf"] = _unary("erf({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, -6.0])
+    t["erfc"] = _unary("erfc({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, 10.0])
+    near_poles = [0.5, 2.5, 1e-8, 1e6, -0.5, -2.25, 30.0]
+    t["lgamma"] = _unary("lgamma({})", near_poles, inner="x*x + 1", inner_at=(0.0, 2.0))
+    t["digamma"] = _unary("digamma({})", near_poles, inner="x*x + 1", inner_at=(0.0, 2.0))
+    t["polygamma"] = [
+        *_unary("polygamma(1, {})", near_poles, inner="x*x + 1", inner_at=(0.0, 2.0)),
+        ("polygamma(3, x) * y", [{"x": 1.5, "y": -2.0}, {"x": -0.5, "y": 1.0}]),
+    ]
     t["sum_to"] = [
         ("sum(sum_to(x, shape=[3]) * [1, -2, 3])", _pts("x", [X23])),
         ("sum(sum_to(x, shape=[2, 1]) * [[1], [-2]])", _pts("x", [X23])),

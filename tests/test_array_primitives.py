@@ -943,7 +943,21 @@ MATRIX_CASES = [
     ),
 ]
 
+_MP_LGAMMA = np.frompyfunc(lambda v: mpmath.re(mpmath.loggamma(v)), 1, 1)
+_POSITIVE4 = np.array([0.5, 2.5, 7.0, 1e-3])
+SPECIAL_CASES = [
+    case(
+        "gammaln",
+        "sum(gammaln(x) * [1, -2, 3, 0.5])",
+        {"x": _POSITIVE4},
+        lambda x: np.array([math.lgamma(v) for v in x]) @ [1, -2, 3, 0.5],
+        lambda x: {"x": np.array([float(mpmath.digamma(v)) for v in x]) * [1, -2, 3, 0.5]},
+        lambda x: np.sum(_MP_LGAMMA(x) * np.array([1, -2, 3, 0.5], dtype=object)),
+    ),
+]
+
 ALL_CASES = [
+    *SPECIAL_CASES,
     *MATRIX_CASES,
     *CONDITIONAL_CASES,
     *HELPER_CASES,

@@ -362,6 +362,52 @@ CASES: list[Case] = [
             ("round", lambda x: mpf(round(x))),  # Python's round: halves to even
         ]
     ),
+    # Special functions (scipy.special): tiny, huge and near-pole arguments.
+    unary(
+        "erf",
+        mpmath.erf,
+        *(*SMALL, p(1), p(-2), p(3.5), p(5.8), p(-6), p(26), p(1e10), p(1e200)),
+        partial=lambda x: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-(x**2)),
+    ),
+    unary(
+        "erfc",
+        mpmath.erfc,
+        *(*SMALL, p(1), p(-2), p(3.5), p(10), p(26), p(-1e10), p(1e5)),
+        partial=lambda x: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-(x**2)),
+    ),
+    unary(
+        "lgamma",
+        lambda x: mpmath.log(abs(mpmath.gamma(x))),
+        *(p(0.5), p(1), p(2), p(2.5), p(1e-8), p(1e-300), p(30), p(1e6), p(1e300)),
+        # Near the poles at 0, -1, -2: log|Γ| of a negative argument, as scipy's gammaln.
+        *(p(-0.5), p(-1.5), p(-2.999999), p(-1 + 2**-30), p(-1e-8), p(-170.5)),
+        partial=mpmath.digamma,
+    ),
+    unary(
+        "digamma",
+        mpmath.digamma,
+        *(p(0.5), p(1), p(1.4616321449683622), p(2.5), p(1e-8), p(30), p(1e6), p(1e15)),
+        *(p(-0.5), p(-1.5), p(-2.999999), p(-1e-8)),
+        partial=lambda x: mpmath.psi(1, x),
+        # ψ(1.4616…) = 0, ψ's root, where only an absolute bound makes sense: |ψ| ≈ 1e-16 ψ′
+    ),
+    Case(
+        "polygamma",
+        "polygamma(1, x)",
+        ("x",),
+        lambda x: mpmath.psi(1, x),
+        (p(0.5), p(1e-8), p(1e6), p(-0.5), p(-2.999999), p(-1 + 2**-30), p(-1e-8)),
+        (lambda x: mpmath.psi(2, x),),
+        # ψ″ near a pole is scipy's polygamma(2, ·): no reflection, so those points test ψ′ only
+    ),
+    Case(
+        "polygamma",
+        "polygamma(2, x)",
+        ("x",),
+        lambda x: mpmath.psi(2, x),
+        (p(0.5), p(1), p(3.5), p(1e-5), p(1e6), p(-0.5), p(-2.25)),
+        (lambda x: mpmath.psi(3, x),),
+    ),
     binary(
         "mod",
         "mod(x, y)",

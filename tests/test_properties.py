@@ -56,6 +56,16 @@ def _heaviside(x, h0):
     return mpmath.mpf(0) if x < 0 else mpmath.mpf(1) if x > 0 else h0
 
 
+def _not_pole(x):
+    if x <= 0 and x == mpmath.floor(x):
+        raise _Reject("a pole of the gamma function")
+    return x
+
+
+def _gamma(x):
+    return mpmath.gamma(_not_pole(x))
+
+
 def _mod(x, y):
     if y == 0:
         raise _Reject("mod by zero")
@@ -112,6 +122,10 @@ MPMATH: dict[str, tuple[Callable, Callable | None]] = {
         lambda x: x - mpmath.nint(x),
     ),
     "round": (mpmath.nint, lambda x: x - mpmath.floor(x) - mpmath.mpf(0.5)),
+    "erf": (mpmath.erf, None),
+    "erfc": (mpmath.erfc, None),
+    "lgamma": (lambda x: mpmath.log(abs(_gamma(x))), None),
+    "digamma": (lambda x: mpmath.digamma(_not_pole(x)), None),
     "mod": (_mod, lambda x, y: x / y - mpmath.nint(x / y) if y else mpmath.mpf(0)),
 }
 
@@ -581,15 +595,16 @@ def test_gradients_agree_with_mpmath_where_smooth_and_finite(drawn, values) -> N
 # xfails so that a fix is noticed; the expected gradients are closed forms. Two kinds:
 # - a local partial that is inf or nan multiplied by a derivative of exactly 0, where the input
 #   is locally constant (relu(x) at x < 0, 0*x, 1^-x, equal(...)*x, min(0, ...)): pow's
-#   y·x^(y-1) at x = 0 with y < 1 or x^y·log(x) at x <= 0, sqrt's and asin's at the domain edge;
-#   and for x^0 at 0 the partial 0·0^-1 itself;
+#   y·x^(y-1) at x = 0 with 0 < y < 1 or x^y·log(x) at x <= 0, sqrt's and asin's at the domain
+#   edge (x^0 at 0, whose partial was 0·0^-1 itself, is fixed and stays here as a test);
 # - a product of the chain rule that overflows though the gradient is finite: ∂/∂z atan(1/z) is
 #   (-1/z²)·1/(1 + 1/z²) = -inf·0 at z = 1e-200, where it is -1/(1 + z²) = -1.
 _ZERO = pytest.mark.xfail(strict=True, reason="gradcli bug: an inf/nan partial times a zero")
 _RANGE = pytest.mark.xfail(strict=True, reason="gradcli bug: a chain-rule product overflows")
 KNOWN_NONFINITE = [
-    pytest.param("x^0", {"x": 0.0}, {"x": 0.0}, marks=_ZERO),
-    pytest.param("abs(abs(y)*x^0)*x", {"x": 0.0, "y": 0.5}, {"x": 0.5, "y": 0.0}, marks=_ZERO),
+    # Fixed: ∂(x^y)/∂x is 0 where y = 0 (x^0 is 1 for every x), not 0·0^-1.
+    pytest.param("x^0", {"x": 0.0}, {"x": 0.0}),
+    pytest.param("abs(abs(y)*x^0)*x", {"x": 0.0, "y": 0.5}, {"x": 0.5, "y": 0.0}),
     pytest.param("sqrt(relu(x))", {"x": -1.0}, {"x": 0.0}, marks=_ZERO),
     pytest.param("pow(x*0, x)", {"x": 0.5}, {"x": 0.0}, marks=_ZERO),
     pytest.param("-(x*pow(0, 0*x))", {"x": 0.5}, {"x": -1.0}, marks=_ZERO),

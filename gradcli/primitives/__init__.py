@@ -15,9 +15,10 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - shaping: transpose, reshape, stack, indexing and its adjoint unindex;
 - linalg: matmul and dot;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
+- special: erf, erfc, lgamma (gammaln), digamma, polygamma, from scipy.special (imported lazily);
 - _common: what they share (nodes built by name, the parts of complex values, axes).
 
-A new function goes in its family's module: special functions in a special.py of their own,
+A new function goes in its family's module: special functions in special,
 array building in shaping, matrix functions in matrices;
 a new module is loaded by importing it here. Every listing of the table sorts its names, so the
 order in which the families register shows nowhere. This package imports only the graph (its
@@ -45,6 +46,7 @@ from . import (  # noqa: F401  (each registers its family)
     products,
     reductions,
     shaping,
+    special,
 )
 
 __all__ = [

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Domain, Operator, Primitive, Shape, as_shape, register
-from ._common import _complex, _divide, _pack, _scaled, xlogy
+from ._common import _complex, _divide, _pack, _scaled, equal, xlogy
 
 
 def _div(a, b):
@@ -155,14 +155,26 @@ register(Primitive(
     partials=(lambda ans, a: -1.0,),
     analytic=True, operator=Operator("-", 3, "prefix"), public=False, passes_nonfinite=(0,),
 ))
+def _pow_dx(ans: Node, a: Node, b: Node) -> Node:
+    """∂(x^y)/∂x = y·x^(y−1), and 0 at x = y = 0: x^0 is 1 for every x, so its derivative at
+    x = 0 is 0, not 0·0^−1 = nan. The mask is that one point only, so that the derivative of
+    this rule in y stays right wherever x ≠ 0; a nonzero constant y (x^2) needs none."""
+    rate = b * a ** (b - 1)
+    if b.op == "const" and np.all(np.asarray(b.value) != 0):
+        return rate
+    graph = b.graph
+    origin = graph.apply("logical_and", equal(a, 0.0), equal(b, 0.0))
+    return graph.apply("where", origin, 0.0, rate)
+
+
 register(Primitive(
     "pow", 2, _pow, "x raised to the power y (also written x^y or x**y)",
     # xlogy: 0 where x^y is 0, so that d/dy 0^y = 0 for y > 0 rather than 0 * log 0 = nan.
-    partials=(lambda ans, a, b: b * a ** (b - 1), lambda ans, a, b: xlogy(ans, a)),
+    partials=(_pow_dx, lambda ans, a, b: xlogy(ans, a)),
     analytic=True, operator=Operator("^", 4, "right"), params=("x", "y"),
     domain=Domain(
-        "x > 0, or x = 0 with y > 0, or y an integer",
-        lambda a, b: (a > 0) | ((a == 0) & (b > 0)) | ((a != 0) & (b == np.round(b))),
+        "x > 0, or x = 0 with y ≥ 0, or y an integer",
+        lambda a, b: (a > 0) | ((a == 0) & (b >= 0)) | ((a != 0) & (b == np.round(b))),
     ),
 ))
 

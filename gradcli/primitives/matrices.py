@@ -219,7 +219,7 @@ def _solve_shape(sa: Shape, sb: Shape) -> Shape:
         if sb[0] != n:
             raise ValueError(f"solve(A, b) needs b of length {n} for A of shape {sa}, not {sb}")
         return (*sa[:-2], n)
-    if sb[-2] != n:
+    if len(sb) < 2 or sb[-2] != n:
         raise ValueError(f"solve(A, b) needs b with {n} rows for A of shape {sa}, not {sb}")
     return (*np.broadcast_shapes(sa[:-2], sb[:-2]), n, sb[-1])
 

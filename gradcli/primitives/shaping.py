@@ -16,6 +16,7 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Primitive, Shape, as_shape, register
+from ..language.limits import check_elements
 from ._common import ShapeOf, _apply, _axis, _same_on_tangent
 
 # --- shapes: transpose, reshape, broadcast, stack, index --------------------------------------
@@ -233,12 +234,21 @@ def _positional(call: Any, counts: tuple[int, ...], usage: str) -> None:
         raise call.error(f"{call.name} is called as {usage}")
 
 
+def _fits(shape: Shape, what: str, span: Any) -> None:
+    """Within the limit on elements, each axis too: numpy refuses an axis of 10^308 even
+    beside an axis of 0."""
+    for n in shape:
+        check_elements((n,), what, span)
+    check_elements(shape, what, span)
+
+
 def _eye(call: Any) -> Node:
     """eye(n) or eye(n, m): the identity matrix, a constant."""
     _positional(call, (1, 2), "eye(n) or eye(n, m)")
     sizes = [call.written(i, ("n", "m")[i]) for i in range(len(call.args))]
     if any(np.ndim(n) or n < 0 for n in sizes):
         raise call.error("eye takes sizes that are whole numbers ≥ 0, as in eye(3) or eye(2, 3)")
+    _fits((sizes[0], sizes[-1]), "eye's matrix", call.call.span)
     return call.graph.const(np.eye(*sizes), call.call.span)
 
 
@@ -246,6 +256,9 @@ def _shape_of_call(call: Any) -> Shape:
     shape = as_shape(call.written(0, "shape"))
     if any(n < 0 for n in shape):
         raise call.error(f"{call.name} needs sizes ≥ 0, not {list(shape)}", call.arg_spans[0])
+    if len(shape) > 32:
+        raise call.error(f"{call.name} takes at most 32 axes, not {len(shape)}", call.arg_spans[0])
+    _fits(shape, f"the array of {call.name}", call.arg_spans[0])
     return shape
 
 
