@@ -132,6 +132,7 @@ ARRAY_FUNCTIONS = (
     "full",
     "gammaln",
     "polygamma",
+    "expand_dims",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -286,6 +287,8 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         return tuple(keywords.get("shape", ()))
     if name == "dot":
         return np.shape(np.sum(x * np.zeros(shapes[1]), axis=-1))
+    if name == "expand_dims":
+        return np.shape(np.expand_dims(x, keywords["axis"]))
     if name in ("trace", "diag", "outer"):
         matrix = {"trace": np.trace, "diag": np.diag, "outer": np.outer}[name]
         return np.shape(matrix(x, *(np.zeros(s) for s in shapes[1:])))
@@ -706,6 +709,15 @@ class Generator:
         if shape == (2,):
             options += [lambda: _call("diag", s((2, 2))), lambda: _call("full", _num("[2]"), s(()))]
             options += [lambda: ("binary", "*", _call("ones", _num("2")), s())]
+        if shape == (2, 2):  # an outer product by new axes
+            options += [
+                lambda: (
+                    "binary",
+                    "*",
+                    _call("expand_dims", s((2,)), axis=1),
+                    _call("expand_dims", b((2,)), axis=0),
+                )
+            ]
         if shape == (2, 2):
             options += [lambda: _call("outer", s((2,)), b((2,))), lambda: _call("diag", s((2,)))]
             options += [
@@ -1620,6 +1632,8 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
         return _along(_map(_mul, x, args[1]), -1, _sum)
     if name in ("trace", "diag", "outer"):
         return _matrix_function(name, args)
+    if name == "expand_dims":
+        return np.expand_dims(x, keywords["axis"])
     raise MissingReference(f"no mpmath reference for {name}")
 
 

@@ -718,6 +718,14 @@ def _table() -> dict[str, list[Program]]:
         ("sum(a @ b) * c", [{"a": square, "b": [[0.5, 0.0], [2.0, 3.0]], "c": -1.5}]),
     ]
     _matrices(t)
+    t["expand_dims"] = [
+        ("sum(expand_dims(x, axis=1) * [[1, -2, 3]])", _pts("x", [[0.0, 1.5, -2.0]])),
+        (
+            "sum(x[:, None] * [[1, -2], [3, 4], [0.5, 1]]) + sum(x[None] * [[2, 1, -1]])",
+            _pts("x", [[0.0, 1.5, -2.0]]),
+        ),
+        ("sum(expand_dims(x, axis=[0, 2]) * [[[1], [-2]]]) * y", [{"x": X23[0][:2], "y": 2.0}]),
+    ]
     t["erf"] = _unary("erf({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, -6.0])
     t["erfc"] = _unary("erfc({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, 10.0])
     near_poles = [0.5, 2.5, 1e-8, 1e6, -0.5, -2.25, 30.0]

@@ -956,7 +956,29 @@ SPECIAL_CASES = [
     ),
 ]
 
+AXES_CASES = [
+    case(
+        "new-axes",
+        "sum(v[:, None] * w[None, :] * A[0, None]) + sum(expand_dims(v, axis=1) * A[:, None])",
+        {"v": normal(3), "w": normal(3), "A": normal(2, 3)},
+        lambda v, w, A: (
+            np.sum(v[:, None] * w[None, :] * A[0, None])
+            + np.sum(np.expand_dims(v, axis=1) * A[:, None])
+        ),
+        lambda v, w, A: {
+            "v": np.full(3, w @ A[0] + A.sum()),
+            "w": v.sum() * A[0],
+            "A": np.vstack([v.sum() * w, np.zeros(3)]) + v.sum(),
+        },
+        lambda v, w, A: (
+            np.sum(v[:, None] * w[None, :] * A[0, None])
+            + np.sum(np.expand_dims(v, axis=1) * A[:, None])
+        ),
+    ),
+]
+
 ALL_CASES = [
+    *AXES_CASES,
     *SPECIAL_CASES,
     *MATRIX_CASES,
     *CONDITIONAL_CASES,

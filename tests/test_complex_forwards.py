@@ -727,6 +727,9 @@ ARRAYS: dict[str, list[ArrayCase]] = {
         ArrayCase(lambda *xs: np.stack(np.broadcast_arrays(*xs)), (M[0], 3.0), stepped=(0, 1)),
     ],
     "sum_to": _cases(_sum_to, [(M,)], [((3,),), ((2, 1),), ((1, 3),)]),
+    "expand_dims": _cases(
+        lambda x, axis: np.expand_dims(x, axis), [(M,), (V,)], [(0,), ((0, 2),), (-1,)]
+    ),
     "trace": [ArrayCase(lambda x: np.trace(x), (M,)), ArrayCase(lambda x: np.trace(x), (N,))],
     "diag": [ArrayCase(_diag, (V[:3],)), ArrayCase(_diag, (M,))],
     "outer": [

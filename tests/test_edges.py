@@ -430,7 +430,6 @@ def test_a_path_that_does_not_exist_says_so(tmp_path: Path, arg: str, words: str
     [
         ("x > 0 && x < 1", "the logical operators are written and, or, not"),
         ("x = = 1", "a comparison is written =="),
-        ("x[:, None]", "a new axis (x[:, None]) is not in the language yet"),
     ],
 )
 def test_what_the_language_lacks_is_said(text: str, words: str) -> None:

@@ -176,3 +176,34 @@ def test_shape_mismatches_name_the_function_and_shapes(expr, env, words) -> None
 
     with pytest.raises(GradcliError, match=words):
         evaluate(expr, env)
+
+
+NEW_AXES = [
+    ("v[:, None]", lambda v, A: v[:, None]),
+    ("v[None]", lambda v, A: v[None]),
+    ("v[None, :, None]", lambda v, A: v[None, :, None]),
+    ("A[0, None]", lambda v, A: A[0, None]),
+    ("A[:, None, 1:]", lambda v, A: A[:, None, 1:]),
+    ("A[None, ::-1, 0]", lambda v, A: A[None, ::-1, 0]),
+    ("A[1, newaxis, newaxis]", lambda v, A: A[1, np.newaxis, np.newaxis]),
+    ("expand_dims(A, axis=[0, 3])", lambda v, A: np.expand_dims(A, (0, 3))),
+    ("expand_dims(v, axis=-1)", lambda v, A: np.expand_dims(v, -1)),
+]
+
+
+@pytest.mark.parametrize(("text", "numpy"), NEW_AXES, ids=[t for t, _ in NEW_AXES])
+def test_new_axes_are_where_numpy_puts_them(text, numpy) -> None:
+    v, A = RNG.standard_normal(3), RNG.standard_normal((2, 3))
+    weights = RNG.standard_normal(np.shape(numpy(v, A)))
+    env = {"v": v, "A": A}
+    names = [n for n in env if n in text.replace("newaxis", "")]
+    r = evaluate(f"sum(({text}) * W)", {**{n: env[n] for n in names}, "W": weights})
+    assert float(r.value) == pytest.approx(float(np.sum(numpy(v, A) * weights)))
+    # The gradient is the weights gathered back by the same index: numpy's own, by a probe.
+    (name,) = names
+    probe = np.zeros_like(env[name])
+    for idx in np.ndindex(probe.shape):
+        moved = {**env, name: env[name].copy()}
+        moved[name][idx] += 1.0
+        probe[idx] = np.sum((numpy(moved["v"], moved["A"]) - numpy(v, A)) * weights)
+    np.testing.assert_allclose(r.gradient[name], probe, rtol=1e-12, atol=1e-14)

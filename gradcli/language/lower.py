@@ -237,7 +237,13 @@ def _build(node: ast.Expr, parts: list[Node], graph: Graph) -> Node:
     if isinstance(node, ast.Array):
         return graph.apply("stack", *parts, span=node.span)
     if isinstance(node, ast.Index):
-        return graph.apply("index", parts[0], attrs=(_index_key(node, parts[1:]),), span=node.span)
+        key, new_axes = _index_key(node, parts[1:])
+        out = parts[0]
+        if key or not new_axes:
+            out = graph.apply("index", out, attrs=(key,), span=node.span)
+        if new_axes:
+            out = graph.apply("expand_dims", out, attrs=(new_axes,), span=node.span)
+        return out
     assert isinstance(node, ast.Call)
     call = CallArgs(node, parts, graph)
     prim = REGISTRY[node.func]
@@ -254,19 +260,13 @@ def _build(node: ast.Expr, parts: list[Node], graph: Graph) -> Node:
     return call.apply(prim, inputs)
 
 
-def _index_key(node: ast.Index, parts: list[Node]) -> tuple:
-    """The index as a hashable tuple: whole numbers, and ("slice", start, stop, step)."""
+def _index_key(node: ast.Index, parts: list[Node]) -> tuple[tuple, tuple[int, ...]]:
+    """The index as a hashable tuple (whole numbers, and ("slice", start, stop, step)), and the
+    positions in the result of the new axes that None (or newaxis) makes, as numpy places them."""
     values = iter(parts)
 
     def whole(expr: ast.Expr) -> int:
         value = next(values)
-        if isinstance(expr, ast.Name) and expr.id in ("None", "newaxis", "np.newaxis"):
-            raise GradcliError(
-                f"a new axis (x[:, {expr.id}]) is not in the language yet",
-                expr.span,
-                hint="reshape(x, shape=[3, 1]) makes a column of a (3,) vector, and "
-                "broadcast_to repeats it",
-            )
         if value.op != "const" or np.ndim(value.value) or not float(value.value).is_integer():
             raise GradcliError(
                 "an index must be a whole number written in the program",
@@ -276,15 +276,21 @@ def _index_key(node: ast.Index, parts: list[Node]) -> tuple:
         return int(value.value)
 
     key: list[Any] = []
+    new_axes: list[int] = []
+    position = 0  # the axis of the result that the next subscript makes
     for sub in node.subscripts:
-        if isinstance(sub, ast.Slice):
+        if isinstance(sub, ast.NewAxis):
+            new_axes.append(position)
+            position += 1
+        elif isinstance(sub, ast.Slice):
             bounds = [None if p is None else whole(p) for p in (sub.start, sub.stop, sub.step)]
             if bounds[2] == 0:
                 raise GradcliError("a slice step cannot be 0", sub.step.span)
             key.append(("slice", *bounds))
+            position += 1
         else:
             key.append(whole(sub))
-    return tuple(key)
+    return tuple(key), tuple(new_axes)
 
 
 def _inline(call: ast.Call, args: list[Node], env: _Env) -> tuple[ast.Expr, _Env, bool]:

@@ -282,8 +282,12 @@ class _Build:
         target, _, subscripts, rsqb = children
         return ast.Index(target, subscripts, target.span.cover(_span(rsqb)))
 
-    def subscripts(self, children: list) -> list[ast.Expr | ast.Slice]:
-        return [c for c in children if not isinstance(c, Token)]
+    def subscripts(self, children: list) -> list[ast.Expr | ast.Slice | ast.NewAxis]:
+        return [
+            ast.NewAxis(c.span) if isinstance(c, ast.Name) and c.id in ("None", "newaxis") else c
+            for c in children
+            if not isinstance(c, Token)
+        ]
 
     def slice(self, children: list) -> ast.Slice:
         parts: list[list[ast.Expr]] = [[]]

@@ -100,6 +100,13 @@ class Program:
     source: Source
 
 
+@dataclass(slots=True, eq=False)
+class NewAxis:
+    """`None` (or `newaxis`) among the subscripts of an index: a new axis of length 1."""
+
+    span: Span
+
+
 def children(node: Expr) -> list[Expr]:
     """The sub-expressions of `node`, left to right (a keyword's value, a slice's parts)."""
     match node:
@@ -116,7 +123,7 @@ def children(node: Expr) -> list[Expr]:
             for sub in node.subscripts:
                 if isinstance(sub, Slice):
                     out += [p for p in (sub.start, sub.stop, sub.step) if p is not None]
-                else:
+                elif not isinstance(sub, NewAxis):
                     out.append(sub)
             return out
         case _:

@@ -284,3 +284,36 @@ for _name, _doc, _lower in (
     ("full", "an array of a shape, filled with a value: full([2, 3], x)", _full),
 ):
     register(Primitive(_name, 1, None, _doc, lower=_lower, params=("shape",)))
+
+
+# --- new axes: expand_dims and x[:, None] ------------------------------------------------------
+
+
+def _new_axes(axis: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    """The positions of the new axes in the result, made non-negative and checked."""
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out_ndim = ndim + len(axes)
+    normalized = tuple(sorted(_axis(a, out_ndim) for a in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"expand_dims got the same axis twice: {list(axes)}")
+    return normalized
+
+
+def _expand_dims_shape(s: Shape, axis: Any) -> Shape:
+    out = list(s)
+    for a in _new_axes(axis, len(s)):
+        out.insert(a, 1)
+    return tuple(out)
+
+
+register(Primitive(
+    "expand_dims", 1, lambda x, axis: np.expand_dims(x, _new_axes(axis, np.ndim(x))),
+    "x with new axes of length 1 at the positions axis (what x[:, None] means)",
+    vjp=lambda node, g, shape_of: (_apply("reshape", g, attrs=(shape_of(node.inputs[0]),)),),
+    jvp=_same_on_tangent("expand_dims"), shape=_expand_dims_shape, analytic=True,
+    passes_nonfinite=(0,), attr_params=(("axis", 0),),
+    batch=lambda args, flags, items, out, axis: np.expand_dims(
+        args[0], tuple(1 + a for a in _new_axes(axis, len(items[0])))
+    ),
+    python="np.expand_dims(@0, @axis)",
+))  # fmt: skip
