@@ -133,6 +133,7 @@ ARRAY_FUNCTIONS = (
     "gammaln",
     "polygamma",
     "expand_dims",
+    "log_softmax",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -277,7 +278,7 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         name in ("max", "min") and len(args) == 1
     ):
         return np.shape(np.sum(x, axis=axis))
-    if name in ("softmax", "prod_except"):
+    if name in ("softmax", "prod_except", "log_softmax"):
         return shapes[0]
     if name == "transpose":
         return np.shape(np.transpose(x, keywords.get("axes")))
@@ -731,6 +732,7 @@ class Generator:
             options += [lambda: _call("reshape", s((2, 2)), shape=(4,))]
         if shape != ():
             options += [lambda: ("binary", "*", s(), self._softmax(s(), shape))]
+            options += [lambda: _call("log_softmax", s())]
             options += [lambda: self.literal(shape, lambda sh: self.scaled(sh, sub))]
         return rng.choice(options)()
 
@@ -1634,6 +1636,10 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
         return _matrix_function(name, args)
     if name == "expand_dims":
         return np.expand_dims(x, keywords["axis"])
+    if name == "log_softmax":  # x - logsumexp(x) along the axis, as gradcli defines it
+        axis = keywords.get("axis", -1)
+        total = np.expand_dims(_along(x, axis, _logsumexp), axis)
+        return _map(lambda a, b: _add(a, b, -1), x, total)
     raise MissingReference(f"no mpmath reference for {name}")
 
 

@@ -122,6 +122,7 @@ NO_RULES = {
     **dict.fromkeys(("eye", "ones", "zeros"), "a constant: no input, no rule"),
     "full": "lowered to broadcast_to, whose rules are mutated",
     "gammaln": "lowered to lgamma, whose rules are mutated",
+    "log_softmax": "lowered to x - expand_dims(logsumexp(x)), whose rules are mutated",
 }
 
 

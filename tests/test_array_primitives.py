@@ -956,7 +956,34 @@ SPECIAL_CASES = [
     ),
 ]
 
+
+def _np_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    top = x.max(axis=axis, keepdims=True)
+    return x - top - np.log(np.exp(x - top).sum(axis=axis, keepdims=True))
+
+
+def _mp_log_softmax_sum(x: np.ndarray, w: np.ndarray, axis: int) -> Any:
+    """Σ w·log_softmax(x) along axis 1 of a 2-d object array, in mpmath."""
+    total = mp.mpf(0)
+    for i in range(x.shape[0]):
+        lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in x[i]))
+        total += mpmath.fsum(wv * (v - lse) for v, wv in zip(x[i], w[i], strict=True))
+    return total
+
+
+LS_W = np.array([[1.0, -2.0, 0.5], [2.0, 1.0, -1.0]])
 AXES_CASES = [
+    case(
+        "log-softmax",
+        "sum(log_softmax(x) * W)",
+        {"x": np.array([[1.0, 2.0, -1e3], [0.5, 800.0, 3.0]]), "W": LS_W},
+        lambda x, W: np.sum(_np_log_softmax(x, -1) * W),
+        lambda x, W: {
+            "x": W - np.exp(_np_log_softmax(x, -1)) * W.sum(axis=-1, keepdims=True),
+            "W": _np_log_softmax(x, -1),
+        },
+        lambda x, W: _mp_log_softmax_sum(x, W, -1),
+    ),
     case(
         "new-axes",
         "sum(v[:, None] * w[None, :] * A[0, None]) + sum(expand_dims(v, axis=1) * A[:, None])",

@@ -338,3 +338,30 @@ register(Primitive(
     attr_params=(("axis", -1),),
     python="_softmax(@0, @axis)", python_uses=(_softmax,),
 ))  # fmt: skip
+
+
+def _log_softmax(call: Any) -> Node:
+    """log_softmax(x, axis=-1) = x − logsumexp(x, axis) kept as an axis of length 1, as JAX and
+    PyTorch compute it: no softmax is formed, so no log of an underflowed 0."""
+    if not 1 <= len(call.args) <= 2 or set(call.keywords) - {"axis"}:
+        raise call.error("log_softmax takes x and an axis, as in log_softmax(x, axis=-1)")
+    axis: Any = -1
+    if "axis" in call.keywords:
+        node, span = call.keywords["axis"]
+        whole = node.op == "const" and np.ndim(node.value) == 0 and node.value == int(node.value)
+        if not whole:
+            raise call.error("log_softmax's axis is one whole number written in the program", span)
+        axis = int(node.value)
+    elif len(call.args) == 2:
+        axis = call.written(1, "axis")
+    if not isinstance(axis, int):
+        raise call.error("log_softmax's axis is one whole number written in the program")
+    x, graph, span = call.args[0], call.graph, call.call.span
+    total = graph.apply("logsumexp", x, attrs=(axis,), span=span)
+    return graph.apply("sub", x, graph.apply("expand_dims", total, attrs=(axis,)), span=span)
+
+
+register(Primitive(
+    "log_softmax", 1, None, "x − logsumexp(x) along axis (the last, by default): log of softmax",
+    lower=_log_softmax, params=("x",), attr_params=(("axis", -1),),
+))  # fmt: skip
