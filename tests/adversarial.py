@@ -1053,6 +1053,22 @@ def _log(x: mpf, base: mpf | None = None) -> tuple[mpf, tuple[mpf]]:
     return mpmath.log(x) / scale, (1 / (x * scale),)
 
 
+def _acosh(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    """acosh, for x ≥ 1; its derivative 1/√((x − 1)(x + 1)) is infinite at 1."""
+    if x < 1:
+        raise _domain("acosh", x)
+    if x == 1:
+        return mpf(0), (INF,)
+    return mpmath.acosh(x), (1 / mpmath.sqrt(_add_mpf(x, -ONE) * _add_mpf(x, ONE)),)
+
+
+def _atanh(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    """atanh, for |x| < 1, with the derivative 1/((1 − x)(1 + x))."""
+    if abs(x) >= 1:
+        raise _domain("atanh", x)
+    return mpmath.atanh(x), (1 / (_add_mpf(ONE, -x) * _add_mpf(ONE, x)),)
+
+
 def _log_gamma(x: mpf) -> mpf:
     """log |Γ(x)|, also for x < 0 (mpmath's loggamma is complex there)."""
     return mpmath.re(mpmath.loggamma(x))
@@ -1122,6 +1138,13 @@ SMOOTH: dict[str, Callable[..., tuple[mpf, tuple]]] = {
     "xlogy": _xlogy,
     "sigmoid": _sigmoid,
     "softplus": _softplus,
+    "asinh": _simple(mpmath.asinh, lambda x: 1 / mpmath.sqrt(_add_mpf(ONE, x * x))),
+    "acosh": lambda x: _acosh(x),
+    "atanh": lambda x: _atanh(x),
+    "logaddexp": lambda a, b: (
+        mpmath.log(mpmath.exp(a) + mpmath.exp(b)),
+        (1 / (1 + mpmath.exp(b - a)), 1 / (1 + mpmath.exp(a - b))),
+    ),
     "erf": _simple(mpmath.erf, lambda x: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
     "erfc": _simple(mpmath.erfc, lambda x: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
     "lgamma": lambda x: (

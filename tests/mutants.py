@@ -99,6 +99,8 @@ EDGES: dict[str, list[tuple[int, float]]] = {
     "xlogy": [(0, 0.0)],  # x = 0, where y = 0 is allowed
     "div": [(1, 0.0)],
     "mod": [(1, 0.0)],
+    "acosh": [(0, 1.0)],
+    "atanh": [(0, -1.0), (0, 1.0)],
 }
 # Primitives with a domain but no edge that a float64 can reach.
 NO_EDGE = {
@@ -485,8 +487,11 @@ def _equivalents() -> dict[str, str]:
         both(f"{name}:MODE:0", ("zero",), _OUTSIDE + " (x > 0)")
     both("log1p:MODE:0", ("edge(x=-1)",), _OUTSIDE + " (x > -1)")
     both("div:MODE:1", ("zero",), _OUTSIDE + " (y ≠ 0)")
+    both("acosh:MODE:0", ("zero",), _OUTSIDE + " (x ≥ 1)")
+    both("atanh:MODE:0", ("edge(x=-1)", "edge(x=1)"), _OUTSIDE + " (-1 < x < 1)")
     both("div:MODE:0", ("edge(y=0)",), _OUTSIDE + " (y ≠ 0)")
     infinite = "the rule is ±inf at the point, and ±inf + 2 is ±inf: no value changes"
+    both("acosh:MODE:0", ("edge(x=1)",), infinite + " (1/(sqrt(0)·sqrt(2)))")
     both("sqrt:MODE:0", ("zero",), infinite + " (0.5/sqrt(0))")
     for name in ("asin", "acos"):
         both(f"{name}:MODE:0", ("edge(x=-1)", "edge(x=1)"), infinite + " (1/sqrt(0))")
@@ -727,6 +732,10 @@ def _table() -> dict[str, list[Program]]:
         ),
         ("sum(expand_dims(x, axis=[0, 2]) * [[[1], [-2]]]) * y", [{"x": X23[0][:2], "y": 2.0}]),
     ]
+    t["asinh"] = _unary("asinh({})", [0.0, *TINY, *ORDINARY, *HUGE])
+    t["acosh"] = _unary("acosh({})", [1.5, 1 + 2.0**-30, 30.0, 1e300], inner="x*x + 1.5")
+    t["atanh"] = _unary("atanh({})", [0.0, *TINY, 0.7, -0.5, 0.999999, -0.999999])
+    t["logaddexp"] = _binary("logaddexp({a}, {b})", _two_args())
     t["erf"] = _unary("erf({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, -6.0])
     t["erfc"] = _unary("erfc({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, 10.0])
     near_poles = [0.5, 2.5, 1e-8, 1e6, -0.5, -2.25, 30.0]

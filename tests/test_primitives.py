@@ -362,6 +362,26 @@ CASES: list[Case] = [
             ("round", lambda x: mpf(round(x))),  # Python's round: halves to even
         ]
     ),
+    # Inverse hyperbolic functions and logaddexp: huge, tiny, and next to the domain's edges.
+    unary("asinh", mpmath.asinh, *SMALL, p(30), p(-1e6), p(1e154), p(1e300), p(-1e300)),
+    unary(
+        "acosh",
+        mpmath.acosh,
+        *(p(1 + 2**-40), p(1 + 2**-52), p(1.5), p(2), p(30), p(1e6), p(1e154), p(1e300)),
+    ),
+    unary(
+        "atanh",
+        mpmath.atanh,
+        *(p(0), p(0.5), p(-0.75), p(1e-8), p(-1e-8), p(1e-300)),
+        *(p(0.999999), p(-0.999999), p(1 - 2**-40), p(-(1 - 2**-53))),
+    ),
+    binary(
+        "logaddexp",
+        "logaddexp(x, y)",
+        lambda a, b: mpmath.log(mpmath.exp(a) + mpmath.exp(b)),
+        *(p(0, 0), p(1, 2), p(-3, 5), p(1e-300, -1e-300), p(800, 799), p(-1000, -1001)),
+        *(p(700, -700), p(30, 1e-8), p(1e300, 0)),
+    ),
     # Special functions (scipy.special): tiny, huge and near-pole arguments.
     unary(
         "erf",

@@ -56,6 +56,10 @@ def _heaviside(x, h0):
     return mpmath.mpf(0) if x < 0 else mpmath.mpf(1) if x > 0 else h0
 
 
+def _reject(why: str):
+    raise _Reject(why)
+
+
 def _not_pole(x):
     if x <= 0 and x == mpmath.floor(x):
         raise _Reject("a pole of the gamma function")
@@ -122,6 +126,10 @@ MPMATH: dict[str, tuple[Callable, Callable | None]] = {
         lambda x: x - mpmath.nint(x),
     ),
     "round": (mpmath.nint, lambda x: x - mpmath.floor(x) - mpmath.mpf(0.5)),
+    "asinh": (mpmath.asinh, None),
+    "acosh": (lambda x: _real(mpmath.acosh(x)) if x >= 1 else _reject("acosh below 1"), None),
+    "atanh": (lambda x: mpmath.atanh(x) if -1 < x < 1 else _reject("atanh outside (-1, 1)"), None),
+    "logaddexp": (lambda a, b: mpmath.log(mpmath.exp(a) + mpmath.exp(b)), None),
     "erf": (mpmath.erf, None),
     "erfc": (mpmath.erfc, None),
     "lgamma": (lambda x: mpmath.log(abs(_gamma(x))), None),

@@ -285,3 +285,34 @@ register(Primitive(
     python="_softplus(@0)", python_uses=(_softplus,),
 ))
 # fmt: on
+
+# Inverse hyperbolic functions and logaddexp. Their derivatives avoid the forms that overflow
+# or cancel: 1/hypot(x, 1) rather than 1/√(x² + 1), √(x − 1)·√(x + 1) rather than √(x² − 1),
+# (1 − x)(1 + x) rather than 1 − x². Not marked analytic: numpy's complex forwards of these are
+# not held to a few ulps in a tiny imaginary part here, so the checker takes differences.
+# fmt: off
+register(Primitive(
+    "asinh", 1, lambda x: np.arcsinh(np.real(x)), "inverse hyperbolic sine",
+    partials=(lambda ans, x: 1 / hypot(x, 1.0),),
+    latex=r"\operatorname{arsinh}\left(@0\right)", python="np.arcsinh(@0)",
+))
+register(Primitive(
+    "acosh", 1, lambda x: np.arccosh(np.real(x)), "inverse hyperbolic cosine, for x ≥ 1",
+    partials=(lambda ans, x: 1 / (sqrt(x - 1) * sqrt(x + 1)),),
+    domain=Domain("x ≥ 1", lambda x: x >= 1), singular=lambda x: x - 1,
+    latex=r"\operatorname{arcosh}\left(@0\right)", python="np.arccosh(@0)",
+))
+register(Primitive(
+    "atanh", 1, lambda x: np.arctanh(np.real(x)), "inverse hyperbolic tangent, for |x| < 1",
+    partials=(lambda ans, x: 1 / ((1 - x) * (1 + x)),),
+    domain=Domain("-1 < x < 1", lambda x: (x > -1) & (x < 1)),
+    singular=lambda x: (1 - x) * (1 + x),
+    latex=r"\operatorname{artanh}\left(@0\right)", python="np.arctanh(@0)",
+))
+register(Primitive(
+    "logaddexp", 2, lambda a, b: np.logaddexp(np.real(a), np.real(b)),
+    "log(e^a + e^b), without overflow (numpy's logaddexp)",
+    partials=(lambda ans, a, b: sigmoid(a - b), lambda ans, a, b: sigmoid(b - a)),
+    params=("a", "b"), python="np.logaddexp(@0, @1)",
+))
+# fmt: on
