@@ -237,3 +237,27 @@ def test_eval_of_a_trap_prints_no_warning() -> None:
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     assert '"x": 0' in r.stdout.replace("0.0", "0")
+
+
+def test_an_inf_the_program_writes_is_its_meaning_a_nan_made_of_it_a_fault() -> None:
+    assert evaluate("clip(x, -inf, inf)", {"x": 2.0}).faults == []
+    assert evaluate("where(x > 0, x, -inf)", {"x": -1.0}).faults == []
+    (fault,) = evaluate("x + inf - inf", {"x": 1.0}).faults
+    assert "is nan" in fault.message
+    (fault,) = evaluate("x*inf", {"x": 0.0}).faults
+    assert fault.message.startswith("x*inf is nan")
+
+
+@pytest.mark.parametrize(
+    "text", ["polygamma(inf, x)", "polygamma(x, n=inf)", "log_softmax(v, axis=inf)", "eye(inf)*x"]
+)
+def test_an_infinite_size_or_order_is_a_located_error(text) -> None:
+    r = run("eval", text, "--x", "1", "--v", "1,2")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert "Warning" not in r.stderr, r.stderr
+
+
+def test_conditions_keep_float32() -> None:
+    program = compile_program("(x > 0)*x + (x < 1 and not x > 2) + digamma(x)")
+    (value,), _, _ = run_graph([program.output], {"x": 0.5}, np.float32)
+    assert np.asarray(value).dtype == np.float32

@@ -207,3 +207,13 @@ def test_new_axes_are_where_numpy_puts_them(text, numpy) -> None:
         moved[name][idx] += 1.0
         probe[idx] = np.sum((numpy(moved["v"], moved["A"]) - numpy(v, A)) * weights)
     np.testing.assert_allclose(r.gradient[name], probe, rtol=1e-12, atol=1e-14)
+
+
+def test_a_nan_off_the_diagonal_is_not_hidden_by_trace() -> None:
+    r = evaluate("trace(log(A))", {"A": np.array([[1.0, -1.0], [-1.0, 2.0]])})
+    assert any("log(A) is nan" in f.message for f in r.faults), [f.message for f in r.faults]
+
+
+def test_det_of_empty_matrices_is_one() -> None:
+    assert float(evaluate("det(A)", {"A": np.zeros((0, 0))}).value) == 1.0
+    np.testing.assert_array_equal(evaluate("det(A)", {"A": np.zeros((2, 0, 0))}).value, [1.0, 1.0])

@@ -72,12 +72,24 @@ def watched_values(order: Sequence[Node]) -> tuple[list[Node], list[float]]:
         if prim.singular is not None:
             with node.graph.deriving(node):
                 witness = prim.singular(*node.inputs, *node.attrs)
-            if isinstance(witness, Node) and (
-                witness in moving or any(i in moving for i in witness.inputs)
-            ):
+            if isinstance(witness, Node) and _moves(witness, moving):
                 nodes.append(witness)
                 reach.append(math.nan)
     return nodes, reach
+
+
+def _moves(witness: Node, moving: set[Node]) -> bool:
+    """Whether a node built from the program's nodes (a witness such as (1 − x)(1 + x)) depends
+    on one that moves: a walk down to the program's nodes, never recursive."""
+    stack, seen = [witness], set()
+    while stack:
+        node = stack.pop()
+        if node in moving:
+            return True
+        if node not in seen:
+            seen.add(node)
+            stack.extend(node.inputs)
+    return False
 
 
 def rounding_scale(

@@ -164,21 +164,37 @@ class _Faults:
         self.found: list[Fault] = []
         self.taint: dict[Node, set[int]] = {}  # the faults behind each value that is not finite
         self.hidden: set[int] = set()  # faults whose nan or inf a finite value hid
+        self.written: set[Node] = set()  # values whose inf comes from an inf the program wrote
 
     def see(self, node: Node, value: Any, args: list[Any]) -> None:
         taint = self.taint
         if not _finite(value):
-            if all(_finite(a) for a in args):
+            if any(i in taint for i in node.inputs):
+                taint[node] = set().union(*(taint.get(i, ()) for i in node.inputs))
+            elif all(_finite(a) for a in args) or self._nan_from_written(node, value, args):
                 taint[node] = {len(self.found)}
                 self.found.append(_fault(node, value, args))
-            else:
-                taint[node] = set().union(*(taint.get(i, ()) for i in node.inputs))
+            else:  # an inf the program wrote, passed on (x + inf): its meaning, not a fault
+                self.written.add(node)
         elif taint:
             # An empty result swallows whatever its inputs held (a sum over a 0-length axis).
             passes = () if _empty(value) else REGISTRY[node.op].passes_nonfinite
             for k, i in enumerate(node.inputs):
                 if k not in passes and i in taint:
                     self.hidden |= taint[i]
+
+    def _nan_from_written(self, node: Node, value: Any, args: list[Any]) -> bool:
+        """A nan made here from an inf the program wrote (x + inf - inf, 0·inf): a fault of its
+        own. An inf that only passes on (x + inf, -inf·x) is the program's meaning, not one."""
+        written = self.written
+        made = [
+            a
+            for i, a in zip(node.inputs, args, strict=True)
+            if i.op != "const" and i not in written
+        ]
+        if not all(_finite(a) for a in made) or not np.any(np.isnan(value)):
+            return False
+        return not any(np.any(np.isnan(a)) for a in args)
 
     def reaching(self, outputs: Sequence[Node]) -> list[Fault]:
         reached = set(self.hidden)

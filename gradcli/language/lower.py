@@ -133,7 +133,12 @@ def _attribute(param: str, given: tuple[Node, Span], call: CallArgs) -> Any:
     list of them (axes=[1, 0]); the primitive's shape rule checks which it takes."""
     node, span = given
     value = node.value if node.op == "const" else None
-    whole = value is not None and np.ndim(value) <= 1 and np.all(np.mod(value, 1) == 0)
+    whole = (
+        value is not None
+        and np.ndim(value) <= 1
+        and bool(np.all(np.isfinite(value)))
+        and bool(np.all(np.mod(value, 1) == 0))
+    )
     if not whole:
         raise call.error(
             f"{param} must be a whole number (or a list of them) written in the program", span

@@ -50,9 +50,15 @@ def _truth(x: Any) -> Any:
     return np.real(x) != 0
 
 
+def _as_number(truth: Any, *inputs: Any) -> Any:
+    """0s and 1s in the inputs' float type: float32 stays float32."""
+    kind = np.result_type(*(np.real(np.asarray(i)) for i in inputs), np.float32)
+    return np.asarray(truth).astype(kind)
+
+
 def _comparison(name: str, symbol: str, test: Any, doc: str, latex: str) -> None:
     register(Primitive(
-        name, 2, lambda a, b: test(np.real(a), np.real(b)).astype(float), doc,
+        name, 2, lambda a, b: _as_number(test(np.real(a), np.real(b)), a, b), doc,
         partials=(lambda ans, a, b: None, lambda ans, a, b: None), params=("a", "b"),
         kink=lambda a, b: a - b, jump=True, boolean=True, analytic=True,
         operator=Operator(symbol, 0, "none"), python=f"np.{name}(@0, @1).astype(float)",
@@ -77,7 +83,7 @@ register(
     Primitive(
         "logical_and",
         2,
-        lambda a, b: (_truth(a) & _truth(b)).astype(float),
+        lambda a, b: _as_number(_truth(a) & _truth(b), a, b),
         "1 where a and b are both true (nonzero), else 0 (also written a and b)",
         partials=(lambda ans, a, b: None, lambda ans, a, b: None),
         params=("a", "b"),
@@ -94,7 +100,7 @@ register(
     Primitive(
         "logical_or",
         2,
-        lambda a, b: (_truth(a) | _truth(b)).astype(float),
+        lambda a, b: _as_number(_truth(a) | _truth(b), a, b),
         "1 where a or b is true (nonzero), else 0 (also written a or b)",
         partials=(lambda ans, a, b: None, lambda ans, a, b: None),
         params=("a", "b"),
@@ -108,7 +114,7 @@ register(
     )
 )
 register(Primitive(
-    "logical_not", 1, lambda a: (~_truth(a)).astype(float),
+    "logical_not", 1, lambda a: _as_number(~_truth(a), a),
     "1 where a is false (0), else 0 (also written not a)",
     partials=(lambda ans, a: None,), params=("a",),
     kink=_truth_switch, jump=True, boolean=True, analytic=True,

@@ -86,7 +86,7 @@ register(Primitive(
     "the sum of the diagonal of a matrix (of the last two axes, as numpy.linalg.trace)",
     vjp=_trace_vjp, jvp=lambda node, ts, shape_of: _apply("trace", ts[0]), shape=_trace_shape,
     batch=lambda args, flags, items, out: _trace(args[0]), analytic=True,
-    passes_nonfinite=(0,), latex=r"\operatorname{tr}\left(@0\right)",
+    latex=r"\operatorname{tr}\left(@0\right)",
     python="np.trace(@0, axis1=-2, axis2=-1)",
 ))  # fmt: skip
 
@@ -119,7 +119,7 @@ register(Primitive(
     "diag", 1, np.diag,
     "the diagonal matrix of a vector, or the diagonal of a matrix, as numpy's diag",
     vjp=_diag_vjp, jvp=lambda node, ts, shape_of: _apply("diag", ts[0]), shape=_diag_shape,
-    batch=_diag_batched, analytic=True, passes_nonfinite=(0,),
+    batch=_diag_batched, analytic=True,
 ))  # fmt: skip
 
 
@@ -303,7 +303,7 @@ register(Primitive(
     jvp=lambda node, ts, shape_of: node * _log_rate(node.inputs[0], ts[0], _same),
     magnitude_vjp=lambda node, g, shape_of: _det_vjp(node, g, shape_of, _abs),
     error_jvp=lambda node, es, shape_of: _abs(node) * _log_rate(node.inputs[0], es[0], _abs),
-    shape=lambda s: s[:-2] if _square("det", s) else s,
+    shape=lambda s: (_square("det", s), s[:-2])[1],
     batch=lambda args, flags, items, out: np.linalg.det(args[0]),
     latex=r"\det\left(@0\right)", python="np.linalg.det(@0)",
 ))  # fmt: skip
@@ -314,7 +314,7 @@ register(Primitive(
     jvp=lambda node, ts, shape_of: _log_rate(node.inputs[0], ts[0], _same),
     magnitude_vjp=lambda node, g, shape_of: _logdet_vjp(node, g, shape_of, _abs),
     error_jvp=lambda node, es, shape_of: _log_rate(node.inputs[0], es[0], _abs),
-    shape=lambda s: s[:-2] if _square("logdet", s) else s,
+    shape=lambda s: (_square("logdet", s), s[:-2])[1],
     batch=lambda args, flags, items, out: _logdet(args[0]),
     domain=Domain(
         "det A > 0", lambda a: np.linalg.slogdet(a)[0] > 0,

@@ -348,7 +348,8 @@ def _log_softmax(call: Any) -> Node:
     axis: Any = -1
     if "axis" in call.keywords:
         node, span = call.keywords["axis"]
-        whole = node.op == "const" and np.ndim(node.value) == 0 and node.value == int(node.value)
+        value = node.value if node.op == "const" else None
+        whole = value is not None and np.ndim(value) == 0 and np.isfinite(value) and value % 1 == 0
         if not whole:
             raise call.error("log_softmax's axis is one whole number written in the program", span)
         axis = int(node.value)

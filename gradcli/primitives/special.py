@@ -45,8 +45,9 @@ def _reflected(x: Any, function: Any, sign: float, pole: Any) -> Any:
     with r = x − round(x) exact, so that the term that carries the pole keeps its digits.
     scipy's own digamma loses them next to the poles (3.7e-11 relative at −2.999999, 6e-9 at
     −1 + 2^-30)."""
-    x = np.real(np.asarray(x, dtype=float))
-    out = np.array(function(x), dtype=float)
+    x = np.real(np.asarray(x))
+    x = x.astype(np.result_type(x, np.float32))  # float32 stays float32
+    out = np.array(function(x), dtype=x.dtype)
     negative = x < 0
     if np.any(negative):
         xn = x[negative]
@@ -163,7 +164,7 @@ def _lower_polygamma(call: Any) -> Node:
     else:
         raise call.error("polygamma takes n and x, as in polygamma(1, x)")
     n = node.value if node.op == "const" else None
-    if n is None or np.ndim(n) or n < 0 or n != int(n):
+    if n is None or np.ndim(n) or not np.isfinite(n) or n < 0 or n % 1 != 0:
         raise call.error("polygamma's n is a whole number ≥ 0 written in the program", span)
     return call.graph.apply("polygamma", x, attrs=(int(n),), span=call.call.span)
 
