@@ -60,6 +60,24 @@ def _reject(why: str):
     raise _Reject(why)
 
 
+def _small_derivative(x):
+    """digamma′(x) ≈ 1/x² overflows float64 for |x| < 1e-154: a local derivative out of range,
+    skipped as values out of range are."""
+    if abs(x) < mpmath.mpf("1e-150"):
+        raise _Reject("digamma's derivative overflows float64")
+    return x
+
+
+def _steps(distance):
+    """The kink function of floor, ceil, trunc and round: 0 (on a jump) beyond 2^52, where
+    every float64 is a whole number and the jumps are closer than float64 can resolve."""
+
+    def kink(x):
+        return mpmath.mpf(0) if abs(x) >= 2**52 else distance(x)
+
+    return kink
+
+
 def _not_pole(x):
     if x <= 0 and x == mpmath.floor(x):
         raise _Reject("a pole of the gamma function")
@@ -82,8 +100,8 @@ MPMATH: dict[str, tuple[Callable, Callable | None]] = {
     "sin": (mpmath.sin, None),
     "cos": (mpmath.cos, None),
     "tan": (mpmath.tan, None),
-    "asin": (mpmath.asin, None),
-    "acos": (mpmath.acos, None),
+    "asin": (mpmath.asin, lambda x: 1 - abs(x)),  # not differentiable at ±1, its edges
+    "acos": (mpmath.acos, lambda x: 1 - abs(x)),
     "atan": (mpmath.atan, None),
     # the angle jumps across the negative x axis, and the origin is a kink
     "atan2": (mpmath.atan2, lambda y, x: min(abs(y) if x < 0 else 1, mpmath.hypot(x, y))),
@@ -100,7 +118,8 @@ MPMATH: dict[str, tuple[Callable, Callable | None]] = {
     "log1p": (mpmath.log1p, None),
     "xlogy": (_xlogy, None),
     "sqrt": (mpmath.sqrt, lambda x: x),  # not differentiable at 0, the edge of its domain
-    "pow": (mpmath.power, None),
+    # a base of 0 is the edge of the domain for an exponent that is not whole (0^0.5)
+    "pow": (mpmath.power, lambda x, y: x if y != mpmath.floor(y) else mpmath.mpf(1)),
     "sigmoid": (lambda x: 1 / (1 + mpmath.exp(-x)), None),
     "softplus": (lambda x: mpmath.log1p(mpmath.exp(x)), None),
     "abs": (mpmath.fabs, lambda x: x),
@@ -119,21 +138,24 @@ MPMATH: dict[str, tuple[Callable, Callable | None]] = {
     "logical_and": (lambda a, b: mpmath.mpf(bool(a) and bool(b)), lambda a, b: a * b),
     "logical_or": (lambda a, b: mpmath.mpf(bool(a) or bool(b)), lambda a, b: a * b),
     "logical_not": (lambda a: mpmath.mpf(not a), lambda a: a),
-    "floor": (mpmath.floor, lambda x: x - mpmath.nint(x)),
-    "ceil": (mpmath.ceil, lambda x: x - mpmath.nint(x)),
+    "floor": (mpmath.floor, _steps(lambda x: x - mpmath.nint(x))),
+    "ceil": (mpmath.ceil, _steps(lambda x: x - mpmath.nint(x))),
     "trunc": (
         lambda x: mpmath.floor(x) if x >= 0 else mpmath.ceil(x),
-        lambda x: x - mpmath.nint(x),
+        _steps(lambda x: x - mpmath.nint(x)),
     ),
-    "round": (mpmath.nint, lambda x: x - mpmath.floor(x) - mpmath.mpf(0.5)),
+    "round": (mpmath.nint, _steps(lambda x: x - mpmath.floor(x) - mpmath.mpf(0.5))),
     "asinh": (mpmath.asinh, None),
-    "acosh": (lambda x: _real(mpmath.acosh(x)) if x >= 1 else _reject("acosh below 1"), None),
+    "acosh": (
+        lambda x: _real(mpmath.acosh(x)) if x >= 1 else _reject("acosh below 1"),
+        lambda x: x - 1,  # not differentiable at 1, its edge
+    ),
     "atanh": (lambda x: mpmath.atanh(x) if -1 < x < 1 else _reject("atanh outside (-1, 1)"), None),
     "logaddexp": (lambda a, b: mpmath.log(mpmath.exp(a) + mpmath.exp(b)), None),
     "erf": (mpmath.erf, None),
     "erfc": (mpmath.erfc, None),
     "lgamma": (lambda x: mpmath.log(abs(_gamma(x))), None),
-    "digamma": (lambda x: mpmath.digamma(_not_pole(x)), None),
+    "digamma": (lambda x: mpmath.digamma(_small_derivative(_not_pole(x))), None),
     "mod": (_mod, lambda x, y: x / y - mpmath.nint(x / y) if y else mpmath.mpf(0)),
 }
 
@@ -394,9 +416,10 @@ def _names(tree: tuple) -> set[str]:
     while stack:
         node = stack.pop()
         if isinstance(node, tuple):
-            if node[:1] == ("name",):
+            if len(node) == 2 and node[0] == "name":
                 out.add(node[1])
-            stack.extend(node[1:])
+            else:
+                stack.extend(node)
         elif isinstance(node, list):
             stack.extend(node)
     return out
@@ -497,6 +520,7 @@ def _interpret(tree, scope, run: _Run):
         args = [_interpret(tree[2], scope, run), _interpret(tree[3], scope, run)]
         if tree[1] in ("^", "**"):
             _negative_base(args[0], tree[3])
+            return run.apply(_BINARY[tree[1]], args, MPMATH["pow"][1])
         return run.apply(_BINARY[tree[1]], args)
     name, args = tree[1], tree[2]
     if name == "pow":
