@@ -118,8 +118,9 @@ MPMATH: dict[str, tuple[Callable, Callable | None]] = {
     "log1p": (mpmath.log1p, None),
     "xlogy": (_xlogy, None),
     "sqrt": (mpmath.sqrt, lambda x: x),  # not differentiable at 0, the edge of its domain
-    # a base of 0 is the edge of the domain for an exponent that is not whole (0^0.5)
-    "pow": (mpmath.power, lambda x, y: x if y != mpmath.floor(y) else mpmath.mpf(1)),
+    # a base of 0 is the edge of the domain for an exponent that is not whole (0^0.5), and a
+    # jump in the exponent at 0 (0^y is 0 for y > 0, 1 at y = 0)
+    "pow": (mpmath.power, lambda x, y: x if y != mpmath.floor(y) or y <= 0 else mpmath.mpf(1)),
     "sigmoid": (lambda x: 1 / (1 + mpmath.exp(-x)), None),
     "softplus": (lambda x: mpmath.log1p(mpmath.exp(x)), None),
     "abs": (mpmath.fabs, lambda x: x),
