@@ -79,40 +79,23 @@ _comparison("not_equal", "!=", np.not_equal, "1 where a ≠ b, else 0 (a jump wh
 # fmt: on
 # equal (==) is registered with the piecewise functions, where derivatives use it.
 
-register(
-    Primitive(
-        "logical_and",
-        2,
-        lambda a, b: _as_number(_truth(a) & _truth(b), a, b),
-        "1 where a and b are both true (nonzero), else 0 (also written a and b)",
-        partials=(lambda ans, a, b: None, lambda ans, a, b: None),
-        params=("a", "b"),
-        kink=_truth_switch,
-        jump=True,
-        boolean=True,
-        analytic=True,
-        operator=Operator("and", -2, "left"),
-        python="np.logical_and(@0, @1).astype(float)",
-        latex=r"\left[@0 \land @1\right]",
-    )
-)
-register(
-    Primitive(
-        "logical_or",
-        2,
-        lambda a, b: _as_number(_truth(a) | _truth(b), a, b),
-        "1 where a or b is true (nonzero), else 0 (also written a or b)",
-        partials=(lambda ans, a, b: None, lambda ans, a, b: None),
-        params=("a", "b"),
-        kink=_truth_switch,
-        jump=True,
-        boolean=True,
-        analytic=True,
-        operator=Operator("or", -3, "left"),
-        python="np.logical_or(@0, @1).astype(float)",
-        latex=r"\left[@0 \lor @1\right]",
-    )
-)
+
+def _logical(name: str, combine: Any, doc: str, symbol: str, precedence: int, latex: str) -> None:
+    """and, or: 1 where combine(truth of a, truth of b), else 0; a jump where a number used as
+    a condition crosses 0."""
+    register(Primitive(
+        f"logical_{name}", 2, lambda a, b: _as_number(combine(_truth(a), _truth(b)), a, b), doc,
+        partials=(lambda ans, a, b: None, lambda ans, a, b: None), params=("a", "b"),
+        kink=_truth_switch, jump=True, boolean=True, analytic=True,
+        operator=Operator(symbol, precedence, "left"),
+        python=f"np.logical_{name}(@0, @1).astype(float)", latex=rf"\left[@0 {latex} @1\right]",
+    ))  # fmt: skip
+
+
+_logical("and", np.logical_and, "1 where a and b are both true (nonzero), else 0 (also written "
+         "a and b)", "and", -2, r"\land")  # fmt: skip
+_logical("or", np.logical_or, "1 where a or b is true (nonzero), else 0 (also written a or b)",
+         "or", -3, r"\lor")  # fmt: skip
 register(Primitive(
     "logical_not", 1, lambda a: _as_number(~_truth(a), a),
     "1 where a is false (0), else 0 (also written not a)",
