@@ -543,11 +543,13 @@ class Generator:
                 arg = self._positive(arg)
             elif name in _UNIT:
                 arg = _call(self.rng.choice(("tanh", "sin", "sigmoid")), arg)
+            elif name == "logit":
+                arg = _call("sigmoid", arg)
         return _call(name, arg)
 
     def _binary_call(self, name: str, shape: Shape, depth: int, arrays: bool) -> Tree:
         a, b = (self.expr(s, depth, arrays) for s in self._operand_shapes(shape, 2))
-        if name == "xlogy" and self.rng.random() < 0.5:
+        if name in ("xlogy", "xlog1py") and self.rng.random() < 0.5:
             b = self._positive(b)
         if name == "pow" and self.rng.random() < 0.5:
             a = self._positive(a)
@@ -1069,6 +1071,55 @@ def _atanh(x: mpf) -> tuple[mpf, tuple[mpf]]:
     return mpmath.atanh(x), (1 / (_add_mpf(ONE, -x) * _add_mpf(ONE, x)),)
 
 
+def _cbrt(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    """The real cube root; its derivative is infinite at 0, where the tangent is vertical."""
+    r = mpmath.sign(x) * mpmath.cbrt(abs(x))
+    return r, ((INF if x == 0 else 1 / (3 * r * r)),)
+
+
+def _logit(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    if not 0 < x < 1:
+        raise _domain("logit", x)
+    rest = _add_mpf(ONE, -x)
+    return mpmath.log(x / rest), (1 / (x * rest),)
+
+
+def _sinc(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    """sin(πx)/(πx) and (cos πx − sinc x)/x, the difference taken with the digits it cancels."""
+    if not x:
+        return ONE, (ZERO,)
+    with mpmath.workprec(mpmath.mp.prec + 2 * max(0, -int(mpmath.mag(x))) + 20):
+        slope = (mpmath.cospi(x) - mpmath.sincpi(x)) / x
+    return mpmath.sincpi(x), (+slope,)
+
+
+def _xlog1py(x: mpf, y: mpf) -> tuple[mpf, tuple[mpf, mpf]]:
+    """x·log(1 + y), and 0 where x = 0 whatever y is (as gradcli defines it)."""
+    if x == 0:
+        return ZERO, ((mpmath.log1p(y) if y > -1 else -INF if y == -1 else NAN), ZERO)
+    if y <= -1:
+        raise _domain("xlog1py", x, y)
+    return x * mpmath.log1p(y), (mpmath.log1p(y), x / _add_mpf(ONE, y))
+
+
+def _exp2(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    _exp_guard("exp2", x * mpmath.log(2))
+    v = mpmath.power(2, x)
+    return v, (v * mpmath.log(2),)
+
+
+def _erfc(x: mpf) -> mpf:
+    """erfc, by its asymptotic series beyond 1e6, where mpmath's own overflows a float while
+    estimating (at 1e300): each term is 1e-12 of the last, so eight reach far below 1e-50."""
+    if x < 1e6:
+        return mpmath.erfc(x)
+    u, term, total = 1 / (2 * x * x), ONE, ONE
+    for n in range(1, 9):
+        term *= -(2 * n - 1) * u
+        total += term
+    return mpmath.exp(-x * x) / (x * mpmath.sqrt(mpmath.pi)) * total
+
+
 def _log_gamma(x: mpf) -> mpf:
     """log |Γ(x)|, also for x < 0 (mpmath's loggamma is complex there)."""
     return mpmath.re(mpmath.loggamma(x))
@@ -1145,8 +1196,15 @@ SMOOTH: dict[str, Callable[..., tuple[mpf, tuple]]] = {
         mpmath.log(mpmath.exp(a) + mpmath.exp(b)),
         (1 / (1 + mpmath.exp(b - a)), 1 / (1 + mpmath.exp(a - b))),
     ),
+    "cbrt": _cbrt,
+    "square": lambda x: (x * x, (2 * x,)),
+    "exp2": _exp2,
+    "log_sigmoid": lambda x: (-_softplus(-x)[0], (_sigmoid(-x)[0],)),
+    "logit": _logit,
+    "sinc": _sinc,
+    "xlog1py": _xlog1py,
     "erf": _simple(mpmath.erf, lambda x: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
-    "erfc": _simple(mpmath.erfc, lambda x: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
+    "erfc": _simple(_erfc, lambda x: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
     "lgamma": lambda x: (
         mpmath.log(abs(mpmath.gamma(_off_poles("lgamma", x)))),
         (mpmath.digamma(x),),

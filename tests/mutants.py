@@ -101,6 +101,8 @@ EDGES: dict[str, list[tuple[int, float]]] = {
     "mod": [(1, 0.0)],
     "acosh": [(0, 1.0)],
     "atanh": [(0, -1.0), (0, 1.0)],
+    "logit": [(0, 0.0), (0, 1.0)],
+    "xlog1py": [(0, 0.0)],  # x = 0, where y = −1 is allowed
 }
 # Primitives with a domain but no edge that a float64 can reach.
 NO_EDGE = {
@@ -489,10 +491,12 @@ def _equivalents() -> dict[str, str]:
     both("div:MODE:1", ("zero",), _OUTSIDE + " (y ≠ 0)")
     both("acosh:MODE:0", ("zero",), _OUTSIDE + " (x ≥ 1)")
     both("atanh:MODE:0", ("edge(x=-1)", "edge(x=1)"), _OUTSIDE + " (-1 < x < 1)")
+    both("logit:MODE:0", ("zero", "edge(x=1)"), _OUTSIDE + " (0 < x < 1)")
     both("div:MODE:0", ("edge(y=0)",), _OUTSIDE + " (y ≠ 0)")
     infinite = "the rule is ±inf at the point, and ±inf + 2 is ±inf: no value changes"
     both("acosh:MODE:0", ("edge(x=1)",), infinite + " (1/(sqrt(0)·sqrt(2)))")
     both("sqrt:MODE:0", ("zero",), infinite + " (0.5/sqrt(0))")
+    both("cbrt:MODE:0", ("zero",), infinite + " (1/(3·cbrt(0)²))")
     for name in ("asin", "acos"):
         both(f"{name}:MODE:0", ("edge(x=-1)", "edge(x=1)"), infinite + " (1/sqrt(0))")
     return out
@@ -736,6 +740,16 @@ def _table() -> dict[str, list[Program]]:
     t["acosh"] = _unary("acosh({})", [1.5, 1 + 2.0**-30, 30.0, 1e300], inner="x*x + 1.5")
     t["atanh"] = _unary("atanh({})", [0.0, *TINY, 0.7, -0.5, 0.999999, -0.999999])
     t["logaddexp"] = _binary("logaddexp({a}, {b})", _two_args())
+    t["cbrt"] = _unary("cbrt({})", [0.7, -2.5, *TINY, 27.0, 1e300], inner="x*x + 1")
+    t["square"] = _unary("square({})", [0.0, *TINY, *ORDINARY, 1e150])
+    t["exp2"] = _unary("exp2({})", [0.0, *TINY, *ORDINARY, 1000.0, -1070.0])
+    t["log_sigmoid"] = _unary("log_sigmoid({})", [0.0, *TINY, *ORDINARY, 800.0, -800.0])
+    t["logit"] = _unary("logit({})", [0.5, 0.3, 1e-300, 0.999999, 0.75], inner="sigmoid(x)")
+    t["sinc"] = _unary("sinc({})", [0.0, *TINY, *ORDINARY, 0.05, 1e6 + 0.25, 1e300])
+    t["xlog1py"] = _binary(
+        "xlog1py({a}, {b})",
+        [(0.0, 2.0), (1.5, 0.5), (-1.0, 3.0), (2.0, 2.0), (1.0, 1e-300), (0.7, 0.0), (0.0, -1.0)],
+    )
     t["erf"] = _unary("erf({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, -6.0])
     t["erfc"] = _unary("erfc({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, 10.0])
     near_poles = [0.5, 2.5, 1e-8, 1e6, -0.5, -2.25, 30.0]

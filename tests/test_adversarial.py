@@ -95,9 +95,9 @@ def test_every_function_of_the_registry_has_a_reference() -> None:
 
 def test_a_function_without_a_reference_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     """A new function in the registry is an error until it has a reference, never skipped."""
-    fake = dataclasses.replace(REGISTRY["sin"], name="sinc")
-    monkeypatch.setitem(REGISTRY, "sinc", fake)
-    with pytest.raises(MissingReference, match="sinc"):
+    fake = dataclasses.replace(REGISTRY["sin"], name="sinpi")
+    monkeypatch.setitem(REGISTRY, "sinpi", fake)
+    with pytest.raises(MissingReference, match="sinpi"):
         require_references()
     with pytest.raises(MissingReference):
         Generator(random.Random(0))

@@ -411,6 +411,9 @@ ELEMENTWISE: dict[str, Elementwise] = {
     "sech": unary(lambda z: 1 / mpmath.cosh(z), 710, 710.4),
     "sigmoid": unary(lambda z: 1 / (1 + mpmath.exp(-z)), 36, 37, 800),
     "softplus": unary(_softplus, 36, 37, 800),
+    "log_sigmoid": unary(lambda z: -_softplus(-z), -36, -37, -800, 36, 800),
+    "square": unary(lambda z: z * z, 1e154, 1.3e154, 1e-160),
+    "exp2": unary(lambda z: mpmath.power(2, z), -1074, 1023.5, 0.5),
     # Kinks: analytic on each side, the piece chosen by the real parts; not on the kink itself.
     "abs": unary(lambda z: z if mpmath.re(z) >= 0 else -z, domain=lambda x: x != 0),
     "relu": unary(lambda z: z if mpmath.re(z) > 0 else mpc(0), domain=lambda x: x != 0),

@@ -80,6 +80,15 @@ def _loses(a, b):
     return _wins(b, a)
 
 
+def _sinc_partial(x):
+    """(cos πx − sinc x)/x, and 0 at 0, with the precision raised by the digits the
+    difference cancels (x² of them relative, for small x)."""
+    if not x:
+        return mpf(0)
+    with mp.workprec(mp.prec + 2 * max(0, -int(mpmath.mag(x))) + 20):
+        return +((mpmath.cospi(x) - mpmath.sincpi(x)) / x)
+
+
 # --- The table -------------------------------------------------------------------------------
 
 
@@ -382,6 +391,42 @@ CASES: list[Case] = [
         *(p(0, 0), p(1, 2), p(-3, 5), p(1e-300, -1e-300), p(800, 799), p(-1000, -1001)),
         *(p(700, -700), p(30, 1e-8), p(1e300, 0)),
     ),
+    # Powers, roots, logistic forms and sinc.
+    unary(
+        "cbrt",
+        lambda x: mpmath.sign(x) * mpmath.cbrt(abs(x)),
+        *(p(0.5), p(-1.25), p(1e-8), p(-1e-8), p(1e-300), p(27), p(-1e6), p(1e300), p(-1e300)),
+        # cbrt(x)² is 1.7e-216 here, so 1/(3·cbrt(x)²) is still a normal number.
+        p(5e-324, rtol=1e-12, why="subnormal x: cbrt is exact to the half-ulp of its input"),
+    ),
+    unary("square", lambda x: x * x, *SMALL, p(1e154), p(-1e-154), p(3e-160)),
+    unary("exp2", lambda x: mpf(2) ** x, *SMALL, p(30), p(1023.5), p(-1022.5), p(-1074)),
+    unary(
+        "log_sigmoid",
+        lambda x: -mpmath.log1p(mpmath.exp(-x)),
+        *(*SMALL, p(30), p(-30), p(800), p(-800), p(1e300), p(-1e300)),
+    ),
+    unary(
+        "logit",
+        lambda x: mpmath.log(x / (1 - x)),
+        *(p(0.5), p(0.5 + 2**-40), p(0.5 - 2**-41), p(0.3), p(0.75), p(0.25), p(0.7)),
+        *(p(1e-8), p(1e-300), p(1 - 2**-53), p(0.999999)),
+    ),
+    unary(
+        "sinc",
+        mpmath.sincpi,
+        *(*SMALL, p(0.05), p(-0.0999), p(0.1), p(0.3), p(-0.5), p(1), p(2.5), p(3 + 2**-40)),
+        *(p(1e6 + 0.25), p(-1e6 - 0.5 - 2**-30), p(1e15 + 0.5), p(2.0**52 + 1), p(1e300)),
+        partial=_sinc_partial,
+    ),
+    binary(
+        "xlog1py",
+        "xlog1py(x, y)",
+        lambda x, y: x * mpmath.log1p(y),
+        *(p(2, 0.5), p(-3, 1e-8), p(1e-300, -0.5), p(0, 3), p(1.5, -1 + 2**-40), p(7, 1e300)),
+        *(p(0.25, 1e-300), p(-1e300, 1e-300)),
+        partials=(lambda x, y: mpmath.log1p(y), lambda x, y: x / (1 + y)),
+    ),
     # Special functions (scipy.special): tiny, huge and near-pole arguments.
     unary(
         "erf",
@@ -531,6 +576,8 @@ def at(expr: str, values: dict, *expected, xfail: str = ""):
         at("sign(x)", {"x": 0.0}, 0.0, {"x": 0.0}),
         at("heaviside(x, h)", {"x": 0.0, "h": 0.25}, 0.25, {"x": 0.0, "h": 1.0}),
         at("heaviside(x, h)", {"x": 1e-300, "h": 0.25}, 1.0, {"x": 0.0, "h": 0.0}),
+        # 0·log(1 + y) is 0 along y at y = −1 too: both partials 0, as for xlogy at y = 0.
+        at("xlog1py(x, y)", {"x": 0.0, "y": -1.0}, 0.0, {"x": 0.0, "y": 0.0}),
     ],
 )
 def test_kink_conventions(expr, values, value, gradient) -> None:
@@ -538,6 +585,14 @@ def test_kink_conventions(expr, values, value, gradient) -> None:
     assert float(r.value) == value
     assert {k: float(g) for k, g in r.gradient.items()} == gradient
     assert r.faults == []
+
+
+def test_the_infinite_slope_of_cbrt_at_0_is_reported() -> None:
+    """cbrt is defined at 0 and its derivative is +inf there (the tangent is vertical): the
+    gradient says so, and the fault names the division that made it."""
+    r = evaluate("cbrt(x)", {"x": 0.0})
+    assert float(r.value) == 0.0 and r.gradient["x"] == np.inf
+    assert r.faults and "derivative of cbrt(x) is inf" in r.faults[0].message
 
 
 @pytest.mark.parametrize(

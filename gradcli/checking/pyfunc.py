@@ -217,7 +217,7 @@ def _register(f_name, df_name, value_of, partial_of, arity: int, target: str) ->
         Primitive(
             f_name, arity, scalar, f"the Python function {target}",
             vjp=vjp, magnitude_vjp=magnitude, jvp=jvp, error_jvp=error_jvp, public=False,
-            foldable=False,
+            foldable=False, opaque=True,
             shape=lambda *shapes: (),
         )
     )  # fmt: skip

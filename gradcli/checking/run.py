@@ -290,10 +290,11 @@ class Run:
         return (self.base_sign[points][:, : self.kink_columns][:, moved] == 0).any(axis=1)
 
     def _opaque(self, var: str) -> bool:
-        """Whether `var` reaches a function that neither continues analytically nor names its
-        kinks: the graph cannot say where it is not differentiable."""
+        """Whether `var` reaches a function whose kinks are unknown (a Python function): the
+        graph cannot say where it is not differentiable. Smooth primitives that are not analytic
+        (erf, logit) name their kinks as every registered primitive does: none."""
         reached = reached_from(self.order, self.program.variables[var])
-        return any(not REGISTRY[n.op].analytic and REGISTRY[n.op].kink is None for n in reached[1:])
+        return any(REGISTRY[n.op].opaque for n in reached[1:])
 
     def _analytic(self, var: str) -> bool:
         """Whether every node `var` reaches has an analytic continuation (kinks allowed: a

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..graph.nodes import toposort
 from ..language.limits import check_elements
 from ..language.lower import Lowered
 from ..language.program import check_variables, compile_program, wrt_names
@@ -62,6 +63,9 @@ def evaluate(
         )
         for name, g in zip(names, gradient, strict=True)
     }
+    if np.all(np.isfinite(value)) and _widened(grads, names, arrays, gradient):
+        done = set(toposort([program.output]))
+        faults = [f for f in faults if f.node in done or f.kind == "underflow"]
     return Evaluation(
         program,
         arrays,
@@ -69,6 +73,32 @@ def evaluate(
         {k: np.asarray(v) for k, v in gradient.items()},
         [describe_fault(f, program) for f in sorted(faults, key=fault_order)],
     )
+
+
+def _widened(
+    grads: Sequence[Any], names: Sequence[str], arrays: Mapping[str, np.ndarray], gradient: dict
+) -> bool:
+    """Gradient elements that are nan or inf though the value is finite, evaluated again in
+    numpy's longdouble (exponent to 1e4932) and replaced where that gives a float64 number: a
+    product of the chain rule can overflow on the way to a finite derivative (∂/∂z atan(1/z)
+    at z = 1e-200 is (−1/z²)·1/(1 + 1/z²) = −1). True when every gradient is finite then."""
+    bad = [k for k, name in enumerate(names) if not np.all(np.isfinite(gradient[name]))]
+    if not bad or np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        return False
+    with np.errstate(all="ignore"):
+        try:
+            wide, _, _ = run([grads[k] for k in bad], arrays, np.longdouble)
+        except TypeError:  # a forward with no longdouble loop: the float64 result stands
+            return False
+        for k, again in zip(bad, wide, strict=True):
+            g = gradient[names[k]]
+            again = np.broadcast_to(np.asarray(again), np.shape(g))
+            fits = ~np.isfinite(g) & (np.abs(again) <= np.finfo(np.float64).max)
+            if np.any(fits):
+                g = np.array(g, dtype=np.float64)  # a fresh array, which may be written
+                g[fits] = again[fits]
+                gradient[names[k]] = g
+    return all(np.all(np.isfinite(g)) for g in gradient.values())
 
 
 def _own(value: Any, inputs: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -107,6 +107,10 @@ class Primitive:
     # not look at such an input for one, as it will see it downstream. Others can hide one
     # (exp(-inf) is 0, x/inf is 0), so their inputs are checked where they are made.
     passes_nonfinite: tuple[int, ...] = ()
+    # Whether its kinks are unknown (a user's Python function): the checker then looks for
+    # kinks from the sides of every probe. A registered primitive names its kinks (`kink`, or
+    # none), analytic or not.
+    opaque: bool = False
     public: bool = True  # callable by name from the language
     foldable: bool = True  # constant inputs may be folded when the graph is built
     params: tuple[str, ...] = field(default=())  # argument names, for messages and docs

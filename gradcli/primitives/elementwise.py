@@ -16,6 +16,7 @@ import numpy as np
 
 from ..graph.registry import Domain, Primitive, register
 from ._common import (
+    _apply,
     _complex,
     _divide,
     _pack,
@@ -314,5 +315,128 @@ register(Primitive(
     "log(e^a + e^b), without overflow (numpy's logaddexp)",
     partials=(lambda ans, a, b: sigmoid(a - b), lambda ans, a, b: sigmoid(b - a)),
     params=("a", "b"), python="np.logaddexp(@0, @1)",
+))
+# fmt: on
+
+
+# Powers, roots, logistic forms and sinc. Each derivative is in a form accurate to a few ulps
+# over the whole float64 range: 1/(3·cbrt(x)²) (no x^(-2/3), which underflows to a false 0 for
+# huge x), σ(−x) for log σ, 1/(x(1 − x)) for logit, and for sinc a series near 0 where
+# (cos πx − sinc x)/x cancels.
+def _cbrt(x):
+    return np.cbrt(np.real(x))
+
+
+def _log_sigmoid(x):
+    return -_softplus(-x)
+
+
+def _log_sigmoid_complex(x):
+    return -_softplus_complex(-x)
+
+
+def _logit(x):
+    """log(x/(1 − x)); near 1/2 as log1p((2x − 1)/(1 − x)), where 2x − 1 and 1 − x are exact
+    and log x − log1p(−x) would cancel."""
+    x = np.real(np.asarray(x, dtype=np.result_type(x, np.float32)))
+    middle = (x > 0.25) & (x < 0.75)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        near = np.log1p((2 * x - 1) / (1 - x))
+        far = np.log(x) - np.log1p(-x)
+    return np.where(middle, near, far)
+
+
+def _sinc(x):
+    """sin(πx)/(πx), numpy's normalized sinc, with sin(πx) taken after reducing x exactly to
+    s in [−1/2, 1/2] (numpy's sinc rounds πx first: 1e-4 relative at 3 + 2^-40)."""
+    x = np.real(np.asarray(x, dtype=np.result_type(x, np.float32)))
+    r = x - 2 * np.round(x / 2)  # exact: x less an even integer, in [−1, 1]
+    s = np.where(r > 0.5, 1 - r, np.where(r < -0.5, -1 - r, r))  # sin(πr) = sin(πs)
+    tiny = np.abs(x) < 2.0**-30  # 1 − (πx)²/6 rounds to 1
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.where(tiny, 1.0, np.sin(np.pi * s) / (np.pi * np.where(tiny, 1.0, x)))
+
+
+# sinc′(x) = x·Σ aₖ x^(2k−2), aₖ = (−1)ᵏ 2k π^(2k)/(2k + 1)!: for |x| < 0.1 eight terms reach
+# 1e-20 of the first, where (cos πx − sinc x)/x would lose |x|⁻² ulps.
+_SINC_SERIES = tuple(
+    (-1) ** k * 2 * k * math.pi ** (2 * k) / math.factorial(2 * k + 1) for k in range(1, 9)
+)
+
+
+def _cos_pi(x):
+    """cos(πx) as a node, accurate where it is small: sin(πw) = sinc(w)·πw with w = 1/2 −
+    mod(x, 2), which is exact, so no multiple of π is rounded (cos(π·1e6) was 1e-10 off)."""
+    w = 0.5 - _apply("mod", x, 2.0)
+    return _apply("sinc", w) * (math.pi * w)
+
+
+def _sinc_partial(ans, x):
+    u = x * x
+    series = _SINC_SERIES[-1]
+    for a in reversed(_SINC_SERIES[:-1]):
+        series = a + u * series
+    near = _apply("less", _apply("abs", x), 0.1)
+    return _apply("where", near, x * series, (_cos_pi(x) - ans) / x)
+
+
+def _exp2_complex(x):
+    """2^(a + ib) = 2^a·(cos(b log 2) + i·sin(b log 2)), with 2^a from the real exp2: numpy's
+    complex exp2 rounds (a + ib)·log 2 first, 265 ulps off at a = 709."""
+    a, b = np.real(x), np.imag(x)
+    scale, turn = np.exp2(a), b * math.log(2)
+    return _pack(scale * np.cos(turn), scale * np.sin(turn))
+
+
+def _xlog1py(x, y):
+    x, y = np.real(x), np.real(y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0, 0.0, x * np.log1p(y))
+
+
+# fmt: off
+register(Primitive(
+    "cbrt", 1, _cbrt, "cube root, real for x < 0",
+    partials=(lambda ans, x: 1 / (3 * (ans * ans)),), singular=lambda x: x,
+    latex=r"\sqrt[3]{@0}", python="np.cbrt(@0)",
+))
+register(Primitive(
+    "square", 1, np.square, "x², numpy's square",
+    partials=(lambda ans, x: 2 * x,), analytic=True, latex=r"\left(@0\right)^{2}",
+    python="np.square(@0)",
+))
+register(Primitive(
+    "exp2", 1, _real_or_complex(np.exp2, _exp2_complex), "2^x",
+    partials=(lambda ans, x: ans * math.log(2),), analytic=True, latex=r"2^{@0}",
+    python="np.exp2(@0)",
+))
+register(Primitive(
+    "log_sigmoid", 1, _real_or_complex(_log_sigmoid, _log_sigmoid_complex),
+    "log σ(x) = −softplus(−x), without overflow or cancellation",
+    partials=(lambda ans, x: sigmoid(-x),), analytic=True,
+    latex=r"\log\sigma\left(@0\right)", python="_log_sigmoid(@0)",
+    python_uses=(_log_sigmoid, _softplus),
+))
+register(Primitive(
+    "logit", 1, _logit, "log(x/(1 − x)), the inverse of sigmoid, for 0 < x < 1",
+    partials=(lambda ans, x: 1 / (x * (1 - x)),),
+    domain=Domain("0 < x < 1", lambda x: (x > 0) & (x < 1)), singular=lambda x: x * (1 - x),
+    latex=r"\operatorname{logit}\left(@0\right)", python="_logit(@0)", python_uses=(_logit,),
+))
+register(Primitive(
+    "sinc", 1, _sinc, "sin(πx)/(πx), and 1 at 0 (numpy's normalized sinc)",
+    partials=(_sinc_partial,),
+    period=2.0,  # beyond 2^52 every float64 is a whole number, where sinc is 0
+    latex=r"\operatorname{sinc}\left(@0\right)", python="_sinc(@0)", python_uses=(_sinc,),
+))
+register(Primitive(
+    "xlog1py", 2, _xlog1py, "x·log(1 + y), and 0 where x = 0 (scipy's xlog1py)",
+    partials=(
+        lambda ans, x, y: _apply("log1p", y + equal(y, -1.0)),
+        lambda ans, x, y: x / (1 + y + equal(x, 0.0) * equal(y, -1.0)),
+    ),
+    domain=Domain("y > −1, or x = 0", lambda x, y: (y > -1) | (x == 0)),
+    singular=lambda x, y: 1 + y,
+    python="_xlog1py(@0, @1)", python_uses=(_xlog1py,),
 ))
 # fmt: on

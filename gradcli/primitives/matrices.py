@@ -160,9 +160,23 @@ register(Primitive(
 # --- inv, solve, det, logdet ------------------------------------------------------------------
 
 
+def _lapack(a: Any) -> np.ndarray:
+    """`a` in a precision numpy.linalg takes: LAPACK has no longdouble, which the wider
+    evaluations (for longdouble's exponent range) pass; a matrix of float64 numbers is kept."""
+    a = np.asarray(a)
+    if a.dtype == np.longdouble:
+        return a.astype(np.float64)
+    return a.astype(np.complex128) if a.dtype == np.clongdouble else a
+
+
+def _det(a: Any) -> Any:
+    return np.linalg.det(_lapack(a))
+
+
 def _nan_where_singular(function: Any, a: np.ndarray, *rest: np.ndarray) -> np.ndarray:
     """function over a stack, with nan for each matrix that is singular: numpy raises for the
     whole stack, and gradcli reports a fault at each point where it happens instead."""
+    a, rest = _lapack(a), tuple(_lapack(r) for r in rest)
     try:
         return function(a, *rest)
     except np.linalg.LinAlgError:
@@ -182,7 +196,7 @@ def _nan_where_singular(function: Any, a: np.ndarray, *rest: np.ndarray) -> np.n
 
 _INVERTIBLE = Domain(
     "A invertible",
-    lambda a, *rest: np.linalg.matrix_rank(a) == np.shape(a)[-1],
+    lambda a, *rest: np.linalg.matrix_rank(_lapack(a)) == np.shape(a)[-1],
     fault="the matrix is singular",
 )
 
@@ -276,7 +290,7 @@ register(Primitive(
 
 
 def _logdet(a: Any) -> Any:
-    sign, log = np.linalg.slogdet(a)
+    sign, log = np.linalg.slogdet(_lapack(a))
     return np.where(sign > 0, log, np.nan)
 
 
@@ -298,13 +312,13 @@ def _logdet_vjp(node: Node, g: Node, shape_of: ShapeOf, size: Size = _same) -> t
 
 
 register(Primitive(
-    "det", 1, np.linalg.det, "the determinant of a square matrix (or of each in a stack)",
+    "det", 1, _det, "the determinant of a square matrix (or of each in a stack)",
     vjp=_det_vjp, params=("A",),
     jvp=lambda node, ts, shape_of: node * _log_rate(node.inputs[0], ts[0], _same),
     magnitude_vjp=lambda node, g, shape_of: _det_vjp(node, g, shape_of, _abs),
     error_jvp=lambda node, es, shape_of: _abs(node) * _log_rate(node.inputs[0], es[0], _abs),
     shape=lambda s: (_square("det", s), s[:-2])[1],
-    batch=lambda args, flags, items, out: np.linalg.det(args[0]),
+    batch=lambda args, flags, items, out: _det(args[0]),
     latex=r"\det\left(@0\right)", python="np.linalg.det(@0)",
 ))  # fmt: skip
 register(Primitive(
@@ -317,7 +331,7 @@ register(Primitive(
     shape=lambda s: (_square("logdet", s), s[:-2])[1],
     batch=lambda args, flags, items, out: _logdet(args[0]),
     domain=Domain(
-        "det A > 0", lambda a: np.linalg.slogdet(a)[0] > 0,
+        "det A > 0", lambda a: np.linalg.slogdet(_lapack(a))[0] > 0,
         fault="the determinant is not positive",
     ),
     latex=r"\log\det\left(@0\right)", python="np.linalg.slogdet(@0)[1]",
