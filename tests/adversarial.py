@@ -75,6 +75,7 @@ from typing import Any
 
 import mpmath
 import numpy as np
+import references
 from mpmath import mpf
 from timer import Overran, time_limit
 
@@ -543,14 +544,18 @@ class Generator:
                 arg = self._positive(arg)
             elif name in _UNIT:
                 arg = _call(self.rng.choice(("tanh", "sin", "sigmoid")), arg)
-            elif name == "logit":
+            elif name in ("logit", "ndtri"):
                 arg = _call("sigmoid", arg)
+            elif name == "erfinv":
+                arg = _call("tanh", arg)
         return _call(name, arg)
 
     def _binary_call(self, name: str, shape: Shape, depth: int, arrays: bool) -> Tree:
         a, b = (self.expr(s, depth, arrays) for s in self._operand_shapes(shape, 2))
         if name in ("xlogy", "xlog1py") and self.rng.random() < 0.5:
             b = self._positive(b)
+        if name in ("beta", "betaln") and self.rng.random() < 0.5:
+            a, b = self._positive(a), self._positive(b)
         if name == "pow" and self.rng.random() < 0.5:
             a = self._positive(a)
         return _call(name, a, b)
@@ -1085,12 +1090,7 @@ def _logit(x: mpf) -> tuple[mpf, tuple[mpf]]:
 
 
 def _sinc(x: mpf) -> tuple[mpf, tuple[mpf]]:
-    """sin(πx)/(πx) and (cos πx − sinc x)/x, the difference taken with the digits it cancels."""
-    if not x:
-        return ONE, (ZERO,)
-    with mpmath.workprec(mpmath.mp.prec + 2 * max(0, -int(mpmath.mag(x))) + 20):
-        slope = (mpmath.cospi(x) - mpmath.sincpi(x)) / x
-    return mpmath.sincpi(x), (+slope,)
+    return (mpmath.sincpi(x) if x else ONE), (references.sinc_slope(x),)
 
 
 def _xlog1py(x: mpf, y: mpf) -> tuple[mpf, tuple[mpf, mpf]]:
@@ -1108,16 +1108,68 @@ def _exp2(x: mpf) -> tuple[mpf, tuple[mpf]]:
     return v, (v * mpmath.log(2),)
 
 
-def _erfc(x: mpf) -> mpf:
-    """erfc, by its asymptotic series beyond 1e6, where mpmath's own overflows a float while
-    estimating (at 1e300): each term is 1e-12 of the last, so eight reach far below 1e-50."""
-    if x < 1e6:
-        return mpmath.erfc(x)
-    u, term, total = 1 / (2 * x * x), ONE, ONE
-    for n in range(1, 9):
-        term *= -(2 * n - 1) * u
-        total += term
-    return mpmath.exp(-x * x) / (x * mpmath.sqrt(mpmath.pi)) * total
+def _erfinv(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    if not -1 < x < 1:
+        raise _domain("erfinv", x)
+    v = mpmath.erfinv(x)
+    return v, (mpmath.sqrt(mpmath.pi) / 2 * mpmath.exp(v * v),)
+
+
+def _erfcx(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    _exp_guard("erfcx", -x * abs(x))
+    return references.erfcx(x), (references.erfcx_slope(x),)
+
+
+def _log_ndtr(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    """log Φ and φ/Φ, the latter as √(2/π)/erfcx(−x/√2) on the left, where both underflow."""
+    slope = (
+        mpmath.sqrt(2 / mpmath.pi) / references.erfcx(-x / mpmath.sqrt(2))
+        if x < 0
+        else mpmath.npdf(x) / references.ndtr(x)
+    )
+    return references.log_ndtr(x), (slope,)
+
+
+def _ndtri(p: mpf) -> tuple[mpf, tuple[mpf]]:
+    if not 0 < p < 1:
+        raise _domain("ndtri", p)
+    v = references.ndtri(p)
+    return v, (mpmath.sqrt(2 * mpmath.pi) * mpmath.exp(v * v / 2),)
+
+
+def _gamma(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    _exp_guard("gamma", x * mpmath.log(abs(x) + 1))  # Γ(x) < x^x
+    v = mpmath.gamma(_off_poles("gamma", x))
+    return v, (v * mpmath.digamma(x),)
+
+
+def _beta(a: mpf, b: mpf, log: bool) -> tuple[mpf, tuple[mpf, mpf]]:
+    """B(a, b) (or log |B|) and its partials B·(ψ(a) − ψ(a + b)), B·(ψ(b) − ψ(a + b))."""
+    name = "betaln" if log else "beta"
+    for v in (a, b, a + b):
+        _off_poles(name, v)
+    scale = ONE if log else mpmath.beta(a, b)
+    value = mpmath.log(abs(mpmath.beta(a, b))) if log else scale
+    gap = mpmath.digamma(a + b)
+    return value, (scale * (mpmath.digamma(a) - gap), scale * (mpmath.digamma(b) - gap))
+
+
+def _pair(value_and_slope: tuple[mpf, mpf]) -> tuple[mpf, tuple[mpf]]:
+    value, slope = value_and_slope
+    return value, (slope,)
+
+
+def _bessel(n: int) -> Rule:
+    """Iₙ, with Iₙ′ = I₁ for n = 0 and I₀ − I₁/x (½ at 0) for n = 1."""
+
+    def rule(x: mpf) -> tuple[mpf, tuple[mpf]]:
+        _exp_guard(f"i{n}", abs(x))
+        if n == 0:
+            return mpmath.besseli(0, x), (mpmath.besseli(1, x),)
+        slope = mpmath.besseli(0, x) - mpmath.besseli(1, x) / x if x else mpf(0.5)
+        return mpmath.besseli(1, x), (slope,)
+
+    return rule
 
 
 def _log_gamma(x: mpf) -> mpf:
@@ -1203,8 +1255,21 @@ SMOOTH: dict[str, Callable[..., tuple[mpf, tuple]]] = {
     "logit": _logit,
     "sinc": _sinc,
     "xlog1py": _xlog1py,
+    "erfinv": _erfinv,
+    "erfcx": _erfcx,
+    "ndtr": lambda x: (references.ndtr(x), (mpmath.npdf(x),)),
+    "log_ndtr": _log_ndtr,
+    "ndtri": _ndtri,
+    "gamma": _gamma,
+    "beta": lambda a, b: _beta(a, b, log=False),
+    "betaln": lambda a, b: _beta(a, b, log=True),
+    "i0": _bessel(0),
+    "i1": _bessel(1),
+    "i1e": lambda x: _pair(references.scaled_bessel(1, x)),
+    # i0e(x) = g(|x|): the kink at 0 is abs's; g(t) = e^(−t)·I₀(t) is smooth for t ≥ 0.
+    "i0e_even": lambda t: _pair(references.scaled_bessel(0, t)),
     "erf": _simple(mpmath.erf, lambda x: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
-    "erfc": _simple(_erfc, lambda x: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
+    "erfc": _simple(references.erfc, lambda x: -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x)),
     "lgamma": lambda x: (
         mpmath.log(abs(mpmath.gamma(_off_poles("lgamma", x)))),
         (mpmath.digamma(x),),
@@ -1473,6 +1538,7 @@ PIECEWISE: dict[str, Callable[..., D]] = {
     "trunc": _rounding("trunc", _trunc),
     "round": _rounding("round", mpmath.nint),  # halves to even, as numpy
     "mod": _mod,
+    "i0e": lambda a: _smooth("i0e_even", _abs(a)),
 }
 
 # --- arrays of dual numbers -------------------------------------------------------------------

@@ -102,13 +102,15 @@ EDGES: dict[str, list[tuple[int, float]]] = {
     "acosh": [(0, 1.0)],
     "atanh": [(0, -1.0), (0, 1.0)],
     "logit": [(0, 0.0), (0, 1.0)],
+    "erfinv": [(0, -1.0), (0, 1.0)],
+    "ndtri": [(0, 0.0), (0, 1.0)],
     "xlog1py": [(0, 0.0)],  # x = 0, where y = −1 is allowed
 }
 # Primitives with a domain but no edge that a float64 can reach.
 NO_EDGE = {
     "tan": "cos x = 0 at no float64 x: tan's poles cannot be reached exactly",
     **dict.fromkeys(
-        ("lgamma", "digamma", "polygamma"),
+        ("lgamma", "digamma", "polygamma", "gamma", "beta", "betaln"),
         "the edges are the poles of Γ (0, -1, -2, …), outside the domain: no program evaluates "
         "a rule there (the zero mutant's point, 0, is one)",
     ),
@@ -468,8 +470,11 @@ def _equivalents() -> dict[str, str]:
         both(f"{name}:MODE:0", ("scale", "sign"), _NONE)
     both("where:MODE:0", ("scale", "sign"), _NONE + ": the condition gets no adjoint")
     both("mod:MODE:1", ("zero",), _OUTSIDE + " (y ≠ 0)")
-    for name in ("lgamma", "digamma", "polygamma"):
+    for name in ("lgamma", "digamma", "polygamma", "gamma"):
         both(f"{name}:MODE:0", ("zero",), _OUTSIDE + " (0 is a pole of Γ)")
+    for name in ("beta", "betaln"):
+        for k in "01":
+            both(f"{name}:MODE:{k}", ("zero",), _OUTSIDE + " (0 is a pole of Γ)")
     both("mod:MODE:0", ("edge(y=0)",), _OUTSIDE + " (y ≠ 0)")
     both("add:MODE:0", ("swap",), "both rules are the constant 1")
     unreachable = (
@@ -492,6 +497,8 @@ def _equivalents() -> dict[str, str]:
     both("acosh:MODE:0", ("zero",), _OUTSIDE + " (x ≥ 1)")
     both("atanh:MODE:0", ("edge(x=-1)", "edge(x=1)"), _OUTSIDE + " (-1 < x < 1)")
     both("logit:MODE:0", ("zero", "edge(x=1)"), _OUTSIDE + " (0 < x < 1)")
+    both("ndtri:MODE:0", ("zero", "edge(x=1)"), _OUTSIDE + " (0 < p < 1)")
+    both("erfinv:MODE:0", ("edge(x=-1)", "edge(x=1)"), _OUTSIDE + " (-1 < x < 1)")
     both("div:MODE:0", ("edge(y=0)",), _OUTSIDE + " (y ≠ 0)")
     infinite = "the rule is ±inf at the point, and ±inf + 2 is ±inf: no value changes"
     both("acosh:MODE:0", ("edge(x=1)",), infinite + " (1/(sqrt(0)·sqrt(2)))")
@@ -750,11 +757,23 @@ def _table() -> dict[str, list[Program]]:
         "xlog1py({a}, {b})",
         [(0.0, 2.0), (1.5, 0.5), (-1.0, 3.0), (2.0, 2.0), (1.0, 1e-300), (0.7, 0.0), (0.0, -1.0)],
     )
+    t["erfinv"] = _unary("erfinv({})", [0.0, *TINY, 0.7, -0.5, 0.999999, -0.999999], "tanh(x)")
+    t["erfcx"] = _unary("erfcx({})", [0.0, *TINY, *ORDINARY, 30.0, 1e300, -20.0])
+    t["ndtr"] = _unary("ndtr({})", [0.0, *TINY, *ORDINARY, 8.0, -30.0])
+    t["log_ndtr"] = _unary("log_ndtr({})", [0.0, *TINY, *ORDINARY, 8.0, -30.0, -1e5])
+    t["ndtri"] = _unary("ndtri({})", [0.5, 0.3, 1e-300, 0.999999, 0.75], inner="sigmoid(x)")
+    for name in ("i0", "i1", "i0e", "i1e"):
+        t[name] = _unary(name + "({})", [0.0, *TINY, *ORDINARY, 30.0, -700.0])
+    beta_pairs = [(0.5, 0.5), (2.0, 3.0), (1.5, 0.25), (30.0, 40.0), (-0.5, 0.7), (1e-8, 1.0)]
+    t["beta"] = _binary("beta({a}, {b})", beta_pairs, "x*x + 1")
+    t["betaln"] = _binary("betaln({a}, {b})", beta_pairs, "x*x + 1")
     t["erf"] = _unary("erf({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, -6.0])
     t["erfc"] = _unary("erfc({})", [0.0, *TINY, *ORDINARY, 3.5, 1e300, 10.0])
     near_poles = [0.5, 2.5, 1e-8, 1e6, -0.5, -2.25, 30.0]
     t["lgamma"] = _unary("lgamma({})", near_poles, inner="x*x + 1", inner_at=(0.0, 2.0))
     t["digamma"] = _unary("digamma({})", near_poles, inner="x*x + 1", inner_at=(0.0, 2.0))
+    gamma_points = [0.5, 2.5, 1e-8, 30.0, -0.5, -2.25, 100.0]  # Γ(1e6) overflows
+    t["gamma"] = _unary("gamma({})", gamma_points, inner="x*x + 1", inner_at=(0.0, 2.0))
     t["polygamma"] = [
         *_unary("polygamma(1, {})", near_poles, inner="x*x + 1", inner_at=(0.0, 2.0)),
         ("polygamma(3, x) * y", [{"x": 1.5, "y": -2.0}, {"x": -0.5, "y": 1.0}]),

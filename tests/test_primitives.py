@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 import pytest
+import references
 from mpmath import mp, mpf
 
 from gradcli import evaluate
@@ -80,13 +81,17 @@ def _loses(a, b):
     return _wins(b, a)
 
 
-def _sinc_partial(x):
-    """(cos πx − sinc x)/x, and 0 at 0, with the precision raised by the digits the
-    difference cancels (x² of them relative, for small x)."""
-    if not x:
-        return mpf(0)
-    with mp.workprec(mp.prec + 2 * max(0, -int(mpmath.mag(x))) + 20):
-        return +((mpmath.cospi(x) - mpmath.sincpi(x)) / x)
+def _scaled_bessel(n):
+    return lambda x: references.scaled_bessel(n, x)[0]
+
+
+def _beta_partials(log: bool):
+    def gap(a, b):
+        return mpmath.digamma(a) - mpmath.digamma(a + b)
+
+    if log:
+        return (gap, lambda a, b: gap(b, a))
+    return (lambda a, b: mpmath.beta(a, b) * gap(a, b), lambda a, b: mpmath.beta(a, b) * gap(b, a))
 
 
 # --- The table -------------------------------------------------------------------------------
@@ -101,10 +106,18 @@ class Point:
     scale: float = TINY
     why: str = ""
     xfail: str = ""  # a known bug: the reason of a strict xfail
+    value_rtol: float = VALUE_RTOL  # wider only where `why` says
 
 
-def p(*args: float, rtol: float = GRAD_RTOL, scale: float = TINY, why: str = "", xfail: str = ""):
-    return Point(tuple(float(a) for a in args), rtol, scale, why, xfail)
+def p(
+    *args: float,
+    rtol: float = GRAD_RTOL,
+    scale: float = TINY,
+    why: str = "",
+    xfail: str = "",
+    value_rtol: float = VALUE_RTOL,
+):
+    return Point(tuple(float(a) for a in args), rtol, scale, why, xfail, value_rtol)
 
 
 @dataclass(frozen=True)
@@ -417,7 +430,7 @@ CASES: list[Case] = [
         mpmath.sincpi,
         *(*SMALL, p(0.05), p(-0.0999), p(0.1), p(0.3), p(-0.5), p(1), p(2.5), p(3 + 2**-40)),
         *(p(1e6 + 0.25), p(-1e6 - 0.5 - 2**-30), p(1e15 + 0.5), p(2.0**52 + 1), p(1e300)),
-        partial=_sinc_partial,
+        partial=references.sinc_slope,
     ),
     binary(
         "xlog1py",
@@ -426,6 +439,92 @@ CASES: list[Case] = [
         *(p(2, 0.5), p(-3, 1e-8), p(1e-300, -0.5), p(0, 3), p(1.5, -1 + 2**-40), p(7, 1e300)),
         *(p(0.25, 1e-300), p(-1e300, 1e-300)),
         partials=(lambda x, y: mpmath.log1p(y), lambda x, y: x / (1 + y)),
+    ),
+    # The error function's inverse and scaled form, and the normal distribution.
+    unary(
+        "erfinv",
+        mpmath.erfinv,
+        *(p(0), p(0.5), p(-0.3), p(1e-8), p(1e-300), p(0.9), p(0.999999)),
+        *(p(-(1 - 2**-40)), p(1 - 2**-53)),
+        partial=lambda x: mpmath.sqrt(mpmath.pi) / 2 * mpmath.exp(mpmath.erfinv(x) ** 2),
+    ),
+    unary(
+        "erfcx",
+        references.erfcx,
+        *(*SMALL, p(5), p(-5), p(-26), p(25.9), p(26.1), p(30), p(1e3), p(1e6), p(1e150)),
+        p(1e300),  # the derivative −1/(√π·x²) underflows to 0 here, without x² overflowing
+        partial=references.erfcx_slope,
+    ),
+    unary(
+        "ndtr",
+        mpmath.ncdf,
+        # Down to Φ(−37) = 5.7e-300: scipy's Φ is 0 where it would be subnormal (below −37.5).
+        *(*SMALL, p(3), p(-3), p(8), p(-8), p(-30), p(38.5), p(1e10), p(-1e10)),
+        p(-37, value_rtol=2e-13, why="scipy's Φ rounds x/√2 first: a relative error of x²·ε"),
+        partial=mpmath.npdf,
+    ),
+    unary(
+        "log_ndtr",
+        lambda x: mpmath.log1p(-mpmath.ncdf(-x)) if x > 0 else mpmath.log(mpmath.ncdf(x)),
+        *(*SMALL, p(3), p(-3), p(10), p(-10), p(-40), p(-1e5), p(-1e10)),
+        p(37, value_rtol=2e-13, why="log Φ(x) ≈ −Φ(−x) here, and scipy's Φ rounds x/√2 first"),
+        partial=lambda x: mpmath.npdf(x) / mpmath.ncdf(x),
+    ),
+    unary(
+        "ndtri",
+        references.ndtri,
+        *(p(0.5), p(0.3), p(0.975), p(1e-8), p(1e-100), p(1 - 2**-53), p(0.999999)),
+        # ∂ = √(2π)·e^(y²/2) carries y² ≈ 1400 times the rounding of y = ndtri(p) at 1e-300.
+        p(1e-300, rtol=1e-11, why="e^(y²/2) multiplies the rounding of y by y² = 1372"),
+        partial=lambda x: mpmath.sqrt(2 * mpmath.pi) * mpmath.exp(references.ndtri(x) ** 2 / 2),
+    ),
+    # Γ and B, near poles and far out.
+    unary(
+        "gamma",
+        mpmath.gamma,
+        # Γ′ ≈ −1/x² overflows below 1e-154, and Γ′(171.5) is 4.9e308: both inf, as they are.
+        *(p(0.5), p(1), p(2.5), p(1e-8), p(1e-150), p(30), p(171), p(5)),
+        *(p(-0.5), p(-2.999999), p(-1 + 2**-30), p(-170.5), p(-1e-8)),
+        partial=lambda x: mpmath.gamma(x) * mpmath.digamma(x),
+    ),
+    *(
+        binary(
+            name,
+            f"{name}(x, y)",
+            oracle,
+            *(p(0.5, 0.5), p(2, 3), p(30, 40), p(-0.5, 0.7), p(0.3, 2)),
+            *(p(100, 200), p(1e-150, 2.5), p(-2.5, 1.25)),
+            # ψ(a) − ψ(a + b) for b ≪ a (and ψ(b) − ψ(a + b) for a ≪ b) cancels: ε·ψ against
+            # b/a, as in JAX and autograd. The values are scipy's: its log B for large
+            # arguments is a difference of lgammas, 2e-10 off at (1e5, 3.5).
+            p(
+                1e3,
+                1e-3,
+                rtol=1e-8,
+                value_rtol=1e-12,
+                why="ψ(a) − ψ(a + b) cancels to b/a = 1e-6; scipy's value is 2.2e-13 off",
+            ),
+            p(1e5, 3.5, rtol=1e-8, value_rtol=1e-9, why="scipy's log B is 2e-10 off here"),
+            p(1e-8, 1, rtol=1e-7, why="ψ(b) − ψ(a + b) cancels to 1.6e-8"),
+            partials=_beta_partials(log),
+        )
+        for name, oracle, log in [
+            ("beta", mpmath.beta, False),
+            ("betaln", lambda a, b: mpmath.log(abs(mpmath.beta(a, b))), True),
+        ]
+    ),
+    # Modified Bessel functions of the first kind, and their scaled forms.
+    unary("i0", lambda x: mpmath.besseli(0, x), *SMALL, p(5), p(-30), p(700), p(-700)),
+    unary("i1", lambda x: mpmath.besseli(1, x), *SMALL, p(5), p(-30), p(700), p(-700)),
+    *(
+        unary(
+            name,
+            _scaled_bessel(n),
+            *(p(0.5), p(-1.25), p(1e-8), p(-1e-8), p(1e-300), p(5), p(-30), p(700)),
+            # iₙe′ subtracts two values that agree to 1/(2|x|): log₁₀|x| digits are lost.
+            p(1e6, rtol=1e-9, why="iₙe(x)′ cancels to 1/(2x) of iₙe(x): 6 digits lost"),
+        )
+        for name, n in [("i0e", 0), ("i1e", 1)]
     ),
     # Special functions (scipy.special): tiny, huge and near-pole arguments.
     unary(
@@ -513,7 +612,8 @@ def test_value_and_gradient_match_mpmath(case: Case, point: Point) -> None:
     r = evaluate(case.expr, dict(zip(case.params, point.args, strict=True)))
     with mp.workdps(DPS):
         args = [mpf(a) for a in point.args]
-        assert_close(r.value, case.oracle(*args), VALUE_RTOL, TINY, f"value of {case.expr}")
+        what = f"value of {case.expr}" + (f" ({point.why})" if point.why else "")
+        assert_close(r.value, case.oracle(*args), point.value_rtol, TINY, what)
         for i, name in enumerate(case.params):
             if case.partials is not None:
                 want = case.partials[i](*args)
@@ -578,6 +678,8 @@ def at(expr: str, values: dict, *expected, xfail: str = ""):
         at("heaviside(x, h)", {"x": 1e-300, "h": 0.25}, 1.0, {"x": 0.0, "h": 0.0}),
         # 0·log(1 + y) is 0 along y at y = −1 too: both partials 0, as for xlogy at y = 0.
         at("xlog1py(x, y)", {"x": 0.0, "y": -1.0}, 0.0, {"x": 0.0, "y": 0.0}),
+        # e^(−|x|)·I₀(x) has slopes ∓1 on either side of 0: 0 there, their mean, as abs has.
+        at("i0e(x)", {"x": 0.0}, 1.0, {"x": 0.0}),
     ],
 )
 def test_kink_conventions(expr, values, value, gradient) -> None:

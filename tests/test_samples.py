@@ -140,6 +140,7 @@ OVERFLOWING_HESSIANS = {
     # The Hessian is finite (2xy/r⁴ ≈ 7e268) but the chain rule passes through y/r³ ≈ 1e337
     # before multiplying by x/r ≈ 1e-40: an intermediate overflow, which is diagnosed.
     "atan2 of tiny and huge arguments": "y/r³ overflows before it is multiplied by x/r",
+    "ndtri at 1/2 and in its tails, and its inverse": "ndtri″ = y/φ(y)² at p = 1e-300 is -3e598",
 }
 
 

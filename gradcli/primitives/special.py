@@ -191,3 +191,161 @@ def _gammaln(call: Any) -> Node:
 
 
 register(Primitive("gammaln", 1, None, "scipy's name for lgamma", lower=_gammaln))
+
+
+# --- The error function's inverse and scaled form, and the normal distribution -------------
+# erfcx(x) = e^(x²)·erfc(x) keeps the tail of erfc in range: log_ndtr's derivative φ/Φ is
+# √(2/π)/erfcx(−x/√2) on the left, where φ and Φ both underflow (x = −1e5).
+
+_ROOT_PI_OVER_2 = math.sqrt(math.pi) / 2
+_ROOT_2PI = math.sqrt(2 * math.pi)
+# erfcx′(x) = 2x·erfcx(x) − 2/√π cancels |x|² ulps for large x; beyond 26 it is
+# (2/√π)·Σ (−1)ⁿ(2n − 1)!!·uⁿ, u = 1/(2x²), whose tenth term is 1e-19 of the first there.
+_ERFCX_SERIES = tuple((-1) ** n * math.prod(range(1, 2 * n, 2)) for n in range(1, 10))
+
+
+def _scipy(name: str, pick: Any) -> Any:
+    """The forward of scipy.special's function `pick(scipy.special)`, named `name`, on real
+    parts in a precision scipy takes."""
+
+    def forward(*args: Any) -> Any:
+        return pick(_scipy_special())(*(_real(a) for a in args))
+
+    forward.__name__ = f"_{name}"
+    return forward
+
+
+def _erfcx_partial(ans: Node, x: Node) -> Node:
+    u = (0.5 / x) / x  # no x² to overflow beyond 1e154
+    series = _ERFCX_SERIES[-1]
+    for c in reversed(_ERFCX_SERIES[:-1]):
+        series = c + u * series
+    far = _apply("greater", x, 26.0)
+    return _apply("where", far, _TWO_OVER_ROOT_PI * (u * series), 2 * x * ans - _TWO_OVER_ROOT_PI)
+
+
+def _normal_density(x: Node) -> Node:
+    """φ(x) = e^(−x²/2)/√(2π), with x² formed from min(|x|, 40), as in `_gaussian`."""
+    m = _apply("min", _apply("abs", x), 40.0)
+    return exp(-((m * m) * 0.5)) * (1 / _ROOT_2PI)
+
+
+def _log_ndtr_partial(ans: Node, x: Node) -> Node:
+    """φ(x)/Φ(x); for x < 0 as √(2/π)/erfcx(−x/√2), where φ and Φ underflow together."""
+    left = math.sqrt(2 / math.pi) / _apply("erfcx", x * (-1 / math.sqrt(2)))
+    right = _normal_density(x) / _apply("ndtr", x)
+    return _apply("where", _apply("less", x, 0.0), left, right)
+
+
+_OPEN_UNIT = Domain("-1 < x < 1", lambda x: (x > -1) & (x < 1))
+_PROBABILITY = Domain("0 < p < 1", lambda p: (p > 0) & (p < 1))
+
+
+def _special(name: str, pick: Any, doc: str, partial: Any, latex: str, **more: Any) -> None:
+    """A one-argument function of scipy.special, `pick(scipy.special)`, printed in Python as
+    scipy writes it."""
+    register(
+        Primitive(
+            name, 1, _scipy(name, pick), doc, partials=(partial,), latex=latex,
+            python=f"_scipy_special().{name}(@0)", python_uses=(_scipy_special,), **more,
+        )
+    )  # fmt: skip
+
+
+_special(
+    "erfinv", lambda s: s.erfinv, "the inverse of erf, for −1 < x < 1",
+    lambda ans, x: _ROOT_PI_OVER_2 * exp(ans * ans),
+    r"\operatorname{erf}^{-1}\left(@0\right)",
+    domain=_OPEN_UNIT, singular=lambda x: (1 - x) * (1 + x),
+)  # fmt: skip
+_special(
+    "erfcx", lambda s: s.erfcx, "e^(x²)·erfc(x), the scaled complementary error function",
+    _erfcx_partial, r"\operatorname{erfcx}\left(@0\right)",
+)  # fmt: skip
+_special(
+    "ndtr", lambda s: s.ndtr, "Φ(x), the standard normal distribution function",
+    lambda ans, x: _normal_density(x), r"\Phi\left(@0\right)",
+)  # fmt: skip
+_special(
+    "log_ndtr", lambda s: s.log_ndtr, "log Φ(x), accurate far into both tails",
+    _log_ndtr_partial, r"\log\Phi\left(@0\right)",
+)  # fmt: skip
+_special(
+    "ndtri", lambda s: s.ndtri, "Φ⁻¹(p), the standard normal quantile, for 0 < p < 1",
+    lambda ans, p: _ROOT_2PI * exp((ans * ans) * 0.5), r"\Phi^{-1}\left(@0\right)",
+    domain=_PROBABILITY, singular=lambda p: p * (1 - p),
+)  # fmt: skip
+
+# --- Γ and B ----------------------------------------------------------------------------------
+# B(a, b) = Γ(a)Γ(b)/Γ(a + b). Its partials hold ψ(a) − ψ(a + b), which loses digits where
+# b ≪ a (ε·ψ(a) against b/a), as JAX's and autograd's do; the docs say so.
+
+
+def _digamma_gap(a: Node, b: Node) -> Node:
+    return _apply("digamma", a) - _apply("digamma", a + b)
+
+
+def _pole_gap(a: Node, b: Node) -> Node:
+    """The distance to the nearest pole of a, b or a + b."""
+    near = _apply("min", _to_pole(a), _to_pole(b))
+    return _apply("min", near, _to_pole(a + b))
+
+
+_BETA_POLES = Domain(
+    "a, b and a + b not 0, −1, −2, …",
+    lambda a, b: _not_a_pole(a) & _not_a_pole(b) & _not_a_pole(a + b),
+    fault="a pole of the gamma function",
+)
+_special(
+    "gamma", lambda s: s.gamma, "Γ(x), the gamma function",
+    lambda ans, x: ans * _apply("digamma", x), r"\Gamma\left(@0\right)",
+    domain=_POLES, singular=_to_pole,
+)  # fmt: skip
+register(Primitive(
+    "beta", 2, _scipy("beta", lambda s: s.beta), "B(a, b) = Γ(a)Γ(b)/Γ(a + b), the beta function",
+    partials=(
+        lambda ans, a, b: ans * _digamma_gap(a, b),
+        lambda ans, a, b: ans * _digamma_gap(b, a),
+    ),
+    domain=_BETA_POLES, singular=_pole_gap, params=("a", "b"),
+    latex=r"\mathrm{B}\left(@0, @1\right)",
+    python="_scipy_special().beta(@0, @1)", python_uses=(_scipy_special,),
+))  # fmt: skip
+register(Primitive(
+    "betaln", 2, _scipy("betaln", lambda s: s.betaln), "log |B(a, b)|",
+    partials=(lambda ans, a, b: _digamma_gap(a, b), lambda ans, a, b: _digamma_gap(b, a)),
+    domain=_BETA_POLES, singular=_pole_gap, params=("a", "b"),
+    latex=r"\log\left|\mathrm{B}\left(@0, @1\right)\right|",
+    python="_scipy_special().betaln(@0, @1)", python_uses=(_scipy_special,),
+))  # fmt: skip
+
+# --- Modified Bessel functions of the first kind, orders 0 and 1 ------------------------------
+# I₀′ = I₁ and I₁′ = I₀ − I₁/x (½ at 0). The scaled forms e^(−|x|)·Iₙ(x) have a kink at 0 for
+# n = 0 (slopes ∓1 on either side); their derivatives subtract two values that agree to 1/(2|x|),
+# so they lose log₁₀|x| digits for large |x|, as JAX's do.
+
+
+def _i1_over_x(ans: Node, x: Node) -> Node:
+    """I₁(x)/x (or its scaled form), ½ where |x| < 2^-30 (its series is ½ + x²/16)."""
+    tiny = _apply("less", _apply("abs", x), 2.0**-30)
+    return _apply("where", tiny, 0.5, ans / x)
+
+
+_special(
+    "i0", lambda s: s.i0, "I₀(x), the modified Bessel function of order 0",
+    lambda ans, x: _apply("i1", x), r"I_{0}\left(@0\right)",
+)  # fmt: skip
+_special(
+    "i1", lambda s: s.i1, "I₁(x), the modified Bessel function of order 1",
+    lambda ans, x: _apply("i0", x) - _i1_over_x(ans, x), r"I_{1}\left(@0\right)",
+)  # fmt: skip
+_special(
+    "i0e", lambda s: s.i0e, "e^(−|x|)·I₀(x), without overflow",
+    lambda ans, x: _apply("i1e", x) - _apply("sign", x) * ans, r"e^{-|@0|}I_{0}\left(@0\right)",
+    kink=lambda x: x,
+)  # fmt: skip
+_special(
+    "i1e", lambda s: s.i1e, "e^(−|x|)·I₁(x), without overflow",
+    lambda ans, x: _apply("i0e", x) - _i1_over_x(ans, x) - _apply("sign", x) * ans,
+    r"e^{-|@0|}I_{1}\left(@0\right)",
+)  # fmt: skip

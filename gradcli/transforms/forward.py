@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from ..graph.nodes import Node, toposort
 from ..graph.shapes import infer_shapes
 from ..primitives import REGISTRY, Shape
+from .reverse import zero_rule
 
 TANGENT = "·tangent"  # the suffix of a tangent variable's name: no program can write it
 
@@ -51,7 +52,7 @@ def jvps(
                 total = None
                 for t, partial in zip(moving, prim.partials, strict=True):
                     local = None if t is None else partial(node, *node.inputs)
-                    if local is not None:
+                    if local is not None and not zero_rule(local):  # as in reverse mode
                         term = t * local
                         total = term if total is None else total + term
                 smaller = any(

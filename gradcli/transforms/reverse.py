@@ -139,7 +139,7 @@ def _merge_masks(parts: list[Node]) -> list[Node]:
     below it (see `_times`), and `gradcli diff` prints one where, not two."""
     groups: dict[Node, list[Node]] = {}
     for p in parts:
-        if p.op == "where" and (_zero(p.inputs[1]) or _zero(p.inputs[2])):
+        if p.op == "where" and (zero_rule(p.inputs[1]) or zero_rule(p.inputs[2])):
             groups.setdefault(p.inputs[0], []).append(p)
     if all(len(g) < 2 for g in groups.values()):
         return parts
@@ -152,13 +152,14 @@ def _merge_masks(parts: list[Node]) -> list[Node]:
         if len(group) == 1:
             out.append(group[0])
             continue
-        sides = [[p.inputs[k] for p in group if not _zero(p.inputs[k])] for k in (1, 2)]
+        sides = [[p.inputs[k] for p in group if not zero_rule(p.inputs[k])] for k in (1, 2)]
         first, second = (reduce(add, side) if side else 0.0 for side in sides)
         out.append(group[0].graph.apply("where", c, first, second))
     return out
 
 
-def _zero(node: Node | float) -> bool:
+def zero_rule(node: Node | float) -> bool:
+    """Whether a local derivative is the constant 0, everywhere."""
     if isinstance(node, Node):
         return node.op == "const" and not np.any(node.value)
     return node == 0
@@ -177,10 +178,10 @@ def _times(adjoint: Node, local: Node | float) -> Node:
     inner = adjoint
     while inner.op == "where":
         c, a, b = inner.inputs
-        if _zero(b):
+        if zero_rule(b):
             masks.append((c, True))
             inner = a
-        elif _zero(a):
+        elif zero_rule(a):
             masks.append((c, False))
             inner = b
         else:
@@ -224,7 +225,10 @@ def _vjp(
         if inp not in live:
             continue
         local = partial(node, *node.inputs)
-        if local is None:
+        if local is None or zero_rule(local):
+            # A rule that is the constant 0 (∂(0·x)/∂x) says the node does not depend on that
+            # input at any point: no path, even from an adjoint that is nan or inf
+            # (xlogy(0·x, −x), whose ∂/∂first is log(−x)), as 0·x is 0 for every x.
             continue
         if magnitude:
             local = node.graph.apply("abs", local) if isinstance(local, Node) else abs(local)
