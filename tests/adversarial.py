@@ -64,6 +64,7 @@ every run.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -135,6 +136,12 @@ ARRAY_FUNCTIONS = (
     "polygamma",
     "expand_dims",
     "log_softmax",
+    "flip",
+    "roll",
+    "tril",
+    "triu",
+    "cumsum",
+    "diff",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -291,6 +298,12 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         return np.shape(np.sum(x * np.zeros(shapes[1]), axis=-1))
     if name == "expand_dims":
         return np.shape(np.expand_dims(x, keywords["axis"]))
+    if name in ("flip", "roll", "tril", "triu"):
+        return np.shape(x)
+    if name == "cumsum":
+        return np.shape(np.cumsum(x, keywords.get("axis")))
+    if name == "diff":
+        return np.shape(np.diff(x))
     if name in ("trace", "diag", "outer"):
         matrix = {"trace": np.trace, "diag": np.diag, "outer": np.outer}[name]
         return np.shape(matrix(x, *(np.zeros(s) for s in shapes[1:])))
@@ -737,6 +750,18 @@ class Generator:
             options += [lambda: _call("reshape", s((4,)), shape=(2, 2))]
         if shape == (4,):
             options += [lambda: _call("reshape", s((2, 2)), shape=(4,))]
+            options += [lambda: _call("cumsum", s((2, 2)))]  # the flattened running sums
+        if shape in ((2,), (2, 2)):  # rearranged and accumulated
+            axis = len(shape) - 1
+            options += [
+                lambda: _call("flip", s(), axis=axis),
+                lambda: _call("roll", s(), shift=1, axis=axis),
+                lambda: _call("cumsum", s(), axis=axis),
+            ]
+        if shape == (2,):  # the shapes drawn are (2,), (3,) and (2, 2)
+            options += [lambda: _call("diff", s((3,)))]
+        if shape == (2, 2):
+            options += [lambda: _call(rng.choice(("tril", "triu")), s(), k=rng.choice((0, 1, -1)))]
         if shape != ():
             options += [lambda: ("binary", "*", s(), self._softmax(s(), shape))]
             options += [lambda: _call("log_softmax", s())]
@@ -1178,8 +1203,10 @@ def _log_gamma(x: mpf) -> mpf:
 
 
 def _off_poles(name: str, x: mpf) -> mpf:
-    """x, unless it is a pole of Γ (0, -1, -2, …), outside the domain of lgamma and digamma."""
-    if x <= 0 and x == mpmath.floor(x):
+    """x, unless it is a pole of Γ (0, -1, -2, …), outside the domain of lgamma and digamma.
+    Below −2^52 every float64 is a whole number, so float64 can only be on a pole there (and
+    mpmath's reflection at −6.8e139 runs for minutes)."""
+    if x <= 0 and (x == mpmath.floor(x) or x <= -(2**52)):
         raise _domain(name, x)
     return x
 
@@ -1287,14 +1314,28 @@ def _smooth(name: str, *args: D) -> D:
         # sin(norm(W)) at |W| = 1e190: rounding the norm by an ulp moves it by 1e174 radians.
         # The rounding runs of `_sensitivity` see that only when the sign they land on differs.
         _CTX.phase_lost = True
-    value, partials = SMOOTH[name](*(a.v for a in args))
+    with _poles(name):
+        value, partials = SMOOTH[name](*(a.v for a in args))
     return _chain(name, value, args, partials)
+
+
+@contextmanager
+def _poles(name: str) -> Iterator[None]:
+    """mpmath's Γ, ψ and B refuse an argument within their working precision of a pole (−3 +
+    1e-200), which `_off_poles` lets through: such a point is skipped, as one on the pole."""
+    try:
+        yield
+    except ValueError as exc:
+        if "pole" not in str(exc):
+            raise
+        raise Skip("within the working precision of a pole", name) from None
 
 
 def _polygamma(n: int, d: D) -> D:
     """ψ⁽ⁿ⁾ of a dual number, with the derivative ψ⁽ⁿ⁺¹⁾."""
     x = _off_poles("polygamma", d.v)
-    return _chain("polygamma", mpmath.psi(n, x), (d,), (mpmath.psi(n + 1, x),))
+    with _poles("polygamma"):
+        return _chain("polygamma", mpmath.psi(n, x), (d,), (mpmath.psi(n + 1, x),))
 
 
 def _power(a: D, b: D) -> D:
@@ -1320,10 +1361,20 @@ def _near2(a: D, b: D) -> bool:
     return a.v == b.v or gap <= NEAR * (a.e + b.e) or gap < UNDERFLOW
 
 
-def _switch(name: str, value: mpf, pieces: Sequence[D], convex: bool, default: int) -> D:
+def _switch(
+    name: str, value: mpf, pieces: Sequence[D], convex: bool, default: int, gap: mpf = ZERO
+) -> D:
     """An active kink with smooth `pieces` (relu: 0 and a; max: a and b; ...): the value, and
     the tangent that the mode asks for. A convex kink's one-sided derivative is the largest of
-    its pieces' (relu, abs, max), a concave one's the smallest (min)."""
+    its pieces' (relu, abs, max), a concave one's the smallest (min).
+
+    `gap` is the switching argument's distance from 0. A kink that is not exactly at the point
+    (nor below float64's normal range) is active only because the rounding scale of its
+    argument reaches it: float64 is on one side, which the reference cannot tell (u·g with g
+    exactly 0 in float64, u = 1e160, bounds the rounding of a sum at 1e144 though float64's is
+    1e-91), so the point is skipped, as within rounding of a jump."""
+    if gap != 0 and gap >= UNDERFLOW:
+        raise Skip("within rounding of a kink", name)
     _CTX.active.append((name, len(pieces)))
     for piece in pieces:
         for k in piece.t:
@@ -1376,7 +1427,7 @@ def _abs(a: D) -> D:
     """|a|: a kink at 0, with the pieces -a and a."""
     _event("abs", a)
     if _near(a) and a.t:
-        return _switch("abs", abs(a.v), (_neg(a), a), True, int(a.v >= 0))
+        return _switch("abs", abs(a.v), (_neg(a), a), True, int(a.v >= 0), abs(a.v))
     return _neg(a) if a.v < 0 else a
 
 
@@ -1384,7 +1435,7 @@ def _relu(a: D) -> D:
     """max(a, 0): a kink at 0, with the pieces 0 and a."""
     _event("relu", a)
     if _near(a) and a.t:
-        return _switch("relu", max(a.v, ZERO), (_const(0), a), True, int(a.v > 0))
+        return _switch("relu", max(a.v, ZERO), (_const(0), a), True, int(a.v > 0), abs(a.v))
     return a if a.v > 0 else _const(0)
 
 
@@ -1394,7 +1445,7 @@ def _extreme(name: str, a: D, b: D) -> D:
     pick = max if name == "max" else min
     if _near2(a, b) and (a.t or b.t):
         first = 0 if pick(a.v, b.v) == a.v else 1
-        return _switch(name, pick(a.v, b.v), (a, b), name == "max", first)
+        return _switch(name, pick(a.v, b.v), (a, b), name == "max", first, abs(a.v - b.v))
     if name == "max":
         return a if a.v >= b.v else b
     return a if a.v <= b.v else b
@@ -1592,6 +1643,24 @@ def _same_along(x: Array, axis: int | None, f: Callable[[list[D]], list[D]]) -> 
     return np.moveaxis(out, -1, axis)
 
 
+def _running(ds: list[D]) -> list[D]:
+    """The running sums of ds: cumsum."""
+    out = [ds[0]]
+    for d in ds[1:]:
+        out.append(_add(out[-1], d))
+    return out
+
+
+def _along_to(x: Array, f: Callable[[list[D]], list[D]]) -> Array:
+    """f maps the elements along the last axis to a list of any length (diff: one fewer)."""
+    rows = [f(list(x[idx])) for idx in np.ndindex(x.shape[:-1])]
+    out = np.empty((*x.shape[:-1], len(rows[0])), dtype=object)
+    for idx, row in zip(np.ndindex(x.shape[:-1]), rows, strict=True):
+        for j, d in enumerate(row):
+            out[(*idx, j)] = d
+    return out
+
+
 def _sum(ds: list[D]) -> D:
     total = ds[0]
     for d in ds[1:]:
@@ -1783,6 +1852,23 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
         return _matrix_function(name, args)
     if name == "expand_dims":
         return np.expand_dims(x, keywords["axis"])
+    if name == "flip":
+        return np.flip(x, keywords.get("axis"))
+    if name == "roll":
+        return np.roll(x, keywords["shift"], keywords.get("axis"))
+    if name in ("tril", "triu"):
+        k = keywords.get("k", 0)
+        keep = (
+            np.tri(*x.shape[-2:], k, dtype=bool)
+            if name == "tril"
+            else ~np.tri(*x.shape[-2:], k - 1, dtype=bool)
+        )
+        return np.where(keep, x, _const_array(np.zeros(x.shape)))
+    if name == "cumsum":
+        axis = keywords.get("axis")
+        return _same_along(x.reshape(-1) if axis is None else x, axis or 0, _running)
+    if name == "diff":
+        return _along_to(x, lambda ds: [_add(b, a, -1) for a, b in itertools.pairwise(ds)])
     if name == "log_softmax":  # x - logsumexp(x) along the axis, as gradcli defines it
         axis = keywords.get("axis", -1)
         total = np.expand_dims(_along(x, axis, _logsumexp), axis)

@@ -735,6 +735,32 @@ def _table() -> dict[str, list[Program]]:
         ("sum(a @ b) * c", [{"a": square, "b": [[0.5, 0.0], [2.0, 3.0]], "c": -1.5}]),
     ]
     _matrices(t)
+    m34 = [[0.0, 1.5, -2.0, 0.5], [1.5, 0.0, 3.0, -1.0], [2.0, -0.5, 1.0, 4.0]]
+    w34 = "[[1, -2, 3, 0.5], [0.25, 4, -1, 2], [-3, 1, 2, -0.5]]"
+    t["flip"] = [
+        (f"sum(flip(x, 0) * {w34}) + sum(flip(x) * {w34}) * y", [{"x": m34, "y": 2.0}]),
+        (f"sum(flip(x, [0, 1]) * {w34})", _pts("x", [m34])),
+    ]
+    t["roll"] = [
+        (f"sum(roll(x, 1, axis=1) * {w34}) + sum(roll(x, -5) * {w34}) * y", [{"x": m34, "y": 2.0}]),
+        (f"sum(roll(x, [1, 2], axis=[0, 1]) * {w34})", _pts("x", [m34])),
+    ]
+    for name in ("tril", "triu"):
+        t[name] = [
+            (f"sum({name}(x) * {w34}) + sum({name}(x, 1) * {w34}) * y", [{"x": m34, "y": 2.0}]),
+            (f"sum({name}(x, -1) @ [1, -2, 3, 0.5])", _pts("x", [m34])),
+        ]
+    t["cumsum"] = [
+        (f"sum(cumsum(x, axis=1) * {w34}) + sum(cumsum(x, 0) * {w34}) * y", [{"x": m34, "y": 2.0}]),
+        ("sum(cumsum(x) * [1, -2, 3, 0.5, 2, -1, 0.25, 4, -3, 1, 2, -0.5])", _pts("x", [m34])),
+    ]
+    t["diff"] = [
+        (
+            f"sum(diff(x) * {w34}[:, :3]) + sum(diff(x, axis=0) * {w34}[:2]) * y",
+            [{"x": m34, "y": 2.0}],
+        ),
+        (f"sum(diff(x, 2) * {w34}[:, :2])", _pts("x", [m34])),
+    ]
     t["expand_dims"] = [
         ("sum(expand_dims(x, axis=1) * [[1, -2, 3]])", _pts("x", [[0.0, 1.5, -2.0]])),
         (

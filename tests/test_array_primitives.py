@@ -1004,7 +1004,110 @@ AXES_CASES = [
     ),
 ]
 
+
+def _reverse_cumsum(g, axis):
+    return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
+
+
+def _diff_adjoint(g, axis):
+    """The adjoint of diff along axis: ȳ padded before, less ȳ padded after."""
+    pad = [(0, 0)] * g.ndim
+    before, after = list(pad), list(pad)
+    before[axis], after[axis] = (1, 0), (0, 1)
+    return np.pad(g, before) - np.pad(g, after)
+
+
+W34 = normal(3, 4)
+ARRANGING_CASES = [
+    case(
+        "flip-and-roll",
+        "sum(flip(x, 0) * W) + sum(flip(x) * W)"
+        " + sum(roll(x, 1, axis=1) * W) + sum(roll(x, -5) * W)",
+        {"x": normal(3, 4), "W": W34},
+        lambda x, W: (
+            np.sum(np.flip(x, 0) * W)
+            + np.sum(np.flip(x) * W)
+            + np.sum(np.roll(x, 1, axis=1) * W)
+            + np.sum(np.roll(x, -5) * W)
+        ),
+        lambda x, W: {
+            "x": np.flip(W, 0) + np.flip(W) + np.roll(W, -1, axis=1) + np.roll(W, 5),
+            "W": np.flip(x, 0) + np.flip(x) + np.roll(x, 1, axis=1) + np.roll(x, -5),
+        },
+        lambda x, W: (
+            np.sum(np.flip(x, 0) * W)
+            + np.sum(np.flip(x) * W)
+            + np.sum(np.roll(x, 1, axis=1) * W)
+            + np.sum(np.roll(x, -5) * W)
+        ),
+    ),
+    case(
+        "tril-and-triu",
+        "sum(tril(x) * W) + sum(triu(x, 1) * W) + sum(tril(x, -1) @ v)",
+        {"x": normal(3, 4), "W": W34, "v": normal(4)},
+        lambda x, W, v: (
+            np.sum(np.tril(x) * W) + np.sum(np.triu(x, 1) * W) + np.sum(np.tril(x, -1) @ v)
+        ),
+        lambda x, W, v: {
+            "x": np.tril(W) + np.triu(W, 1) + np.tril(np.outer(np.ones(3), v), -1),
+            "W": np.tril(x) + np.triu(x, 1),
+            "v": np.tril(x, -1).sum(axis=0),
+        },
+        lambda x, W, v: (
+            np.sum(np.tril(x) * W) + np.sum(np.triu(x, 1) * W) + np.sum(np.dot(np.tril(x, -1), v))
+        ),
+    ),
+    case(
+        "cumsum",
+        "sum(cumsum(x, axis=1) * W) + sum(cumsum(x, 0) * W) + sum(cumsum(x) * w)",
+        {"x": normal(3, 4), "W": W34, "w": normal(12)},
+        lambda x, W, w: (
+            np.sum(np.cumsum(x, axis=1) * W)
+            + np.sum(np.cumsum(x, 0) * W)
+            + np.sum(np.cumsum(x) * w)
+        ),
+        lambda x, W, w: {
+            "x": _reverse_cumsum(W, 1)
+            + _reverse_cumsum(W, 0)
+            + _reverse_cumsum(w, 0).reshape(3, 4),
+            "W": np.cumsum(x, axis=1) + np.cumsum(x, 0),
+            "w": np.cumsum(x),
+        },
+        lambda x, W, w: (
+            np.sum(np.cumsum(x, axis=1) * W)
+            + np.sum(np.cumsum(x, 0) * W)
+            + np.sum(np.cumsum(x) * w)
+        ),
+    ),
+    case(
+        "diff",
+        "sum(diff(x) * W[:, :3]) + sum(diff(x, axis=0) * W[:2]) + sum(diff(x, 2) * W[:, :2])",
+        {"x": normal(3, 4), "W": W34},
+        lambda x, W: (
+            np.sum(np.diff(x) * W[:, :3])
+            + np.sum(np.diff(x, axis=0) * W[:2])
+            + np.sum(np.diff(x, 2) * W[:, :2])
+        ),
+        lambda x, W: {
+            "x": _diff_adjoint(W[:, :3], 1)
+            + _diff_adjoint(W[:2], 0)
+            + _diff_adjoint(_diff_adjoint(W[:, :2], 1), 1),
+            "W": np.hstack(
+                [np.diff(x) + np.hstack([np.diff(x, 2), np.zeros((3, 1))]), np.zeros((3, 1))]
+            )
+            + np.vstack([np.diff(x, axis=0), np.zeros((1, 4))]),
+        },
+        lambda x, W: (
+            np.sum(np.diff(x) * W[:, :3])
+            + np.sum(np.diff(x, axis=0) * W[:2])
+            + np.sum(np.diff(x, 2) * W[:, :2])
+        ),
+    ),
+]
+
+
 ALL_CASES = [
+    *ARRANGING_CASES,
     *AXES_CASES,
     *SPECIAL_CASES,
     *MATRIX_CASES,
@@ -1287,6 +1390,13 @@ CLEAN_SHAPE_ERRORS = [
     ("x[-4]", {"x": u3}, "out of range", "x[-4]"),
     ("x[0, 0]", {"x": u3}, "too many indices", "x[0, 0]"),
     ("x[0]", {"x": 2.0}, "too many indices", "x[0]"),
+    ("tril(x)", {"x": u3}, "tril takes a matrix", "tril(x)"),
+    ("diff(x, -1)", {"x": u3}, "diff's n is a whole number ≥ 0", "diff(x, -1)"),
+    ("diff(2 + y)", {"y": 2.0}, "diff takes an array", "diff(2 + y)"),
+    ("roll(x, [1, 2], axis=0)", {"x": M23}, "one shift per axis", "roll(x, [1, 2], axis=0)"),
+    ("roll(x, [1, 2])", {"x": M23}, "takes one shift", "roll(x, [1, 2])"),
+    ("flip(x, [0, 0])", {"x": M23}, "the same axis twice", "flip(x, [0, 0])"),
+    ("cumsum(x, axis=2)", {"x": M23}, "axis 2 is out of range", "cumsum(x, axis=2)"),
     ("[u, v]", {"u": u3, "v": u2}, "broadcast", "[u, v]"),
     ("x[i]", {"x": u3, "i": 0.0}, "an index must be a whole number", "i"),
     ("x[1.5]", {"x": u3}, "an index must be a whole number", "1.5"),

@@ -733,6 +733,16 @@ ARRAYS: dict[str, list[ArrayCase]] = {
     "expand_dims": _cases(
         lambda x, axis: np.expand_dims(x, axis), [(M,), (V,)], [(0,), ((0, 2),), (-1,)]
     ),
+    "flip": _cases(lambda x, axis: np.flip(x, axis), [(M,), (V,)], [(None,), (0,), (-1,)]),
+    "roll": _cases(
+        lambda x, shift, axis: np.roll(x, shift, axis),
+        [(M,)],
+        [(1, None), (-1, 1), ((1, 2), (0, 1))],
+    ),
+    "tril": _cases(lambda x, k: np.tril(x, k), [(M,), (N,)], [(0,), (1,), (-1,)]),
+    "triu": _cases(lambda x, k: np.triu(x, k), [(M,), (N,)], [(0,), (1,), (-1,)]),
+    "cumsum": _cases(lambda x, axis: np.cumsum(x, axis), [(M,), (V,)], [(None,), (0,), (-1,)]),
+    "diff": _cases(lambda x, n, axis: np.diff(x, n, axis), [(M,)], [(1, -1), (2, 1), (1, 0)]),
     "trace": [ArrayCase(lambda x: np.trace(x), (M,)), ArrayCase(lambda x: np.trace(x), (N,))],
     "diag": [ArrayCase(_diag, (V[:3],)), ArrayCase(_diag, (M,))],
     "outer": [

@@ -13,9 +13,12 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - reductions: sum, mean, max and min over an array, norm, logsumexp, softmax;
 - products: prod and its derivatives, prod_except and prod_pairs;
 - shaping: transpose, reshape, stack, indexing and its adjoint unindex;
+- arranging: flip, roll, tril, triu, cumsum, diff (linear rearrangements and running sums);
 - linalg: matmul and dot;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
-- special: erf, erfc, lgamma (gammaln), digamma, polygamma, from scipy.special (imported lazily);
+- special: erf, erfc, erfinv, erfcx, the normal distribution (ndtr, log_ndtr, ndtri), the gamma
+  and beta functions, digamma, polygamma, Bessel's i0, i1, i0e, i1e, from scipy.special
+  (imported lazily);
 - _common: what they share (nodes built by name, the parts of complex values, axes).
 
 A new function goes in its family's module: special functions in special,
@@ -38,6 +41,7 @@ from ..graph.registry import (
 )
 from . import (  # noqa: F401  (each registers its family)
     arithmetic,
+    arranging,
     conditionals,
     elementwise,
     linalg,
