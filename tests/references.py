@@ -76,7 +76,8 @@ def sinc_slope(x: mpf) -> mpf:
 def scaled_bessel(n: int, x: mpf) -> tuple[mpf, mpf]:
     """e^(−|x|)·Iₙ(x) and its derivative e^(−|x|)·(Iₙ′(x) − sign(x)·Iₙ(x)), whose two terms
     agree to 1/(2|x|): the precision is raised by twice the digits of x."""
-    with mp.workprec(mp.prec + 2 * max(0, int(mpmath.mag(x))) + 20):
+    digits = max(0, int(mpmath.mag(x))) if x else 0  # mag(0) is −inf
+    with mp.workprec(mp.prec + 2 * digits + 20):
         scale = mpmath.exp(-abs(x))
         value = mpmath.besseli(n, x)
         slope = mpmath.besseli(1, x) if n == 0 else _i1_slope(x)
