@@ -92,6 +92,11 @@ def _inside(x, low, high, name: str):
     return x
 
 
+def _logit(x):
+    x = _inside(x, 0, 1, "logit")
+    return mpmath.log(x / (1 - x))
+
+
 def _beta_args(a, b):
     """a and b, unless a, b or a + b is a pole of Γ (B is undefined or 0 there)."""
     _not_pole(a + b)
@@ -166,16 +171,13 @@ MPMATH: dict[str, tuple[Callable, Callable | None]] = {
         lambda x: _real(mpmath.acosh(x)) if x >= 1 else _reject("acosh below 1"),
         lambda x: x - 1,  # not differentiable at 1, its edge
     ),
-    "atanh": (lambda x: mpmath.atanh(x) if -1 < x < 1 else _reject("atanh outside (-1, 1)"), None),
+    "atanh": (lambda x: mpmath.atanh(_inside(x, -1, 1, "atanh")), None),
     "logaddexp": (lambda a, b: mpmath.log(mpmath.exp(a) + mpmath.exp(b)), None),
     "cbrt": (lambda x: mpmath.sign(x) * mpmath.cbrt(abs(x)), lambda x: x),  # vertical at 0
     "square": (lambda x: x * x, None),
     "exp2": (lambda x: mpmath.power(2, x), None),
     "log_sigmoid": (lambda x: -mpmath.log1p(mpmath.exp(-x)), None),
-    "logit": (
-        lambda x: mpmath.log(x / (1 - x)) if 0 < x < 1 else _reject("logit outside (0, 1)"),
-        None,
-    ),
+    "logit": (_logit, None),
     "sinc": (mpmath.sincpi, None),
     "xlog1py": (
         lambda x, y: mpmath.mpf(0) if x == 0 else x * _real(mpmath.log1p(y)),

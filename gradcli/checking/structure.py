@@ -60,6 +60,7 @@ def watched_values(order: Sequence[Node]) -> tuple[list[Node], list[float]]:
     move: the argument of a periodic function, with half its period as the reach; and the
     registry's `singular` function of the inputs, with nan: half its own value."""
     moving = moving_nodes(order)
+    program = set(order)
     nodes: list[Node] = []
     reach: list[float] = []
     for node in order:
@@ -72,21 +73,22 @@ def watched_values(order: Sequence[Node]) -> tuple[list[Node], list[float]]:
         if prim.singular is not None:
             with node.graph.deriving(node):
                 witness = prim.singular(*node.inputs, *node.attrs)
-            if isinstance(witness, Node) and _moves(witness, moving):
+            if isinstance(witness, Node) and _moves(witness, moving, program):
                 nodes.append(witness)
                 reach.append(math.nan)
     return nodes, reach
 
 
-def _moves(witness: Node, moving: set[Node]) -> bool:
+def _moves(witness: Node, moving: set[Node], program: set[Node]) -> bool:
     """Whether a node built from the program's nodes (a witness such as (1 − x)(1 + x)) depends
-    on one that moves: a walk down to the program's nodes, never recursive."""
+    on one that moves: a walk through the witness's own new nodes, which stops at the program's
+    (whether those move is known), so every witness costs only its own size; never recursive."""
     stack, seen = [witness], set()
     while stack:
         node = stack.pop()
         if node in moving:
             return True
-        if node not in seen:
+        if node not in seen and node not in program:
             seen.add(node)
             stack.extend(node.inputs)
     return False

@@ -47,6 +47,14 @@ def _apply(name: str, *args: Node | float, attrs: tuple = ()) -> Node:
     return graph.apply(name, *args, attrs=attrs)
 
 
+def _polynomial(u: Node, coefficients: tuple[float, ...]) -> Node | float:
+    """Σ cₖ·uᵏ, by Horner's rule: the series of a rule where its closed form cancels."""
+    total: Node | float = coefficients[-1]
+    for c in reversed(coefficients[:-1]):
+        total = c + u * total
+    return total
+
+
 def _same_on_tangent(name: str) -> Callable[..., Node]:
     """The jvp of a linear primitive: the primitive itself, applied to the tangent."""
     return lambda node, ts, shape_of: _apply(name, ts[0], attrs=node.attrs)

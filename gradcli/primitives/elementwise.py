@@ -20,6 +20,7 @@ from ._common import (
     _complex,
     _divide,
     _pack,
+    _polynomial,
     _real_or_complex,
     _scaled,
     cos,
@@ -372,10 +373,7 @@ def _cos_pi(x):
 
 
 def _sinc_partial(ans, x):
-    u = x * x
-    series = _SINC_SERIES[-1]
-    for a in reversed(_SINC_SERIES[:-1]):
-        series = a + u * series
+    series = _polynomial(x * x, _SINC_SERIES)
     near = _apply("less", _apply("abs", x), 0.1)
     return _apply("where", near, x * series, (_cos_pi(x) - ans) / x)
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Domain, Primitive, register
-from ._common import _apply, exp
+from ._common import _apply, _polynomial, exp
 
 
 def _scipy_special() -> Any:
@@ -35,16 +35,20 @@ def _real(x: Any) -> Any:
     return x.astype(np.float64) if np.asarray(x).dtype == np.longdouble else x
 
 
-def _erf(x: Any) -> Any:
-    return _scipy_special().erf(_real(x))
+def _scipy(name: str, pick: Any) -> Any:
+    """The forward of scipy.special's function `pick(scipy.special)`, named `name`, on real
+    parts in a precision scipy takes."""
+
+    def forward(*args: Any) -> Any:
+        return pick(_scipy_special())(*(_real(a) for a in args))
+
+    forward.__name__ = f"_{name}"
+    return forward
 
 
-def _erfc(x: Any) -> Any:
-    return _scipy_special().erfc(_real(x))
-
-
-def _gammaln(x: Any) -> Any:
-    return _scipy_special().gammaln(_real(x))
+_erf = _scipy("erf", lambda s: s.erf)
+_erfc = _scipy("erfc", lambda s: s.erfc)
+_gammaln = _scipy("gammaln", lambda s: s.gammaln)
 
 
 def _reflected(x: Any, function: Any, sign: float, pole: Any) -> Any:
@@ -81,11 +85,13 @@ def _polygamma(x: Any, n: int) -> Any:
 _TWO_OVER_ROOT_PI = 2 / math.sqrt(math.pi)
 
 
-def _gaussian(x: Node, c: float) -> Node:
-    """c·e^(−x²), with x² formed from min(|x|, 40): e^(−1600) is 0 in float64 as e^(−x²) is
-    for every |x| ≥ 40, and x² would overflow beyond 1.3e154 into a spurious fault."""
+def _gaussian(x: Node, c: float, half: bool = False) -> Node:
+    """c·e^(−x²) (c·e^(−x²/2) if `half`), with x² formed from min(|x|, 40): e^(−800) is 0 in
+    float64 as the function is for every |x| ≥ 40, and x² would overflow beyond 1.3e154 into
+    a spurious fault."""
     m = _apply("min", _apply("abs", x), 40.0)
-    return c * exp(-(m * m))
+    square = m * m
+    return c * exp(-(square * 0.5 if half else square))
 
 
 def _not_a_pole(x: Any) -> Any:
@@ -185,12 +191,12 @@ register(Primitive(
 ))  # fmt: skip
 
 
-def _gammaln(call: Any) -> Node:
+def _lower_gammaln(call: Any) -> Node:
     (x,) = call.positional(1)
     return call.graph.apply("lgamma", x, span=call.call.span)
 
 
-register(Primitive("gammaln", 1, None, "scipy's name for lgamma", lower=_gammaln))
+register(Primitive("gammaln", 1, None, "scipy's name for lgamma", lower=_lower_gammaln))
 
 
 # --- The error function's inverse and scaled form, and the normal distribution -------------
@@ -204,30 +210,16 @@ _ROOT_2PI = math.sqrt(2 * math.pi)
 _ERFCX_SERIES = tuple((-1) ** n * math.prod(range(1, 2 * n, 2)) for n in range(1, 10))
 
 
-def _scipy(name: str, pick: Any) -> Any:
-    """The forward of scipy.special's function `pick(scipy.special)`, named `name`, on real
-    parts in a precision scipy takes."""
-
-    def forward(*args: Any) -> Any:
-        return pick(_scipy_special())(*(_real(a) for a in args))
-
-    forward.__name__ = f"_{name}"
-    return forward
-
-
 def _erfcx_partial(ans: Node, x: Node) -> Node:
     u = (0.5 / x) / x  # no x² to overflow beyond 1e154
-    series = _ERFCX_SERIES[-1]
-    for c in reversed(_ERFCX_SERIES[:-1]):
-        series = c + u * series
+    series = _polynomial(u, _ERFCX_SERIES)
     far = _apply("greater", x, 26.0)
     return _apply("where", far, _TWO_OVER_ROOT_PI * (u * series), 2 * x * ans - _TWO_OVER_ROOT_PI)
 
 
 def _normal_density(x: Node) -> Node:
-    """φ(x) = e^(−x²/2)/√(2π), with x² formed from min(|x|, 40), as in `_gaussian`."""
-    m = _apply("min", _apply("abs", x), 40.0)
-    return exp(-((m * m) * 0.5)) * (1 / _ROOT_2PI)
+    """φ(x) = e^(−x²/2)/√(2π)."""
+    return _gaussian(x, 1 / _ROOT_2PI, half=True)
 
 
 def _log_ndtr_partial(ans: Node, x: Node) -> Node:
