@@ -142,6 +142,8 @@ ARRAY_FUNCTIONS = (
     "triu",
     "cumsum",
     "diff",
+    "var",
+    "std",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -282,7 +284,7 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
     shapes = [shape_of(a, scope) for a in args]
     x = np.zeros(shapes[0])
     axis = keywords.get("axis")
-    if name in ("sum", "mean", "prod", "norm", "logsumexp") or (
+    if name in ("sum", "mean", "prod", "norm", "logsumexp", "var", "std") or (
         name in ("max", "min") and len(args) == 1
     ):
         return np.shape(np.sum(x, axis=axis))
@@ -596,9 +598,10 @@ class Generator:
             return self.expr(s, depth, True)
 
         options: list[Callable[[], Tree]] = []
-        reductions = ("sum", "mean", "prod", "max", "min", "norm", "logsumexp")
+        reductions = ("sum", "mean", "prod", "max", "min", "norm", "logsumexp", "var", "std")
         if shape == ():
             options += [lambda: _call(rng.choice(reductions), sub(rng.choice(SHAPES)))] * 3
+            options += [lambda: _call(rng.choice(("var", "std")), sub(rng.choice(SHAPES)), ddof=1)]
             options += [lambda: ("index", sub(s := rng.choice(SHAPES)), self._element_key(s))]
             n = rng.choice((2, 3))
             options += [lambda: ("binary", "@", sub((n,)), sub((n,)))]
@@ -1711,6 +1714,16 @@ def _norm(ds: list[D]) -> D:
     return _smooth("sqrt", squares)
 
 
+def _spread(name: str, ds: list[D], ddof: int) -> D:
+    """var, Σ(x − mean)²/(n − ddof), or std, its root: the norm of the deviations over
+    √(n − ddof), with norm's kink where they are all 0."""
+    mean = _div(_sum(ds), _const(len(ds)))
+    deviations = [_add(d, mean, -1) for d in ds]
+    if name == "var":
+        return _div(_sum([_mul(e, e) for e in deviations]), _const(len(ds) - ddof))
+    return _div(_norm(deviations), _const(mpmath.sqrt(len(ds) - ddof)))
+
+
 def _weights_resolved(name: str, ds: list[D]) -> None:
     """Skip where float64's rounding of the arguments decides the weights e^(x − max): a gap
     that rounding can move by more than 1e-8, on an element whose weight is not negligible.
@@ -1862,6 +1875,9 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
         return _along(x, axis, _norm)
     if name == "logsumexp":
         return _along(x, axis, _logsumexp)
+    if name in ("var", "std"):
+        ddof = keywords.get("ddof", 0)
+        return _along(x, axis, lambda ds: _spread(name, ds, ddof))
     if name == "softmax":
         return _same_along(x, keywords.get("axis", -1), _softmax)
     if name == "prod_except":

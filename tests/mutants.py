@@ -162,8 +162,8 @@ def _kink_duplicates(prim: Primitive) -> tuple[int | None, bool]:
     mutant is the zero mutant) or a - b (the tie mutant): such kink mutants are not made."""
     graph = Graph()
     xs = [graph.var(f"v{i}") for i in range(prim.arity)]
-    plain = elementwise(prim) or not prim.attr_params
-    switch = prim.kink(*xs) if plain else prim.kink(*xs, None)
+    defaults = () if elementwise(prim) else tuple(v for _, v in prim.attr_params)
+    switch = prim.kink(*xs, *defaults)
     same = next((i for i, x in enumerate(xs) if switch is x), None)
     tie = prim.arity == 2 and switch is graph.apply("sub", xs[0], xs[1])
     return same, tie
@@ -175,7 +175,10 @@ def _special_kinds(prim: Primitive, i: int) -> list[tuple[str, tuple[int, float]
     if binary:
         kinds.append(("tie", None))
     if prim.kink is not None:
-        if not elementwise(prim) and prim.attr_params not in ((("axis", None),), ()):
+        if not elementwise(prim) and (prim.attr_params[:1] or (("axis", None),))[0] != (
+            "axis",
+            None,
+        ):
             raise NotImplementedError(f"a kink mutant of {prim.name}: not a reduction")
         same, tie = _kink_duplicates(prim)
         if same != i and not (tie and binary):
@@ -397,7 +400,7 @@ def _linear_jvp(prim: Primitive, m: Mutant, original: Callable[..., Any]) -> Cal
             )
         else:  # kink of a reduction
             switch = _equal(prim.kink(*inputs, *node.attrs), 0.0)
-            added = switch * node.graph.apply("sum", ts[i], attrs=node.attrs)
+            added = switch * node.graph.apply("sum", ts[i], attrs=node.attrs[:1])
         return _plus(call(node, ts, shape_of), WRONG * added)
 
     return jvp
@@ -648,6 +651,13 @@ def _table() -> dict[str, list[Program]]:
     tied = [[[1.0, 1.0, 0.0], [1.0, 2.0, 0.0]], X23]
     t["amax"] = _reduction("max", ties, tied)
     t["amin"] = _reduction("min", [[-v for v in x] for x in ties], tied)
+    spreads = [[0.0, 1.5, -2.0], [1.0, 1.0, 1.0], [1e-300, 2e-300, 0.0], [1e150, -1e150, 3e150]]
+    for name in ("var", "std"):
+        t[name] = [
+            *_reduction(name, spreads, [X23]),
+            (f"{name}(x, ddof=1) + sum({name}(x, 1, 2) * [1, -3])", _pts("x", [X23])),
+            (f"sum(x / {name}(x, axis=-1, keepdims=True) * [[1, -2, 3]])", _pts("x", [X23])),
+        ]
     t["norm"] = _reduction(
         "norm",
         [[0.0, 0.0, 0.0], [3.0, 4.0, 0.0], [1e-300, 2e-300, 0.0], [1e300, 1e300, 0.0]],

@@ -251,7 +251,27 @@ REDUCTIONS: dict[str, tuple[Callable, Callable, Callable]] = {
         np_softmax,
         lambda x, a: MLOG(np.sum(MEXP(x), axis=a)),
     ),
+    "var": (
+        lambda x, a: np.var(x, axis=a),
+        lambda x, a: 2 * (x - np.mean(x, axis=a, keepdims=True)) / count(x, a),
+        lambda x, a: mp_var(x, a, 0),
+    ),
+    "std": (
+        lambda x, a: np.std(x, axis=a),
+        lambda x, a: (
+            (x - np.mean(x, axis=a, keepdims=True))
+            / (count(x, a) * np.std(x, axis=a, keepdims=True))
+        ),
+        lambda x, a: MSQRT(mp_var(x, a, 0)),
+    ),
 }
+
+
+def mp_var(x: np.ndarray, axis: int | None, ddof: int) -> Any:
+    """Σ(x − mean)²/(n − ddof) on mpf object arrays, written from the definition."""
+    n = count(x, axis)
+    d = x - np.sum(x, axis=axis, keepdims=True) / n
+    return np.sum(d * d, axis=axis) / (n - ddof)
 
 
 # --- cases ----------------------------------------------------------------------------------
@@ -1106,7 +1126,66 @@ ARRANGING_CASES = [
 ]
 
 
+def _kept_mean(x: Any, axis: int) -> Any:
+    return np.sum(x, axis=axis, keepdims=True) / x.shape[axis]
+
+
+STATISTICS_CASES = [
+    case(
+        "var-std-ddof",
+        "sum(var(x, axis=0, ddof=1) * w) + std(x, ddof=1) + std(x, 1, 2)[0]",
+        {"x": normal(4, 3), "w": normal(3)},
+        lambda x, w: (
+            np.sum(np.var(x, axis=0, ddof=1) * w) + np.std(x, ddof=1) + np.std(x, 1, ddof=2)[0]
+        ),
+        lambda x, w: {
+            "x": 2 * (x - x.mean(0)) * w / 3
+            + (x - x.mean()) / (11 * np.std(x, ddof=1))
+            + np.vstack([(x[0] - x[0].mean()) / np.std(x[0], ddof=2), np.zeros((3, 3))]),
+            "w": np.var(x, axis=0, ddof=1),
+        },
+        lambda x, w: (
+            np.sum(mp_var(x, 0, 1) * w) + MSQRT(mp_var(x, None, 1)) + MSQRT(mp_var(x[0], None, 2))
+        ),
+    ),
+    case(
+        "keepdims-layer-norm",
+        "sum((x - mean(x, axis=-1, keepdims=True)) / std(x, axis=-1, keepdims=True) * W)"
+        " + sum(max(x, axis=0, keepdims=True) * w) + sum(x / sum(x, 1, keepdims=True))",
+        {"x": normal(3, 4) + 3.0, "W": W34, "w": normal(1, 4)},
+        lambda x, W, w: (
+            np.sum((x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True) * W)
+            + np.sum(x.max(0, keepdims=True) * w)
+            + np.sum(x / x.sum(1, keepdims=True))
+        ),
+        lambda x, W, w: {
+            "x": _layer_norm_grad(x, W) + (x == x.max(0)) * w + _normalized_grad(x),
+            "W": (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True),
+            "w": x.max(0, keepdims=True),
+        },
+        lambda x, W, w: (
+            np.sum((x - _kept_mean(x, 1)) / MSQRT(_kept_mean((x - _kept_mean(x, 1)) ** 2, 1)) * W)
+            + np.sum(np.max(x, axis=0, keepdims=True) * w)
+            + np.sum(x / np.sum(x, axis=1, keepdims=True))
+        ),
+    ),
+]
+
+
+def _layer_norm_grad(x: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The closed form of d/dx Σ W·(x − μ)/σ along rows: (W − mean W − y·mean(W·y))/σ."""
+    s = x.std(-1, keepdims=True)
+    y = (x - x.mean(-1, keepdims=True)) / s
+    return (W - W.mean(-1, keepdims=True) - y * (W * y).mean(-1, keepdims=True)) / s
+
+
+def _normalized_grad(x: np.ndarray) -> np.ndarray:
+    """d/dx Σ x/Σ_row x: each row sums to 1 whatever x is, so 0."""
+    return np.zeros_like(x)
+
+
 ALL_CASES = [
+    *STATISTICS_CASES,
     *ARRANGING_CASES,
     *AXES_CASES,
     *SPECIAL_CASES,
@@ -1397,6 +1476,13 @@ CLEAN_SHAPE_ERRORS = [
     ("roll(x, [1, 2])", {"x": M23}, "takes one shift", "roll(x, [1, 2])"),
     ("flip(x, [0, 0])", {"x": M23}, "the same axis twice", "flip(x, [0, 0])"),
     ("cumsum(x, axis=2)", {"x": M23}, "axis 2 is out of range", "cumsum(x, axis=2)"),
+    ("var(x, ddof=3)", {"x": u3}, "needs more than 3 elements, not 3", "var(x, ddof=3)"),
+    ("std(x, 1, 3)", {"x": M23}, "more than 3 elements along axis 1", "std(x, 1, 3)"),
+    ("var(x, ddof=-1)", {"x": u3}, "ddof is a whole number ≥ 0", "var(x, ddof=-1)"),
+    ("sum(x, keepdims=True)", {"x": M23}, "keepdims=True needs the axis", "keepdims"),
+    ("max(x, 0, keepdims=True)", {"x": M23}, "keepdims=True needs the axis", "keepdims"),
+    ("sin(x, keepdims=True)", {"x": M23}, "sin reduces no axis", "keepdims"),
+    ("sum(x, 0, keepdims=2)", {"x": M23}, "keepdims is True or False", "keepdims"),
     ("[u, v]", {"u": u3, "v": u2}, "broadcast", "[u, v]"),
     ("x[i]", {"x": u3, "i": 0.0}, "an index must be a whole number", "i"),
     ("x[1.5]", {"x": u3}, "an index must be a whole number", "1.5"),

@@ -659,6 +659,18 @@ def _mean(x: np.ndarray, axis: int | None) -> Any:
     return _sum(x, axis) / mpf(count)
 
 
+def _variance(x: np.ndarray, axis: int | None, ddof: int) -> Any:
+    """Σ(x − mean)²/(n − ddof), the analytic variance (numpy's takes |x − mean|²)."""
+    x = np.asarray(x, dtype=object)
+    count = np.size(x) if axis is None else np.shape(x)[axis]
+    d = (
+        x - _sum(x, axis) / mpf(count)
+        if axis is None
+        else x - np.expand_dims(_sum(x, axis) / mpf(count), axis)
+    )
+    return _sum(d * d, axis) / mpf(count - ddof)
+
+
 def _transpose(x: np.ndarray, axes: Any) -> np.ndarray:
     return np.transpose(x, axes)
 
@@ -690,6 +702,12 @@ def _diag(x: np.ndarray) -> np.ndarray:
 ARRAYS: dict[str, list[ArrayCase]] = {
     "sum": _cases(_sum, [(V,), (M,)], [(None,), (0,), (-1,)]),
     "mean": _cases(_mean, [(V,), (M,)], [(None,), (0,), (-1,)]),
+    "var": _cases(_variance, [(V,), (M,)], [(None, 0), (0, 1), (-1, 0)]),
+    "std": _cases(
+        lambda x, axis, ddof: _each(mpmath.sqrt, _variance(x, axis, ddof)),
+        [(V,), (M,)],
+        [(None, 1), (0, 0), (-1, 0)],
+    ),
     "prod": _cases(
         lambda x, axis: np.prod(np.asarray(x, dtype=object), axis=axis),
         [(V,), (M,), (ZEROS,)],

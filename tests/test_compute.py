@@ -80,7 +80,7 @@ def test_a_nan_that_every_output_shows_is_found_without_scanning_every_node():
     outputs = [program.output, *grad(program.output, list(program.variables.values()), shapes)]
     order = compute.toposort(outputs)
     watched = compute._watched(order, outputs)
-    ops = sorted(n.op if n.op != "var" else n.name for n in watched)
+    ops = sorted(n.op if n.op != "variable" else n.name for n in watched)
     # y is a divisor (x/inf is 0); the value and both gradients are outputs; nothing else.
     assert ops.count("y") == 1 and "mul" not in ops and len(watched) == len(set(outputs)) + 1
 

@@ -80,6 +80,23 @@ def test_constants_and_shadowing():
     assert value("pi = x; pi*2", x=1.5) == 3.0
 
 
+def test_a_function_name_not_called_is_a_variable():
+    """gamma and beta are the scale and shift of a normalization layer, and var a variance: as
+    values they are variables; called, the functions Γ, B and the variance."""
+    import mpmath
+
+    point = {"x": 3.0, "gamma": 1.5, "beta": 2.0, "var": 0.5}
+    got = evaluate("gamma*x + beta + beta(x, gamma) + var*var([x, gamma])", point)
+    assert got.value == pytest.approx(1.5 * 3 + 2 + float(mpmath.beta(3, 1.5)) + 0.5 * 0.5625)
+    d_beta_dx = float(mpmath.diff(lambda a: mpmath.beta(a, 1.5), 3))
+    d_var_dx = 0.5 * 2 * (3 - 2.25) / 2
+    assert got.gradient["x"] == pytest.approx(1.5 + d_beta_dx + d_var_dx, rel=1e-13)
+    assert got.gradient["beta"] == 1.0
+    assert got.gradient["var"] == pytest.approx(0.5625)
+    with pytest.raises(GradcliError, match="'f' is a function, not a value"):
+        compile_program("f(t) = t^2; f + 1")
+
+
 def test_program_bindings_comments_and_separators():
     text = """
     # a comment on its own line

@@ -89,7 +89,7 @@ def test_every_step_adds_up(expr, values):
                 np.testing.assert_allclose(sent.contribution, step.adjoint * sent.local, rtol=1e-15)
             assert np.shape(sent.contribution) == np.shape(target.value)
     for step in result.steps:
-        if step.node.op == "var":
+        if step.node.op == "variable":
             np.testing.assert_array_equal(step.adjoint, want[step.op])
 
 
@@ -257,7 +257,7 @@ def test_explain_and_graph_of_a_20000_term_sum_are_linear():
         result = explain(text, {"x": 0.3})
         picture = dot(result)
     want = evaluate(text, {"x": 0.3}).gradient["x"]
-    (x,) = [s for s in result.steps if s.node.op == "var"]
+    (x,) = [s for s in result.steps if s.node.op == "variable"]
     assert float(x.adjoint) == pytest.approx(float(want), rel=1e-12)
     assert picture.count(" -> ") == sum(len(set(s.inputs)) for s in result.steps)
     assert max(len(s.text) for s in result.steps) <= 40

@@ -380,7 +380,7 @@ def structure(output: Node, table: dict) -> int:
             value = node.value
             leaf = float(value).hex() if np.ndim(value) == 0 else (np.shape(value), value.tobytes())
             key = ("const", leaf)
-        elif node.op == "var":
+        elif node.op == "variable":
             key = ("var", node.name)
         else:
             key = (node.op, node.attrs, tuple(number[i] for i in node.inputs))

@@ -177,7 +177,7 @@ class ComparingModes(Run):
                 )
                 forward[k] = again if close else np.nan
                 continue
-            fault = next((f for f in faults if f.node.op != "var"), None)
+            fault = next((f for f in faults if f.node.op != "variable"), None)
             # An infinite local derivative (sqrt at 0) is mathematics, not a broken rule, even
             # where a tangent of 0 meets it (0·inf, for an element the tangent does not move);
             # a nan made from finite numbers (a rule's 0/0) is a broken rule.

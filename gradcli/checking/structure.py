@@ -35,7 +35,7 @@ def moving_nodes(order: Sequence[Node]) -> set[Node]:
     """The nodes of `order` (topologically sorted) that depend on a variable."""
     moving: set[Node] = set()
     for node in order:
-        if node.op == "var" or any(i in moving for i in node.inputs):
+        if node.op == "variable" or any(i in moving for i in node.inputs):
             moving.add(node)
     return moving
 

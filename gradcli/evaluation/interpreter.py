@@ -107,7 +107,7 @@ def _run(
         for node in order:
             if node.op == "const":
                 value = _constant(node.value, make)
-            elif node.op == "var":
+            elif node.op == "variable":
                 value = _cast(env[node.name], make)
                 if batched:
                     in_batch.add(node)
@@ -279,7 +279,7 @@ def _run_parallel(
             for node in order:
                 if node.op == "const":
                     done(node, _constant(node.value, make))
-                elif node.op == "var":
+                elif node.op == "variable":
                     value = _cast(env[node.name], make)
                     if node in watched and not _finite(value):
                         raise _NonFinite
@@ -385,7 +385,7 @@ def _fault(node: Node, value: Any, args: list[Any]) -> Fault:
     index = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0]) if value.ndim else None
     first = value[index] if index is not None else value[()]
     kind = "nan" if np.isnan(first) else ("inf" if np.real(first) > 0 else "-inf")
-    if node.op != "var" and REGISTRY[node.op].partials is None:
+    if node.op != "variable" and REGISTRY[node.op].partials is None:
         # Not elementwise (a sum, a matrix product): no input element matches the output's, but
         # a domain may say why (inv of a singular matrix).
         domain = REGISTRY[node.op].domain
@@ -396,7 +396,7 @@ def _fault(node: Node, value: Any, args: list[Any]) -> Fault:
         np.broadcast_to(a, value.shape)[index] if index is not None else np.asarray(a)[()]
         for a in args
     )
-    if node.op == "var":
+    if node.op == "variable":
         cause = "input"
     else:
         domain = REGISTRY[node.op].domain

@@ -68,7 +68,7 @@ class Node:
     def __repr__(self) -> str:
         if self.op == "const":
             return f"<const {self.attrs[0]!r}>"
-        if self.op == "var":
+        if self.op == "variable":
             return f"<var {self.attrs[0]}>"
         return f"<#{self.id} {self.op}({', '.join(f'#{i.id}' for i in self.inputs)})>"
 
@@ -134,7 +134,7 @@ class Graph:
         return self._make("const", (), (array,), key, span)
 
     def var(self, name: str, span: Span | None = None) -> Node:
-        return self._make("var", (), (name,), ("var", name), span)
+        return self._make("variable", (), (name,), ("variable", name), span)
 
     def apply(
         self, op: str, *args: Operand, attrs: tuple[Attr, ...] = (), span: Span | None = None
@@ -310,4 +310,4 @@ def toposort(outputs: Iterable[Node]) -> list[Node]:
 
 def variables(order: Sequence[Node]) -> list[Node]:
     """The variable nodes among `order`."""
-    return [n for n in order if n.op == "var"]
+    return [n for n in order if n.op == "variable"]

@@ -31,7 +31,7 @@ def infer_shapes(
             continue
         if node.op == "const":
             shapes[node] = np.shape(node.value)
-        elif node.op == "var":
+        elif node.op == "variable":
             shapes[node] = tuple(var_shapes.get(node.name, ()))
         else:
             inputs = [shapes[i] for i in node.inputs]

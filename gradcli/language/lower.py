@@ -97,6 +97,15 @@ class CallArgs:
             )
         return self.args
 
+    def keepdims(self) -> bool:
+        """Whether keepdims=True was given (taken out of the keywords: lowering applies it)."""
+        if "keepdims" not in self.keywords:
+            return False
+        value = _attribute("keepdims", self.keywords.pop("keepdims"), self)
+        if value not in (0, 1):
+            raise self.error("keepdims is True or False", self.keyword_spans["keepdims"])
+        return bool(value)
+
     def written(self, position: int, param: str) -> Any:
         """A positional argument that must be written in the program, as an attribute is: a
         whole number or a list of them (the size of eye, the shape of ones)."""
@@ -251,6 +260,40 @@ def _build(node: ast.Expr, parts: list[Node], graph: Graph) -> Node:
         return out
     assert isinstance(node, ast.Call)
     call = CallArgs(node, parts, graph)
+    keep = call.keepdims()
+    out = _call(node, call, graph)
+    return _kept(out, call) if keep else out
+
+
+# The functions that reduce an axis, which keepdims=True keeps as numpy's do; max and min take
+# it by keyword only, as max(a, b) is elementwise.
+_REDUCTIONS = {"sum": 1, "mean": 1, "prod": 1, "norm": 1, "logsumexp": 1, "var": 1, "std": 1}
+_REDUCTIONS |= {"max": None, "min": None}
+
+
+def _kept(out: Node, call: CallArgs) -> Node:
+    """A reduction's result with its reduced axis kept as an axis of length 1."""
+    span = call.keyword_spans["keepdims"]
+    if call.name not in _REDUCTIONS:
+        raise call.error(f"{call.name} reduces no axis: keepdims is for reductions", span)
+    position = _REDUCTIONS[call.name]
+    if "axis" in call.keywords:
+        axis = _attribute("axis", call.keywords["axis"], call)
+    elif position is not None and len(call.args) > position:
+        axis = call.written(position, "axis")
+    else:
+        raise call.error(
+            "keepdims=True needs the axis reduced: every axis gives a number, whose shape "
+            "depends on the values given",
+            span,
+            hint=f"write {call.name}(…, axis=-1, keepdims=True), or the number alone: it "
+            "broadcasts against the array as the kept array would",
+        )
+    return call.graph.apply("expand_dims", out, attrs=(axis,), span=call.call.span)
+
+
+def _call(node: ast.Call, call: CallArgs, graph: Graph) -> Node:
+    """The node for a call of a built-in function."""
     prim = REGISTRY[node.func]
     if prim.lower is not None:
         return prim.lower(call)
@@ -320,13 +363,13 @@ def _resolve(name: ast.Name, graph: Graph, env: _Env, free: dict[str, Node]) -> 
         return env.scope[name.id]
     if name.id in CONSTANTS:
         return graph.const(CONSTANTS[name.id], name.span)
-    prim = REGISTRY.get(name.id)
-    if (prim is not None and prim.public) or name.id in env.functions:
-        hint = prim.signature() if prim is not None and prim.public else f"{name.id}(…)"
+    # A built-in function's name not followed by "(" is a variable, as in Python: gamma*x + beta
+    # is a normalization layer, not a misuse of Γ and B. The program's own functions are not.
+    if name.id in env.functions:
         raise GradcliError(
             f"'{name.id}' is a function, not a value",
             name.span,
-            hint=f"call it with arguments, as in {hint}",
+            hint=f"call it with arguments, as in {name.id}(…)",
         )
     node = free.get(name.id)
     if node is None:

@@ -52,7 +52,7 @@ def bindings(
     for node in order:
         for inp in node.inputs:
             uses[inp] = uses.get(inp, 0) + 1
-    taken = set(reserved) | {n.name for n in order if n.op == "var"}
+    taken = set(reserved) | {n.name for n in order if n.op == "variable"}
     names: dict[Node, str] = {}
     length: dict[Node, int] = {}  # of each node's expression, given the bindings made so far
     lines = []
@@ -92,7 +92,7 @@ def _length(node: Node, names: dict[Node, str], length: dict[Node, int]) -> int:
     """The length of `expression(node, names)`, from the lengths of its inputs'."""
     if node.op == "const":
         return len(_constant(node.value))
-    if node.op == "var":
+    if node.op == "variable":
         return len(node.name)
     total = 0
     for piece in _pieces(node, names):
@@ -207,7 +207,7 @@ def _wrap(node: Node, parens: bool) -> list[Node | str]:
 
 
 def _precedence(node: Node, names: dict[Node, str]) -> int:
-    if node in names or node.op == "var":
+    if node in names or node.op == "variable":
         return _ATOM
     if node.op == "const":
         if np.ndim(node.value):

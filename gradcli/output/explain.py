@@ -157,7 +157,7 @@ def _labels(order: list[Node]) -> dict[Node, str]:
 
 def written(node: Node) -> str:
     """The operator, function name, variable name or number a node shows."""
-    if node.op in ("const", "var"):
+    if node.op in ("const", "variable"):
         return expression(node)
     prim = REGISTRY[node.op]
     if prim.operator is not None:
@@ -234,7 +234,7 @@ def explain_table(result) -> None:
     gradient = ", ".join(
         f"∂f/∂{s.op} = {short(s.adjoint) if s.adjoint is not None else '0.0'} (#{s.number})"
         for s in result.steps
-        if s.node.op == "var" and result.variables is not None
+        if s.node.op == "variable" and result.variables is not None
     )
     console.stdout.print(
         Text(
@@ -277,7 +277,7 @@ def explain_json(result) -> dict[str, Any]:
         "gradient": {
             s.op: to_json(s.adjoint)
             for s in result.steps
-            if s.node.op == "var" and s.adjoint is not None
+            if s.node.op == "variable" and s.adjoint is not None
         },
         "faults": [f.message for f in result.faults],
     }

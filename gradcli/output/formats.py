@@ -121,7 +121,7 @@ def _latex_number(value: float) -> str:
 
 class LatexStyle(Style):
     def leaf(self, node: Node) -> str:
-        if node.op == "var":
+        if node.op == "variable":
             return latex_name(node.name)
         value = np.asarray(node.value)
         if value.ndim == 0:
@@ -181,7 +181,7 @@ class LatexStyle(Style):
         return _fill(template, node, _attribute)
 
     def _precedence(self, node: Node, names: dict[Node, str]) -> int:
-        if node in names or node.op == "var":
+        if node in names or node.op == "variable":
             return _ATOM
         if node.op == "const":
             if np.ndim(node.value):
@@ -200,7 +200,7 @@ def _starts_alpha(node: Node, names: dict[Node, str]) -> bool:
     """Whether `node`, written in LaTeX, starts with a letter or a command (not a digit)."""
     while node not in names and node.inputs and node.op in ("mul", "matmul", "pow", "index"):
         node = node.inputs[0]
-    if node in names or node.op == "var":
+    if node in names or node.op == "variable":
         return True
     if node.op == "const":
         return np.ndim(node.value) > 0 or _latex_number(float(node.value)).startswith("\\")
@@ -284,7 +284,7 @@ _UFUNCS = {
 
 class PythonStyle(Style):
     def leaf(self, node: Node) -> str:
-        if node.op == "var":
+        if node.op == "variable":
             return python_name(node.name)
         value = np.asarray(node.value)
         if value.ndim == 0:

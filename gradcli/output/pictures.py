@@ -97,7 +97,7 @@ def dot(explanation: Explanation) -> str:
     ]
     for step in explanation.steps:
         label = "\\n".join([_title(step), *_annotations(step)])
-        shape = ", shape=ellipse" if step.node.op == "var" else ""
+        shape = ", shape=ellipse" if step.node.op == "variable" else ""
         lines.append(f'  n{step.number} [label="{_dot_escape(label)}"{shape}];')
     edges = _edge_values(explanation)
     for step in explanation.steps:
@@ -119,7 +119,7 @@ def mermaid(explanation: Explanation) -> str:
     lines = ["flowchart BT"]
     for step in explanation.steps:
         label = "<br/>".join(_mermaid_escape(t) for t in [_title(step), *_annotations(step)])
-        if step.node.op == "var":
+        if step.node.op == "variable":
             lines.append(f'  n{step.number}(["{label}"])')
         else:
             lines.append(f'  n{step.number}["{label}"]')

@@ -47,6 +47,11 @@ def _apply(name: str, *args: Node | float, attrs: tuple = ()) -> Node:
     return graph.apply(name, *args, attrs=attrs)
 
 
+def _abs(v: Node) -> Node:
+    """|v| as a node: the size of a rule's terms, for the magnitude and error rules."""
+    return _apply("abs", v)
+
+
 def _polynomial(u: Node, coefficients: tuple[float, ...]) -> Node | float:
     """Σ cₖ·uᵏ, by Horner's rule: the series of a rule where its closed form cancels."""
     total: Node | float = coefficients[-1]

@@ -30,17 +30,13 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Domain, Primitive, Shape, register
-from ._common import ShapeOf, _apply
+from ._common import ShapeOf, _abs, _apply
 
 Size = Callable[[Node], Node]  # the identity, or abs: the rule itself, or its |J|
 
 
 def _same(v: Node) -> Node:
     return v
-
-
-def _abs(v: Node) -> Node:
-    return _apply("abs", v)
 
 
 def _square(name: str, s: Shape) -> int:

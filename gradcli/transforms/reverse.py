@@ -68,7 +68,7 @@ def backward(output: Node, var_shapes: Mapping[str, Shape] | None = None) -> Bac
     sent: the walk `grad` makes, kept for display."""
     order = toposort([output])
     shapes = infer_shapes(order, var_shapes)
-    live = _live(order, {n for n in order if n.op == "var"})
+    live = _live(order, {n for n in order if n.op == "variable"})
     trace = Backward([n for n in reversed(order) if n in live], {}, {}, {}, shapes)
     trace.adjoint = _propagate(output, order, live, shapes, False, trace)
     return trace

@@ -315,9 +315,9 @@ def _exact_powers(total: Fraction) -> list[float]:
 def _rank(factor: tuple[Node, float]) -> tuple[int, str]:
     """Variables and their powers first, by name, then the rest: 3*x^2*y*cos(x)."""
     base, _ = factor
-    if base.op == "pow" and base.inputs[0].op == "var":
+    if base.op == "pow" and base.inputs[0].op == "variable":
         base = base.inputs[0]
-    return (0, base.name) if base.op == "var" else (1, "")
+    return (0, base.name) if base.op == "variable" else (1, "")
 
 
 def _family(node: Node) -> str | None:
