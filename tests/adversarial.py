@@ -144,6 +144,11 @@ ARRAY_FUNCTIONS = (
     "diff",
     "var",
     "std",
+    "concatenate",
+    "stack",
+    "tile",
+    "repeat",
+    "squeeze",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -281,6 +286,10 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
             return np.shape(np.zeros(a) @ np.zeros(b))
         return tuple(np.broadcast_shapes(a, b))
     name, args, keywords = tree[1], tree[2], {k: v for k, v, _ in tree[3]}
+    if name in ("concatenate", "stack"):  # a list of arrays, not a literal broadcast together
+        parts = [np.zeros(shape_of(e, scope)) for e in args[0][1]]
+        join = np.concatenate if name == "concatenate" else np.stack
+        return np.shape(join(parts, axis=keywords.get("axis", 0)))
     shapes = [shape_of(a, scope) for a in args]
     x = np.zeros(shapes[0])
     axis = keywords.get("axis")
@@ -292,8 +301,16 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         return shapes[0]
     if name == "transpose":
         return np.shape(np.transpose(x, keywords.get("axes")))
-    if name in ("reshape", "broadcast_to"):
+    if name == "reshape":  # a -1 worked out
+        return np.shape(np.reshape(x, keywords["shape"]))
+    if name == "broadcast_to":
         return tuple(keywords["shape"])
+    if name == "tile":
+        return np.shape(np.tile(x, keywords["reps"]))
+    if name == "repeat":
+        return np.shape(np.repeat(x, keywords["repeats"], keywords.get("axis")))
+    if name == "squeeze":
+        return np.shape(np.squeeze(x, keywords.get("axis")))
     if name == "sum_to":
         return tuple(keywords.get("shape", ()))
     if name == "dot":
@@ -623,9 +640,23 @@ class Generator:
             options += [lambda: _call("reshape", sub((4,)), shape=(2, 2))]
             options += [lambda: _call("broadcast_to", sub(rng.choice(((), (2,)))), shape=(2, 2))]
             options += [lambda: self.literal((2, 2), sub)]
+            options += [lambda: self._joined(sub)]
+            options += [lambda: _call("tile", sub(()), reps=(2, 2))]
+            options += [lambda: _call("tile", sub((2,)), reps=(2, 1))]
+            options += [
+                lambda: _call("repeat", _call("expand_dims", sub((2,)), axis=1), repeats=2, axis=1)
+            ]
         if shape == (4,):
             options += [lambda: _call("reshape", sub((2, 2)), shape=(4,))]
+            options += [lambda: _call("reshape", sub((2, 2)), shape=(-1,))]
             options += [lambda: self.literal((4,), sub)]
+            options += [lambda: _call("tile", sub((2,)), reps=2)]
+            options += [lambda: _call("repeat", sub((2,)), repeats=2)]
+        if shape == (3,):
+            options += [lambda: _call("concatenate", ("array", (sub((2,)), ("array", (sub(()),)))))]
+        if shape == (2,):
+            options += [lambda: _call("squeeze", _call("expand_dims", sub((2,)), axis=0))]
+            options += [lambda: _call("repeat", sub(()), repeats=2)]
         if shape in ((2,), (3,)):
             options += [lambda: self.literal(shape, sub)]
             options += [lambda: _call("transpose", sub(shape))]
@@ -633,6 +664,14 @@ class Generator:
             options += [lambda: self._softmax(sub(shape), shape)] * 2
             options += [lambda: self._prod_except(sub(shape), shape)]
         return rng.choice(options)() if options else None
+
+    def _joined(self, sub: Callable[[Shape], Tree]) -> Tree:
+        """A (2, 2) array joined from two vectors, or from a matrix's rows."""
+        axis = self.rng.choice((0, 1, -1))
+        if self.rng.random() < 0.5:
+            return _call("stack", ("array", (sub((2,)), sub((2,)))), axis=axis)
+        rows = [_call("expand_dims", sub((2,)), axis=0) for _ in range(2)]
+        return _call("concatenate", ("array", tuple(rows)))
 
     def _reduce_axis(self, name: str, x: Tree) -> Tree:
         """A reduction of a (2, 2) array along an axis, given by position or by name."""
@@ -1128,6 +1167,10 @@ def _logit(x: mpf) -> tuple[mpf, tuple[mpf]]:
 
 
 def _sinc(x: mpf) -> tuple[mpf, tuple[mpf]]:
+    if abs(x) > MAX_FLOAT:  # mpmath's reduction of π·1e999 runs out of integer digits
+        raise Skip("an argument beyond float64", "sinc")
+    if x and abs(x) < mpf(2) ** -600:  # the series: the slope's cancellation needs no digits
+        return ONE - (mpmath.pi * x) ** 2 / 6, (-(mpmath.pi**2) * x / 3,)
     return (mpmath.sincpi(x) if x else ONE), (references.sinc_slope(x),)
 
 
@@ -1839,6 +1882,10 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
         return _map(lambda d: _polygamma(n, d), x)
     if name == "gammaln":
         name = "lgamma"
+    if name in ("concatenate", "stack"):  # the elements of the list, one by one
+        parts = [_as_array(_interpret(e, scope)) for e in tree[2][0][1]]
+        join = np.concatenate if name == "concatenate" else np.stack
+        return join(parts, axis=_keywords(tree).get("axis", 0))
     args = [_interpret(a, scope) for a in tree[2]]
     keywords = _keywords(tree)
     axis = keywords.get("axis")
@@ -1884,6 +1931,12 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
         return _same_along(x, axis, _prod_except)
     if name == "transpose":
         return np.transpose(x, keywords.get("axes"))
+    if name == "tile":
+        return np.tile(x, keywords["reps"])
+    if name == "repeat":
+        return np.repeat(x, keywords["repeats"], keywords.get("axis"))
+    if name == "squeeze":
+        return np.squeeze(x, keywords.get("axis"))
     if name == "reshape":
         return np.reshape(x, keywords["shape"])
     if name == "broadcast_to":

@@ -145,7 +145,8 @@ def in_scope(name: str) -> bool:
 # Non-elementwise primitives whose nodes can have more inputs than `arity`: the rules mutated
 # are those of the first inputs, up to this many (later inputs keep their rules).
 # Elementwise variadic primitives (max, min) are folded into nodes of `arity` inputs.
-INPUTS = {"stack": 3, "prod_pairs": 3}  # [x, y, z]; prod_pairs(x, t1, t2)
+# [x, y, z]; prod_pairs(x, t1, t2); concatenate([x, y, z]); stack([x, y, z])
+INPUTS = {"stack": 3, "prod_pairs": 3, "concatenate": 3, "stacked": 3}
 
 
 def positions(prim: Primitive) -> range:
@@ -703,6 +704,41 @@ def _table() -> dict[str, list[Program]]:
         ("sum(reshape(x, shape=[4, 2]) * [[1, 2], [3, -4], [5, 6], [-7, 8]])", _pts("x", [X222])),
         ("sum(reshape(x, shape=[6]) * y)", [{"x": X23, "y": [1.0, 0.0, -1.0, 2.0, 3.0, 0.5]}]),
         (f"sum(reshape(sin(x), shape=[3, 2]) * {W32})", _pts("x", [X23])),
+    ]
+    t["reshape"].append(("sum(reshape(x, [-1, 2]) @ [1, -3]) * y", [{"x": X23, "y": 2.0}]))
+    t["squeeze"] = [
+        ("sum(squeeze(x[None, :, None]) * [1, -2, 3]) * y", [{"x": X23[0], "y": 2.0}]),
+        (f"sum(squeeze(reshape(x, [2, 1, 3]), 1) * {X23})", _pts("x", [X23])),
+    ]
+    three = [{"x": [0.0, 1.5], "y": [2.0, 0.0, -1.0], "z": [0.5, 0.0]}]
+    two = [{"x": [0.0, 1.5], "z": [0.5, 0.0]}]
+    t["concatenate"] = [
+        ("sum(concatenate([x, y, z]) * [1, -2, 3, 0.5, 2, -1, 4])", three),
+        ("sum(concatenate([x, x*z, z], axis=0) * [1, -2, 3, 0.5, 2, -1]) * y[0]", three),
+        (
+            "sum(concatenate([x[:, None], z[:, None], (x*z)[:, None]], axis=1) * "
+            "[[1, -2, 3], [0.5, 2, -1]])",
+            two,
+        ),
+    ]
+    t["stacked"] = [
+        ("sum(stack([x, z, x*z]) * [[1, -2], [3, 0.5], [2, -1]])", two),
+        ("sum(stack([x, z, x - z], axis=1) * [[1, -2, 3], [0.5, 2, -1]]) * y[1]", three),
+    ]
+    t["tile"] = [
+        (
+            "sum(tile(x, [2, 2]) * [[1, -2, 3, 0.5], [2, -1, 4, 1]]) * y",
+            [{"x": [0.0, 1.5], "y": 2.0}],
+        ),
+        (f"sum(tile(x, [2, 1, 1]) * [{X23}, {X23}])", _pts("x", [X23])),
+    ]
+    t["repeat"] = [
+        ("sum(repeat(x, 2) * [1, -2, 3, 0.5]) * y", [{"x": [0.0, 1.5], "y": 2.0}]),
+        (f"sum(repeat(x, 2, axis=0) * [{X23[0]}, {X23[1]}, {X23[0]}, {X23[1]}])", _pts("x", [X23])),
+        (
+            "sum(repeat(x, 3, 1) * [[1, -2, 3, 0.5, 2, -1, 0.25, 4, -3]])",
+            _pts("x", [[[0.0, 1.5, -2.0]]]),
+        ),
     ]
     t["stack"] = [
         ("sum([x, y] * [2, -3])", [{"x": 0.0, "y": 1.5}, {"x": 1.5, "y": 1.5}]),

@@ -1184,7 +1184,114 @@ def _normalized_grad(x: np.ndarray) -> np.ndarray:
     return np.zeros_like(x)
 
 
+JOINING_CASES = [
+    case(
+        "concatenate",
+        "sum(concatenate([x, y]) * w) + sum(concatenate([A, B], axis=1) * W)"
+        " + sum(concatenate([A, [x]]) * C)",
+        {
+            "x": normal(3),
+            "y": normal(2),
+            "w": normal(5),
+            "A": normal(2, 3),
+            "B": normal(2, 2),
+            "W": normal(2, 5),
+            "C": normal(3, 3),
+        },
+        lambda x, y, w, A, B, W, C: (
+            np.sum(np.concatenate([x, y]) * w)
+            + np.sum(np.concatenate([A, B], axis=1) * W)
+            + np.sum(np.concatenate([A, x[None]]) * C)
+        ),
+        lambda x, y, w, A, B, W, C: {
+            "x": w[:3] + C[2],
+            "y": w[3:],
+            "w": np.concatenate([x, y]),
+            "A": W[:, :3] + C[:2],
+            "B": W[:, 3:],
+            "W": np.concatenate([A, B], axis=1),
+            "C": np.concatenate([A, x[None]]),
+        },
+        lambda x, y, w, A, B, W, C: (
+            np.sum(np.concatenate([x, y]) * w)
+            + np.sum(np.concatenate([A, B], axis=1) * W)
+            + np.sum(np.concatenate([A, x[None]]) * C)
+        ),
+    ),
+    case(
+        "stack",
+        "sum(stack([x, 2*x, z], axis=1) * S) + sum(stack([x, z]) * S[:2]) * z[0]"
+        " + sum(stack([x, z], axis=-1) @ [1, -3])",
+        {"x": normal(3), "z": normal(3), "S": normal(3, 3)},
+        lambda x, z, S: (
+            np.sum(np.stack([x, 2 * x, z], axis=1) * S)
+            + np.sum(np.stack([x, z]) * S[:2]) * z[0]
+            + np.sum(np.stack([x, z], axis=-1) @ [1, -3])
+        ),
+        lambda x, z, S: {
+            "x": S[:, 0] + 2 * S[:, 1] + S[0] * z[0] + 1,
+            "z": S[:, 2] + S[1] * z[0] + np.sum(np.stack([x, z]) * S[:2]) * np.eye(3)[0] - 3,
+            "S": np.stack([x, 2 * x, z], axis=1) + np.vstack([np.stack([x, z]) * z[0], [0] * 3]),
+        },
+        lambda x, z, S: (
+            np.sum(np.stack([x, 2 * x, z], axis=1) * S)
+            + np.sum(np.stack([x, z]) * S[:2]) * z[0]
+            + np.sum(np.stack([x, z], axis=-1) @ np.array([1, -3]))
+        ),
+    ),
+    case(
+        "tile-and-repeat",
+        "sum(tile(x, [2, 2]) * T) + sum(repeat(x, 3, axis=1) * R) + sum(repeat(x, 2) * r)"
+        " + sum(tile(x[0], [2, 1, 2]) * U)",
+        {
+            "x": normal(2, 3),
+            "T": normal(4, 6),
+            "R": normal(2, 9),
+            "r": normal(12),
+            "U": normal(2, 1, 6),
+        },
+        lambda x, T, R, r, U: (
+            np.sum(np.tile(x, [2, 2]) * T)
+            + np.sum(np.repeat(x, 3, axis=1) * R)
+            + np.sum(np.repeat(x, 2) * r)
+            + np.sum(np.tile(x[0], [2, 1, 2]) * U)
+        ),
+        lambda x, T, R, r, U: {
+            "x": T.reshape(2, 2, 2, 3).sum(axis=(0, 2))
+            + R.reshape(2, 3, 3).sum(axis=2)
+            + r.reshape(6, 2).sum(axis=1).reshape(2, 3)
+            + np.vstack([U.reshape(2, 2, 3).sum(axis=(0, 1)), np.zeros(3)]),
+            "T": np.tile(x, [2, 2]),
+            "R": np.repeat(x, 3, axis=1),
+            "r": np.repeat(x, 2),
+            "U": np.tile(x[0], [2, 1, 2]),
+        },
+        lambda x, T, R, r, U: (
+            np.sum(np.tile(x, [2, 2]) * T)
+            + np.sum(np.repeat(x, 3, axis=1) * R)
+            + np.sum(np.repeat(x, 2) * r)
+            + np.sum(np.tile(x[0], [2, 1, 2]) * U)
+        ),
+    ),
+    case(
+        "squeeze-and-reshape",
+        "sum(reshape(x, [-1, 2]) @ p) + sum(squeeze(x[None, :, None]) * q)"
+        " + sum(squeeze(reshape(x, [1, 2, 1, 2]), 2) * Q)",
+        {"x": normal(4), "p": normal(2), "q": normal(4), "Q": normal(1, 2, 2)},
+        lambda x, p, q, Q: np.sum(x.reshape(-1, 2) @ p) + x @ q + np.sum(x.reshape(1, 2, 2) * Q),
+        lambda x, p, q, Q: {
+            "x": np.tile(p, 2) + q + Q.reshape(4),
+            "p": x.reshape(2, 2).sum(axis=0),
+            "q": x,
+            "Q": x.reshape(1, 2, 2),
+        },
+        lambda x, p, q, Q: np.sum(x.reshape(-1, 2) @ p) + x @ q + np.sum(x.reshape(1, 2, 2) * Q),
+    ),
+]
+
+
 ALL_CASES = [
+    *JOINING_CASES,
     *STATISTICS_CASES,
     *ARRANGING_CASES,
     *AXES_CASES,
@@ -1476,6 +1583,29 @@ CLEAN_SHAPE_ERRORS = [
     ("roll(x, [1, 2])", {"x": M23}, "takes one shift", "roll(x, [1, 2])"),
     ("flip(x, [0, 0])", {"x": M23}, "the same axis twice", "flip(x, [0, 0])"),
     ("cumsum(x, axis=2)", {"x": M23}, "axis 2 is out of range", "cumsum(x, axis=2)"),
+    ("concatenate([A, x])", {"A": M23, "x": u3}, "(2, 3) and (3,)", "concatenate([A, x])"),
+    (
+        "concatenate([A, x[None]], axis=1)",
+        {"A": M23, "x": u2},
+        "of one shape but along axis 1, not (2, 3) and (1, 2)",
+        "concatenate([A, x[None]], axis=1)",
+    ),
+    ("stack([x, y])", {"x": u3, "y": u2}, "one shape, not (3,) and (2,)", "stack([x, y])"),
+    ("concatenate(x)", {"x": u3}, "a list of arrays written in the program", "x"),
+    (
+        "concatenate([x, y])",
+        {"x": u3, "y": 2.0},
+        "joins arrays, not numbers",
+        "concatenate([x, y])",
+    ),
+    ("stack([x, x], axis=y)", {"x": u3, "y": 2.0}, "axis is one whole number", "y"),
+    ("stack([x, x], axis=2)", {"x": u3}, "axis 2 is out of range", "stack([x, x], axis=2)"),
+    ("tile(x, [2, -1])", {"x": u3}, "whole numbers ≥ 0", "tile(x, [2, -1])"),
+    ("repeat(x, 2, axis=1)", {"x": u3}, "axis 1 is out of range", "repeat(x, 2, axis=1)"),
+    ("repeat(x, [1, 2, 3])", {"x": u3}, "one whole number ≥ 0", "repeat(x, [1, 2, 3])"),
+    ("squeeze(x, 0)", {"x": u3}, "only remove an axis of length 1", "squeeze(x, 0)"),
+    ("reshape(x, [-1, 2])", {"x": u3}, "cannot reshape (3,) into (-1, 2)", "reshape(x, [-1, 2])"),
+    ("reshape(x, [-1, -1])", {"x": u3}, "at most one -1", "reshape(x, [-1, -1])"),
     ("var(x, ddof=3)", {"x": u3}, "needs more than 3 elements, not 3", "var(x, ddof=3)"),
     ("std(x, 1, 3)", {"x": M23}, "more than 3 elements along axis 1", "std(x, 1, 3)"),
     ("var(x, ddof=-1)", {"x": u3}, "ddof is a whole number ≥ 0", "var(x, ddof=-1)"),

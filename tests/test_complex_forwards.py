@@ -761,6 +761,25 @@ ARRAYS: dict[str, list[ArrayCase]] = {
     "triu": _cases(lambda x, k: np.triu(x, k), [(M,), (N,)], [(0,), (1,), (-1,)]),
     "cumsum": _cases(lambda x, axis: np.cumsum(x, axis), [(M,), (V,)], [(None,), (0,), (-1,)]),
     "diff": _cases(lambda x, n, axis: np.diff(x, n, axis), [(M,)], [(1, -1), (2, 1), (1, 0)]),
+    "concatenate": [
+        ArrayCase(
+            lambda a, b, axis: np.concatenate([a, b], axis), (V, W[:2]), (0,), stepped=(0, 1)
+        ),
+        ArrayCase(lambda a, b, axis: np.concatenate([a, b], axis), (M, N.T), (1,), stepped=(0, 1)),
+    ],
+    "stacked": [
+        ArrayCase(lambda a, b, axis: np.stack([a, b], axis), (V, W), (1,), stepped=(0, 1)),
+        ArrayCase(lambda a, b, axis: np.stack([a, b], axis), (M, M[::-1]), (-1,), stepped=(0, 1)),
+    ],
+    "tile": _cases(lambda x, reps: np.tile(x, reps), [(V[:3],), (M,)], [(2,), ((2, 1, 2),)]),
+    "repeat": _cases(
+        lambda x, repeats, axis: np.repeat(x, repeats, axis), [(M,)], [(2, None), (3, 1), (1, 0)]
+    ),
+    "squeeze": _cases(
+        lambda x, axis: np.reshape(x, [n for n in np.shape(x) if n != 1]),
+        [(M[None, :1],), (V[:, None],)],
+        [(None,)],
+    ),
     "trace": [ArrayCase(lambda x: np.trace(x), (M,)), ArrayCase(lambda x: np.trace(x), (N,))],
     "diag": [ArrayCase(_diag, (V[:3],)), ArrayCase(_diag, (M,))],
     "outer": [

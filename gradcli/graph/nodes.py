@@ -137,20 +137,28 @@ class Graph:
         return self._make("variable", (), (name,), ("variable", name), span)
 
     def apply(
-        self, op: str, *args: Operand, attrs: tuple[Attr, ...] = (), span: Span | None = None
+        self,
+        op: str,
+        *args: Operand,
+        attrs: tuple[Attr, ...] = (),
+        span: Span | None = None,
+        fold: bool = True,
     ) -> Node:
-        """The node for `op(*args)`: simplified or folded if it can be, else the one shared node."""
+        """The node for `op(*args)`: simplified or folded if it can be, else the one shared node.
+        fold=False keeps constant inputs apart (a literal whose elements differ in shape, which
+        concatenate takes one by one)."""
         inputs = tuple([a if type(a) is Node else self.const(a) for a in args])
         simpler = _identity(op, inputs, attrs)
         if simpler is not None:
             return simpler
         prim = REGISTRY[op]
         key = (op, tuple([i.id for i in inputs]), attrs)
-        folded_before = self._folds.get(key)
+        folded_before = self._folds.get(key) if fold else None
         if folded_before is not None:  # 2 - 1 in each of 100,000 powers is folded once
             return folded_before
         if (
-            prim.foldable
+            fold
+            and prim.foldable
             and inputs
             and all(i.op == "const" for i in inputs)
             and self._fits(prim, inputs, attrs)

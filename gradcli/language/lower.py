@@ -249,7 +249,10 @@ def _lower_expr(expr: ast.Expr, graph: Graph, env: _Env, free: dict[str, Node]) 
 def _build(node: ast.Expr, parts: list[Node], graph: Graph) -> Node:
     """The node for an array literal, an index or a built-in call, from its lowered parts."""
     if isinstance(node, ast.Array):
-        return graph.apply("stack", *parts, span=node.span)
+        # Constants of different shapes are broadcast only when evaluated: concatenate takes
+        # them as they are written.
+        same = all(p.op == "const" for p in parts) and len({np.shape(p.value) for p in parts}) == 1
+        return graph.apply("stack", *parts, span=node.span, fold=same or len(parts) == 0)
     if isinstance(node, ast.Index):
         key, new_axes = _index_key(node, parts[1:])
         out = parts[0]

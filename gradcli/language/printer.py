@@ -164,7 +164,10 @@ def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
             for (param, default), value in zip(prim.attr_params, node.attrs, strict=True)
             if value != default
         ]
-        return [f"{prim.written_as or node.op}(", *_joined([*node.inputs, *extra]), ")"]
+        name = prim.written_as or node.op
+        if prim.listed:  # concatenate([a, b], axis=1)
+            return [f"{name}([", *_joined(node.inputs), "]", *(f", {e}" for e in extra), ")"]
+        return [f"{name}(", *_joined([*node.inputs, *extra]), ")"]
     if op.assoc == "prefix":
         (arg,) = node.inputs
         symbol = f"{op.symbol} " if op.symbol.isalpha() else op.symbol  # not x, -x

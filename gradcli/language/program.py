@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..graph.nodes import collector_paused
+from ..primitives import REGISTRY
 from .lower import CONSTANTS, Lowered, lower
 from .parser import parse
 from .source import GradcliError
@@ -57,6 +58,15 @@ def check_variables(program: Lowered, given: Any) -> None:
         if name not in program.variables:
             raise unknown_variable(name, program, "")
     missing = [n for n in expected if n not in given]
+    called = next((n for n in missing if n in REGISTRY and REGISTRY[n].public), None)
+    if called is not None:  # `sin + 1`: most likely a call without its parentheses
+        raise GradcliError(
+            f"missing value for {called}",
+            program.variables[called].span,
+            hint=f"{called} is also a function: to call it, write {REGISTRY[called].signature()}; "
+            f"as a variable, give --{called}",
+            source=program.source,
+        )
     if missing:
         listed = ", ".join(f"--{n}" for n in missing)
         raise GradcliError(

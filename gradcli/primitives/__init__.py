@@ -12,7 +12,9 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - conditionals: comparisons, and, or, not, where, clip, and the steps floor, ceil, round, mod;
 - reductions: sum, mean, max and min over an array, norm, logsumexp, softmax;
 - products: prod and its derivatives, prod_except and prod_pairs;
-- shaping: transpose, reshape, stack, indexing and its adjoint unindex;
+- shaping: transpose, reshape, squeeze, indexing and its adjoint unindex, and arrays of sizes
+  written in the program (eye, ones, zeros, full);
+- joining: the literal [a, b], concatenate, stack, tile and repeat;
 - arranging: flip, roll, tril, triu, cumsum, diff (linear rearrangements and running sums);
 - linalg: matmul and dot;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
@@ -22,7 +24,7 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - _common: what they share (nodes built by name, the parts of complex values, axes).
 
 A new function goes in its family's module: special functions in special,
-array building in shaping, matrix functions in matrices;
+arrays joined in joining, matrix functions in matrices;
 a new module is loaded by importing it here. Every listing of the table sorts its names, so the
 order in which the families register shows nowhere. This package imports only the graph (its
 modules build their rules with the graph's operations) and, if need be, the floor below it
@@ -44,6 +46,7 @@ from . import (  # noqa: F401  (each registers its family)
     arranging,
     conditionals,
     elementwise,
+    joining,
     linalg,
     matrices,
     piecewise,

@@ -1,5 +1,5 @@
-"""Shapes and indexing: transpose, reshape, stack (what [a, b, c] means), index (x[i], x[1:3],
-x[0, :]) and unindex, its adjoint. Functions that build arrays belong here too.
+"""Shapes and indexing: transpose, reshape, index (x[i], x[1:3], x[0, :]) and unindex, its
+adjoint. Functions that build arrays of sizes written in the program belong here too.
 
 Unlike the elementwise primitives, each of these states its output shape, its vector-Jacobian
 product (written with graph operations, with the static shapes of its inputs at hand) and its batch
@@ -19,7 +19,7 @@ from ..graph.registry import Primitive, Shape, as_shape, register
 from ..language.limits import check_elements
 from ._common import ShapeOf, _apply, _axis, _same_on_tangent
 
-# --- shapes: transpose, reshape, broadcast, stack, index --------------------------------------
+# --- shapes: transpose, reshape, broadcast, index --------------------------------------------
 
 
 def _permutation(axes: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
@@ -52,67 +52,55 @@ register(Primitive(
 
 
 def _reshape_shape(s: Shape, shape: Shape | int) -> Shape:
+    """The new shape, with a -1 (at most one) standing for the length the others leave."""
     shape = as_shape(shape)
+    if shape.count(-1) > 1 or any(n < -1 for n in shape):
+        raise ValueError(f"reshape takes sizes ≥ 0 and at most one -1, not {list(shape)}")
+    if -1 in shape:
+        rest = math.prod(n for n in shape if n != -1)
+        if rest == 0 or math.prod(s) % rest:
+            raise ValueError(f"cannot reshape {s} into {shape}")
+        shape = tuple(math.prod(s) // rest if n == -1 else n for n in shape)
     if math.prod(s) != math.prod(shape):
         raise ValueError(f"cannot reshape {s} into {shape}")
     return shape
 
 
+def _reshape(x: Any, shape: Shape | int) -> Any:
+    return np.reshape(x, _reshape_shape(np.shape(x), shape))
+
+
 register(Primitive(
-    "reshape", 1, lambda x, shape: np.reshape(x, as_shape(shape)),
-    "the same elements in another shape: reshape(x, shape=[2, 3])",
+    "reshape", 1, _reshape,
+    "the same elements in another shape: reshape(x, shape=[2, 3]), or [-1, 3] to have the -1 "
+    "worked out",
     vjp=lambda node, g, shape_of: (_apply("reshape", g, attrs=(shape_of(node.inputs[0]),)),),
     jvp=_same_on_tangent("reshape"), shape=_reshape_shape, analytic=True, passes_nonfinite=(0,),
-    batch=lambda args, flags, items, out, shape: np.reshape(
-        args[0], np.shape(args[0])[:1] + as_shape(shape)
-    ),
+    batch=lambda args, flags, items, out, shape: np.reshape(args[0], np.shape(args[0])[:1] + out),
     attr_params=(("shape", ()),),
     python="np.reshape(@0, @shape)",
 ))  # fmt: skip
 
 
-def _stack_shape(*shapes: Shape) -> Shape:
-    return (len(shapes), *np.broadcast_shapes(*shapes))
-
-
-def _stack_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
-    out = []
-    for i, x in enumerate(node.inputs):
-        part = _apply("index", g, attrs=((i,),))
-        if shape_of(x) != shape_of(node)[1:]:
-            part = _apply("sum_to", part, attrs=(shape_of(x),))
-        out.append(part)
-    return tuple(out)
-
-
-def _stack_jvp(node: Node, ts: list, shape_of: ShapeOf) -> Node:
-    """Stack the tangents, each spread to the shape of an element (zeros for constants)."""
-    item = shape_of(node)[1:]
-    parts = [
-        node.graph.apply("broadcast_to", node.graph.const(0.0) if t is None else t, attrs=(item,))
-        for t in ts
-    ]
-    return node.graph.apply("stack", *parts)
-
-
-def _stack_batched(args, flags, items, out):
-    size = max(np.shape(a)[0] for a, batched in zip(args, flags, strict=True) if batched)
-    item = tuple(out[1:])
-    parts = []
-    for a, batched, shape in zip(args, flags, items, strict=True):
-        a = np.asarray(a)
-        if batched:
-            a = a.reshape(a.shape[:1] + (1,) * (len(item) - len(shape)) + tuple(shape))
-        parts.append(np.broadcast_to(a, (size, *item)))
-    return np.stack(parts, axis=1)
+def _squeezed(s: Shape, axis: Any) -> Shape:
+    """The shape without its axes of length 1 (only those of `axis`, which must be 1)."""
+    if axis is None:
+        return tuple(n for n in s if n != 1)
+    axes = {_axis(a, len(s)) for a in ((axis,) if isinstance(axis, int) else axis)}
+    for a in sorted(axes):
+        if s[a] != 1:
+            raise ValueError(f"squeeze can only remove an axis of length 1, not axis {a} of {s}")
+    return tuple(n for i, n in enumerate(s) if i not in axes)
 
 
 register(Primitive(
-    "stack", 1, lambda *xs: np.stack(np.broadcast_arrays(*xs)),
-    "the arguments as the rows of an array (what [a, b, c] means)",
-    vjp=_stack_vjp, jvp=_stack_jvp, shape=_stack_shape, batch=_stack_batched, analytic=True,
-    variadic=True,
-    public=False,
+    "squeeze", 1, lambda x, axis: np.reshape(x, _squeezed(np.shape(x), axis)),
+    "x without its axes of length 1 (only those of axis, if given)",
+    vjp=lambda node, g, shape_of: (_apply("reshape", g, attrs=(shape_of(node.inputs[0]),)),),
+    jvp=_same_on_tangent("squeeze"), shape=_squeezed, analytic=True, passes_nonfinite=(0,),
+    batch=lambda args, flags, items, out, axis: np.reshape(args[0], np.shape(args[0])[:1] + out),
+    attr_params=(("axis", None),),
+    python="np.squeeze(@0, @axis)",
 ))  # fmt: skip
 
 
