@@ -149,6 +149,9 @@ ARRAY_FUNCTIONS = (
     "tile",
     "repeat",
     "squeeze",
+    "take",
+    "take_along_axis",
+    "one_hot",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -158,6 +161,7 @@ EXCLUDED = {
         "and samples",
     ),
     "unindex": "written by gradcli diff for the adjoint of indexing; indexing itself is drawn",
+    "scatter_add": "written by gradcli diff for the adjoint of take and x[idx]; take is drawn",
     "prod_pairs": "written by gradcli diff for second derivatives of prod; prod is drawn",
 }
 
@@ -305,6 +309,13 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         return np.shape(np.reshape(x, keywords["shape"]))
     if name == "broadcast_to":
         return tuple(keywords["shape"])
+    if name in ("take", "take_along_axis", "one_hot"):
+        positions = np.array(_whole_numbers(args[-1] if name == "one_hot" else args[1]))
+        if name == "one_hot":
+            return (*positions.shape, keywords["n"])
+        if name == "take":
+            return np.shape(np.take(x, positions, keywords.get("axis")))
+        return np.shape(np.take_along_axis(x, positions, keywords["axis"]))
     if name == "tile":
         return np.shape(np.tile(x, keywords["reps"]))
     if name == "repeat":
@@ -330,6 +341,20 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         size = json.loads(args[0][1])
         return (size, size) if name == "eye" else tuple(np.atleast_1d(size))
     return tuple(np.broadcast_shapes(*shapes))
+
+
+def _whole_numbers(tree: Tree) -> Any:
+    """A literal of whole numbers (indices), as nested lists of ints."""
+    if tree[0] == "num":
+        return int(json.loads(tree[1]))
+    return [_whole_numbers(e) for e in tree[1]]
+
+
+def _positions(rows: Any) -> Tree:
+    """A literal of whole numbers: the indices of take, take_along_axis and one_hot."""
+    if isinstance(rows, int):
+        return _num(str(rows))
+    return ("array", tuple(_positions(r) for r in rows))
 
 
 def free_variables(bindings: Sequence[tuple[str, Tree]], expr: Tree) -> set[str]:
@@ -654,6 +679,23 @@ class Generator:
             options += [lambda: _call("repeat", sub((2,)), repeats=2)]
         if shape == (3,):
             options += [lambda: _call("concatenate", ("array", (sub((2,)), ("array", (sub(()),)))))]
+        if shape == (2,):  # picked by indices
+            options += [
+                lambda: _call("take", sub((3,)), _positions([rng.randrange(3), rng.randrange(3)])),
+                lambda: _call(
+                    "take", sub((2, 2)), _positions([rng.randrange(4), rng.randrange(4)])
+                ),
+            ]
+        if shape == (2, 2):
+            pairs = [[rng.randrange(2), rng.randrange(2)] for _ in range(2)]
+            options += [
+                lambda: _call("take_along_axis", sub((2, 2)), _positions(pairs), axis=-1),
+                lambda: _call("take", sub((2, 2)), _positions(pairs[0]), axis=rng.choice((0, 1))),
+                lambda: (
+                    "binary", "*", _call("one_hot", _positions([1, rng.randrange(2)]), n=2),
+                    sub((2, 2)),
+                ),
+            ]  # fmt: skip
         if shape == (2,):
             options += [lambda: _call("squeeze", _call("expand_dims", sub((2,)), axis=0))]
             options += [lambda: _call("repeat", sub(()), repeats=2)]
@@ -1882,6 +1924,14 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
         return _map(lambda d: _polygamma(n, d), x)
     if name == "gammaln":
         name = "lgamma"
+    if name in ("take", "take_along_axis"):  # positions written in the program
+        x, positions = _interpret(tree[2][0], scope), np.array(_whole_numbers(tree[2][1]))
+        if name == "take":
+            return _as_array(np.take(x, positions, _keywords(tree).get("axis")))
+        return np.take_along_axis(x, positions, _keywords(tree)["axis"])
+    if name == "one_hot":
+        n = _keywords(tree)["n"]
+        return _const_array(np.eye(n)[np.array(_whole_numbers(tree[2][0]))])
     if name in ("concatenate", "stack"):  # the elements of the list, one by one
         parts = [_as_array(_interpret(e, scope)) for e in tree[2][0][1]]
         join = np.concatenate if name == "concatenate" else np.stack

@@ -129,6 +129,7 @@ NO_RULES = {
     "full": "lowered to broadcast_to, whose rules are mutated",
     "gammaln": "lowered to lgamma, whose rules are mutated",
     "log_softmax": "lowered to x - expand_dims(logsumexp(x)), whose rules are mutated",
+    "one_hot": "its one input is a position (a label), which has no derivative: no rule",
 }
 
 
@@ -150,8 +151,10 @@ INPUTS = {"stack": 3, "prod_pairs": 3, "concatenate": 3, "stacked": 3}
 
 
 def positions(prim: Primitive) -> range:
-    """The inputs whose rules are mutated, one by one."""
-    return range(INPUTS.get(prim.name, prim.arity))
+    """The inputs whose rules are mutated, one by one: not those that are positions (indices),
+    which have no derivative and are never differentiated."""
+    count = INPUTS.get(prim.name, prim.arity)
+    return range(count if prim.positions_from is None else min(count, prim.positions_from))
 
 
 def elementwise(prim: Primitive) -> bool:
@@ -706,6 +709,28 @@ def _table() -> dict[str, list[Program]]:
         (f"sum(reshape(sin(x), shape=[3, 2]) * {W32})", _pts("x", [X23])),
     ]
     t["reshape"].append(("sum(reshape(x, [-1, 2]) @ [1, -3]) * y", [{"x": X23, "y": 2.0}]))
+    t["gather"] = [
+        ("sum(x[[0, 2, 2]] * [1, -2, 3]) * y", [{"x": [0.0, 1.5, -2.0], "y": 2.0}]),
+        ("sum(x[:, [1, 0, 1]] * [[1, -2, 3], [0.5, 2, -1]])", _pts("x", [X23])),
+        (
+            "sum(x[[0, 1, 1], [2, 0, 2]] * [1, -2, 3]) + sum(take(x, [4, 0]) * [2, -1])",
+            _pts("x", [X23]),
+        ),
+    ]
+    t["scatter_add"] = [
+        (
+            "sum(scatter_add(x, [1, 1, 0], shape=[3]) * [1, -2, 3]) * y",
+            [{"x": [0.0, 1.5, -2.0], "y": 2.0}],
+        ),
+        (f"sum(scatter_add(x, [0, 1], [2, 2], shape=[2, 3]) * {X23})", _pts("x", [[0.0, 1.5]])),
+    ]
+    t["take_along_axis"] = [
+        (
+            "sum(take_along_axis(x, [[2, 0], [1, 1]], axis=1) * [[1, -2], [3, 0.5]]) * y",
+            [{"x": X23, "y": 2.0}],
+        ),
+        ("sum(take_along_axis(x, [[1, 0, 1]], 0) * [[1, -2, 3]])", _pts("x", [X23])),
+    ]
     t["squeeze"] = [
         ("sum(squeeze(x[None, :, None]) * [1, -2, 3]) * y", [{"x": X23[0], "y": 2.0}]),
         (f"sum(squeeze(reshape(x, [2, 1, 3]), 1) * {X23})", _pts("x", [X23])),

@@ -1290,7 +1290,87 @@ JOINING_CASES = [
 ]
 
 
+def _added_at(shape: tuple, key: Any, g: Any) -> np.ndarray:
+    """Zeros with g added at x[key], repeats adding up: the adjoint of picking, by numpy."""
+    out = np.zeros(shape)
+    np.add.at(out, key, g)
+    return out
+
+
+GATHER_CASES = [
+    case(
+        "indices-literal",
+        "sum(x[[0, 2, 2]] * w) + sum(A[:, [1, 0, 1]] * B) + sum(A[[0, 1, -1], [2, 0, 2]] * x)",
+        {"x": normal(3), "w": normal(3), "A": normal(2, 3), "B": normal(2, 3)},
+        lambda x, w, A, B: (
+            np.sum(x[[0, 2, 2]] * w)
+            + np.sum(A[:, [1, 0, 1]] * B)
+            + np.sum(A[[0, 1, -1], [2, 0, 2]] * x)
+        ),
+        lambda x, w, A, B: {
+            "x": _added_at((3,), [0, 2, 2], w) + A[[0, 1, -1], [2, 0, 2]],
+            "w": x[[0, 2, 2]],
+            "A": _added_at((2, 3), (slice(None), [1, 0, 1]), B)
+            + _added_at((2, 3), ([0, 1, -1], [2, 0, 2]), x),
+            "B": A[:, [1, 0, 1]],
+        },
+        lambda x, w, A, B: (
+            np.sum(x[[0, 2, 2]] * w)
+            + np.sum(A[:, [1, 0, 1]] * B)
+            + np.sum(A[[0, 1, -1], [2, 0, 2]] * x)
+        ),
+    ),
+    case(
+        "take-and-take-along-axis",
+        "sum(take(A, [2, 0], axis=1) * B) + sum(take(A, [5, 0, 5]) * w)"
+        " + sum(take(A, [[1], [0]], axis=-2) * C)"
+        " + sum(take_along_axis(A, [[2, 0], [1, 1]], 1) * B)",
+        {"A": normal(2, 3), "B": normal(2, 2), "w": normal(3), "C": normal(2, 1, 3)},
+        lambda A, B, w, C: (
+            np.sum(np.take(A, [2, 0], axis=1) * B)
+            + np.sum(np.take(A, [5, 0, 5]) * w)
+            + np.sum(np.take(A, [[1], [0]], axis=-2) * C)
+            + np.sum(np.take_along_axis(A, np.array([[2, 0], [1, 1]]), 1) * B)
+        ),
+        lambda A, B, w, C: {
+            "A": _added_at((2, 3), (slice(None), [2, 0]), B)
+            + _added_at((6,), [5, 0, 5], w).reshape(2, 3)
+            + _added_at((2, 3), [[1], [0]], C)
+            + _added_at((2, 3), ([[0], [1]], [[2, 0], [1, 1]]), B),
+            "B": np.take(A, [2, 0], axis=1) + np.take_along_axis(A, np.array([[2, 0], [1, 1]]), 1),
+            "w": np.take(A, [5, 0, 5]),
+            "C": np.take(A, [[1], [0]], axis=-2),
+        },
+        lambda A, B, w, C: (
+            np.sum(np.take(A, [2, 0], axis=1) * B)
+            + np.sum(np.take(A, [5, 0, 5]) * w)
+            + np.sum(np.take(A, [[1], [0]], axis=-2) * C)
+            + np.sum(np.take_along_axis(A, np.array([[2, 0], [1, 1]]), 1) * B)
+        ),
+    ),
+    case(
+        "one-hot-cross-entropy",
+        "-sum(one_hot([2, 0], 3) * log_softmax(z)) + sum(scatter_add(w, [1, 1], shape=[3]) * v)",
+        {"z": normal(2, 3), "w": normal(2), "v": normal(3)},
+        lambda z, w, v: (
+            -np.sum(np.eye(3)[[2, 0]] * (z - np_logsumexp(z, 1)[:, None]))
+            + np.sum(_added_at((3,), [1, 1], w) * v)
+        ),
+        lambda z, w, v: {
+            "z": np_softmax(z, 1) - np.eye(3)[[2, 0]],
+            "w": np.full(2, v[1]),
+            "v": _added_at((3,), [1, 1], w),
+        },
+        lambda z, w, v: (
+            -np.sum(np.eye(3)[[2, 0]] * (z - MLOG(np.sum(MEXP(z), axis=1, keepdims=True))))
+            + (w[0] + w[1]) * v[1]
+        ),
+    ),
+]
+
+
 ALL_CASES = [
+    *GATHER_CASES,
     *JOINING_CASES,
     *STATISTICS_CASES,
     *ARRANGING_CASES,
@@ -1606,6 +1686,19 @@ CLEAN_SHAPE_ERRORS = [
     ("squeeze(x, 0)", {"x": u3}, "only remove an axis of length 1", "squeeze(x, 0)"),
     ("reshape(x, [-1, 2])", {"x": u3}, "cannot reshape (3,) into (-1, 2)", "reshape(x, [-1, 2])"),
     ("reshape(x, [-1, -1])", {"x": u3}, "at most one -1", "reshape(x, [-1, -1])"),
+    ("x[[0, 3]]", {"x": u3}, "index 3 is out of range for axis 0 of length 3", "x[[0, 3]]"),
+    ("sum(x[[0.5]])", {"x": u3}, "an index must be a whole number, not 0.5", "x[[0.5]]"),
+    ("x[1:, [0]]", {"x": M23}, "combine only with ':'", "x[1:, [0]]"),
+    ("x[[0], 1, [1]]", {"x": [M23]}, "combine only with ':'", "x[[0], 1, [1]]"),
+    ("A[[0, 1], [0, 1, 2]]", {"A": M23}, "cannot be broadcast together", "A[[0, 1], [0, 1, 2]]"),
+    (
+        "take_along_axis(A, [0, 1], 1)",
+        {"A": M23},
+        "as many axes as x",
+        "take_along_axis(A, [0, 1], 1)",
+    ),
+    ("one_hot([0, 3], 3)", {}, "index 3 is out of range", "one_hot([0, 3], 3)"),
+    ("one_hot(x, 0)", {"x": u3}, "one_hot's n is a whole number ≥ 1", "one_hot(x, 0)"),
     ("var(x, ddof=3)", {"x": u3}, "needs more than 3 elements, not 3", "var(x, ddof=3)"),
     ("std(x, 1, 3)", {"x": M23}, "more than 3 elements along axis 1", "std(x, 1, 3)"),
     ("var(x, ddof=-1)", {"x": u3}, "ddof is a whole number ≥ 0", "var(x, ddof=-1)"),
@@ -1614,7 +1707,7 @@ CLEAN_SHAPE_ERRORS = [
     ("sin(x, keepdims=True)", {"x": M23}, "sin reduces no axis", "keepdims"),
     ("sum(x, 0, keepdims=2)", {"x": M23}, "keepdims is True or False", "keepdims"),
     ("[u, v]", {"u": u3, "v": u2}, "broadcast", "[u, v]"),
-    ("x[i]", {"x": u3, "i": 0.0}, "an index must be a whole number", "i"),
+    ("x[i]", {"x": u3, "i": 0.5}, "an index must be a whole number, not 0.5", "x[i]"),
     ("x[1.5]", {"x": u3}, "an index must be a whole number", "1.5"),
     ("x[::0]", {"x": u3}, "a slice step cannot be 0", "0"),
     ("sum(x, axis=y)", {"x": u3, "y": 0.0}, "axis must be a whole number", "y"),
@@ -2024,3 +2117,25 @@ def test_what_cannot_be_built_is_a_located_error(expr, message):
         program = compile_program(expr)
         evaluate(program, {n: np.arange(3.0) for n in program.variables})
     assert info.value.span is not None
+
+
+def test_indices_given_as_values_are_positions_without_derivative() -> None:
+    """Labels given as a variable pick one log-probability per row (cross-entropy): the
+    gradient is softmax − one_hot in z, and the labels, positions, are not differentiated, by
+    evaluate or by the checker, whose differences of them would not be whole numbers."""
+    from gradcli import api
+
+    z = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0], [0.0, 0.0, 1.0]])
+    k = np.array([2.0, 0.0, 1.0])
+    expr = "-sum(take_along_axis(log_softmax(z), k[:, None], axis=1)) + sum(z[k, [0, 1, 2]])"
+    result = evaluate(expr, {"z": z, "k": k})
+    labels = np.eye(3)[k.astype(int)]
+    picked = _added_at((3, 3), (k.astype(int), [0, 1, 2]), 1.0)
+    assert set(result.gradient) == {"z"}
+    assert_close(result.gradient["z"], np_softmax(z, 1) - labels + picked)
+    assert api.check(expr, {"z": z.tolist(), "k": k.tolist()}).passed
+    with pytest.raises(GradcliError, match="k is used only as a position"):
+        evaluate(expr, {"z": z, "k": k}, wrt=["k"])
+    for bad, message in ((1.5, "not 1.5"), (3.0, "index 3 is out of range"), (-4.0, "index -4")):
+        with pytest.raises(GradcliError, match=message):
+            evaluate("x[i] * 2", {"x": [1.0, 2.0, 3.0], "i": bad})

@@ -671,6 +671,19 @@ def _variance(x: np.ndarray, axis: int | None, ddof: int) -> Any:
     return _sum(d * d, axis) / mpf(count - ddof)
 
 
+def _ints(indices: Any) -> np.ndarray:
+    """Indices given as mpc object arrays, as numpy's whole numbers."""
+    return np.vectorize(lambda v: int(mpmath.re(v)), otypes=[np.int64])(indices)
+
+
+def _added(g: Any, *rest: Any) -> np.ndarray:
+    """scatter_add's reference: zeros of the shape, g added at the positions, by numpy."""
+    *indices, shape, axis = rest
+    out = np.full(shape, mpmath.mpc(0), dtype=object)
+    np.add.at(out, (*(slice(None),) * axis, *map(_ints, indices)), g)
+    return out
+
+
 def _transpose(x: np.ndarray, axes: Any) -> np.ndarray:
     return np.transpose(x, axes)
 
@@ -780,6 +793,20 @@ ARRAYS: dict[str, list[ArrayCase]] = {
         [(M[None, :1],), (V[:, None],)],
         [(None,)],
     ),
+    "gather": [
+        ArrayCase(lambda x, i, axis: x[_ints(i)], (V, [0, 2, 2, -1]), (0,)),
+        ArrayCase(lambda x, i, j, axis: x[:, _ints(i), _ints(j)], (M[None], [1, 0], [2, 2]), (1,)),
+    ],
+    "scatter_add": [
+        ArrayCase(_added, (V[:3], [1, 1, 0]), ((4,), 0)),
+        ArrayCase(_added, (N[:2], [0, 1], [[2], [1]]), ((2, 3), 0)),
+    ],
+    "take_along_axis": [
+        ArrayCase(
+            lambda x, i, axis: np.take_along_axis(x, _ints(i), axis), (M, [[2, 0], [1, 1]]), (1,)
+        ),
+        ArrayCase(lambda x, i, axis: x.reshape(-1)[_ints(i)], (N, [5, 0, 5]), (None,)),
+    ],
     "trace": [ArrayCase(lambda x: np.trace(x), (M,)), ArrayCase(lambda x: np.trace(x), (N,))],
     "diag": [ArrayCase(_diag, (V[:3],)), ArrayCase(_diag, (M,))],
     "outer": [

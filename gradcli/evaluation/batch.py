@@ -18,6 +18,7 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..language.lower import Lowered
+from ..language.program import wrt_names
 from ..language.source import GradcliError
 from ..transforms.reverse import grad
 from .faults import describe_fault
@@ -50,10 +51,7 @@ def run_batch(
     """Evaluate `program` and its gradient for each JSON object in `lines`, writing one JSON
     record per line to `out`. Variables in `fixed` hold for every line unless a line sets them."""
     fixed = dict(fixed or {})
-    names = list(program.variables) if wrt is None else list(wrt)
-    for name in names:
-        if name not in program.variables:
-            raise GradcliError(f"--wrt: {name} is not a variable of the expression")
+    names = wrt_names(program, wrt)
     summary = BatchSummary()
     graphs: dict[tuple, list[Node]] = {}
     for block in _chunks(enumerate(lines, start=1), chunk):

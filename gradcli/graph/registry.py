@@ -105,6 +105,9 @@ class Primitive:
     variadic: bool = False  # accepts `arity` or more arguments, folded from the left
     # Its inputs are written as one list, as numpy takes them: concatenate([a, b], axis=0).
     listed: bool = False
+    # The inputs from this one on are positions (whole numbers: indices, labels), which have
+    # no derivative: a variable used only there is not differentiated.
+    positions_from: int | None = None
     # Inputs whose nan or inf always reaches the output (x + y, x/y in x, sum): evaluation need
     # not look at such an input for one, as it will see it downstream. Others can hide one
     # (exp(-inf) is 0, x/inf is 0), so their inputs are checked where they are made.

@@ -254,6 +254,9 @@ def _build(node: ast.Expr, parts: list[Node], graph: Graph) -> Node:
         same = all(p.op == "const" for p in parts) and len({np.shape(p.value) for p in parts}) == 1
         return graph.apply("stack", *parts, span=node.span, fold=same or len(parts) == 0)
     if isinstance(node, ast.Index):
+        gathered = _gathered(node, parts, graph)
+        if gathered is not None:
+            return gathered
         key, new_axes = _index_key(node, parts[1:])
         out = parts[0]
         if key or not new_axes:
@@ -309,6 +312,36 @@ def _call(node: ast.Call, call: CallArgs, graph: Graph) -> Node:
             )
         return reduce(lambda a, b: graph.apply(prim.name, a, b, span=node.span), inputs)
     return call.apply(prim, inputs)
+
+
+def _gathered(node: ast.Index, parts: list[Node], graph: Graph) -> Node | None:
+    """x[idx], x[:, i] or A[rows, cols] where the subscripts are arrays of indices or values
+    (not numbers written in the program): the elements gathered from those positions. None for
+    an index of numbers and slices."""
+    values = iter(parts[1:])
+    kinds, arrays = [], []
+    for sub in node.subscripts:
+        if isinstance(sub, ast.NewAxis):
+            kinds.append("new")
+        elif isinstance(sub, ast.Slice):
+            bounds = [next(values) for p in (sub.start, sub.stop, sub.step) if p is not None]
+            kinds.append("slice" if bounds else "all")
+        else:
+            value = next(values)
+            written = value.op == "const" and np.ndim(value.value) == 0
+            kinds.append("number" if written else "array")
+            if not written:
+                arrays.append(value)
+    if not arrays:
+        return None
+    at = [k for k, kind in enumerate(kinds) if kind == "array"]
+    if set(kinds) - {"all", "array"} or at != list(range(at[0], at[-1] + 1)):
+        raise GradcliError(
+            "arrays of indices combine only with ':' and with each other, side by side",
+            node.span,
+            hint="x[idx], x[:, idx] and A[rows, cols] pick elements by arrays of indices",
+        )
+    return graph.apply("gather", parts[0], *arrays, attrs=(at[0],), span=node.span)
 
 
 def _index_key(node: ast.Index, parts: list[Node]) -> tuple[tuple, tuple[int, ...]]:

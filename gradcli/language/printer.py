@@ -152,6 +152,13 @@ def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
     op = prim.operator
     if node.op == "stack":
         return ["[", *_joined(node.inputs), "]"]
+    if node.op == "gather":  # x[:, i, j]; take(x, i, axis=-1) where the axis counts from the end
+        target, *indices = node.inputs
+        (axis,) = node.attrs
+        if axis < 0:
+            return ["take(", target, ", ", indices[0], f", axis={axis})"]
+        return [*_wrap(target, _precedence(target, names) < _ATOM), "[", ":, " * axis,
+                *_joined(indices), "]"]  # fmt: skip
     if node.op == "index":
         (target,) = node.inputs
         key = ", ".join(_subscript(k) for k in node.attrs[0])

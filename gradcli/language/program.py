@@ -33,12 +33,36 @@ def compile_program(
 
 
 def wrt_names(program: Lowered, wrt: Sequence[str] | None) -> list[str]:
-    """The variables to differentiate in: `wrt`, each checked, or every variable."""
-    names = list(program.variables) if wrt is None else list(wrt)
+    """The variables to differentiate in: `wrt`, each checked, or every variable but those
+    used only as positions (indices, labels), which have no derivative."""
+    only = positions_only(program)
+    names = [n for n in program.variables if n not in only] if wrt is None else list(wrt)
     for name in names:
         if name not in program.variables:
             raise unknown_variable(name, program, "--wrt: ")
+        if name in only:
+            raise GradcliError(
+                f"--wrt: {name} is used only as a position (an index or a label), which has no "
+                "derivative",
+                hint="differentiate in the variables whose values are used",
+            )
     return names
+
+
+def positions_only(program: Lowered) -> set[str]:
+    """The variables that reach the output only through inputs that are positions (the
+    registry's `positions_from`): the indices of x[k], the labels of one_hot(k, n)."""
+    valued = set()
+    stack = [program.output]
+    while stack:
+        node = stack.pop()
+        if node in valued:
+            continue
+        valued.add(node)
+        prim = REGISTRY.get(node.op)
+        cut = prim.positions_from if prim is not None else None
+        stack.extend(node.inputs if cut is None else node.inputs[:cut])
+    return {name for name, node in program.variables.items() if node not in valued}
 
 
 def differentiable(program: Lowered, names: Sequence[str]) -> None:

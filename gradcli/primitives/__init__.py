@@ -15,6 +15,8 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - shaping: transpose, reshape, squeeze, indexing and its adjoint unindex, and arrays of sizes
   written in the program (eye, ones, zeros, full);
 - joining: the literal [a, b], concatenate, stack, tile and repeat;
+- gathering: elements picked by arrays of indices (x[idx], take, take_along_axis, one_hot) and
+  scatter_add, their adjoint;
 - arranging: flip, roll, tril, triu, cumsum, diff (linear rearrangements and running sums);
 - linalg: matmul and dot;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
@@ -46,6 +48,7 @@ from . import (  # noqa: F401  (each registers its family)
     arranging,
     conditionals,
     elementwise,
+    gathering,
     joining,
     linalg,
     matrices,

@@ -138,6 +138,27 @@ def _axis(axis: int | None, ndim: int) -> int | None:
     return axis % ndim
 
 
+def _axis_argument(call: Any, position: int, default: int | None, what: str) -> int | None:
+    """The axis of a call whose hook lowers it (concatenate, take): by position after the
+    `position` arguments before it, or by name; one whole number written in the program."""
+    extra = call.args[position:]
+    if len(extra) > 1 or set(call.keywords) - {"axis"}:
+        raise call.error(f"{call.name} takes {what} and an axis")
+    if "axis" in call.keywords:
+        if extra:
+            raise call.error("axis is given twice", call.keyword_spans["axis"])
+        node, span = call.keywords["axis"]
+    elif extra:
+        node, span = extra[0], call.arg_spans[position]
+    else:
+        return default
+    value = node.value if node.op == "const" else None
+    whole = value is not None and np.ndim(value) == 0 and np.isfinite(value) and value % 1 == 0
+    if not whole:
+        raise call.error(f"{call.name}'s axis is one whole number written in the program", span)
+    return int(value)
+
+
 def _reduced(shape: Shape, axis: int | None) -> Shape:
     axis = _axis(axis, len(shape))
     return () if axis is None else shape[:axis] + shape[axis + 1 :]

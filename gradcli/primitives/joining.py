@@ -16,7 +16,7 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Primitive, Shape, as_shape, register
-from ._common import ShapeOf, _apply, _axis, _same_on_tangent
+from ._common import ShapeOf, _apply, _axis, _axis_argument, _same_on_tangent
 
 # --- the literal [a, b, c] -------------------------------------------------------------------
 
@@ -152,37 +152,16 @@ def _elements(call: Any, what: str) -> list[Node]:
     )
 
 
-def _axis_argument(call: Any, default: int | None) -> int | None:
-    """The axis, by position after the list or by name, written in the program."""
-    extra = call.args[1:]
-    if len(extra) > 1 or set(call.keywords) - {"axis"}:
-        raise call.error(f"{call.name} takes a list of arrays and an axis")
-    if "axis" in call.keywords:
-        if extra:
-            raise call.error("axis is given twice", call.keyword_spans["axis"])
-        node, span = call.keywords["axis"]
-    elif extra:
-        node, span = extra[0], call.arg_spans[1]
-    else:
-        return default
-    value = node.value if node.op == "const" else None
-    if node.op == "const" and np.ndim(value) == 0 and np.isinf(value):
-        raise call.error(f"{call.name}'s axis is a whole number", span)
-    if value is None or np.ndim(value) or not float(value).is_integer():
-        raise call.error(f"{call.name}'s axis is one whole number written in the program", span)
-    return int(value)
-
-
 def _concatenate_call(call: Any) -> Node:
     parts = _elements(call, "concatenate([a, b], axis=0)")
-    axis = _axis_argument(call, 0)
+    axis = _axis_argument(call, 1, 0, "a list of arrays")
     return call.graph.apply("concatenate", *parts, attrs=(axis,), span=call.call.span)
 
 
 def _stack_call(call: Any) -> Node:
     """stack([a, b], axis): arrays of one shape joined along a new axis."""
     parts = _elements(call, "stack([a, b], axis=0)")
-    axis = _axis_argument(call, 0)
+    axis = _axis_argument(call, 1, 0, "a list of arrays")
     return call.graph.apply("stacked", *parts, attrs=(axis,), span=call.call.span)
 
 

@@ -22,6 +22,7 @@ from ._common import (
     _abs,
     _apply,
     _axis,
+    _axis_argument,
     _expand,
     _in_batch,
     _pack,
@@ -342,20 +343,9 @@ register(Primitive(
 def _log_softmax(call: Any) -> Node:
     """log_softmax(x, axis=-1) = x − logsumexp(x, axis) kept as an axis of length 1, as JAX and
     PyTorch compute it: no softmax is formed, so no log of an underflowed 0."""
-    if not 1 <= len(call.args) <= 2 or set(call.keywords) - {"axis"}:
+    if not call.args:
         raise call.error("log_softmax takes x and an axis, as in log_softmax(x, axis=-1)")
-    axis: Any = -1
-    if "axis" in call.keywords:
-        node, span = call.keywords["axis"]
-        value = node.value if node.op == "const" else None
-        whole = value is not None and np.ndim(value) == 0 and np.isfinite(value) and value % 1 == 0
-        if not whole:
-            raise call.error("log_softmax's axis is one whole number written in the program", span)
-        axis = int(node.value)
-    elif len(call.args) == 2:
-        axis = call.written(1, "axis")
-    if not isinstance(axis, int):
-        raise call.error("log_softmax's axis is one whole number written in the program")
+    axis = _axis_argument(call, 1, -1, "x")
     x, graph, span = call.args[0], call.graph, call.call.span
     total = graph.apply("logsumexp", x, attrs=(axis,), span=span)
     return graph.apply("sub", x, graph.apply("expand_dims", total, attrs=(axis,)), span=span)
