@@ -152,6 +152,9 @@ ARRAY_FUNCTIONS = (
     "take",
     "take_along_axis",
     "one_hot",
+    "polyval",
+    "arange",
+    "linspace",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -337,6 +340,12 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
     if name in ("trace", "diag", "outer"):
         matrix = {"trace": np.trace, "diag": np.diag, "outer": np.outer}[name]
         return np.shape(matrix(x, *(np.zeros(s) for s in shapes[1:])))
+    if name == "arange":
+        return np.shape(np.arange(*(json.loads(a[1]) for a in args)))
+    if name == "linspace":
+        return (json.loads(args[2][1]),)
+    if name == "polyval":
+        return shape_of(args[1], scope)
     if name in ("eye", "ones", "zeros", "full"):  # sizes written as a number or a list
         size = json.loads(args[0][1])
         return (size, size) if name == "eye" else tuple(np.atleast_1d(size))
@@ -679,6 +688,18 @@ class Generator:
             options += [lambda: _call("repeat", sub((2,)), repeats=2)]
         if shape == (3,):
             options += [lambda: _call("concatenate", ("array", (sub((2,)), ("array", (sub(()),)))))]
+        options += [lambda: _call("polyval", sub(rng.choice(((2,), (3,)))), sub(shape))]
+        if shape == (4,):
+            options += [
+                lambda: (
+                    "binary",
+                    "*",
+                    _call("arange", _num("1"), _num("3"), _num("0.5")),
+                    sub(shape),
+                )
+            ]
+        if shape == (3,):
+            options += [lambda: _call("linspace", sub(()), sub(()), _num("3"))]
         if shape == (2,):  # picked by indices
             options += [
                 lambda: _call("take", sub((3,)), _positions([rng.randrange(3), rng.randrange(3)])),
@@ -1910,6 +1931,23 @@ def _interpret(tree: Tree, scope: Mapping[str, Array]) -> Array:
 def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
     """A call: elementwise functions by their rules, array functions element by element."""
     name = tree[1]
+    if name == "arange":
+        return _const_array(np.arange(*(json.loads(a[1]) for a in tree[2])))
+    if name == "linspace":  # k·step + start, and stop exactly, as numpy (and gradcli) make it
+        start, stop = (_interpret(a, scope)[()] for a in tree[2][:2])
+        n = json.loads(tree[2][2][1])
+        step = _div(_add(stop, start, -1), _const(n - 1))
+        out = np.empty(n, dtype=object)
+        for k in range(n - 1):
+            out[k] = _add(_mul(_const(k), step), start)
+        out[n - 1] = stop
+        return out
+    if name == "polyval":  # Horner's rule
+        p, x = (_interpret(a, scope) for a in tree[2])
+        total = _map(lambda d: _mul(d, _const(0)), x)
+        for c in p:
+            total = _map(lambda t, d, c=c: _add(_mul(t, d), c), total, x)
+        return total
     if name in ("eye", "ones", "zeros", "full"):  # sizes written in the program
         size = json.loads(tree[2][0][1])
         if name == "eye":

@@ -130,6 +130,9 @@ NO_RULES = {
     "gammaln": "lowered to lgamma, whose rules are mutated",
     "log_softmax": "lowered to x - expand_dims(logsumexp(x)), whose rules are mutated",
     "one_hot": "its one input is a position (a label), which has no derivative: no rule",
+    "arange": "a constant written in the program: no input, no rule",
+    "linspace": "lowered to sub, div, mul, add and concatenate, whose rules are mutated",
+    "take": "lowered to gather, whose rules are mutated",
 }
 
 
@@ -709,6 +712,17 @@ def _table() -> dict[str, list[Program]]:
         (f"sum(reshape(sin(x), shape=[3, 2]) * {W32})", _pts("x", [X23])),
     ]
     t["reshape"].append(("sum(reshape(x, [-1, 2]) @ [1, -3]) * y", [{"x": X23, "y": 2.0}]))
+    t["polyval"] = [
+        (
+            "sum(polyval(p, x) * [1, -2, 3]) * y",
+            [{"p": [0.0, 1.5, -2.0], "x": [0.0, 1.5, -2.0], "y": 2.0}],
+        ),
+        ("polyval([1, -7, 21, -35, 35, -21, 7, -1], x)", _pts("x", [0.0, 0.5, 1.5, 2.0])),
+        (
+            "sum(polyval(p, [2.5, -1]) * [1, -2]) + polyval([2], x)",
+            [{"p": [0.0, 1.0, 1.5], "x": 0.5}],
+        ),
+    ]
     t["gather"] = [
         ("sum(x[[0, 2, 2]] * [1, -2, 3]) * y", [{"x": [0.0, 1.5, -2.0], "y": 2.0}]),
         ("sum(x[:, [1, 0, 1]] * [[1, -2, 3], [0.5, 2, -1]])", _pts("x", [X23])),

@@ -1369,7 +1369,63 @@ GATHER_CASES = [
 ]
 
 
+def _mp_polyval(p: Any, x: Any) -> Any:
+    """Horner's rule on mpf object arrays."""
+    total = 0 * x
+    for c in p:
+        total = total * x + c
+    return total
+
+
+def _linspace_weights(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """∂linspace(a, b, n)/∂a and ∂/∂b, element by element: 1 − k/(n − 1) and k/(n − 1)."""
+    k = np.arange(n) / (n - 1)
+    return 1 - k, k
+
+
+BUILDING_CASES = [
+    case(
+        "polyval",
+        "sum(polyval(p, x) * w) + polyval([1, -2, 0.5, 3], y) + sum(polyval([2], x))",
+        {"p": normal(4), "x": normal(3), "w": normal(3), "y": np.array(0.7)},
+        lambda p, x, w, y: (
+            np.sum(np.polyval(p, x) * w)
+            + np.polyval([1, -2, 0.5, 3], y)
+            + np.sum(np.polyval([2.0], x))
+        ),
+        lambda p, x, w, y: {
+            "p": np.array([np.sum(w * x ** (3 - k)) for k in range(4)]),
+            "x": w * np.polyval(np.polyder(p), x),
+            "w": np.polyval(p, x),
+            "y": 3 * y**2 - 4 * y + 0.5,
+        },
+        lambda p, x, w, y: (
+            np.sum(_mp_polyval(p, x) * w) + _mp_polyval([1, -2, 0.5, 3], y) + 2 * x.size
+        ),
+    ),
+    case(
+        "arange-and-linspace",
+        "sum(linspace(a, b, 5) * w) + sum(arange(1, 2, 0.25) * w[:4]) * a + sum(linspace(0, 1, 3))",
+        {"a": np.array(0.3), "b": np.array(2.5), "w": normal(5)},
+        lambda a, b, w: (
+            np.sum(np.linspace(a, b, 5) * w) + np.sum(np.arange(1, 2, 0.25) * w[:4]) * a + 1.5
+        ),
+        lambda a, b, w: {
+            "a": w @ _linspace_weights(5)[0] + np.arange(1, 2, 0.25) @ w[:4],
+            "b": w @ _linspace_weights(5)[1],
+            "w": np.linspace(a, b, 5) + np.append(np.arange(1, 2, 0.25) * a, 0),
+        },
+        lambda a, b, w: (
+            np.sum((a + (b - a) * np.arange(5) / mpmath.mpf(4)) * w)
+            + np.sum(np.array([1, 1.25, 1.5, 1.75]) * w[:4]) * a
+            + mpmath.mpf(1.5)
+        ),
+    ),
+]
+
+
 ALL_CASES = [
+    *BUILDING_CASES,
     *GATHER_CASES,
     *JOINING_CASES,
     *STATISTICS_CASES,
@@ -1699,6 +1755,17 @@ CLEAN_SHAPE_ERRORS = [
     ),
     ("one_hot([0, 3], 3)", {}, "index 3 is out of range", "one_hot([0, 3], 3)"),
     ("one_hot(x, 0)", {"x": u3}, "one_hot's n is a whole number ≥ 1", "one_hot(x, 0)"),
+    (
+        "polyval([[1, 2]], x)",
+        {"x": u3},
+        "a vector of coefficients, not shape (1, 2)",
+        "polyval([[1, 2]], x)",
+    ),
+    ("polyval(2, x)", {"x": u3}, "a vector of coefficients, not shape ()", "polyval(2, x)"),
+    ("arange(x)", {"x": 2.0}, "arange's stop is a number written in the program", "x"),
+    ("arange(0, 1, 0)", {}, "arange's step cannot be 0", "0"),
+    ("linspace(0, 1, -1)", {}, "linspace's num is a whole number ≥ 0", "-1"),
+    ("linspace(0, 1, 2, num=3)", {}, "num is given twice", "num"),
     ("var(x, ddof=3)", {"x": u3}, "needs more than 3 elements, not 3", "var(x, ddof=3)"),
     ("std(x, 1, 3)", {"x": M23}, "more than 3 elements along axis 1", "std(x, 1, 3)"),
     ("var(x, ddof=-1)", {"x": u3}, "ddof is a whole number ≥ 0", "var(x, ddof=-1)"),

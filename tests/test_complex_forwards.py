@@ -793,6 +793,12 @@ ARRAYS: dict[str, list[ArrayCase]] = {
         [(M[None, :1],), (V[:, None],)],
         [(None,)],
     ),
+    "polyval": [
+        ArrayCase(lambda p, x: np.polyval(p, x), (W[:3], V), stepped=(0, 1)),
+        ArrayCase(
+            lambda p, x: np.polyval(p, x), ([1.0, -3.0, 3.0, -1.0], [1.0001, 0.5]), stepped=(1,)
+        ),
+    ],
     "gather": [
         ArrayCase(lambda x, i, axis: x[_ints(i)], (V, [0, 2, 2, -1]), (0,)),
         ArrayCase(lambda x, i, j, axis: x[:, _ints(i), _ints(j)], (M[None], [1, 0], [2, 2]), (1,)),

@@ -17,6 +17,7 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - joining: the literal [a, b], concatenate, stack, tile and repeat;
 - gathering: elements picked by arrays of indices (x[idx], take, take_along_axis, one_hot) and
   scatter_add, their adjoint;
+- polynomials: polyval;
 - arranging: flip, roll, tril, triu, cumsum, diff (linear rearrangements and running sums);
 - linalg: matmul and dot;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
@@ -53,6 +54,7 @@ from . import (  # noqa: F401  (each registers its family)
     linalg,
     matrices,
     piecewise,
+    polynomials,
     products,
     reductions,
     shaping,

@@ -265,7 +265,68 @@ def _full(call: Any) -> Node:
     return call.graph.apply("broadcast_to", call.args[1], attrs=(shape,), span=call.call.span)
 
 
+def _number(call: Any, position: int, what: str) -> float:
+    """A number written in the program (folded from constants): a bound of arange."""
+    node = call.args[position]
+    if node.op != "const" or np.ndim(node.value) or not np.isfinite(node.value):
+        raise call.error(
+            f"{call.name}'s {what} is a number written in the program: the length of the "
+            "array depends on it",
+            call.arg_spans[position],
+        )
+    return float(node.value)
+
+
+def _arange(call: Any) -> Node:
+    """arange(stop), arange(start, stop) or arange(start, stop, step): numpy's, a constant."""
+    _positional(call, (1, 2, 3), "arange(stop), arange(start, stop) or arange(start, stop, step)")
+    names = (("stop",), ("start", "stop"), ("start", "stop", "step"))[len(call.args) - 1]
+    given = dict(zip(names, (_number(call, i, n) for i, n in enumerate(names)), strict=True))
+    start, stop, step = given.get("start", 0.0), given["stop"], given.get("step", 1.0)
+    if step == 0:
+        raise call.error("arange's step cannot be 0", call.arg_spans[2])
+    _fits((max(0, math.ceil((stop - start) / step)),), "the array of arange", call.call.span)
+    return call.graph.const(np.arange(start, stop, step), call.call.span)
+
+
+def _linspace(call: Any) -> Node:
+    """linspace(start, stop, num=50), numpy's: start + k·(stop − start)/(num − 1), the last
+    exactly stop. start and stop may be variables, and are differentiated."""
+    if not 2 <= len(call.args) <= 3 or set(call.keywords) - {"num"}:
+        raise call.error(
+            "linspace is called as linspace(start, stop, num), as in linspace(0, 1, 5)"
+        )
+    if "num" in call.keywords and len(call.args) == 3:
+        raise call.error("num is given twice", call.keyword_spans["num"])
+    node, span = call.keywords.get("num") or (
+        (call.args[2], call.arg_spans[2]) if len(call.args) == 3 else (None, None)
+    )
+    num = 50
+    if node is not None:
+        value = node.value if node.op == "const" else None
+        whole = value is not None and np.ndim(value) == 0 and np.isfinite(value) and value % 1 == 0
+        if not whole or value < 0:
+            raise call.error("linspace's num is a whole number ≥ 0 written in the program", span)
+        num = int(value)
+    start, stop = call.args[:2]
+    graph, span = call.graph, call.call.span
+    _fits((num,), "the array of linspace", span)
+    if num < 2:
+        return graph.apply("broadcast_to", start, attrs=((num,),), span=span)
+    step = graph.apply("div", graph.apply("sub", stop, start, span=span), float(num - 1), span=span)
+    k = graph.const(np.arange(num - 1, dtype=np.float64))
+    inner = graph.apply("add", graph.apply("mul", k, step, span=span), start, span=span)
+    last = graph.apply("expand_dims", stop, attrs=(0,), span=span)
+    return graph.apply("concatenate", inner, last, attrs=(0,), span=span)
+
+
 for _name, _doc, _lower in (
+    (
+        "arange",
+        "evenly spaced numbers from start to stop (not included), as numpy's arange",
+        _arange,
+    ),
+    ("linspace", "num evenly spaced numbers from start to stop: linspace(0, 1, 5)", _linspace),
     ("eye", "the identity matrix: eye(3), or eye(2, 3) with ones on the diagonal", _eye),
     ("ones", "an array of ones of a shape written in the program: ones([2, 3])", _filled(1.0)),
     ("zeros", "an array of zeros of a shape written in the program: zeros(3)", _filled(0.0)),

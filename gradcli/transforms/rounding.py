@@ -86,6 +86,9 @@ def _own(node: Node, prim, shapes: Mapping[Node, Shape]) -> Node | None:
         a, b = node.inputs
         inner = shapes[a][-1] if shapes[a] else 1
         return node.graph.apply("matmul", _abs(a), _abs(b)) * float(inner + 1)
+    if node.op == "polyval":  # Horner's rule: 2n roundings of Σ|p_k|·|x|^k, cancelled or not
+        p, x = node.inputs
+        return node.graph.apply("polyval", _abs(p), _abs(x)) * float(2 * shapes[p][0])
     if prim.partials is None and node.inputs and shapes[node.inputs[0]]:
         # a product or reduction over n elements: at most n + 2 roundings of its result
         return _abs(node) * float(_terms(node, shapes) + 2)
