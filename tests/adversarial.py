@@ -155,6 +155,9 @@ ARRAY_FUNCTIONS = (
     "polyval",
     "arange",
     "linspace",
+    "cumprod",
+    "sort",
+    "argsort",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -333,8 +336,10 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         return np.shape(np.expand_dims(x, keywords["axis"]))
     if name in ("flip", "roll", "tril", "triu"):
         return np.shape(x)
-    if name == "cumsum":
+    if name in ("cumsum", "cumprod"):
         return np.shape(np.cumsum(x, keywords.get("axis")))
+    if name in ("sort", "argsort"):
+        return np.shape(x)
     if name == "diff":
         return np.shape(np.diff(x))
     if name in ("trace", "diag", "outer"):
@@ -672,9 +677,11 @@ class Generator:
             options += [lambda: _call("transpose", sub((2, 2)))]
             options += [lambda: _call("transpose", sub((2, 2)), axes=(1, 0))]
             options += [lambda: _call("reshape", sub((4,)), shape=(2, 2))]
-            options += [lambda: _call("broadcast_to", sub(rng.choice(((), (2,)))), shape=(2, 2))]
+            options += [
+                lambda: _call("broadcast_to", sub(rng.choice(((), (2,)))), shape=(2, 2))
+            ] * 3
             options += [lambda: self.literal((2, 2), sub)]
-            options += [lambda: self._joined(sub)]
+            options += [lambda: self._joined(sub)] * 3
             options += [lambda: _call("tile", sub(()), reps=(2, 2))]
             options += [lambda: _call("tile", sub((2,)), reps=(2, 1))]
             options += [
@@ -716,7 +723,7 @@ class Generator:
                     "binary", "*", _call("one_hot", _positions([1, rng.randrange(2)]), n=2),
                     sub((2, 2)),
                 ),
-            ]  # fmt: skip
+            ] * 2  # fmt: skip
         if shape == (2,):
             options += [lambda: _call("squeeze", _call("expand_dims", sub((2,)), axis=0))]
             options += [lambda: _call("repeat", sub(()), repeats=2)]
@@ -859,6 +866,9 @@ class Generator:
         if shape in ((2,), (2, 2)):  # rearranged and accumulated
             axis = len(shape) - 1
             options += [
+                lambda: _call("cumprod", s(), axis=axis),
+                lambda: _call("sort", s(), axis=rng.choice((0, -1))),
+                lambda: ("binary", "*", _call("argsort", s()), b()),
                 lambda: _call("flip", s(), axis=axis),
                 lambda: _call("roll", s(), shift=1, axis=axis),
                 lambda: _call("cumsum", s(), axis=axis),
@@ -1772,6 +1782,24 @@ def _running(ds: list[D]) -> list[D]:
     return out
 
 
+def _running_product(ds: list[D]) -> list[D]:
+    """The running products of ds: cumprod."""
+    out = [ds[0]]
+    for d in ds[1:]:
+        out.append(_mul(out[-1], d))
+    return out
+
+
+def _sorted(name: str, ds: list[D]) -> list[D]:
+    """sort's elements, or argsort's positions (constants). Where two elements tie within
+    rounding, float64 may order them either way: a kink of sort, a jump of argsort; skipped."""
+    for a, b in itertools.combinations(ds, 2):
+        if _near2(a, b):
+            raise Skip("a tie within rounding: the order is float64's", name)
+    order = sorted(range(len(ds)), key=lambda k: ds[k].v)
+    return [ds[k] for k in order] if name == "sort" else [_const(k) for k in order]
+
+
 def _along_to(x: Array, f: Callable[[list[D]], list[D]]) -> Array:
     """f maps the elements along the last axis to a list of any length (diff: one fewer)."""
     rows = [f(list(x[idx])) for idx in np.ndindex(x.shape[:-1])]
@@ -2049,9 +2077,12 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
             else ~np.tri(*x.shape[-2:], k - 1, dtype=bool)
         )
         return np.where(keep, x, _const_array(np.zeros(x.shape)))
-    if name == "cumsum":
+    if name in ("cumsum", "cumprod"):
         axis = keywords.get("axis")
-        return _same_along(x.reshape(-1) if axis is None else x, axis or 0, _running)
+        running = _running if name == "cumsum" else _running_product
+        return _same_along(x.reshape(-1) if axis is None else x, axis or 0, running)
+    if name in ("sort", "argsort"):
+        return _same_along(x, keywords.get("axis", -1), lambda ds: _sorted(name, ds))
     if name == "diff":
         return _along_to(x, lambda ds: [_add(b, a, -1) for a, b in itertools.pairwise(ds)])
     if name == "log_softmax":  # x - logsumexp(x) along the axis, as gradcli defines it

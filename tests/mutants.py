@@ -182,11 +182,9 @@ def _special_kinds(prim: Primitive, i: int) -> list[tuple[str, tuple[int, float]
     if binary:
         kinds.append(("tie", None))
     if prim.kink is not None:
-        if not elementwise(prim) and (prim.attr_params[:1] or (("axis", None),))[0] != (
-            "axis",
-            None,
-        ):
-            raise NotImplementedError(f"a kink mutant of {prim.name}: not a reduction")
+        axis_first = (prim.attr_params[:1] or (("axis", None),))[0][0] == "axis"
+        if not elementwise(prim) and not axis_first:
+            raise NotImplementedError(f"a kink mutant of {prim.name}: no axis")
         same, tie = _kink_duplicates(prim)
         if same != i and not (tie and binary):
             kinds.append(("kink", None))
@@ -316,6 +314,14 @@ def _kept(shape: tuple[int, ...], axis: int | None) -> tuple[int, ...]:
     return (*shape[:axis], 1, *shape[axis + 1 :])
 
 
+def _tied(prim: Primitive, node: Node) -> Node:
+    """1 along the axis where two elements tie (sort's switch, a gap of sorted neighbours, is
+    0), else 0: where a kink mutant of a primitive that keeps its shape is wrong."""
+    axis = node.attrs[0]
+    ties = node.graph.apply("sum", _equal(prim.kink(*node.inputs, *node.attrs), 0.0), attrs=(axis,))
+    return node.graph.apply("expand_dims", _equal(_equal(ties, 0.0), 0.0), attrs=(axis,))
+
+
 def _expand(g: Node, shape: tuple[int, ...], axis: int | None) -> Node:
     """A reduced value spread back over the elements it was reduced from."""
     g = g.graph.apply("reshape", g, attrs=(_kept(shape, axis),))
@@ -357,6 +363,8 @@ def _mutated_vjp(prim: Primitive, m: Mutant) -> Callable[..., tuple]:
                 if switch is None:  # the condition is a comparison: its own switch
                     return value
                 added = _sum_to(_equal(switch, 0.0) * g, shape_of(inputs[i]))
+            elif shape_of(node) == shape_of(inputs[i]):  # sort: wrong along a tie
+                added = _tied(prim, node) * g
             else:  # kink of a reduction
                 switch = _equal(prim.kink(*inputs, *node.attrs), 0.0)
                 added = _expand(switch * g, shape_of(inputs[i]), node.attrs[0])
@@ -405,6 +413,8 @@ def _linear_jvp(prim: Primitive, m: Mutant, original: Callable[..., Any]) -> Cal
             added = node.graph.apply(
                 "broadcast_to", _equal(switch, 0.0) * ts[i], attrs=(shape_of(node),)
             )
+        elif shape_of(node) == shape_of(inputs[i]):  # sort: wrong along a tie
+            added = _tied(prim, node) * ts[i]
         else:  # kink of a reduction
             switch = _equal(prim.kink(*inputs, *node.attrs), 0.0)
             added = switch * node.graph.apply("sum", ts[i], attrs=node.attrs[:1])
@@ -476,7 +486,7 @@ def _equivalents() -> dict[str, str]:
         for i in (0, 1):
             both(f"{name}:MODE:{i}", ("scale", "sign"), _NONE)
         both(f"{name}:MODE:0", ("swap",), "both rules are the symbolic zero None")
-    for name in ("logical_not", "floor", "ceil", "trunc", "round"):
+    for name in ("logical_not", "floor", "ceil", "trunc", "round", "argsort"):
         both(f"{name}:MODE:0", ("scale", "sign"), _NONE)
     both("where:MODE:0", ("scale", "sign"), _NONE + ": the condition gets no adjoint")
     both("mod:MODE:1", ("zero",), _OUTSIDE + " (y ≠ 0)")
@@ -712,6 +722,26 @@ def _table() -> dict[str, list[Program]]:
         (f"sum(reshape(sin(x), shape=[3, 2]) * {W32})", _pts("x", [X23])),
     ]
     t["reshape"].append(("sum(reshape(x, [-1, 2]) @ [1, -3]) * y", [{"x": X23, "y": 2.0}]))
+    t["cumprod"] = [
+        ("sum(cumprod(x) * [1, -2, 3, 0.5]) * y", [{"x": [1.5, 0.0, -2.0, 0.5], "y": 2.0}]),
+        (
+            "sum(cumprod(x) * [1, -2, 3, 0.5])",
+            _pts("x", [[1.5, -2.0, 0.5, 3.0], [0.0, 2.0, 0.0, 3.0]]),
+        ),
+        (f"sum(cumprod(x, axis=1) * {X23}) + sum(cumprod(x, 0) * {X23})", _pts("x", [X23])),
+    ]
+    t["argsort"] = [
+        ("sum(argsort(x) * [1, -2, 3]) * y", [{"x": [1.5, 0.0, -2.0], "y": 2.0}]),
+        (
+            "sum(argsort(x, axis=0) * [[1, -2], [3, 0.5]]) + sum(x)",
+            _pts("x", [[[0.0, 1.5], [2.0, -1.0]]]),
+        ),
+    ]
+    t["sort"] = [
+        ("sum(sort(x) * [1, -2, 3]) * y", [{"x": [1.5, 0.0, -2.0], "y": 2.0}]),
+        ("sum(sort(x) * [1, -2, 3])", _pts("x", [[1.5, 1.5, -2.0], [0.0, 0.0, 0.0]])),
+        (f"sum(sort(x, axis=0) * {X23})", _pts("x", [X23])),
+    ]
     t["polyval"] = [
         (
             "sum(polyval(p, x) * [1, -2, 3]) * y",

@@ -1350,7 +1350,9 @@ GATHER_CASES = [
     ),
     case(
         "one-hot-cross-entropy",
-        "-sum(one_hot([2, 0], 3) * log_softmax(z)) + sum(scatter_add(w, [1, 1], shape=[3]) * v)",
+        # labels [2, 0] made from z (argsort of [z₀₀, z₀₀ + 1]), so that one_hot is not folded
+        "-sum(one_hot(2 - 2*argsort([z[0, 0], z[0, 0] + 1]), 3) * log_softmax(z))"
+        " + sum(scatter_add(w, [1, 1], shape=[3]) * v)",
         {"z": normal(2, 3), "w": normal(2), "v": normal(3)},
         lambda z, w, v: (
             -np.sum(np.eye(3)[[2, 0]] * (z - np_logsumexp(z, 1)[:, None]))
@@ -1424,7 +1426,77 @@ BUILDING_CASES = [
 ]
 
 
+def _cumprod_grad(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """d/dx Σ w·cumprod(x) of a vector, term by term: Σ_{i≥j} wᵢ·Π_{k≤i, k≠j} xₖ."""
+    n = len(x)
+    return np.array(
+        [sum(w[i] * np.prod([x[k] for k in range(i + 1) if k != j]) for i in range(j, n))
+         for j in range(n)]
+    )  # fmt: skip
+
+
+def _mp_cumprod(x: Any) -> Any:
+    out, total = [], 1
+    for v in x:
+        total = total * v
+        out.append(total)
+    return np.array(out, dtype=object)
+
+
+_W4 = np.array([1.0, -2.0, 3.0, 0.5])
+ORDER_CASES = [
+    case(
+        "cumprod",
+        "sum(cumprod(x) * [1, -2, 3, 0.5]) + sum(cumprod(y, axis=0) * Y) + sum(cumprod(z) * w)",
+        {
+            "x": normal(4),
+            "y": normal(2, 2),
+            "Y": normal(2, 2),
+            "z": np.array([1.5, 0.0, -2.0, 0.5]),
+            "w": normal(4),
+        },
+        lambda x, y, Y, z, w: (
+            np.sum(np.cumprod(x) * _W4)
+            + np.sum(np.cumprod(y, axis=0) * Y)
+            + np.sum(np.cumprod(z) * w)
+        ),
+        lambda x, y, Y, z, w: {
+            "x": _cumprod_grad(x, _W4),
+            "y": np.array([Y[0] + Y[1] * y[1], Y[1] * y[0]]),
+            "Y": np.cumprod(y, axis=0),
+            "z": _cumprod_grad(z, w),
+            "w": np.cumprod(z),
+        },
+        lambda x, y, Y, z, w: (
+            np.sum(_mp_cumprod(x) * _W4)
+            + np.sum(np.array([y[0], y[0] * y[1]]) * Y)
+            + np.sum(_mp_cumprod(z) * w)
+        ),
+    ),
+    case(
+        "sort-and-argsort",
+        "sum(sort(x) * [1, -2, 3, 0.5]) + sum(sort(A, axis=0) * B) + sum(x[argsort(x)] * w)",
+        {"x": normal(4), "A": normal(3, 2), "B": normal(3, 2), "w": normal(4)},
+        lambda x, A, B, w: (
+            np.sum(np.sort(x) * _W4) + np.sum(np.sort(A, axis=0) * B) + np.sum(np.sort(x) * w)
+        ),
+        lambda x, A, B, w: {
+            "x": _added_at((4,), np.argsort(x), _W4 + w),
+            "A": _added_at((3, 2), (np.argsort(A, axis=0), [[0, 1]] * 3), B),
+            "B": np.sort(A, axis=0),
+            "w": np.sort(x),
+        },
+        lambda x, A, B, w: (
+            np.sum(np.array(sorted(x)) * _W4)
+            + np.sum(np.stack([sorted(A[:, 0]), sorted(A[:, 1])], axis=1) * B)
+            + np.sum(np.array(sorted(x)) * w)
+        ),
+    ),
+]
+
+
 ALL_CASES = [
+    *ORDER_CASES,
     *BUILDING_CASES,
     *GATHER_CASES,
     *JOINING_CASES,
@@ -1766,6 +1838,9 @@ CLEAN_SHAPE_ERRORS = [
     ("arange(0, 1, 0)", {}, "arange's step cannot be 0", "0"),
     ("linspace(0, 1, -1)", {}, "linspace's num is a whole number ≥ 0", "-1"),
     ("linspace(0, 1, 2, num=3)", {}, "num is given twice", "num"),
+    ("sort(y)", {"y": 2.0}, "sort takes an array", "sort(y)"),
+    ("sort(x, axis=1)", {"x": u3}, "axis 1 is out of range", "sort(x, axis=1)"),
+    ("cumprod(x, axis=2)", {"x": M23}, "axis 2 is out of range", "cumprod(x, axis=2)"),
     ("var(x, ddof=3)", {"x": u3}, "needs more than 3 elements, not 3", "var(x, ddof=3)"),
     ("std(x, 1, 3)", {"x": M23}, "more than 3 elements along axis 1", "std(x, 1, 3)"),
     ("var(x, ddof=-1)", {"x": u3}, "ddof is a whole number ≥ 0", "var(x, ddof=-1)"),
@@ -2019,7 +2094,27 @@ def prod_hessian(x: np.ndarray) -> np.ndarray:
     return h
 
 
+def cumprod_hessian(x: np.ndarray) -> np.ndarray:
+    """∂²/∂xⱼ∂xₘ Σ wᵢ·cumprod(x)ᵢ = Σ_{i≥max(j,m)} wᵢ·Π_{k≤i, k≠j,m} xₖ, for j ≠ m."""
+    n = len(x)
+    out = np.zeros((n, n))
+    for j, m in itertools.permutations(range(n), 2):
+        out[j, m] = sum(
+            _W4[i] * np.prod([x[k] for k in range(i + 1) if k not in (j, m)])
+            for i in range(max(j, m), n)
+        )
+    return out
+
+
+CUMPROD = "sum(cumprod(x) * [1, -2, 3, 0.5])"
 PROD_HESSIANS = [
+    Hessian(CUMPROD, {"x": hx}, cumprod_hessian, lambda x: np.sum(_mp_cumprod(x) * _W4)),
+    Hessian(
+        CUMPROD,
+        {"x": np.array([1.5, 0.0, -2.0, 3.0])},
+        cumprod_hessian,
+        lambda x: np.sum(_mp_cumprod(x) * _W4),
+    ),
     Hessian("prod(x)", {"x": hx}, prod_hessian, lambda x: np.prod(x)),
     Hessian("prod(x)", {"x": np.array([1.5, 0.0, -2.0, 3.0])}, prod_hessian, lambda x: np.prod(x)),
     Hessian("prod(x)", {"x": np.array([0.0, 2.0, 0.0, 3.0])}, prod_hessian, lambda x: np.prod(x)),

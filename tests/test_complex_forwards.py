@@ -793,6 +793,18 @@ ARRAYS: dict[str, list[ArrayCase]] = {
         [(M[None, :1],), (V[:, None],)],
         [(None,)],
     ),
+    "cumprod": _cases(
+        lambda x, axis: np.cumprod(x.reshape(-1) if axis is None else x, axis or 0),
+        [(M,), (V,)],
+        [(None,), (0,), (-1,)],
+    ),
+    "sort": _cases(
+        lambda x, axis: np.take_along_axis(
+            x, np.argsort(np.vectorize(lambda v: float(mpmath.re(v)))(x), axis=axis), axis=axis
+        ),
+        [(M,), (V,)],
+        [(0,), (-1,)],
+    ),
     "polyval": [
         ArrayCase(lambda p, x: np.polyval(p, x), (W[:3], V), stepped=(0, 1)),
         ArrayCase(

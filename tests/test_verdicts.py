@@ -256,3 +256,40 @@ def test_a_wrong_rule_is_still_caught_where_the_values_do_not_cancel(name):
     with replaced(name, partials=(lambda ans, x: 1.001 * right(ans, x),)):
         result = api_check(f"{name}(x)*x", domains={"x": "-2:2"}, samples=50)
     assert not result.passed
+
+
+# --- sort: ties of three, where f is not regular ----------------------------------------------
+
+
+def _sort_vjp_without_order(node, g, shape_of):
+    """sort's rule with the adjoint left where it is, unsorted: right only where x is sorted."""
+    return (g,)
+
+
+def _sort_jvp_without_order(node, ts, shape_of):
+    return ts[0]
+
+
+@pytest.mark.parametrize(
+    ("x", "weights", "judged", "unsorted_fails"),
+    [
+        ([0.0, 0.0, -1.0], [1.0, 2.0, 3.0], True, True),  # a tie of two: two pieces
+        ([2.0, 2.0, 0.5], [1.0, -2.0, 3.0], True, True),
+        ([0.0, 0.0, 0.0], [1.0, 2.0, 3.0], True, False),  # convex; unsorted is the same here
+        ([0.0, 0.0, 0.0], [1.0, -2.0, 3.0], False, False),  # three pieces, not regular
+    ],
+)
+def test_sort_at_ties_is_judged_where_the_rates_can_judge(x, weights, judged, unsorted_fails):
+    """sum(sort(x)·w) at a tie: the stable order's gradient (each tied element gets the weight
+    of its place) passes. At a tie of three with weights 1, −2, 3 the rates along each tied
+    coordinate are 1 and 3, and along all three 2: no vector fits, the limiting gradient
+    (1, −2, 3) included, so the point is not judged, not failed. Where the rates can judge, a
+    rule that leaves the adjoint unsorted fails."""
+    text = f"sum(sort(x) * {weights})"
+    result = run(text, x=x)
+    assert result.passed
+    messages = " ".join(result.variables[0].messages.values())
+    assert ("no gradient lies between the one-sided rates" in messages) != judged
+    with replaced("sort", vjp=_sort_vjp_without_order, jvp=_sort_jvp_without_order):
+        wrong = run(text, x=x)
+    assert wrong.passed != unsorted_fails

@@ -41,7 +41,7 @@ from .hessian import asymmetry
 from .merging import joined, split
 from .probing import Probing
 from .structure import point_batch, reached_from
-from .subgradients import JudgingKinks, mark_not_subgradients
+from .subgradients import JudgingKinks, abstain_where_nothing_fits, mark_not_subgradients
 from .verdicts import (
     DTYPES,
     FAIL,
@@ -165,6 +165,7 @@ def _check_points(
     directional = run.directional(checks, names)
     if directional is not None:
         mark_not_subgradients(checks, directional, run.grads)
+    abstain_where_nothing_fits(checks, directional)
     if options.blame:
         for vc in checks:
             if vc.failed:
@@ -203,6 +204,7 @@ def _second_order(
             directional = run.directional(row, names)
             if directional is not None:
                 mark_not_subgradients(row, directional, run.grads)
+            abstain_where_nothing_fits(row, directional)
             for vc in row:
                 vc.of = label
                 checks.append(vc)

@@ -47,6 +47,72 @@ def mark_not_subgradients(
                     vc.messages[p, int(e)] = message
 
 
+def abstain_where_nothing_fits(
+    checks: Sequence[VariableCheck], directional: Directional | None
+) -> None:
+    """At a point where several pieces meet and f is not regular (sort at a tie of three, whose
+    weights 1, −2, 3 give the rates 1 and 3 along each tied coordinate but sum to 2 along all
+    three), no vector lies between the one-sided rates along every direction probed: the
+    gradient of each piece, a limiting gradient, is ruled out as much as any wrong one. Such a
+    point is judged not differentiable, not failed: the rates cannot tell a right gradient."""
+    by_point: dict[int, list[tuple[VariableCheck, int]]] = {}
+    for vc in checks:
+        if vc.direction is not None:
+            continue
+        for p, e in zip(*np.nonzero(vc.verdict == KINK_FAIL), strict=True):
+            by_point.setdefault(int(p), []).append((vc, int(e)))
+    for p, failed in by_point.items():
+        if _nothing_fits(checks, directional, p):
+            for vc, e in failed:
+                vc.verdict[p, e] = KINK
+                vc.messages[p, e] = (
+                    "several pieces meet here and no gradient lies between the one-sided rates "
+                    "along every direction probed: f is not regular, and the rates judge none"
+                )
+
+
+def _nothing_fits(checks: Sequence[VariableCheck], directional: Directional | None, p: int) -> bool:
+    """Whether no g has each kink entry between its one-sided derivatives, each smooth entry
+    at its reference, and g·d between the one-sided rates along each direction at point p."""
+    from scipy.optimize import linprog  # only at a failing kink: not at start-up
+
+    low, high, layout = [], [], {}
+    for vc in checks:
+        at = slice(len(low), len(low) + vc.verdict.shape[1])
+        layout[vc.name] = at
+        for e in range(vc.verdict.shape[1]):
+            tol = float(vc.tolerance[p, e]) if np.isfinite(vc.tolerance[p, e]) else 0.0
+            if vc.verdict[p, e] in (KINK, KINK_FAIL):
+                a, b = float(vc.left[p, e]), float(vc.right[p, e])
+                low.append(min(a, b) - tol), high.append(max(a, b) + tol)
+            else:
+                known = float(vc.reference[p, e])
+                if not np.isfinite(known):
+                    known = float(vc.autograd[p, e])
+                low.append(known - tol), high.append(known + tol)
+    if not np.all(np.isfinite(low) & np.isfinite(high)):
+        return False  # an unresolved rate: nothing is proved infeasible
+    rows, bounds = [], []
+    if directional is not None:
+        for k in np.flatnonzero(directional.points == p):
+            d = np.zeros(len(low))
+            for name, sl in directional.layout.items():
+                if name in layout:
+                    d[layout[name]] = directional.moves[k, sl]
+            a, b, tol = directional.left[k], directional.right[k], directional.tolerance[k]
+            if np.isfinite(a) and np.isfinite(b) and np.any(d):
+                rows.append(d), bounds.append((min(a, b) - tol, max(a, b) + tol))
+    if not rows:
+        return False
+    d = np.array(rows)
+    lo, hi = np.array(bounds).T
+    result = linprog(
+        np.zeros(len(low)), A_ub=np.vstack([d, -d]), b_ub=np.concatenate([hi, -lo]),
+        bounds=list(zip(low, high, strict=True)), method="highs",
+    )  # fmt: skip
+    return result.status == 2  # infeasible
+
+
 class JudgingKinks(Run):
     """The one-sided derivatives along directions at kinks, and kinks made by underflow."""
 

@@ -11,14 +11,15 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - piecewise: kinks (abs, relu, min, max), steps (sign, heaviside) and equal;
 - conditionals: comparisons, and, or, not, where, clip, and the steps floor, ceil, round, mod;
 - reductions: sum, mean, max and min over an array, norm, logsumexp, softmax;
-- products: prod and its derivatives, prod_except and prod_pairs;
+- products: prod and its derivatives, prod_except and prod_pairs, and cumprod;
 - shaping: transpose, reshape, squeeze, indexing and its adjoint unindex, and arrays of sizes
   written in the program (eye, ones, zeros, full);
 - joining: the literal [a, b], concatenate, stack, tile and repeat;
 - gathering: elements picked by arrays of indices (x[idx], take, take_along_axis, one_hot) and
   scatter_add, their adjoint;
 - polynomials: polyval;
-- arranging: flip, roll, tril, triu, cumsum, diff (linear rearrangements and running sums);
+- arranging: flip, roll, tril, triu, cumsum, diff (linear rearrangements and running sums),
+  sort and argsort;
 - linalg: matmul and dot;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
 - special: erf, erfc, erfinv, erfcx, the normal distribution (ndtr, log_ndtr, ndtri), the gamma

@@ -159,6 +159,15 @@ def _axis_argument(call: Any, position: int, default: int | None, what: str) -> 
     return int(value)
 
 
+def _running_shape(s: Shape, axis: Any) -> Shape:
+    """The shape of running sums or products (cumsum, cumprod): of the flattened array for
+    axis None, as numpy's."""
+    if axis is None:
+        return (int(np.prod(s, dtype=int)),)
+    _axis(axis, len(s))
+    return s
+
+
 def _reduced(shape: Shape, axis: int | None) -> Shape:
     axis = _axis(axis, len(shape))
     return () if axis is None else shape[:axis] + shape[axis + 1 :]

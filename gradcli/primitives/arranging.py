@@ -1,11 +1,12 @@
 """Arrays rearranged, masked and accumulated: flip, roll, tril, triu, cumsum and diff, with
-numpy's names and arguments.
+numpy's names and arguments; and sorted: sort and argsort.
 
 Each is linear, so its forward rule is itself applied to the tangent, and its reverse rule is
 another of them: flip and roll undo themselves (roll by −shift), tril and triu keep the same
 triangle of the adjoint, and cumsum's adjoint is the reversed cumulative sum of the reversed
 adjoint. An axis of None means the flattened array, as in numpy, for roll and cumsum, and every
-axis for flip.
+axis for flip. sort is a permutation: its adjoint goes back through the inverse permutation,
+the ranks; argsort's positions have no derivative.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Primitive, Shape, register
-from ._common import ShapeOf, _apply, _axis, _same_on_tangent
+from ._common import ShapeOf, _apply, _axis, _running_shape, _same_on_tangent
 
 
 def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -128,13 +129,6 @@ def _cumsum(x: Any, axis: Any, batched: bool = False) -> Any:
     return np.cumsum(x, axis=lead + _axis(axis, x.ndim - lead))
 
 
-def _cumsum_shape(s: Shape, axis: Any) -> Shape:
-    if axis is None:
-        return (int(np.prod(s, dtype=int)),)
-    _axis(axis, len(s))
-    return s
-
-
 def _cumsum_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
     """Each element reaches every later sum: its adjoint is the sum of g from it on, the
     reversed cumulative sum of the reversed g."""
@@ -149,7 +143,7 @@ def _cumsum_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
 
 register(Primitive(
     "cumsum", 1, _cumsum, "the running sums along axis (of the flattened array for None)",
-    vjp=_cumsum_vjp, jvp=_same_on_tangent("cumsum"), shape=_cumsum_shape, analytic=True,
+    vjp=_cumsum_vjp, jvp=_same_on_tangent("cumsum"), shape=_running_shape, analytic=True,
     attr_params=(("axis", None),), passes_nonfinite=(0,),
     batch=lambda args, flags, items, out, axis: _cumsum(args[0], axis, True),
     python="np.cumsum(@0, @axis)",
@@ -198,4 +192,64 @@ register(Primitive(
         args[0], n, 1 + _axis(axis, len(items[0]))
     ),
     python="np.diff(@0, @n, @axis)",
+))  # fmt: skip
+
+
+# --- sort and argsort ---------------------------------------------------------------------------
+
+
+def _order(x: Any, axis: int) -> np.ndarray:
+    """The stable order of x along the axis, by real part (the complex step keeps the real
+    function's order, so sort is analytic off the ties)."""
+    return np.argsort(np.real(x), axis=axis, kind="stable")
+
+
+def _sort(x: Any, axis: Any, batched: bool = False) -> Any:
+    x = np.asarray(x)
+    a = (1 if batched else 0) + _axis(axis, x.ndim - (1 if batched else 0))
+    return np.take_along_axis(x, _order(x, a), axis=a)
+
+
+def _argsort(x: Any, axis: Any, batched: bool = False) -> Any:
+    x = np.asarray(x)
+    a = (1 if batched else 0) + _axis(axis, x.ndim - (1 if batched else 0))
+    return _order(x, a).astype(np.float64)
+
+
+def _sorted_shape(s: Shape, axis: Any) -> Shape:
+    if not s:
+        raise ValueError("sort takes an array with at least one axis, not a number")
+    _axis(axis, len(s))
+    return s
+
+
+register(Primitive(
+    "argsort", 1, _argsort,
+    "the positions that sort x along axis (stable: ties keep their order); no derivative",
+    vjp=lambda node, g, shape_of: (None,), jvp=lambda node, ts, shape_of: None,
+    shape=_sorted_shape, attr_params=(("axis", -1),),
+    batch=lambda args, flags, items, out, axis: _argsort(args[0], axis, True),
+    python="np.argsort(@0, axis=@axis, kind='stable').astype(float)",
+))  # fmt: skip
+
+
+def _sort_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
+    """Each sorted element's adjoint goes back to where it came from: g at the ranks of x."""
+    (x,), (axis,) = node.inputs, node.attrs
+    ranks = _apply("argsort", _apply("argsort", x, attrs=(axis,)), attrs=(axis,))
+    return (_apply("take_along_axis", g, ranks, attrs=(axis,)),)
+
+
+register(Primitive(
+    "sort", 1, _sort, "x sorted along axis (the last, by default); a kink where two elements tie",
+    vjp=_sort_vjp, analytic=True, shape=_sorted_shape, attr_params=(("axis", -1),),
+    jvp=lambda node, ts, shape_of: _apply(
+        "take_along_axis", ts[0], _apply("argsort", node.inputs[0], attrs=node.attrs),
+        attrs=node.attrs,
+    ),
+    # Sorted neighbours that meet: where two elements tie, the order (and the slope) switches.
+    kink=lambda x, axis: _apply("diff", _apply("sort", x, attrs=(axis,)), attrs=(1, axis)),
+    passes_nonfinite=(0,),
+    batch=lambda args, flags, items, out, axis: _sort(args[0], axis, True),
+    python="np.sort(@0, axis=@axis)",
 ))  # fmt: skip

@@ -1,5 +1,6 @@
 """prod and its derivatives: prod_except, the product of the other elements (∂prod/∂x_j), and
-prod_pairs, each higher derivative of prod applied to tangents.
+prod_pairs, each higher derivative of prod applied to tangents; and cumprod, the running
+products.
 
 No division, so zeros are exact. For the complex step the same products are formed in a wide
 form, `_Wide`, whose real and imaginary parts keep their own binary exponents, so that no
@@ -22,6 +23,7 @@ from ..graph.nodes import Node
 from ..graph.registry import REGISTRY, Primitive, register
 from ._common import (
     ShapeOf,
+    _abs,
     _apply,
     _axis,
     _complex,
@@ -29,6 +31,7 @@ from ._common import (
     _in_batch,
     _pack,
     _reduction,
+    _running_shape,
     _same_shape,
 )
 
@@ -361,3 +364,91 @@ _reduction(
         "sum", ts[0] * _apply("prod_except", node.inputs[0], attrs=node.attrs), attrs=node.attrs
     ),
 )
+
+
+# --- cumprod ------------------------------------------------------------------------------------
+
+
+def _cumprod(x: Any, axis: Any, batched: bool = False) -> Any:
+    x = np.asarray(x)
+    lead = 1 if batched else 0
+    if axis is None:  # numpy's: the flattened array
+        x, a = x.reshape((*x.shape[:lead], -1)), lead
+    else:
+        a = lead + _axis(axis, x.ndim - lead)
+    if not np.iscomplexobj(x):
+        return np.cumprod(x, axis=a)
+    # The complex step: each part kept apart, as prod's (the imaginary part of a product of
+    # six, 1e-258, must not underflow on the way).
+    return np.moveaxis(_wide_scan(_Wide.of(np.moveaxis(x, a, 0))).value(), 0, a)
+
+
+def _reversed_cumsum(v: Node, axis: int) -> Node:
+    return _apply("flip", _apply("cumsum", _apply("flip", v, attrs=(axis,)), attrs=(axis,)),
+                  attrs=(axis,))  # fmt: skip
+
+
+def _zeros_along(x: Node, axis: int) -> tuple[Node, Node, Node, Node]:
+    """Where x is before its first 0 along the axis, where it is that 0, x with that 0 taken
+    as 1 (x₁), and x₁ with any later 0 taken as 1, to divide by."""
+    zero = _apply("equal", x, 0.0)
+    seen = _apply("cumsum", zero, attrs=(axis,))
+    before = _apply("equal", seen, 0.0)
+    first = zero * _apply("equal", seen, 1.0)
+    x1 = _apply("where", first, 1.0, x)
+    return before, first, x1, _apply("where", _apply("equal", x1, 0.0), 1.0, x1)
+
+
+def _at_first(first: Node, v: Node, axis: int) -> Node:
+    """v at the first 0 along the axis (0 where there is none), kept as an axis of length 1."""
+    return _apply("expand_dims", _apply("sum", first * v, attrs=(axis,)), attrs=(axis,))
+
+
+def _flat(node: Node, x: Node, axis: Any, shape_of: ShapeOf) -> tuple[Node, int]:
+    """x flattened for axis None (numpy's cumprod of the flattened array), and the axis."""
+    if axis is not None:
+        return x, axis
+    return _apply("reshape", x, attrs=(shape_of(node),)), 0
+
+
+def _cumprod_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
+    """x̄ⱼ = Σ_{i≥j} gᵢ·Π_{k≤i, k≠j} xₖ, without dividing by a 0. Before the first 0 along the
+    axis it is the reversed running sum of g·cumprod(x), over xⱼ; at the first 0, the same sum
+    with that 0 taken as 1 (c₁); after it, that 0 times the c₁ sum over xⱼ: 0, with the right
+    derivative in the 0, so that second derivatives hold where one element is 0."""
+    (x,), (axis,) = node.inputs, node.attrs
+    x, along = _flat(node, size(x), axis, shape_of)
+    before, first, x1, safe = _zeros_along(x, along)
+    kept = _reversed_cumsum(g * _apply("cumprod", x1, attrs=(along,)), along)
+    after = _apply("where", first, kept, _at_first(first, x, along) * kept / safe)
+    back = _apply("where", before, _reversed_cumsum(g * size(node), along) / safe, after)
+    if axis is not None:
+        return (back,)
+    return (_apply("reshape", back, attrs=(shape_of(node.inputs[0]),)),)
+
+
+def _cumprod_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
+    """Σ_{j≤i} tⱼ·Π_{k≤i, k≠j} xₖ: before the first 0, cumprod(x)·cumsum(t/x); from it on,
+    c₁·(t₀ + x₀·(cumsum(t/x₁) − t₀)) with x₀, t₀ the 0 and its tangent, by the same steps as
+    the vjp."""
+    (x,), (axis,) = node.inputs, node.attrs
+    x, along = _flat(node, size(x), axis, shape_of)
+    t, _ = _flat(node, ts[0], axis, shape_of)
+    before, first, x1, safe = _zeros_along(x, along)
+    running = _apply("cumsum", t / safe, attrs=(along,))
+    t0 = _at_first(first, t, along)
+    rest = _apply("cumprod", x1, attrs=(along,)) * (
+        t0 + _at_first(first, x, along) * (running - t0)
+    )
+    return _apply("where", before, size(node) * running, rest)
+
+
+register(Primitive(
+    "cumprod", 1, _cumprod, "the running products along axis (of the flattened array for None)",
+    vjp=_cumprod_vjp, jvp=_cumprod_jvp, shape=_running_shape, analytic=True,
+    magnitude_vjp=lambda node, g, shape_of: _cumprod_vjp(node, g, shape_of, _abs),
+    error_jvp=lambda node, es, shape_of: _cumprod_jvp(node, es, shape_of, _abs),
+    attr_params=(("axis", None),),
+    batch=lambda args, flags, items, out, axis: _cumprod(args[0], axis, True),
+    python="np.cumprod(@0, @axis)",
+))  # fmt: skip
