@@ -133,6 +133,7 @@ NO_RULES = {
     "arange": "a constant written in the program: no input, no rule",
     "linspace": "lowered to sub, div, mul, add and concatenate, whose rules are mutated",
     "take": "lowered to gather, whose rules are mutated",
+    "solve_triangular": "lowered to solve of tril(A) or triu(A), whose rules are mutated",
 }
 
 
@@ -741,6 +742,17 @@ def _table() -> dict[str, list[Program]]:
         ("sum(sort(x) * [1, -2, 3]) * y", [{"x": [1.5, 0.0, -2.0], "y": 2.0}]),
         ("sum(sort(x) * [1, -2, 3])", _pts("x", [[1.5, 1.5, -2.0], [0.0, 0.0, 0.0]])),
         (f"sum(sort(x, axis=0) * {X23})", _pts("x", [X23])),
+    ]
+    spd = "[[4, 1, 0.5], [1, 3, 0], [0.5, 0, 2]]"
+    t["cholesky"] = [
+        (
+            f"sum(cholesky(x) * {spd}) * y",
+            [{"x": [[4.0, 1.0, 0.5], [1.0, 3.0, 0.0], [0.5, 0.0, 2.0]], "y": 2.0}],
+        ),
+        (
+            "2*sum(log(diag(cholesky(x))))",
+            _pts("x", [[[4.0, 1.0], [1.0, 3.0]], [[2.0, 0.0], [0.0, 5.0]]]),
+        ),
     ]
     t["polyval"] = [
         (

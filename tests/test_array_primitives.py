@@ -900,9 +900,89 @@ def _per_matrix(function: Callable[..., Any], a: Any, *rest: Any) -> Any:
     return out
 
 
+def _cholesky_grad(A: np.ndarray, lbar: np.ndarray) -> np.ndarray:
+    """Ā for L̄ (Murray 2016), in numpy: sym(L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹), Φ the lower triangle with the
+    diagonal halved; checked here against mpmath's differences, not only gradcli's graph."""
+    L = np.linalg.cholesky(A)
+    p = np.tril(L.T @ np.tril(lbar))
+    p -= np.diag(np.diag(p)) / 2
+    s = np.linalg.solve(L.T, np.linalg.solve(L.T, p).T).T
+    return (s + s.T) / 2
+
+
+def _triangular_part(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """d/dA of bᵀ·L⁻ᵀ·b: with y = L⁻ᵀb and u = L⁻¹b, L̄ = −y·uᵀ."""
+    L = np.linalg.cholesky(A)
+    return _cholesky_grad(A, -np.outer(np.linalg.solve(L.T, b), np.linalg.solve(L, b)))
+
+
 SQ = normal(3, 3) * 0.3 + 2 * np.eye(3)
 SQ2 = normal(2, 3, 3) * 0.3 + 2 * np.eye(3)
+SPD = SQ @ SQ.T + np.eye(3)  # symmetric positive definite
+SPD2 = np.einsum("kij,klj->kil", SQ2, SQ2) + np.eye(3)
+
+
+def _mp_logdet_and_forms(A: Any, b: Any) -> Any:
+    """2·Σ log Lᵢᵢ + |L⁻¹b|² + bᵀL⁻ᵀb, with mpmath's Cholesky factor and solves."""
+    m = mpmath.matrix(np.asarray(A, dtype=object).tolist())
+    L = mpmath.cholesky((m + m.T) / 2)
+    col = mpmath.matrix(np.asarray(b, dtype=object).tolist())
+    u, y = L**-1 * col, L.T**-1 * col
+    n = L.rows
+    return (
+        2 * sum(mpmath.log(L[i, i]) for i in range(n))
+        + sum(u[i] ** 2 for i in range(n))
+        + sum(y[i] * col[i] for i in range(n))
+    )
+
+
+def _mp_cholesky(a: Any) -> Any:
+    """mpmath's Cholesky factor of the symmetric part, as gradcli factors it."""
+    return _per_matrix(lambda m: mpmath.cholesky((m + m.T) / 2), a)
+
+
 MATRIX_CASES = [
+    case(
+        "cholesky",
+        "sum(cholesky(A) * W) + sum(cholesky(B) * [[[1]], [[-2]]])",
+        {"A": SPD, "W": np.tril(normal(3, 3)), "B": SPD2},
+        lambda A, W, B: (
+            np.sum(np.linalg.cholesky(A) * W)
+            + np.sum(np.linalg.cholesky(B) * np.array([1, -2])[:, None, None])
+        ),
+        lambda A, W, B: {
+            "A": _cholesky_grad(A, W),
+            "W": np.linalg.cholesky(A),
+            "B": np.stack(
+                [_cholesky_grad(B[0], np.ones((3, 3))), -2 * _cholesky_grad(B[1], np.ones((3, 3)))]
+            ),
+        },
+        lambda A, W, B: (
+            np.sum(_mp_cholesky(A) * W) + np.sum(_mp_cholesky(B) * np.array([1, -2])[:, None, None])
+        ),
+    ),
+    case(
+        # log det A = 2·Σ log Lᵢᵢ: its gradient is A⁻ᵀ (the Matrix Cookbook's (49)), and the
+        # quadratic form through two triangular solves is bᵀA⁻¹b, with gradient −A⁻ᵀbbᵀA⁻ᵀ.
+        "cholesky-logdet-and-quadratic-form",
+        "2*sum(log(diag(cholesky(A)))) + sum(solve_triangular(cholesky(A), b, lower=True)^2)"
+        " + sum(solve_triangular(transpose(cholesky(A)), b) * b)",
+        {"A": SPD, "b": normal(3)},
+        lambda A, b: (
+            np.linalg.slogdet(A)[1]
+            + b @ np.linalg.solve(A, b)
+            + b @ np.linalg.solve(np.linalg.cholesky(A).T, b)
+        ),
+        lambda A, b: {
+            "A": np.linalg.inv(A)
+            - np.outer(np.linalg.solve(A, b), np.linalg.solve(A, b))
+            + _triangular_part(A, b),
+            "b": 2 * np.linalg.solve(A, b)
+            + np.linalg.solve(np.linalg.cholesky(A).T, b)
+            + np.linalg.solve(np.linalg.cholesky(A), b),
+        },
+        lambda A, b: _mp_logdet_and_forms(A, b),
+    ),
     case(
         "trace-diag-outer",
         "trace(A) + sum(diag(v) * A) + diag(A) @ v + sum(outer(v, w) * A)",

@@ -498,7 +498,7 @@ def test_gradcli_check_on_edited_check_files(samples_copy: Path, cli) -> None:
     path = samples_copy / "fuzzed.grad.toml"
     problems = []
     codes: dict[int, int] = {}
-    for _ in range(150):
+    for _ in range(200):
         text = edited_check_file(rng, rng.choice(texts))
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
         result = cli("check", str(path), "--samples", "2")

@@ -142,6 +142,16 @@ def test_builders_make_what_numpy_makes() -> None:
         ("sum(inv(A))", {"A": np.array([[1.0, 2.0], [2.0, 4.0]])}, "the matrix is singular"),
         ("sum(solve(A, b))", {"A": np.zeros((2, 2)), "b": np.ones(2)}, "the matrix is singular"),
         ("logdet(A)", {"A": np.array([[0.0, 1.0], [1.0, 0.0]])}, "the determinant is not positive"),
+        (
+            "sum(cholesky(A))",
+            {"A": np.array([[1.0, 2.0], [2.0, 1.0]])},
+            "the matrix is not positive definite",
+        ),
+        (
+            "sum(solve_triangular(A, b, lower=True))",
+            {"A": np.array([[0.0, 5.0], [1.0, 2.0]]), "b": np.ones(2)},
+            "the matrix is singular",  # its lower triangle has a 0 on the diagonal
+        ),
     ],
 )
 def test_a_singular_matrix_is_a_located_fault(expr, env, words) -> None:
@@ -163,6 +173,7 @@ def test_one_singular_matrix_of_a_stack_is_nan_alone() -> None:
     [
         ("sum(inv(A))", {"A": np.ones((2, 3))}, "inv needs a square matrix"),
         ("det(v)", {"v": np.ones(3)}, "det needs a square matrix"),
+        ("sum(cholesky(A))", {"A": np.ones((2, 3))}, "cholesky needs a square matrix"),
         (
             "sum(solve(A, b))",
             {"A": np.eye(3), "b": np.ones(2)},
@@ -217,3 +228,21 @@ def test_a_nan_off_the_diagonal_is_not_hidden_by_trace() -> None:
 def test_det_of_empty_matrices_is_one() -> None:
     assert float(evaluate("det(A)", {"A": np.zeros((0, 0))}).value) == 1.0
     np.testing.assert_array_equal(evaluate("det(A)", {"A": np.zeros((2, 0, 0))}).value, [1.0, 1.0])
+
+
+def test_cholesky_factors_the_symmetric_part_and_solve_triangular_reads_one_triangle() -> None:
+    """As JAX's cholesky (symmetrize_input) and scipy's solve_triangular: an asymmetric A is
+    factored as (A + Aᵀ)/2, with a symmetric gradient; the other triangle is never read."""
+    import scipy.linalg
+
+    a = np.array([[4.0, 1.5], [0.5, 3.0]])
+    r = evaluate("sum(cholesky(A) * [[1, 0], [2, 3]])", {"A": a})
+    np.testing.assert_allclose(
+        r.value, np.sum(np.linalg.cholesky((a + a.T) / 2) * [[1, 0], [2, 3]])
+    )
+    np.testing.assert_allclose(r.gradient["A"], r.gradient["A"].T, rtol=1e-15)
+    t = np.array([[2.0, 9.0], [1.0, 4.0]])
+    for lower in (True, False):
+        r = evaluate(f"solve_triangular(T, b, lower={lower})", {"T": t, "b": np.array([1.0, 2.0])})
+        want = scipy.linalg.solve_triangular(t, [1.0, 2.0], lower=lower)
+        np.testing.assert_allclose(r.value, want, rtol=1e-15)

@@ -22,6 +22,7 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
   sort and argsort;
 - linalg: matmul and dot;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
+- decompositions: cholesky, and solve_triangular (lowered to solve of a triangle);
 - special: erf, erfc, erfinv, erfcx, the normal distribution (ndtr, log_ndtr, ndtri), the gamma
   and beta functions, digamma, polygamma, Bessel's i0, i1, i0e, i1e, from scipy.special
   (imported lazily);
@@ -49,6 +50,7 @@ from . import (  # noqa: F401  (each registers its family)
     arithmetic,
     arranging,
     conditionals,
+    decompositions,
     elementwise,
     gathering,
     joining,

@@ -142,10 +142,15 @@ def _elements(call: Any, what: str) -> list[Node]:
     if not call.args:
         raise call.error(f"{call.name} takes a list of arrays, as in {what}")
     node = call.args[0]
+    parts = None
     if node.op == "stack":
-        return list(node.inputs)
-    if node.op == "const" and np.ndim(node.value) > 0:
-        return [call.graph.const(row, call.arg_spans[0]) for row in node.value]
+        parts = list(node.inputs)
+    elif node.op == "const" and np.ndim(node.value) > 0:
+        parts = [call.graph.const(row, call.arg_spans[0]) for row in node.value]
+    if parts == []:
+        raise call.error(f"{call.name} needs at least one array", call.arg_spans[0])
+    if parts is not None:
+        return parts
     raise call.error(
         f"{call.name} takes a list of arrays written in the program, as in {what}",
         call.arg_spans[0],

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Domain, Primitive, Shape, register
-from ._common import ShapeOf, _abs, _apply
+from ._common import ShapeOf, _abs, _apply, _lapack, _nan_where_singular
 
 Size = Callable[[Node], Node]  # the identity, or abs: the rule itself, or its |J|
 
@@ -156,38 +156,8 @@ register(Primitive(
 # --- inv, solve, det, logdet ------------------------------------------------------------------
 
 
-def _lapack(a: Any) -> np.ndarray:
-    """`a` in a precision numpy.linalg takes: LAPACK has no longdouble, which the wider
-    evaluations (for longdouble's exponent range) pass; a matrix of float64 numbers is kept."""
-    a = np.asarray(a)
-    if a.dtype == np.longdouble:
-        return a.astype(np.float64)
-    return a.astype(np.complex128) if a.dtype == np.clongdouble else a
-
-
 def _det(a: Any) -> Any:
     return np.linalg.det(_lapack(a))
-
-
-def _nan_where_singular(function: Any, a: np.ndarray, *rest: np.ndarray) -> np.ndarray:
-    """function over a stack, with nan for each matrix that is singular: numpy raises for the
-    whole stack, and gradcli reports a fault at each point where it happens instead."""
-    a, rest = _lapack(a), tuple(_lapack(r) for r in rest)
-    try:
-        return function(a, *rest)
-    except np.linalg.LinAlgError:
-        pass
-    lead = np.broadcast_shapes(a.shape[:-2], *(r.shape[:-2] for r in rest))
-    a = np.broadcast_to(a, lead + a.shape[-2:])
-    rest = tuple(np.broadcast_to(r, lead + r.shape[-2:]) for r in rest)
-    shape = np.shape(function(np.eye(a.shape[-1]), *(np.ones(r.shape[-2:]) for r in rest)))
-    out = np.empty(lead + shape, dtype=np.result_type(a, *rest, np.float64))
-    for idx in np.ndindex(lead):
-        try:
-            out[idx] = function(a[idx], *(r[idx] for r in rest))
-        except np.linalg.LinAlgError:
-            out[idx] = np.nan
-    return out
 
 
 _INVERTIBLE = Domain(
