@@ -150,8 +150,16 @@ def in_scope(name: str) -> bool:
 # Non-elementwise primitives whose nodes can have more inputs than `arity`: the rules mutated
 # are those of the first inputs, up to this many (later inputs keep their rules).
 # Elementwise variadic primitives (max, min) are folded into nodes of `arity` inputs.
-# [x, y, z]; prod_pairs(x, t1, t2); concatenate([x, y, z]); stack([x, y, z])
-INPUTS = {"stack": 3, "prod_pairs": 3, "concatenate": 3, "stacked": 3}
+# [x, y, z]; prod_pairs(x, t1, t2); concatenate([x, y, z]); stack([x, y, z]); x[i, j] and
+# scatter_add(g, i, j), whose inputs after the first are positions, without derivative.
+INPUTS = {
+    "stack": 3,
+    "prod_pairs": 3,
+    "concatenate": 3,
+    "stacked": 3,
+    "gather": 1,
+    "scatter_add": 1,
+}
 
 
 def positions(prim: Primitive) -> range:
