@@ -158,6 +158,10 @@ ARRAY_FUNCTIONS = (
     "cumprod",
     "sort",
     "argsort",
+    "tensordot",
+    "inner",
+    "kron",
+    "cross",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -351,6 +355,11 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         return (json.loads(args[2][1]),)
     if name == "polyval":
         return shape_of(args[1], scope)
+    if name in ("tensordot", "inner", "kron", "cross"):
+        y = np.zeros(shapes[1])
+        if name == "tensordot":
+            return np.shape(np.tensordot(x, y, keywords.get("axes", 2)))
+        return np.shape({"inner": np.inner, "kron": np.kron, "cross": np.cross}[name](x, y))
     if name in ("eye", "ones", "zeros", "full"):  # sizes written as a number or a list
         size = json.loads(args[0][1])
         return (size, size) if name == "eye" else tuple(np.atleast_1d(size))
@@ -696,6 +705,14 @@ class Generator:
         if shape == (3,):
             options += [lambda: _call("concatenate", ("array", (sub((2,)), ("array", (sub(()),)))))]
         options += [lambda: _call("polyval", sub(rng.choice(((2,), (3,)))), sub(shape))]
+        if shape == (2, 2):  # products of arrays
+            options += [lambda: _call("tensordot", sub((2, 2)), sub((2, 2)), axes=1)] * 3
+        if shape == (4,):
+            options += [lambda: _call("kron", sub((2,)), sub((2,)))] * 2
+        if shape == ():
+            options += [lambda: _call("inner", sub((3,)), sub((3,)))]
+        if shape == (3,):
+            options += [lambda: _call("cross", sub((3,)), sub((3,)))]
         if shape == (4,):
             options += [
                 lambda: (
@@ -1782,6 +1799,29 @@ def _running(ds: list[D]) -> list[D]:
     return out
 
 
+def _products(name: str, x: Array, y: Array, axes: int) -> Array:
+    """tensordot (the last `axes` axes of x with the first of y), inner (the last with the
+    last), kron of vectors and cross of 3-vectors, element by element with dual numbers."""
+    if name == "cross":
+        out = np.empty(3, dtype=object)
+        for k, (i, j) in enumerate(((1, 2), (2, 0), (0, 1))):
+            out[k] = _add(_mul(x[i], y[j]), _mul(x[j], y[i]), -1)
+        return out
+    if name == "kron":
+        out = np.empty(x.size * y.size, dtype=object)
+        for k, (a, b) in enumerate(itertools.product(x, y)):
+            out[k] = _mul(a, b)
+        return out
+    if name == "inner":
+        return _as_array(_sum([_mul(a, b) for a, b in zip(x, y, strict=True)]))
+    free_x, free_y = x.shape[: x.ndim - axes], y.shape[axes:]
+    out = np.empty(free_x + free_y, dtype=object)
+    for i in np.ndindex(free_x):
+        for j in np.ndindex(free_y):
+            out[i + j] = _sum([_mul(x[i + k], y[k + j]) for k in np.ndindex(y.shape[:axes])])
+    return out
+
+
 def _running_product(ds: list[D]) -> list[D]:
     """The running products of ds: cumprod."""
     out = [ds[0]]
@@ -1970,6 +2010,9 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
             out[k] = _add(_mul(_const(k), step), start)
         out[n - 1] = stop
         return out
+    if name in ("tensordot", "inner", "kron", "cross"):  # sums of products of dual numbers
+        x, y = (_as_array(_interpret(a, scope)) for a in tree[2])
+        return _products(name, x, y, _keywords(tree).get("axes", 2))
     if name == "polyval":  # Horner's rule
         p, x = (_interpret(a, scope) for a in tree[2])
         total = _map(lambda d: _mul(d, _const(0)), x)

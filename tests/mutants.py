@@ -133,6 +133,8 @@ NO_RULES = {
     "arange": "a constant written in the program: no input, no rule",
     "linspace": "lowered to sub, div, mul, add and concatenate, whose rules are mutated",
     "take": "lowered to gather, whose rules are mutated",
+    "inner": "lowered to tensordot over the last axes, whose rules are mutated",
+    "cross": "lowered to products and differences of the components, whose rules are mutated",
     "solve_triangular": "lowered to solve of tril(A) or triu(A), whose rules are mutated",
 }
 
@@ -760,6 +762,27 @@ def _table() -> dict[str, list[Program]]:
         (
             "2*sum(log(diag(cholesky(x))))",
             _pts("x", [[[4.0, 1.0], [1.0, 3.0]], [[2.0, 0.0], [0.0, 5.0]]]),
+        ),
+    ]
+    t["tensordot"] = [
+        (
+            f"sum(tensordot(x, {X23}, axes=[[0, 1], [1, 0]]) * [1, -2]) * y",
+            [{"x": [[0.0, 1.5], [2.0, -1.0], [0.5, 3.0]], "y": 2.0}],
+        ),
+        (
+            "sum(tensordot(x, x, 0) * [[1, -2], [3, 0.5]]) + inner(x, [2, -1])",
+            _pts("x", [[0.0, 1.5], [2.0, -1.0]]),
+        ),
+    ]
+    t["kron"] = [
+        ("sum(kron(x, y) * [1, -2, 3, 0.5])", [{"x": [0.0, 1.5], "y": [2.0, -1.0]}]),
+        (
+            "sum(kron(x, [[1, -2], [3, 0.5]]) * y)",
+            [{"x": [[0.0, 1.5]], "y": [[1.0, 2.0, -1.0, 0.5], [3.0, 0.0, 2.0, -2.0]]}],
+        ),
+        (
+            "sum(kron([2, -1], x) * [1, 2, 3, 4, 5, 6]) + sum(kron(x, x))",
+            _pts("x", [[0.0, 1.5, -2.0]]),
         ),
     ]
     t["polyval"] = [

@@ -104,12 +104,12 @@ def test_a_function_without_a_reference_raises(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_the_generator_draws_the_whole_language() -> None:
-    """Over 750 programs, every function, operator and array form appears."""
+    """Over 1,500 programs, every function, operator and array form appears."""
     rng = random.Random(SEED)
     generator = Generator(rng)
     texts = [
         generator.program(kind).text
-        for _ in range(250)  # the language grows: every form must still turn up
+        for _ in range(500)  # the language grows: every form must still turn up
         for kind in ("scalar", "array", "scale-free")
     ]
     joined = "\n".join(texts)

@@ -1575,7 +1575,80 @@ ORDER_CASES = [
 ]
 
 
+_TA, _TB = normal(3, 2), normal(2, 2, 3)
+
+
+def _mp_cross(a: Any, b: Any) -> Any:
+    return np.array(
+        [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]],
+        dtype=object,
+    )
+
+
+PRODUCTS_OF_ARRAYS_CASES = [
+    case(
+        "tensordot-and-inner",
+        "sum(tensordot(A, B, axes=[[1, 0], [0, 2]]) * w) + inner(x, y)"
+        " + sum(tensordot(x, y, 0) * C) + sum(tensordot(C, C) * 0.5)",
+        {"A": _TA, "B": _TB, "w": normal(2), "x": normal(3), "y": normal(3), "C": normal(3, 3)},
+        lambda A, B, w, x, y, C: (
+            np.sum(np.tensordot(A, B, axes=([1, 0], [0, 2])) * w)
+            + x @ y
+            + np.sum(np.outer(x, y) * C)
+            + 0.5 * np.sum(C * C)
+        ),
+        lambda A, B, w, x, y, C: {
+            # d/dA[i, j] Σ_k w_k Σ_{i,j} A[i, j] B[j, k, i] = Σ_k w_k B[j, k, i]
+            "A": np.einsum("k,jki->ij", w, B),
+            "B": np.einsum("k,ij->jki", w, A),
+            "w": np.tensordot(A, B, axes=([1, 0], [0, 2])),
+            "x": y + C @ y,
+            "y": x + C.T @ x,
+            "C": np.outer(x, y) + C,
+        },
+        lambda A, B, w, x, y, C: (
+            sum(
+                w[k] * sum(A[i, j] * B[j, k, i] for i in range(3) for j in range(2))
+                for k in range(2)
+            )
+            + np.sum(x * y)
+            + np.sum(np.outer(x, y) * C)
+            + np.sum(C * C) / 2
+        ),
+    ),
+    case(
+        "kron-and-cross",
+        "sum(kron(A, B) * W) + sum(kron(x, y) * v) + sum(cross(x, y) * [1, -2, 3])",
+        {
+            "A": normal(2, 2),
+            "B": normal(2, 3),
+            "W": normal(4, 6),
+            "x": normal(3),
+            "y": normal(3),
+            "v": normal(9),
+        },
+        lambda A, B, W, x, y, v: (
+            np.sum(np.kron(A, B) * W) + np.sum(np.kron(x, y) * v) + np.cross(x, y) @ [1, -2, 3]
+        ),
+        lambda A, B, W, x, y, v: {
+            "A": np.einsum("ikjl,kl->ij", W.reshape(2, 2, 2, 3), B),
+            "B": np.einsum("ikjl,ij->kl", W.reshape(2, 2, 2, 3), A),
+            "W": np.kron(A, B),
+            "x": v.reshape(3, 3) @ y + np.cross(y, [1, -2, 3]),
+            "y": v.reshape(3, 3).T @ x + np.cross([1, -2, 3], x),
+            "v": np.kron(x, y),
+        },
+        lambda A, B, W, x, y, v: (
+            np.sum(np.kron(A, B) * W)
+            + np.sum(np.outer(x, y).ravel() * v)
+            + np.sum(_mp_cross(x, y) * np.array([1, -2, 3]))
+        ),
+    ),
+]
+
+
 ALL_CASES = [
+    *PRODUCTS_OF_ARRAYS_CASES,
     *ORDER_CASES,
     *BUILDING_CASES,
     *GATHER_CASES,
@@ -1921,6 +1994,27 @@ CLEAN_SHAPE_ERRORS = [
     ("sort(y)", {"y": 2.0}, "sort takes an array", "sort(y)"),
     ("sort(x, axis=1)", {"x": u3}, "axis 1 is out of range", "sort(x, axis=1)"),
     ("cumprod(x, axis=2)", {"x": M23}, "axis 2 is out of range", "cumprod(x, axis=2)"),
+    (
+        "tensordot(A, A, axes=[[0], [0, 1]])",
+        {"A": M23},
+        "axes is written in the program with whole numbers",
+        "[[0], [0, 1]]",
+    ),
+    (
+        "tensordot(A, A, axes=[[0, 0], [0, 1]])",
+        {"A": M23},
+        "the same axis twice",
+        "tensordot(A, A, axes=[[0, 0], [0, 1]])",
+    ),
+    (
+        "tensordot(A, A, axes=[[1], [0]])",
+        {"A": M23},
+        "lengths 3 and 2 differ",
+        "tensordot(A, A, axes=[[1], [0]])",
+    ),
+    ("tensordot(A, A, axes=-1)", {"A": M23}, "a whole number ≥ 0", "tensordot(A, A, axes=-1)"),
+    ("inner(x, y)", {"x": u3, "y": u2}, "lengths 3 and 2 differ", "inner(x, y)"),
+    ("cross(x, y)", {"x": u2, "y": u2}, "index 2 is out of range", "cross(x, y)"),
     ("var(x, ddof=3)", {"x": u3}, "needs more than 3 elements, not 3", "var(x, ddof=3)"),
     ("std(x, 1, 3)", {"x": M23}, "more than 3 elements along axis 1", "std(x, 1, 3)"),
     ("var(x, ddof=-1)", {"x": u3}, "ddof is a whole number ≥ 0", "var(x, ddof=-1)"),

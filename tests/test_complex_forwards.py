@@ -805,6 +805,24 @@ ARRAYS: dict[str, list[ArrayCase]] = {
         [(M,), (V,)],
         [(0,), (-1,)],
     ),
+    "tensordot": [
+        ArrayCase(
+            lambda a, b, ia, ib: np.tensordot(a, b, axes=(ia, ib)),
+            (M, N),
+            ((1,), (0,)),
+            stepped=(0, 1),
+        ),
+        ArrayCase(
+            lambda a, b, ia, ib: np.tensordot(a, b, axes=(ia, ib)),
+            (M, M),
+            ((0, 1), (0, 1)),
+            stepped=(0, 1),
+        ),
+    ],
+    "kron": [
+        ArrayCase(lambda a, b: np.kron(a, b), (M, N[:2]), stepped=(0, 1)),
+        ArrayCase(lambda a, b: np.kron(a, b), (V[:3], W[:2]), stepped=(0, 1)),
+    ],
     "polyval": [
         ArrayCase(lambda p, x: np.polyval(p, x), (W[:3], V), stepped=(0, 1)),
         ArrayCase(

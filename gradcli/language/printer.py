@@ -159,6 +159,10 @@ def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
             return ["take(", target, ", ", indices[0], f", axis={axis})"]
         return [*_wrap(target, _precedence(target, names) < _ATOM), "[", ":, " * axis,
                 *_joined(indices), "]"]  # fmt: skip
+    if node.op == "tensordot":  # numpy's spelling: axes=[[1, 0], [0, 2]], or 0 for none
+        pairs = [list(map(int, k)) for k in node.attrs]
+        axes = str(pairs) if pairs[0] else "0"
+        return ["tensordot(", *_joined(list(node.inputs)), f", axes={axes})"]
     if node.op == "index":
         (target,) = node.inputs
         key = ", ".join(_subscript(k) for k in node.attrs[0])

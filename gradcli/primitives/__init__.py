@@ -20,7 +20,7 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - polynomials: polyval;
 - arranging: flip, roll, tril, triu, cumsum, diff (linear rearrangements and running sums),
   sort and argsort;
-- linalg: matmul and dot;
+- linalg: matmul, dot, tensordot, inner, kron and cross;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
 - decompositions: cholesky, and solve_triangular (lowered to solve of a triangle);
 - special: erf, erfc, erfinv, erfcx, the normal distribution (ndtr, log_ndtr, ndtri), the gamma

@@ -86,6 +86,11 @@ def _own(node: Node, prim, shapes: Mapping[Node, Shape]) -> Node | None:
         a, b = node.inputs
         inner = shapes[a][-1] if shapes[a] else 1
         return node.graph.apply("matmul", _abs(a), _abs(b)) * float(inner + 1)
+    if node.op == "tensordot":  # as matmul: k products and k - 1 sums of |a|·|b| terms
+        a, b = node.inputs
+        inner = math.prod(shapes[a][k % len(shapes[a])] for k in node.attrs[0])
+        size = node.graph.apply("tensordot", _abs(a), _abs(b), attrs=node.attrs)
+        return size * float(max(1, inner) + 1)
     if node.op == "polyval":  # Horner's rule: 2n roundings of Σ|p_k|·|x|^k, cancelled or not
         p, x = node.inputs
         return node.graph.apply("polyval", _abs(p), _abs(x)) * float(2 * shapes[p][0])
