@@ -165,7 +165,16 @@ ARRAY_FUNCTIONS = (
 )
 EXCLUDED = {
     **dict.fromkeys(
-        ("inv", "solve", "det", "logdet", "cholesky", "solve_triangular"),
+        (
+            "inv",
+            "solve",
+            "det",
+            "logdet",
+            "cholesky",
+            "solve_triangular",
+            "eigvalsh",
+            "eigh_vectors",
+        ),
         "no dual-number reference here yet: checked against the Matrix Cookbook's closed forms "
         "(tests/test_matrices.py), mpmath matrices (test_array_primitives.py), rule mutation "
         "and samples",

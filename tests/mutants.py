@@ -325,6 +325,17 @@ def _kept(shape: tuple[int, ...], axis: int | None) -> tuple[int, ...]:
     return (*shape[:axis], 1, *shape[axis + 1 :])
 
 
+_EIGEN = ("eigvalsh", "eigh_vectors")
+
+
+def _eigen_tie(prim: Primitive, node: Node, shape_of: ShapeOf, total: Node, like: Node) -> Node:
+    """`total` (a number) spread over `like` where two eigenvalues of the input tie, else 0:
+    the kink mutant of the eigen-primitives, whose switch is the gaps between eigenvalues."""
+    switch = _equal(prim.kink(*node.inputs), 0.0)
+    tie = _equal(_equal(node.graph.apply("sum", switch, attrs=(None,)), 0.0), 0.0)
+    return node.graph.apply("broadcast_to", tie * total, attrs=(shape_of(like),))
+
+
 def _tied(prim: Primitive, node: Node) -> Node:
     """1 along the axis where two elements tie (sort's switch, a gap of sorted neighbours, is
     0), else 0: where a kink mutant of a primitive that keeps its shape is wrong."""
@@ -369,6 +380,8 @@ def _mutated_vjp(prim: Primitive, m: Mutant) -> Callable[..., tuple]:
                 return _transform(value, lambda v: -v)
             if m.kind == "zero":
                 added = _equal(inputs[i], 0.0) * _total(g, shape_of(node))
+            elif prim.name in _EIGEN:  # wrong where two eigenvalues tie
+                added = _eigen_tie(prim, node, shape_of, _total(g, shape_of(node)), inputs[i])
             elif not node.attrs:  # the kink of an elementwise map with a vjp (where)
                 switch = prim.kink(*inputs)
                 if switch is None:  # the condition is a comparison: its own switch
@@ -417,6 +430,9 @@ def _linear_jvp(prim: Primitive, m: Mutant, original: Callable[..., Any]) -> Cal
             added = _total(_equal(inputs[i], 0.0) * ts[i], shape_of(inputs[i]))
             if shape_of(node) != ():
                 added = node.graph.apply("broadcast_to", added, attrs=(shape_of(node),))
+        elif prim.name in _EIGEN:
+            total = _total(ts[i], shape_of(inputs[i]))
+            added = _eigen_tie(prim, node, shape_of, total, node)
         elif not node.attrs:  # the kink of an elementwise map with a vjp (where)
             switch = prim.kink(*inputs)
             if switch is None:
@@ -783,6 +799,24 @@ def _table() -> dict[str, list[Program]]:
         (
             "sum(kron([2, -1], x) * [1, 2, 3, 4, 5, 6]) + sum(kron(x, x))",
             _pts("x", [[0.0, 1.5, -2.0]]),
+        ),
+    ]
+    sym = [[2.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, -1.0]]
+    t["eigvalsh"] = [
+        ("sum(eigvalsh(x) * [1, -2, 3]) * y", [{"x": sym, "y": 2.0}]),
+        (
+            "sum(eigvalsh(x) * [1, 3])",
+            _pts("x", [[[0.0, 1.5], [1.5, 0.0]], [[1.0, 0.0], [0.0, 1.0]]]),
+        ),
+    ]
+    t["eigh_vectors"] = [
+        (
+            "sum(eigh_vectors(x) * [[1, -2, 3], [0.5, 2, -1], [1, 1, 2]]) * y",
+            [{"x": sym, "y": 2.0}],
+        ),
+        (
+            "sum(eigh_vectors(x) * [[1, 3], [-2, 0.5]])",
+            _pts("x", [[[0.0, 1.5], [1.5, 2.0]], [[1.0, 0.0], [0.0, 1.0]]]),
         ),
     ]
     t["polyval"] = [

@@ -941,7 +941,48 @@ def _mp_cholesky(a: Any) -> Any:
     return _per_matrix(lambda m: mpmath.cholesky((m + m.T) / 2), a)
 
 
+def _mp_eigvalsh(a: Any) -> Any:
+    """mpmath's eigenvalues of the symmetric part, ascending (of each matrix of a stack)."""
+
+    def values(m: Any) -> Any:
+        e, _ = mpmath.eigsy((m + m.T) / 2)
+        return np.array(sorted(e[i] for i in range(e.rows)), dtype=object)
+
+    a = np.asarray(a, dtype=object)
+    if a.ndim > 2:
+        return np.stack([_mp_eigvalsh(a[k]) for k in range(a.shape[0])])
+    return values(mpmath.matrix(a.tolist()))
+
+
+def _eig_grad(a: np.ndarray, wbar: np.ndarray) -> np.ndarray:
+    """V·diag(w̄)·Vᵀ, by numpy's eigh: Σᵢ w̄ᵢ·vᵢvᵢᵀ, the derivative of Σ w̄ᵢλᵢ."""
+    _, v = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
+    return (v * wbar[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+
+EIG_A = normal(3, 3)
+
+
 MATRIX_CASES = [
+    case(
+        "eigvalsh",
+        "sum(eigvalsh(A) * [1, -2, 3]) + sum(eigvalsh(B) * [[1, 2, 3], [0.5, 0, -1]])",
+        {"A": EIG_A, "B": SQ2},
+        lambda A, B: (
+            np.linalg.eigvalsh((A + A.T) / 2) @ [1, -2, 3]
+            + np.sum(
+                np.linalg.eigvalsh((B + np.swapaxes(B, -1, -2)) / 2) * [[1, 2, 3], [0.5, 0, -1]]
+            )
+        ),
+        lambda A, B: {
+            "A": _eig_grad(A, np.array([1.0, -2.0, 3.0])),
+            "B": _eig_grad(B, np.array([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]])),
+        },
+        lambda A, B: (
+            np.sum(_mp_eigvalsh(A) * np.array([1, -2, 3]))
+            + np.sum(_mp_eigvalsh(B) * np.array([[1, 2, 3], [0.5, 0, -1]]))
+        ),
+    ),
     case(
         "cholesky",
         "sum(cholesky(A) * W) + sum(cholesky(B) * [[[1]], [[-2]]])",
@@ -2015,6 +2056,7 @@ CLEAN_SHAPE_ERRORS = [
     ("tensordot(A, A, axes=-1)", {"A": M23}, "a whole number ≥ 0", "tensordot(A, A, axes=-1)"),
     ("inner(x, y)", {"x": u3, "y": u2}, "lengths 3 and 2 differ", "inner(x, y)"),
     ("cross(x, y)", {"x": u2, "y": u2}, "index 2 is out of range", "cross(x, y)"),
+    ("eigvalsh(A)", {"A": M23}, "eigvalsh needs a square matrix", "eigvalsh(A)"),
     ("var(x, ddof=3)", {"x": u3}, "needs more than 3 elements, not 3", "var(x, ddof=3)"),
     ("std(x, 1, 3)", {"x": M23}, "more than 3 elements along axis 1", "std(x, 1, 3)"),
     ("var(x, ddof=-1)", {"x": u3}, "ddof is a whole number ≥ 0", "var(x, ddof=-1)"),
@@ -2280,8 +2322,12 @@ def cumprod_hessian(x: np.ndarray) -> np.ndarray:
     return out
 
 
+EIGVALSH = "sum(eigvalsh(A) * [1, -2, 3])"
 CUMPROD = "sum(cumprod(x) * [1, -2, 3, 0.5])"
 PROD_HESSIANS = [
+    Hessian(
+        EIGVALSH, {"A": EIG_A}, None, lambda A: np.sum(_mp_eigvalsh(A) * np.array([1, -2, 3])), "A"
+    ),
     Hessian(CUMPROD, {"x": hx}, cumprod_hessian, lambda x: np.sum(_mp_cumprod(x) * _W4)),
     Hessian(
         CUMPROD,

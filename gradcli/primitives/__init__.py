@@ -22,7 +22,8 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
   sort and argsort;
 - linalg: matmul, dot, tensordot, inner, kron and cross;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
-- decompositions: cholesky, and solve_triangular (lowered to solve of a triangle);
+- decompositions: cholesky, solve_triangular (lowered to solve of a triangle), eigvalsh and
+  eigh_vectors;
 - special: erf, erfc, erfinv, erfcx, the normal distribution (ndtr, log_ndtr, ndtri), the gamma
   and beta functions, digamma, polygamma, Bessel's i0, i1, i0e, i1e, from scipy.special
   (imported lazily);

@@ -1,5 +1,6 @@
 """Matrix decompositions: cholesky, and solve_triangular, the solve its factor is used with;
-batched over leading axes as numpy.linalg batches them.
+eigvalsh, and eigh_vectors, the eigenvectors its derivatives are written with; batched over
+leading axes as numpy.linalg batches them.
 
 cholesky(A) factors the symmetric part of A, (A + Aᵀ)/2, as JAX's cholesky does by default
 (numpy reads the lower triangle only): its gradient is symmetric, and a rounding-level asymmetry
@@ -110,4 +111,93 @@ register(Primitive(
     "solve_triangular", 2, None,
     "x with T @ x = b, T the lower (lower=True) or upper triangle of A, as scipy's",
     lower=_solve_triangular, params=("A", "b"), attr_params=(("lower", 0),),
+))  # fmt: skip
+
+
+# --- eigvalsh and its eigenvectors --------------------------------------------------------------
+
+
+def _eigh(a: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of the symmetric part, each vector's largest
+    component made positive, so that nearby matrices get the same signs."""
+    w, v = np.linalg.eigh(_symmetric(a))
+    top = np.take_along_axis(v, np.abs(v).argmax(axis=-2)[..., None, :], axis=-2)
+    return w, v * np.where(top < 0, -1.0, 1.0)
+
+
+def _square_shape(name: str, s: Shape) -> None:
+    if len(s) < 2 or s[-1] != s[-2]:
+        raise ValueError(f"{name} needs a square matrix (or a stack of them), not shape {s}")
+
+
+def _vectors(node: Node) -> Node:
+    return _apply("eigh_vectors", node.inputs[0])
+
+
+def _eigvalsh_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
+    """Ā = V·diag(w̄)·Vᵀ: each eigenvalue moves by vᵢᵀ·dA·vᵢ."""
+    v = size(_vectors(node))
+    n = len(shape_of(node.inputs[0]))
+    weighted = v * _apply("expand_dims", g, attrs=(-2,))
+    return (_apply("matmul", weighted, _t(v, n)),)
+
+
+def _eigvalsh_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
+    v = size(_vectors(node))
+    n = len(shape_of(node.inputs[0]))
+    da = (ts[0] + _t(ts[0], n)) * 0.5
+    return _apply("sum", v * _apply("matmul", size(da), v), attrs=(-2,))
+
+
+register(Primitive(
+    "eigvalsh", 1, lambda a: np.linalg.eigvalsh(_symmetric(a)),
+    "the eigenvalues, ascending, of the symmetric part (A + Aᵀ)/2 (of each matrix of a stack)",
+    vjp=_eigvalsh_vjp, jvp=_eigvalsh_jvp, params=("A",),
+    magnitude_vjp=lambda node, g, shape_of: _eigvalsh_vjp(node, g, shape_of, _abs),
+    error_jvp=lambda node, es, shape_of: _eigvalsh_jvp(node, es, shape_of, _abs),
+    shape=lambda s: (_square_shape("eigvalsh", s), s[:-1])[1],
+    # Eigenvalues that meet: where two tie, their order (and their vectors) switch.
+    kink=lambda a: _apply("diff", _apply("eigvalsh", a), attrs=(1, -1)),
+    batch=lambda args, flags, items, out: np.linalg.eigvalsh(_symmetric(args[0])),
+    python="np.linalg.eigvalsh((@0 + np.swapaxes(@0, -1, -2))/2)",
+))  # fmt: skip
+
+
+def _gaps(node: Node, shape_of: ShapeOf) -> Node:
+    """F with Fᵢⱼ = 1/(wⱼ − wᵢ) off the diagonal and 0 on it (and where eigenvalues tie)."""
+    w = _apply("eigvalsh", node.inputs[0])
+    d = _apply("expand_dims", w, attrs=(-2,)) - _apply("expand_dims", w, attrs=(-1,))
+    tie = _apply("equal", d, 0.0)
+    return _apply("where", tie, 0.0, 1.0 / (d + tie))
+
+
+def _vectors_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
+    """Ā = sym(V·(F ∘ (Vᵀ·V̄))·Vᵀ)."""
+    n = len(shape_of(node))
+    v = size(node)
+    inner = size(_gaps(node, shape_of)) * _apply("matmul", _t(v, n), g)
+    s = _apply("matmul", _apply("matmul", v, inner), _t(v, n))
+    return ((s + _t(s, n)) * 0.5,)
+
+
+def _vectors_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
+    """dV = V·(F ∘ (Vᵀ·dA·V)), dA the symmetric part of the tangent."""
+    n = len(shape_of(node))
+    v = size(node)
+    da = (ts[0] + _t(ts[0], n)) * 0.5
+    moved = _apply("matmul", _apply("matmul", _t(v, n), size(da)), v)
+    return _apply("matmul", v, size(_gaps(node, shape_of)) * moved)
+
+
+register(Primitive(
+    "eigh_vectors", 1, lambda a: _eigh(a)[1],
+    "the eigenvectors (columns, in eigvalsh's order, each with its largest component "
+    "positive) of the symmetric part of A: what eigvalsh's derivatives are written with",
+    vjp=_vectors_vjp, jvp=_vectors_jvp, params=("A",),
+    magnitude_vjp=lambda node, g, shape_of: _vectors_vjp(node, g, shape_of, _abs),
+    error_jvp=lambda node, es, shape_of: _vectors_jvp(node, es, shape_of, _abs),
+    shape=lambda s: (_square_shape("eigh_vectors", s), s)[1],
+    kink=lambda a: _apply("diff", _apply("eigvalsh", a), attrs=(1, -1)),
+    batch=lambda args, flags, items, out: _eigh(args[0])[1],
+    python="_eigh(@0)[1]", python_uses=(_lapack, _symmetric, _eigh),
 ))  # fmt: skip
