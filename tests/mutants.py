@@ -115,8 +115,9 @@ NO_EDGE = {
         "a rule there (the zero mutant's point, 0, is one)",
     ),
     **dict.fromkeys(
-        ("inv", "solve", "logdet"),
-        "the edge is a set of matrices (det A = 0, or ≤ 0), not one value of one input",
+        ("inv", "solve", "logdet", "cholesky"),
+        "the edge is a set of matrices (det A = 0, or ≤ 0; for cholesky, the smallest eigenvalue "
+        "of the symmetric part 0), not one value of one input",
     ),
 }
 # Primitives without a derivative rule: each call is lowered into other primitives.

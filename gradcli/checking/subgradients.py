@@ -85,32 +85,59 @@ def _nothing_fits(checks: Sequence[VariableCheck], directional: Directional | No
             if vc.verdict[p, e] in (KINK, KINK_FAIL):
                 a, b = float(vc.left[p, e]), float(vc.right[p, e])
                 low.append(min(a, b) - tol), high.append(max(a, b) + tol)
-            else:
+            else:  # its reference, or free where there is none (not the value judged)
                 known = float(vc.reference[p, e])
-                if not np.isfinite(known):
-                    known = float(vc.autograd[p, e])
-                low.append(known - tol), high.append(known + tol)
-    if not np.all(np.isfinite(low) & np.isfinite(high)):
-        return False  # an unresolved rate: nothing is proved infeasible
+                if np.isfinite(known):
+                    low.append(known - tol), high.append(known + tol)
+                else:
+                    low.append(-np.inf), high.append(np.inf)
+    if not all(np.isfinite(a) or a == -np.inf for a in low):
+        return False  # an unresolved rate at the kink: nothing is proved infeasible
     rows, bounds = [], []
     if directional is not None:
+        steps = [(directional.left, directional.right, directional.tolerance)]
+        if directional.second is not None:
+            steps.append(directional.second)
         for k in np.flatnonzero(directional.points == p):
             d = np.zeros(len(low))
             for name, sl in directional.layout.items():
                 if name in layout:
                     d[layout[name]] = directional.moves[k, sl]
-            a, b, tol = directional.left[k], directional.right[k], directional.tolerance[k]
-            if np.isfinite(a) and np.isfinite(b) and np.any(d):
-                rows.append(d), bounds.append((min(a, b) - tol, max(a, b) + tol))
+            # The interval allowed at either step: a direction rules out only what both do.
+            ends = [
+                (min(a[k], b[k]) - t[k], max(a[k], b[k]) + t[k])
+                for a, b, t in steps
+                if np.isfinite(a[k]) and np.isfinite(b[k]) and np.isfinite(t[k])
+            ]
+            if ends and np.any(d):
+                size = np.abs(d).max()  # rows of entries near 1: solvers need them so
+                rows.append(d / size)
+                bounds.append((min(e[0] for e in ends) / size, max(e[1] for e in ends) / size))
     if not rows:
         return False
+    # In units of the largest rate, which LP solvers need (rates of 1e160 read as infeasible),
+    # and with every interval widened by a part in 10⁴ of that unit: only a gap that no
+    # rounding of the rates could close proves that nothing fits.
+    finite = [abs(v) for v in (*low, *high) if np.isfinite(v)]
+    scale = max(max(finite, default=0.0), float(np.max(np.abs(bounds))), 1e-300)
+    slack = 1e-4
     d = np.array(rows)
-    lo, hi = np.array(bounds).T
+    lo, hi = np.array(bounds).T / scale
+    widen = slack * np.abs(d).sum(axis=1)
     result = linprog(
-        np.zeros(len(low)), A_ub=np.vstack([d, -d]), b_ub=np.concatenate([hi, -lo]),
-        bounds=list(zip(low, high, strict=True)), method="highs",
+        np.zeros(len(low)), A_ub=np.vstack([d, -d]), b_ub=np.concatenate([hi + widen, widen - lo]),
+        bounds=[_scaled(a, b, scale, slack) for a, b in zip(low, high, strict=True)],
+        method="highs",
     )  # fmt: skip
     return result.status == 2  # infeasible
+
+
+def _scaled(a: float, b: float, scale: float, slack: float) -> tuple[float | None, float | None]:
+    """An interval in units of `scale`, widened by `slack`; None for an unbounded end."""
+    return (
+        None if a == -np.inf else a / scale - slack,
+        None if b == np.inf else b / scale + slack,
+    )
 
 
 class JudgingKinks(Run):
