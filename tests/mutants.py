@@ -154,7 +154,8 @@ def in_scope(name: str) -> bool:
 # are those of the first inputs, up to this many (later inputs keep their rules).
 # Elementwise variadic primitives (max, min) are folded into nodes of `arity` inputs.
 # [x, y, z]; prod_pairs(x, t1, t2); concatenate([x, y, z]); stack([x, y, z]); x[i, j] and
-# scatter_add(g, i, j), whose inputs after the first are positions, without derivative.
+# scatter_add(g, i, j), whose inputs after the first are positions, without derivative; and
+# tensordot, whose calls a hook lowers.
 INPUTS = {
     "stack": 3,
     "prod_pairs": 3,
@@ -162,6 +163,7 @@ INPUTS = {
     "stacked": 3,
     "gather": 1,
     "scatter_add": 1,
+    "tensordot": 2,  # a call lowered by a hook (for its axes), with two inputs as ever
 }
 
 

@@ -961,9 +961,47 @@ def _eig_grad(a: np.ndarray, wbar: np.ndarray) -> np.ndarray:
 
 
 EIG_A = normal(3, 3)
+EIG_W = normal(3, 3)
+
+
+def _np_vectors(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """numpy's eigh of the symmetric part, each vector's largest component made positive."""
+    w, v = np.linalg.eigh((a + a.T) / 2)
+    return w, v * np.sign(v[np.abs(v).argmax(axis=0), range(len(w))])
+
+
+def _vectors_grad(a: np.ndarray, vbar: np.ndarray) -> np.ndarray:
+    """sym(V·(F ∘ (Vᵀ·V̄))·Vᵀ), Fᵢⱼ = 1/(λⱼ − λᵢ) off the diagonal: the adjoint of V."""
+    w, v = _np_vectors(a)
+    with np.errstate(divide="ignore"):
+        f = np.where(np.eye(len(w)) > 0, 0.0, 1.0 / (w[None, :] - w[:, None]))
+    s = v @ (f * (v.T @ vbar)) @ v.T
+    return (s + s.T) / 2
+
+
+def _mp_vectors(a: Any) -> Any:
+    """mpmath's eigenvectors of the symmetric part, ascending, largest component positive."""
+    m = mpmath.matrix(np.asarray(a, dtype=object).tolist())
+    e, q = mpmath.eigsy((m + m.T) / 2)
+    order = sorted(range(e.rows), key=lambda k: e[k])
+    out = np.empty((q.rows, q.cols), dtype=object)
+    for j, k in enumerate(order):
+        column = [q[i, k] for i in range(q.rows)]
+        top = max(column, key=abs)
+        for i in range(q.rows):
+            out[i, j] = column[i] if top > 0 else -column[i]
+    return out
 
 
 MATRIX_CASES = [
+    case(
+        "eigh-vectors",
+        "sum(eigh_vectors(A) * W)",
+        {"A": EIG_A, "W": EIG_W},
+        lambda A, W: np.sum(_np_vectors(A)[1] * W),
+        lambda A, W: {"A": _vectors_grad(A, W), "W": _np_vectors(A)[1]},
+        lambda A, W: np.sum(_mp_vectors(A) * W),
+    ),
     case(
         "eigvalsh",
         "sum(eigvalsh(A) * [1, -2, 3]) + sum(eigvalsh(B) * [[1, 2, 3], [0.5, 0, -1]])",
@@ -2038,7 +2076,7 @@ CLEAN_SHAPE_ERRORS = [
     (
         "tensordot(A, A, axes=[[0], [0, 1]])",
         {"A": M23},
-        "axes is written in the program with whole numbers",
+        "axes is a whole number, or two lists of axes, in the program",
         "[[0], [0, 1]]",
     ),
     (

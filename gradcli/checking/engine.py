@@ -40,8 +40,9 @@ from .blame import Blaming
 from .hessian import asymmetry
 from .merging import joined, split
 from .probing import Probing
+from .regularity import abstain_where_nothing_fits
 from .structure import point_batch, reached_from
-from .subgradients import JudgingKinks, abstain_where_nothing_fits, mark_not_subgradients
+from .subgradients import JudgingKinks, mark_not_subgradients
 from .verdicts import (
     DTYPES,
     FAIL,

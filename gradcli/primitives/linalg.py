@@ -169,8 +169,9 @@ def _whole_numbers(call: Any, given: tuple[Node, Any], what: str) -> Any:
     """A whole number or a (nested) list of them, written in the program."""
     node, span = given
     value = node.value if node.op == "const" else None
-    if value is None or not np.all(np.isfinite(value)) or not np.all(np.mod(value, 1) == 0):
-        raise call.error(f"{what} is written in the program with whole numbers", span)
+    whole = value is not None and np.all(np.isfinite(value)) and np.all(np.mod(value, 1) == 0)
+    if not whole or np.any(np.abs(value) > 64):  # more axes than numpy has
+        raise call.error(f"{what} is a whole number, or two lists of axes, in the program", span)
     return np.asarray(value).astype(int)
 
 
