@@ -772,7 +772,7 @@ class Generator:
     def _reduce_axis(self, name: str, x: Tree) -> Tree:
         """A reduction of a (2, 2) array along an axis, given by position or by name."""
         axis = self.rng.choice((0, 1, -1))
-        positional = name not in ("max", "min") and self.rng.random() < 0.4
+        positional = name not in ("max", "min", "norm") and self.rng.random() < 0.4
         return ("call", name, (x,), (("axis", axis, positional),))
 
     def _softmax(self, x: Tree, shape: Shape) -> Tree:

@@ -155,7 +155,7 @@ def in_scope(name: str) -> bool:
 # Elementwise variadic primitives (max, min) are folded into nodes of `arity` inputs.
 # [x, y, z]; prod_pairs(x, t1, t2); concatenate([x, y, z]); stack([x, y, z]); x[i, j] and
 # scatter_add(g, i, j), whose inputs after the first are positions, without derivative; and
-# tensordot, whose calls a hook lowers.
+# tensordot and norm, whose calls a hook lowers.
 INPUTS = {
     "stack": 3,
     "prod_pairs": 3,
@@ -164,6 +164,7 @@ INPUTS = {
     "gather": 1,
     "scatter_add": 1,
     "tensordot": 2,  # a call lowered by a hook (for its axes), with two inputs as ever
+    "norm": 1,  # a call lowered by a hook (for its ord), with one input as ever
 }
 
 

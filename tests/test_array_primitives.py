@@ -297,10 +297,10 @@ def normal(*shape: int) -> np.ndarray:
 
 def spell(op: str, axis: int | None) -> str:
     """`op(x)`, `op(x, 1)` (by position) or `op(x, axis=k)`; max and min only by name, as
-    max(x, 1) is the elementwise maximum of x and 1."""
+    max(x, 1) is the elementwise maximum of x and 1, and norm, as numpy's norm(x, 1) is ord=1."""
     if axis is None:
         return f"{op}(x)"
-    if axis == 1 and op not in ("max", "min"):
+    if axis == 1 and op not in ("max", "min", "norm"):
         return f"{op}(x, 1)"
     return f"{op}(x, axis={axis})"
 
@@ -1726,7 +1726,42 @@ PRODUCTS_OF_ARRAYS_CASES = [
 ]
 
 
+NORM_CASES = [
+    case(
+        "norm-ord",
+        "norm(x, ord=1, axis=-1) + norm(x, ord=inf, axis=0) * 2 + norm(x, ord=-inf, axis=0)"
+        " + norm(x, ord=3, axis=0) + norm(x, ord=0, axis=0) + sum(norm(A, ord=1, axis=1) * w)",
+        {"x": np.array([1.5, -2.0, 0.25]), "A": normal(2, 3), "w": normal(2)},
+        lambda x, A, w: (
+            np.linalg.norm(x, 1)
+            + 2 * np.linalg.norm(x, np.inf)
+            + np.linalg.norm(x, -np.inf)
+            + np.linalg.norm(x, 3)
+            + np.linalg.norm(x, 0)
+            + np.linalg.norm(A, 1, axis=1) @ w
+        ),
+        lambda x, A, w: {
+            "x": np.sign(x)
+            + 2 * np.array([0.0, -1.0, 0.0])
+            + np.array([0.0, 0.0, 1.0])
+            + np.sign(x) * np.abs(x) ** 2 / np.linalg.norm(x, 3) ** 2,
+            "A": np.sign(A) * w[:, None],
+            "w": np.linalg.norm(A, 1, axis=1),
+        },
+        lambda x, A, w: (
+            np.sum(np.abs(x))
+            + 2 * max(abs(v) for v in x)
+            + min(abs(v) for v in x)
+            + mpmath.cbrt(np.sum(np.abs(x) ** 3))
+            + 3
+            + np.sum(np.sum(np.abs(A), axis=1) * w)
+        ),
+    ),
+]
+
+
 ALL_CASES = [
+    *NORM_CASES,
     *PRODUCTS_OF_ARRAYS_CASES,
     *ORDER_CASES,
     *BUILDING_CASES,
@@ -2009,7 +2044,10 @@ CLEAN_SHAPE_ERRORS = [
     ("max(A, axis=-3)", {"A": M23}, "axis -3 is out of range", "max(A, axis=-3)"),
     ("softmax(x, axis=1)", {"x": u3}, "axis 1 is out of range", "softmax(x, axis=1)"),
     ("softmax(x)", {"x": 2.0}, "axis -1 is out of range", "softmax(x)"),
-    ("norm(x, 3)", {"x": u3}, "axis 3 is out of range", "norm(x, 3)"),
+    ("norm(x, axis=3)", {"x": u3}, "axis 3 is out of range", "norm(x, axis=3)"),
+    ("norm(x, 1)", {"x": u3}, "with ord and axis by name", "norm(x, 1)"),
+    ("norm(x, ord=1)", {"x": u3}, "norm with ord=1 needs its axis", "ord"),
+    ("norm(x, ord=y, axis=0)", {"x": u3, "y": 1.0}, "ord is a number written", "y"),
     ("logsumexp(A, axis=2)", {"A": M23}, "axis 2 is out of range", "logsumexp(A, axis=2)"),
     ("prod(x, axis=1)", {"x": u3}, "axis 1 is out of range", "prod(x, axis=1)"),
     ("x[5] * 2", {"x": u3}, "out of range", "x[5]"),

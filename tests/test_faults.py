@@ -138,7 +138,7 @@ def test_every_underflow_that_loses_digits_is_reported_and_eval_exits_1(text, va
         ("x*y", {"x": 1e-200, "y": 1e-100}),
         ("x*y*z", {"x": 1e-200, "y": 1e-200, "z": 1.0}),  # ∂/∂z = x·y = 1e-400: 0 is its rounding
         ("x/exp(y)", {"x": 1e-200, "y": 600.0}),  # ∂/∂y = -x/e^600 ≈ -2.7e-461, rounded to 0
-        ("norm(x, 1)", {"x": [[1e200, 1e-200], [3.0, 4.0]]}),  # x/‖x‖ = 1e-400
+        ("norm(x, axis=1)", {"x": [[1e200, 1e-200], [3.0, 4.0]]}),  # x/‖x‖ = 1e-400
     ],
 )
 def test_an_underflow_whose_exact_result_is_below_the_range_is_no_fault(text, values):

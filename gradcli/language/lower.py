@@ -272,9 +272,9 @@ def _build(node: ast.Expr, parts: list[Node], graph: Graph) -> Node:
 
 
 # The functions that reduce an axis, which keepdims=True keeps as numpy's do; max and min take
-# it by keyword only, as max(a, b) is elementwise.
-_REDUCTIONS = {"sum": 1, "mean": 1, "prod": 1, "norm": 1, "logsumexp": 1, "var": 1, "std": 1}
-_REDUCTIONS |= {"max": None, "min": None}
+# it by keyword only, as max(a, b) is elementwise, and norm, as numpy's norm(x, 1) is ord=1.
+_REDUCTIONS = {"sum": 1, "mean": 1, "prod": 1, "logsumexp": 1, "var": 1, "std": 1}
+_REDUCTIONS |= {"max": None, "min": None, "norm": None}
 
 
 def _kept(out: Node, call: CallArgs) -> Node:

@@ -11,6 +11,7 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - piecewise: kinks (abs, relu, min, max), steps (sign, heaviside) and equal;
 - conditionals: comparisons, and, or, not, where, clip, and the steps floor, ceil, round, mod;
 - reductions: sum, mean, max and min over an array, norm, logsumexp, softmax;
+- statistics: var and std (with ddof);
 - products: prod and its derivatives, prod_except and prod_pairs, and cumprod;
 - shaping: transpose, reshape, squeeze, indexing and its adjoint unindex, and arrays of sizes
   written in the program (eye, ones, zeros, full);
@@ -63,6 +64,7 @@ from . import (  # noqa: F401  (each registers its family)
     reductions,
     shaping,
     special,
+    statistics,
 )
 
 __all__ = [

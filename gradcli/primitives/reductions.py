@@ -1,7 +1,8 @@
 """Reductions of one array along an optional axis: sum, mean, max and min over an array (amax,
 amin, with the gap between the top two elements that finds their ties, and the gaps to the next
-values that the checker watches beside it), norm and logsumexp; and
-softmax, normalized along an axis. prod and its derivatives are in products.py.
+values that the checker watches beside it), norm (with numpy's ord) and logsumexp; and
+softmax, normalized along an axis. prod and its derivatives are in products.py, var and std in
+statistics.py.
 
 Unlike the elementwise primitives, each of these states its output shape, its vector-Jacobian
 product (written with graph operations, with the static shapes of its inputs at hand) and its batch
@@ -251,12 +252,62 @@ def _norm_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple
     return (size(x) * _expand(g, shape_of(x), axis) / _expand(safe, shape_of(x), axis),)
 
 
+def _norm_call(call: Any) -> Node:
+    """norm(x, ord=None, axis=None), numpy's vector norms: ord 2 (or None) is the primitive;
+    1, inf, −inf, 0 and any other p are written with abs, sum, max and min, whose kinks and
+    rules are theirs. A second positional argument is refused: numpy reads it as ord, where
+    gradcli once read axis, and norm(A, 1) of a matrix would differ silently."""
+    if not call.args or len(call.args) > 1 or set(call.keywords) - {"axis", "ord"}:
+        raise call.error(
+            "norm is called as norm(x, ord=2, axis=…), with ord and axis by name",
+            hint="numpy's norm(x, 1) is norm(x, ord=1, axis=-1) here; norm(x, axis=1) is the "
+            "2-norm along axis 1",
+        )
+    x, graph, span = call.args[0], call.graph, call.call.span
+    axis = None
+    if "axis" in call.keywords:
+        node, where = call.keywords["axis"]
+        value = node.value if node.op == "const" else None
+        if value is None or np.ndim(value) or not np.isfinite(value) or value % 1:
+            raise call.error("norm's axis is one whole number written in the program", where)
+        axis = int(value)
+    order: float | None = None
+    if "ord" in call.keywords:
+        node, where = call.keywords["ord"]
+        sign = 1.0
+        if node.op == "neg":  # -inf is not folded: constants fold only to finite numbers
+            node, sign = node.inputs[0], -1.0
+        if node.op != "const" or np.ndim(node.value) or np.isnan(node.value):
+            raise call.error("ord is a number written in the program: 1, 2, inf, -inf, 0, p", where)
+        order = sign * float(node.value)
+    if order is None or order == 2:
+        return graph.apply("norm", x, attrs=(axis,), span=span)
+    if axis is None:
+        raise call.error(
+            f"norm with ord={order:g} needs its axis: numpy's norm of a matrix with an ord is a "
+            "matrix norm, which gradcli does not compute",
+            call.keyword_spans["ord"],
+            hint=f"for a vector, write norm(x, ord={order:g}, axis=-1)",
+        )
+    size = graph.apply("abs", x, span=span)
+    if order == np.inf or order == -np.inf:
+        return graph.apply("amax" if order > 0 else "amin", size, attrs=(axis,), span=span)
+    if order == 0:
+        count = graph.apply("not_equal", x, 0.0, span=span)
+        return graph.apply("sum", count, attrs=(axis,), span=span)
+    if order == 1:
+        return graph.apply("sum", size, attrs=(axis,), span=span)
+    powers = graph.apply("pow", size, order, span=span)
+    return graph.apply("pow", graph.apply("sum", powers, attrs=(axis,), span=span), 1 / order)
+
+
 _reduction(
     "norm",
     _norm_any,
     "Euclidean norm sqrt(sum(x^2)), without overflow (derivative 0 at 0)",
     _norm_vjp,
     kink=lambda x, axis: _apply("norm", x, attrs=(axis,)),
+    lower=_norm_call,
     magnitude_vjp=lambda node, g, shape_of: _norm_vjp(node, g, shape_of, _abs),
     jvp=lambda node, ts, shape_of: (
         _apply("sum", node.inputs[0] * ts[0], attrs=node.attrs)
@@ -354,105 +405,4 @@ def _log_softmax(call: Any) -> Node:
 register(Primitive(
     "log_softmax", 1, None, "x − logsumexp(x) along axis (the last, by default): log of softmax",
     lower=_log_softmax, params=("x",), attr_params=(("axis", -1),),
-))  # fmt: skip
-
-
-# --- var and std ------------------------------------------------------------------------------
-
-
-def _count(shape: Shape, axis: int | None, ddof: Any) -> int:
-    """n − ddof, the divisor of the variance, checked to be positive: numpy gives nan or inf."""
-    if not isinstance(ddof, int) or ddof < 0:
-        raise ValueError(f"var's ddof is a whole number ≥ 0, not {ddof}")
-    axis = _axis(axis, len(shape))
-    n = math.prod(shape) if axis is None else shape[axis]
-    if n - ddof <= 0:
-        where = "" if axis is None else f" along axis {axis}"
-        raise ValueError(f"var with ddof={ddof} needs more than {ddof} elements{where}, not {n}")
-    return n - ddof
-
-
-def _var(x: Any, axis: Any, ddof: Any, divisor: int | None = None) -> Any:
-    """numpy's variance; for the complex step Σ(x − mean)²/(n − ddof), analytic, where numpy
-    would take |x − mean|². A batch passes the axes of its items and their divisor."""
-    x = np.asarray(x)
-    if divisor is None:
-        divisor = _count(x.shape, axis, ddof)
-    if not np.iscomplexobj(x):
-        return np.var(x, axis=axis, ddof=ddof)
-    d = x - np.mean(x, axis=axis, keepdims=True)
-    return np.sum(d * d, axis=axis) / divisor
-
-
-def _deviation(node: Node, shape_of: ShapeOf) -> tuple[Node, float]:
-    """x − mean(x) along the axis, and 2/(n − ddof): the gradient of var is their product."""
-    (x,), (axis, ddof) = node.inputs, node.attrs
-    shape = shape_of(x)
-    d = x - _expand(_apply("mean", x, attrs=(axis,)), shape, axis)
-    return d, 2.0 / _count(shape, axis, ddof)
-
-
-def _var_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
-    d, factor = _deviation(node, shape_of)
-    return (size(d) * _expand(g * factor, shape_of(node.inputs[0]), node.attrs[0]),)
-
-
-def _var_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
-    d, factor = _deviation(node, shape_of)
-    return _apply("sum", size(d) * ts[0], attrs=(node.attrs[0],)) * factor
-
-
-register(Primitive(
-    "var", 1, lambda x, axis, ddof: _var(x, _axis(axis, np.ndim(x)), ddof),
-    "the variance Σ(x − mean)²/(n − ddof) along axis (of every element for None)",
-    vjp=_var_vjp, jvp=_var_jvp, analytic=True,
-    magnitude_vjp=lambda node, g, shape_of: _var_vjp(node, g, shape_of, _abs),
-    error_jvp=lambda node, es, shape_of: _var_jvp(node, es, shape_of, _abs),
-    shape=lambda s, axis, ddof: (_count(s, axis, ddof), _reduced(s, axis))[1],
-    batch=lambda args, flags, items, out, axis, ddof: _var(
-        args[0], _in_batch(axis, len(items[0])), ddof, _count(items[0], axis, ddof)
-    ),
-    attr_params=(("axis", None), ("ddof", 0)),
-    python="np.var(@0, axis=@axis, ddof=@ddof)",
-))  # fmt: skip
-
-
-def _std(x: Any, axis: Any, ddof: Any, divisor: int | None = None) -> Any:
-    x = np.asarray(x)
-    if divisor is None:
-        divisor = _count(x.shape, axis, ddof)
-    if not np.iscomplexobj(x):
-        return np.std(x, axis=axis, ddof=ddof)
-    return np.sqrt(_var(x, axis, ddof, divisor))
-
-
-def _std_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
-    """g·(x − mean)/((n − ddof)·std), and 0 where std = 0: every element equal is a kink, the
-    tip of a cone (std is a norm of x − mean), and 0 is a subgradient there, as for norm."""
-    d, factor = _deviation(node, shape_of)
-    safe = node + _apply("equal", node, 0.0)
-    shape, axis = shape_of(node.inputs[0]), node.attrs[0]
-    return (size(d) * _expand(g * (factor / 2) / safe, shape, axis),)
-
-
-def _std_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
-    d, factor = _deviation(node, shape_of)
-    safe = node + _apply("equal", node, 0.0)
-    return _apply("sum", size(d) * ts[0], attrs=(node.attrs[0],)) * (factor / 2) / safe
-
-
-register(Primitive(
-    "std", 1, lambda x, axis, ddof: _std(x, _axis(axis, np.ndim(x)), ddof),
-    "the standard deviation sqrt(var(x, axis, ddof)) (derivative 0 where every element is equal)",
-    vjp=_std_vjp, jvp=_std_jvp, analytic=True, kink=lambda x, axis, ddof: _apply(
-        "std", x, attrs=(axis, ddof)
-    ),
-    magnitude_vjp=lambda node, g, shape_of: _std_vjp(node, g, shape_of, _abs),
-    error_jvp=lambda node, es, shape_of: _std_jvp(node, es, shape_of, _abs),
-    shape=lambda s, axis, ddof: (_count(s, axis, ddof), _reduced(s, axis))[1],
-    batch=lambda args, flags, items, out, axis, ddof: _std(
-        args[0], _in_batch(axis, len(items[0])), ddof, _count(items[0], axis, ddof)
-    ),
-    attr_params=(("axis", None), ("ddof", 0)),
-    python="np.std(@0, axis=@axis, ddof=@ddof)",
 ))  # fmt: skip
