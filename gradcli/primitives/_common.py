@@ -52,6 +52,17 @@ def _abs(v: Node) -> Node:
     return _apply("abs", v)
 
 
+def _swap_last(x: Node, ndim: int) -> Node:
+    """Each matrix of a stack transposed: the last two of `ndim` axes swapped."""
+    return _apply("transpose", x, attrs=((*range(ndim - 2), ndim - 1, ndim - 2),))
+
+
+def _reversed_cumsum(v: Node, axis: int) -> Node:
+    """The running sums from the end: the adjoint of cumsum (and a part of cumprod's)."""
+    flipped = _apply("flip", v, attrs=(axis,))
+    return _apply("flip", _apply("cumsum", flipped, attrs=(axis,)), attrs=(axis,))
+
+
 def _polynomial(u: Node, coefficients: tuple[float, ...]) -> Node | float:
     """Σ cₖ·uᵏ, by Horner's rule: the series of a rule where its closed form cancels."""
     total: Node | float = coefficients[-1]
@@ -138,11 +149,14 @@ def _axis(axis: int | None, ndim: int) -> int | None:
     return axis % ndim
 
 
-def _axis_argument(call: Any, position: int, default: int | None, what: str) -> int | None:
-    """The axis of a call whose hook lowers it (concatenate, take): by position after the
-    `position` arguments before it, or by name; one whole number written in the program."""
+def _axis_argument(
+    call: Any, position: int, default: int | None, what: str, others: frozenset = frozenset()
+) -> int | None:
+    """The axis of a call whose hook lowers it (concatenate, take, norm): by position after
+    the `position` arguments before it, or by name; one whole number written in the program.
+    `others` are the call's other keywords, which its hook reads."""
     extra = call.args[position:]
-    if len(extra) > 1 or set(call.keywords) - {"axis"}:
+    if len(extra) > 1 or set(call.keywords) - {"axis", *others}:
         raise call.error(f"{call.name} takes {what} and an axis")
     if "axis" in call.keywords:
         if extra:
@@ -157,6 +171,21 @@ def _axis_argument(call: Any, position: int, default: int | None, what: str) -> 
     if not whole:
         raise call.error(f"{call.name}'s axis is one whole number written in the program", span)
     return int(value)
+
+
+def _square(name: str, s: Shape) -> int:
+    """The size of the square matrices of shape s (a stack of them), or an error naming name."""
+    if len(s) < 2 or s[-1] != s[-2]:
+        raise ValueError(f"{name} needs a square matrix (or a stack of them), not shape {s}")
+    return s[-1]
+
+
+def _fills(g: Shape, region: Shape) -> bool:
+    """Whether g broadcasts onto region exactly: what an adjoint placed there may be."""
+    try:
+        return np.broadcast_shapes(g, region) == region
+    except ValueError:
+        return False
 
 
 def _running_shape(s: Shape, axis: Any) -> Shape:

@@ -17,7 +17,14 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Primitive, Shape, register
-from ._common import ShapeOf, _apply, _axis, _running_shape, _same_on_tangent
+from ._common import (
+    ShapeOf,
+    _apply,
+    _axis,
+    _reversed_cumsum,
+    _running_shape,
+    _same_on_tangent,
+)
 
 
 def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -134,8 +141,7 @@ def _cumsum_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
     reversed cumulative sum of the reversed g."""
     (axis,) = node.attrs
     along = 0 if axis is None else axis
-    back = _apply("flip", _apply("cumsum", _apply("flip", g, attrs=(along,)), attrs=(along,)),
-                  attrs=(along,))  # fmt: skip
+    back = _reversed_cumsum(g, along)
     if axis is None:
         back = _apply("reshape", back, attrs=(shape_of(node.inputs[0]),))
     return (back,)

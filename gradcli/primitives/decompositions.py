@@ -22,8 +22,16 @@ from typing import Any
 import numpy as np
 
 from ..graph.nodes import Node
-from ..graph.registry import Domain, Primitive, Shape, register
-from ._common import ShapeOf, _abs, _apply, _lapack, _nan_where_singular
+from ..graph.registry import Domain, Primitive, register
+from ._common import (
+    ShapeOf,
+    _abs,
+    _apply,
+    _lapack,
+    _nan_where_singular,
+    _square,
+    _swap_last,
+)
 
 
 def _symmetric(a: Any) -> np.ndarray:
@@ -33,17 +41,6 @@ def _symmetric(a: Any) -> np.ndarray:
 
 def _cholesky(a: Any) -> np.ndarray:
     return _nan_where_singular(np.linalg.cholesky, _symmetric(a))
-
-
-def _cholesky_shape(s: Shape) -> Shape:
-    if len(s) < 2 or s[-1] != s[-2]:
-        raise ValueError(f"cholesky needs a square matrix (or a stack of them), not shape {s}")
-    return s
-
-
-def _t(x: Node, ndim: int) -> Node:
-    """Each matrix of a stack transposed."""
-    return _apply("transpose", x, attrs=((*range(ndim - 2), ndim - 1, ndim - 2),))
 
 
 def _phi(x: Node) -> Node:
@@ -60,23 +57,24 @@ def _left(lt: Node, x: Node, size) -> Node:
 
 def _cholesky_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
     n = len(shape_of(node))
-    lt = _t(node, n)
+    lt = _swap_last(node, n)
     p = _phi(_apply("matmul", size(lt), g))
-    s = _t(_left(lt, _t(_left(lt, p, size), n), size), n)  # L⁻ᵀ·P·L⁻¹
-    return ((s + _t(s, n)) * 0.5,)
+    s = _swap_last(_left(lt, _swap_last(_left(lt, p, size), n), size), n)  # L⁻ᵀ·P·L⁻¹
+    return ((s + _swap_last(s, n)) * 0.5,)
 
 
 def _cholesky_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
     n = len(shape_of(node))
-    da = (ts[0] + _t(ts[0], n)) * 0.5
-    inner = _t(_left(node, _t(_left(node, da, size), n), size), n)  # L⁻¹·dA·L⁻ᵀ
+    da = (ts[0] + _swap_last(ts[0], n)) * 0.5
+    inner = _swap_last(_left(node, _swap_last(_left(node, da, size), n), size), n)  # L⁻¹·dA·L⁻ᵀ
     return _apply("matmul", size(node), _phi(inner))
 
 
 register(Primitive(
     "cholesky", 1, _cholesky,
     "the lower-triangular L with L @ Lᵀ = A, of the symmetric part of A (or of each in a stack)",
-    vjp=_cholesky_vjp, jvp=_cholesky_jvp, params=("A",), shape=_cholesky_shape,
+    vjp=_cholesky_vjp, jvp=_cholesky_jvp, params=("A",),
+    shape=lambda s: (_square("cholesky", s), s)[1],
     magnitude_vjp=lambda node, g, shape_of: _cholesky_vjp(node, g, shape_of, _abs),
     error_jvp=lambda node, es, shape_of: _cholesky_jvp(node, es, shape_of, _abs),
     batch=lambda args, flags, items, out: _cholesky(args[0]),
@@ -125,11 +123,6 @@ def _eigh(a: Any) -> tuple[np.ndarray, np.ndarray]:
     return w, v * np.where(top < 0, -1.0, 1.0)
 
 
-def _square_shape(name: str, s: Shape) -> None:
-    if len(s) < 2 or s[-1] != s[-2]:
-        raise ValueError(f"{name} needs a square matrix (or a stack of them), not shape {s}")
-
-
 def _vectors(node: Node) -> Node:
     return _apply("eigh_vectors", node.inputs[0])
 
@@ -139,13 +132,13 @@ def _eigvalsh_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> t
     v = size(_vectors(node))
     n = len(shape_of(node.inputs[0]))
     weighted = v * _apply("expand_dims", g, attrs=(-2,))
-    return (_apply("matmul", weighted, _t(v, n)),)
+    return (_apply("matmul", weighted, _swap_last(v, n)),)
 
 
 def _eigvalsh_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
     v = size(_vectors(node))
     n = len(shape_of(node.inputs[0]))
-    da = (ts[0] + _t(ts[0], n)) * 0.5
+    da = (ts[0] + _swap_last(ts[0], n)) * 0.5
     return _apply("sum", v * _apply("matmul", size(da), v), attrs=(-2,))
 
 
@@ -155,7 +148,7 @@ register(Primitive(
     vjp=_eigvalsh_vjp, jvp=_eigvalsh_jvp, params=("A",),
     magnitude_vjp=lambda node, g, shape_of: _eigvalsh_vjp(node, g, shape_of, _abs),
     error_jvp=lambda node, es, shape_of: _eigvalsh_jvp(node, es, shape_of, _abs),
-    shape=lambda s: (_square_shape("eigvalsh", s), s[:-1])[1],
+    shape=lambda s: (_square("eigvalsh", s), s[:-1])[1],
     # Eigenvalues that meet: where two tie, their order (and their vectors) switch.
     kink=lambda a: _apply("diff", _apply("eigvalsh", a), attrs=(1, -1)),
     batch=lambda args, flags, items, out: np.linalg.eigvalsh(_symmetric(args[0])),
@@ -175,17 +168,17 @@ def _vectors_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tu
     """Ā = sym(V·(F ∘ (Vᵀ·V̄))·Vᵀ)."""
     n = len(shape_of(node))
     v = size(node)
-    inner = size(_gaps(node, shape_of)) * _apply("matmul", _t(v, n), g)
-    s = _apply("matmul", _apply("matmul", v, inner), _t(v, n))
-    return ((s + _t(s, n)) * 0.5,)
+    inner = size(_gaps(node, shape_of)) * _apply("matmul", _swap_last(v, n), g)
+    s = _apply("matmul", _apply("matmul", v, inner), _swap_last(v, n))
+    return ((s + _swap_last(s, n)) * 0.5,)
 
 
 def _vectors_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
     """dV = V·(F ∘ (Vᵀ·dA·V)), dA the symmetric part of the tangent."""
     n = len(shape_of(node))
     v = size(node)
-    da = (ts[0] + _t(ts[0], n)) * 0.5
-    moved = _apply("matmul", _apply("matmul", _t(v, n), size(da)), v)
+    da = (ts[0] + _swap_last(ts[0], n)) * 0.5
+    moved = _apply("matmul", _apply("matmul", _swap_last(v, n), size(da)), v)
     return _apply("matmul", v, size(_gaps(node, shape_of)) * moved)
 
 
@@ -196,7 +189,7 @@ register(Primitive(
     vjp=_vectors_vjp, jvp=_vectors_jvp, params=("A",),
     magnitude_vjp=lambda node, g, shape_of: _vectors_vjp(node, g, shape_of, _abs),
     error_jvp=lambda node, es, shape_of: _vectors_jvp(node, es, shape_of, _abs),
-    shape=lambda s: (_square_shape("eigh_vectors", s), s)[1],
+    shape=lambda s: (_square("eigh_vectors", s), s)[1],
     kink=lambda a: _apply("diff", _apply("eigvalsh", a), attrs=(1, -1)),
     batch=lambda args, flags, items, out: _eigh(args[0])[1],
     python="_eigh(@0)[1]", python_uses=(_lapack, _symmetric, _eigh),

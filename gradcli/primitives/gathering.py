@@ -17,7 +17,7 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Primitive, Shape, as_shape, register
-from ._common import ShapeOf, _apply, _axis, _axis_argument
+from ._common import ShapeOf, _apply, _axis, _axis_argument, _fills
 
 
 def _positions(indices: Any, size: int, axis: int) -> np.ndarray:
@@ -101,11 +101,7 @@ def _scatter_shape(g: Shape, *rest: Any) -> Shape:
     *index_shapes, shape, axis = rest
     shape = as_shape(shape)
     _, region = _region(shape, tuple(index_shapes), axis)
-    try:
-        fits = np.broadcast_shapes(g, region) == region
-    except ValueError:
-        fits = False
-    if not fits:
+    if not _fills(g, region):
         raise ValueError(f"scatter_add cannot add g of shape {g} at positions of shape {region}")
     return shape
 

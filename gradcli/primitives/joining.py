@@ -127,10 +127,15 @@ def _joined_tangents(name: str):
     return jvp
 
 
-def _concatenate_batched(args, flags, items, out, axis):
+def _batch_of(args, flags, items) -> tuple[int, list[np.ndarray]]:
+    """The batch size and every input with a batch axis of that size: a batched input may
+    have one of length 1 (shared by every item), an unbatched one has none."""
     size = max(np.shape(a)[0] for a, batched in zip(args, flags, strict=True) if batched)
-    # A batched input may have a batch axis of length 1 (shared by every item).
-    parts = [np.broadcast_to(a, (size, *shape)) for a, shape in zip(args, items, strict=True)]
+    return size, [np.broadcast_to(a, (size, *shape)) for a, shape in zip(args, items, strict=True)]
+
+
+def _concatenate_batched(args, flags, items, out, axis):
+    size, parts = _batch_of(args, flags, items)
     if axis is None:
         return np.concatenate([p.reshape(size, -1) for p in parts], axis=1)
     return np.concatenate(parts, axis=1 + _axis(axis, len(items[0])))
@@ -196,9 +201,7 @@ def _stacked_vjp(node: Node, g: Node, shape_of: ShapeOf) -> tuple:
 
 
 def _stacked_batched(args, flags, items, out, axis):
-    size = max(np.shape(a)[0] for a, batched in zip(args, flags, strict=True) if batched)
-    # A batched input may have a batch axis of length 1 (shared by every item).
-    parts = [np.broadcast_to(a, (size, *shape)) for a, shape in zip(args, items, strict=True)]
+    _, parts = _batch_of(args, flags, items)
     return np.stack(parts, axis=1 + _stacked_axis(tuple(items), axis))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Operator, Primitive, Shape, register
-from ._common import ShapeOf, _abs, _apply, _axis
+from ._common import ShapeOf, _abs, _apply, _axis, _swap_last
 
 # --- matrix products ----------------------------------------------------------------------
 
@@ -35,10 +35,6 @@ def _matmul_shape(sa: Shape, sb: Shape) -> Shape:
     if len(sa) == 1:  # a promoted vector loses its row axis again, b's its column axis
         out = out[:-2] + out[-1:]
     return out[:-1] if len(sb) == 1 else out
-
-
-def _swap_last(x: Node, ndim: int) -> Node:
-    return _apply("transpose", x, attrs=((*range(ndim - 2), ndim - 1, ndim - 2),))
 
 
 def _matmul_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:

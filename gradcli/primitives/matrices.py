@@ -30,24 +30,21 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Domain, Primitive, Shape, register
-from ._common import ShapeOf, _abs, _apply, _lapack, _nan_where_singular
+from ._common import (
+    ShapeOf,
+    _abs,
+    _apply,
+    _lapack,
+    _nan_where_singular,
+    _square,
+    _swap_last,
+)
 
 Size = Callable[[Node], Node]  # the identity, or abs: the rule itself, or its |J|
 
 
 def _same(v: Node) -> Node:
     return v
-
-
-def _square(name: str, s: Shape) -> int:
-    if len(s) < 2 or s[-1] != s[-2]:
-        raise ValueError(f"{name} needs a square matrix (or a stack of them), not shape {s}")
-    return s[-1]
-
-
-def _swap(x: Node, ndim: int) -> Node:
-    """The transpose of the last two axes: of each matrix of a stack."""
-    return _apply("transpose", x, attrs=((*range(ndim - 2), ndim - 1, ndim - 2),))
 
 
 def _per_matrix(g: Node, lead: Shape, m: Node) -> Node:
@@ -172,7 +169,7 @@ def _inv(a: Any) -> Any:
 
 
 def _inv_vjp(node: Node, g: Node, shape_of: ShapeOf, size: Size = _same) -> tuple:
-    c = size(_swap(node, len(shape_of(node))))
+    c = size(_swap_last(node, len(shape_of(node))))
     product = _mm(_mm(c, g), c)
     return (product if size is _abs else -product,)
 
@@ -221,10 +218,10 @@ def _solve_vjp(node: Node, g: Node, shape_of: ShapeOf, size: Size = _same) -> tu
     sa, sb = shape_of(a), shape_of(b)
     vector = len(sb) == 1
     if size is _abs:  # |A⁻ᵀ|·g, and that times |x|ᵀ
-        gb = _mm(_abs(_swap(_apply("inv", a), len(sa))), _columns(g, sx, vector))
+        gb = _mm(_abs(_swap_last(_apply("inv", a), len(sa))), _columns(g, sx, vector))
     else:
-        gb = _apply("solve", _swap(a, len(sa)), _columns(g, sx, vector))
-    ga = _mm(gb, _swap(size(_columns(node, sx, vector)), len(sx) + vector))
+        gb = _apply("solve", _swap_last(a, len(sa)), _columns(g, sx, vector))
+    ga = _mm(gb, _swap_last(size(_columns(node, sx, vector)), len(sx) + vector))
     if vector:
         gb = _apply("reshape", gb, attrs=(sx,))
     ga = ga if size is _abs else -ga
@@ -269,12 +266,12 @@ def _log_rate(a: Node, t: Node, size: Size) -> Node:
 
 def _det_vjp(node: Node, g: Node, shape_of: ShapeOf, size: Size = _same) -> tuple:
     (a,), s = node.inputs, shape_of(node.inputs[0])
-    return (_per_matrix(g * size(node), s[:-2], size(_swap(_apply("inv", a), len(s)))),)
+    return (_per_matrix(g * size(node), s[:-2], size(_swap_last(_apply("inv", a), len(s)))),)
 
 
 def _logdet_vjp(node: Node, g: Node, shape_of: ShapeOf, size: Size = _same) -> tuple:
     (a,), s = node.inputs, shape_of(node.inputs[0])
-    return (_per_matrix(g, s[:-2], size(_swap(_apply("inv", a), len(s)))),)
+    return (_per_matrix(g, s[:-2], size(_swap_last(_apply("inv", a), len(s)))),)
 
 
 register(Primitive(

@@ -31,6 +31,7 @@ from ._common import (
     _in_batch,
     _pack,
     _reduction,
+    _reversed_cumsum,
     _running_shape,
     _same_shape,
 )
@@ -381,11 +382,6 @@ def _cumprod(x: Any, axis: Any, batched: bool = False) -> Any:
     # The complex step: each part kept apart, as prod's (the imaginary part of a product of
     # six, 1e-258, must not underflow on the way).
     return np.moveaxis(_wide_scan(_Wide.of(np.moveaxis(x, a, 0))).value(), 0, a)
-
-
-def _reversed_cumsum(v: Node, axis: int) -> Node:
-    return _apply("flip", _apply("cumsum", _apply("flip", v, attrs=(axis,)), attrs=(axis,)),
-                  attrs=(axis,))  # fmt: skip
 
 
 def _zeros_along(x: Node, axis: int) -> tuple[Node, Node, Node, Node]:

@@ -264,13 +264,7 @@ def _norm_call(call: Any) -> Node:
             "2-norm along axis 1",
         )
     x, graph, span = call.args[0], call.graph, call.call.span
-    axis = None
-    if "axis" in call.keywords:
-        node, where = call.keywords["axis"]
-        value = node.value if node.op == "const" else None
-        if value is None or np.ndim(value) or not np.isfinite(value) or value % 1:
-            raise call.error("norm's axis is one whole number written in the program", where)
-        axis = int(value)
+    axis = _axis_argument(call, 1, None, "x", frozenset({"ord"}))
     order: float | None = None
     if "ord" in call.keywords:
         node, where = call.keywords["ord"]

@@ -17,7 +17,7 @@ import numpy as np
 from ..graph.nodes import Node
 from ..graph.registry import Primitive, Shape, as_shape, register
 from ..language.limits import check_elements
-from ._common import ShapeOf, _apply, _axis, _same_on_tangent
+from ._common import ShapeOf, _apply, _axis, _fills, _same_on_tangent
 
 # --- shapes: transpose, reshape, broadcast, index --------------------------------------------
 
@@ -160,11 +160,7 @@ def _unindex_shape(g: Shape, shape, start, stop, step) -> Shape:
         region = np.broadcast_to(0.0, shape)[_ranges_key(start, stop, step)].shape
     except (ValueError, IndexError) as exc:
         raise ValueError(f"unindex cannot place g in shape {list(shape)}: {exc}") from None
-    try:
-        fits = np.broadcast_shapes(g, region) == region
-    except ValueError:
-        fits = False
-    if not fits:
+    if not _fills(g, region):
         raise ValueError(f"unindex cannot place g of shape {g} in a region of shape {region}")
     return shape
 

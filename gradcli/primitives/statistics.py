@@ -62,21 +62,6 @@ def _var_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
     return _apply("sum", size(d) * ts[0], attrs=(node.attrs[0],)) * factor
 
 
-register(Primitive(
-    "var", 1, lambda x, axis, ddof: _var(x, _axis(axis, np.ndim(x)), ddof),
-    "the variance Σ(x − mean)²/(n − ddof) along axis (of every element for None)",
-    vjp=_var_vjp, jvp=_var_jvp, analytic=True,
-    magnitude_vjp=lambda node, g, shape_of: _var_vjp(node, g, shape_of, _abs),
-    error_jvp=lambda node, es, shape_of: _var_jvp(node, es, shape_of, _abs),
-    shape=lambda s, axis, ddof: (_count(s, axis, ddof), _reduced(s, axis))[1],
-    batch=lambda args, flags, items, out, axis, ddof: _var(
-        args[0], _in_batch(axis, len(items[0])), ddof, _count(items[0], axis, ddof)
-    ),
-    attr_params=(("axis", None), ("ddof", 0)),
-    python="np.var(@0, axis=@axis, ddof=@ddof)",
-))  # fmt: skip
-
-
 def _std(x: Any, axis: Any, ddof: Any, divisor: int | None = None) -> Any:
     x = np.asarray(x)
     if divisor is None:
@@ -101,18 +86,30 @@ def _std_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
     return _apply("sum", size(d) * ts[0], attrs=(node.attrs[0],)) * (factor / 2) / safe
 
 
-register(Primitive(
-    "std", 1, lambda x, axis, ddof: _std(x, _axis(axis, np.ndim(x)), ddof),
+def _statistic(name: str, forward: Any, doc: str, vjp: Any, jvp: Any, **extra: Any) -> None:
+    """var or std: a reduction along an optional axis with ddof, its divisor n − ddof checked
+    by the shape rule, its rules also giving |J| (with abs) for the rounding bounds."""
+    register(Primitive(
+        name, 1, lambda x, axis, ddof: forward(x, _axis(axis, np.ndim(x)), ddof), doc,
+        vjp=vjp, jvp=jvp, analytic=True,
+        magnitude_vjp=lambda node, g, shape_of: vjp(node, g, shape_of, _abs),
+        error_jvp=lambda node, es, shape_of: jvp(node, es, shape_of, _abs),
+        shape=lambda s, axis, ddof: (_count(s, axis, ddof), _reduced(s, axis))[1],
+        batch=lambda args, flags, items, out, axis, ddof: forward(
+            args[0], _in_batch(axis, len(items[0])), ddof, _count(items[0], axis, ddof)
+        ),
+        attr_params=(("axis", None), ("ddof", 0)),
+        python=f"np.{name}(@0, axis=@axis, ddof=@ddof)",
+        **extra,
+    ))  # fmt: skip
+
+
+_statistic(
+    "var", _var, "the variance Σ(x − mean)²/(n − ddof) along axis (of every element for None)",
+    _var_vjp, _var_jvp,
+)  # fmt: skip
+_statistic(
+    "std", _std,
     "the standard deviation sqrt(var(x, axis, ddof)) (derivative 0 where every element is equal)",
-    vjp=_std_vjp, jvp=_std_jvp, analytic=True, kink=lambda x, axis, ddof: _apply(
-        "std", x, attrs=(axis, ddof)
-    ),
-    magnitude_vjp=lambda node, g, shape_of: _std_vjp(node, g, shape_of, _abs),
-    error_jvp=lambda node, es, shape_of: _std_jvp(node, es, shape_of, _abs),
-    shape=lambda s, axis, ddof: (_count(s, axis, ddof), _reduced(s, axis))[1],
-    batch=lambda args, flags, items, out, axis, ddof: _std(
-        args[0], _in_batch(axis, len(items[0])), ddof, _count(items[0], axis, ddof)
-    ),
-    attr_params=(("axis", None), ("ddof", 0)),
-    python="np.std(@0, axis=@axis, ddof=@ddof)",
-))  # fmt: skip
+    _std_vjp, _std_jvp, kink=lambda x, axis, ddof: _apply("std", x, attrs=(axis, ddof)),
+)  # fmt: skip
