@@ -162,6 +162,7 @@ ARRAY_FUNCTIONS = (
     "inner",
     "kron",
     "cross",
+    "einsum",
 )
 EXCLUDED = {
     **dict.fromkeys(
@@ -254,6 +255,8 @@ def _render(tree: Tree) -> tuple[str, int]:
     if kind == "call":
         _, name, args, keywords = tree
         parts = [render(a) for a in args]
+        if name == "einsum":  # the subscripts first, as a string
+            return f"einsum('{_keywords(tree)['subscripts']}', {', '.join(parts)})", _ATOM
         for key, value, positional in keywords:
             parts.append(_attribute(value) if positional else f"{key}={_attribute(value)}")
         return f"{name}({', '.join(parts)})", _ATOM
@@ -364,6 +367,8 @@ def shape_of(tree: Tree, scope: Mapping[str, Shape]) -> Shape:
         return (json.loads(args[2][1]),)
     if name == "polyval":
         return shape_of(args[1], scope)
+    if name == "einsum":
+        return np.shape(np.einsum(keywords["subscripts"], *(np.zeros(s) for s in shapes)))
     if name in ("tensordot", "inner", "kron", "cross"):
         y = np.zeros(shapes[1])
         if name == "tensordot":
@@ -454,6 +459,16 @@ SHAPES: tuple[Shape, ...] = ((2,), (3,), (2, 2))
 _POSITIVE = ("log", "log2", "log10", "sqrt", "log1p")  # arguments often made positive
 _UNIT = ("asin", "acos")  # arguments often put in [-1, 1]
 _BOUND_NAMES = ("a", "b", "c", "h", "e", "x")  # e shadows the constant, x a variable
+
+
+# einsum's subscripts the generator draws, by the shape they make: products, traces, diagonals,
+# sums, outer products, and three operands at once.
+_EINSUMS: dict[Shape, list[tuple[str, tuple[Shape, ...]]]] = {
+    (): [("ii->", ((2, 2),)), ("i,i->", ((2,), (2,))), ("ij,ij->", ((2, 2), (2, 2)))],
+    (2,): [("ii->i", ((2, 2),)), ("ij->j", ((2, 2),)), ("ij,kj,k->i", ((2, 2), (2, 2), (2,)))],
+    (2, 2): [("ij,jk->ik", ((2, 2), (2, 2))), ("ij,kj->ik", ((2, 2), (2, 2))),
+             ("i,j->ij", ((2,), (2,)))],
+}  # fmt: skip
 
 
 def _num(text: str) -> Tree:
@@ -718,6 +733,10 @@ class Generator:
             options += [lambda: _call("tensordot", sub((2, 2)), sub((2, 2)), axes=1)] * 3
         if shape == (4,):
             options += [lambda: _call("kron", sub((2,)), sub((2,)))] * 2
+        for subscripts, shapes in _EINSUMS.get(shape, ()):
+            options += [
+                lambda t=subscripts, ss=shapes: _call("einsum", *map(sub, ss), subscripts=t)
+            ]
         if shape == ():
             options += [lambda: _call("inner", sub((3,)), sub((3,)))]
         if shape == (3,):
@@ -1831,6 +1850,23 @@ def _products(name: str, x: Array, y: Array, axes: int) -> Array:
     return out
 
 
+def _einsum(subscripts: str, xs: list[Array]) -> Array:
+    """einsum of explicit subscripts without '...', element by element with dual numbers."""
+    inputs, out = subscripts.split("->")
+    terms = inputs.split(",")
+    sizes = {c: n for t, x in zip(terms, xs, strict=True) for c, n in zip(t, x.shape, strict=True)}
+    summed = sorted(set(inputs) - set(out) - {","})
+    result = np.empty(tuple(sizes[c] for c in out), dtype=object)
+    for at in np.ndindex(result.shape):
+        terms_sum = []
+        for more in itertools.product(*(range(sizes[c]) for c in summed)):
+            where = dict(zip(out, at, strict=True)) | dict(zip(summed, more, strict=True))
+            factors = [x[tuple(where[c] for c in t)] for t, x in zip(terms, xs, strict=True)]
+            terms_sum.append(_product(factors))
+        result[at] = _sum(terms_sum)
+    return result
+
+
 def _running_product(ds: list[D]) -> list[D]:
     """The running products of ds: cumprod."""
     out = [ds[0]]
@@ -2019,6 +2055,9 @@ def _call_function(tree: Tree, scope: Mapping[str, Array]) -> Array:
             out[k] = _add(_mul(_const(k), step), start)
         out[n - 1] = stop
         return out
+    if name == "einsum":
+        xs = [_as_array(_interpret(a, scope)) for a in tree[2]]
+        return _einsum(_keywords(tree)["subscripts"], xs)
     if name in ("tensordot", "inner", "kron", "cross"):  # sums of products of dual numbers
         x, y = (_as_array(_interpret(a, scope)) for a in tree[2])
         return _products(name, x, y, _keywords(tree).get("axes", 2))

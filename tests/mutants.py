@@ -164,6 +164,7 @@ INPUTS = {
     "gather": 1,
     "scatter_add": 1,
     "tensordot": 2,  # a call lowered by a hook (for its axes), with two inputs as ever
+    "einsum": 3,  # any number of operands after its subscripts
     "norm": 1,  # a call lowered by a hook (for its ord), with one input as ever
 }
 
@@ -792,6 +793,21 @@ def _table() -> dict[str, list[Program]]:
         (
             "sum(tensordot(x, x, 0) * [[1, -2], [3, 0.5]]) + inner(x, [2, -1])",
             _pts("x", [[0.0, 1.5], [2.0, -1.0]]),
+        ),
+    ]
+    t["einsum"] = [
+        (
+            "sum(einsum('ij,jk->ik', x, y) * [[1, -2], [3, 0.5]])",
+            [{"x": [[0.0, 1.5], [2.0, -1.0]], "y": [[1.0, 0.0], [-0.5, 3.0]]}],
+        ),
+        (
+            "einsum('ii', x) * 3 + sum(einsum('ii->i', x) * [1, -2]) + sum(einsum('ij->j', x) * "
+            "[0.5, 2])",
+            _pts("x", [[[0.5, 1.5], [0.0, -1.0]]]),
+        ),
+        (
+            "sum(einsum('i,ij,...j->...i', x, y, z) * [1, -3])",
+            [{"x": [0.0, -2.0], "y": [[1.0, 0.0], [-0.5, 3.0]], "z": [[2.0, 0.0]]}],
         ),
     ]
     t["kron"] = [

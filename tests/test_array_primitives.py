@@ -1760,7 +1760,94 @@ NORM_CASES = [
 ]
 
 
+# einsum's cases draw from their own generator: the tables above keep their numbers.
+_EIN = np.random.default_rng(SEED + 14)
+_EA, _EB, _EC, _ED = (_EIN.standard_normal(s) for s in ((2, 3), (3, 4), (2, 4), (3, 3)))
+_ET, _EM, _EW = (_EIN.standard_normal(s) for s in ((2, 2, 3), (3, 2), (2, 2, 2)))
+_ER, _EQ, _ES, _EP = (_EIN.standard_normal(s) for s in ((1, 3), (2, 3), (2, 2, 3), (2, 3)))
+
+
+def _mp_trace_terms(A, B, C, D, v, x, y):
+    n = range(3)
+    return (
+        sum(A[i, j] * B[j, k] * C[i, k] for i in range(2) for j in n for k in range(4))
+        + sum(D[i, i] for i in n)
+        + sum(D[i, i] * v[i] for i in n)
+        + sum(x[i] * D[i, j] * y[j] for i in n for j in n)
+    )
+
+
+EINSUM_CASES = [
+    case(
+        "einsum-products-traces-diagonals",
+        "sum(einsum('ij,jk->ik', A, B) * C) + einsum('ii', D) + sum(einsum('ii->i', D) * v)"
+        " + einsum('i,ij,j', x, D, y)",
+        {
+            "A": _EA,
+            "B": _EB,
+            "C": _EC,
+            "D": _ED,
+            "v": _EIN.standard_normal(3),
+            "x": _EIN.standard_normal(3),
+            "y": _EIN.standard_normal(3),
+        },
+        lambda A, B, C, D, v, x, y: np.sum(A @ B * C) + np.trace(D) + np.diag(D) @ v + x @ D @ y,
+        lambda A, B, C, D, v, x, y: {  # the Matrix Cookbook's (2.5.1), (2.5.2) and (2.4.1)
+            "A": C @ B.T,
+            "B": A.T @ C,
+            "C": A @ B,
+            "D": np.eye(3) + np.diag(v) + np.outer(x, y),
+            "v": np.diag(D),
+            "x": D @ y,
+            "y": D.T @ x,
+        },
+        _mp_trace_terms,
+    ),
+    case(
+        "einsum-ellipsis-broadcast-sums",
+        "sum(einsum('...ij,...jk->...ik', T, M) * W) + sum(einsum('ij->i', Q) * u)"
+        " + sum(einsum('ij,ij->ij', R, Q) * P) + sum(einsum('iij->ij', S) * P)",
+        {
+            "T": _ET,
+            "M": _EM,
+            "W": _EW,
+            "Q": _EQ,
+            "u": _EIN.standard_normal(2),
+            "R": _ER,
+            "P": _EP,
+            "S": _ES,
+        },
+        lambda T, M, W, Q, u, R, P, S: (
+            np.sum(T @ M * W) + Q.sum(1) @ u + np.sum(R * Q * P) + np.sum(S[[0, 1], [0, 1]] * P)
+        ),
+        lambda T, M, W, Q, u, R, P, S: {
+            "T": W @ M.T,
+            "M": T[0].T @ W[0] + T[1].T @ W[1],
+            "W": T @ M,
+            "Q": u[:, None] + R * P,
+            "u": Q.sum(1),
+            "R": np.sum(Q * P, axis=0, keepdims=True),  # R's row broadcast over Q's rows
+            "P": R * Q + S[[0, 1], [0, 1]],
+            "S": np.stack([np.stack([P[0], 0 * P[0]]), np.stack([0 * P[1], P[1]])]),
+        },
+        lambda T, M, W, Q, u, R, P, S: (
+            sum(
+                T[b, i, j] * M[j, k] * W[b, i, k]
+                for b in range(2)
+                for i in range(2)
+                for j in range(3)
+                for k in range(2)
+            )
+            + sum(Q[i, j] * u[i] for i in range(2) for j in range(3))
+            + sum(R[0, j] * Q[i, j] * P[i, j] for i in range(2) for j in range(3))
+            + sum(S[i, i, j] * P[i, j] for i in range(2) for j in range(3))
+        ),
+    ),
+]
+
+
 ALL_CASES = [
+    *EINSUM_CASES,
     *NORM_CASES,
     *PRODUCTS_OF_ARRAYS_CASES,
     *ORDER_CASES,
@@ -2131,6 +2218,29 @@ CLEAN_SHAPE_ERRORS = [
     ),
     ("tensordot(A, A, axes=-1)", {"A": M23}, "a whole number ≥ 0", "tensordot(A, A, axes=-1)"),
     ("inner(x, y)", {"x": u3, "y": u2}, "lengths 3 and 2 differ", "inner(x, y)"),
+    (
+        "einsum('ij,jk->ik', A, A)",
+        {"A": M23},
+        "'j' has length 3 in operand 1 (2, 3) and 2 in operand 2 (2, 3)",
+        "einsum('ij,jk->ik', A, A)",
+    ),
+    ("einsum('ij,j', A)", {"A": M23}, "name 2 operands, but 1 is given", "'ij,j'"),
+    (
+        "einsum('ijk', A)",
+        {"A": M23},
+        "'ijk' names 3 axes, but operand 1 has shape (2, 3)",
+        "einsum('ijk', A)",
+    ),
+    ("einsum('ii', A)", {"A": M23}, "a diagonal over 'i' of operand 1", "einsum('ii', A)"),
+    ("einsum('i1', A)", {"A": M23}, "letters and '...', not '1'", "'i1'"),
+    ("einsum('ij->k', A)", {"A": M23}, "names 'k', which no operand does", "'ij->k'"),
+    ("einsum('ij->ii', A)", {"A": M23}, "names 'i' twice", "'ij->ii'"),
+    ("einsum('...j->j', A)", {"A": M23}, "write '...' in the output", "einsum('...j->j', A)"),
+    ("einsum(A, A)", {"A": M23}, "first argument is its subscripts", "A"),
+    ("einsum('ij', A, optimize=1)", {"A": M23}, "no argument named optimize", "optimize"),
+    ("einsum('ij,ij', A, 'ij')", {"A": M23}, "one string", "'ij'"),
+    ("sum('ij')", {}, "sum takes no string", "'ij'"),
+    ("x + 'ij'", {"x": u3}, "a string is not a value", "'ij'"),
     ("cross(x, y)", {"x": u2, "y": u2}, "index 2 is out of range", "cross(x, y)"),
     ("eigvalsh(A)", {"A": M23}, "eigvalsh needs a square matrix", "eigvalsh(A)"),
     ("var(x, ddof=3)", {"x": u3}, "needs more than 3 elements, not 3", "var(x, ddof=3)"),

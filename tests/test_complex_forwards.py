@@ -819,6 +819,11 @@ ARRAYS: dict[str, list[ArrayCase]] = {
             stepped=(0, 1),
         ),
     ],
+    "einsum": [
+        ArrayCase(lambda a, b, s: np.einsum(s, a, b), (M, N), ("ij,jk->ik",), stepped=(0, 1)),
+        ArrayCase(lambda a, b, s: np.einsum(s, a, b), (M, M), ("ij,ij->i",), stepped=(0, 1)),
+        ArrayCase(lambda a, s: np.einsum(s, a), (M[:, :2],), ("ii->i",), stepped=(0,)),
+    ],
     "kron": [
         ArrayCase(lambda a, b: np.kron(a, b), (M, N[:2]), stepped=(0, 1)),
         ArrayCase(lambda a, b: np.kron(a, b), (V[:3], W[:2]), stepped=(0, 1)),

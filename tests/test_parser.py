@@ -165,6 +165,12 @@ def error_of(text: str) -> GradcliError:
         ("x[1:, y]", "arrays of indices combine only with ':'", 1),
         ("f(t) = t^2", "the program only defines functions", 1),
         ("a = 1\nb = 2\nc = a + * b", "unexpected '*'", 9),
+        ("einsum('ij, A)", "this string has no closing quote", 8),
+        ("einsum(\"ij', A)", "this string has no closing quote", 8),
+        ("x + 'ij'", "a string is not a value", 5),
+        ("s = 'ij'; x", "a string is not a value", 5),
+        ('sin("x")', "sin takes no string", 5),
+        ("x 'ij'", "unexpected string 'ij'", 3),
     ],
 )
 def test_errors_point_at_the_problem(text, message, column):
@@ -208,6 +214,9 @@ def test_no_message_ever_shows_an_anonymous_terminal():
         "f(a=)",
         "3!",
         "1.2.3",
+        "'ab",
+        "x 'a'",
+        "einsum('ij' 'jk', x)",
     ]
     for text in bad:
         with pytest.raises(GradcliError) as info:
@@ -292,7 +301,7 @@ def _our_tokens(text: str) -> list[tuple[str, str, int, int]]:
 _PIECES = [
     "x", "y1", "é", "_a", "2", "2.", ".5", "1e3", "1.5E-2", "1e", "+", "-", "−", "*", "**", "^",
     "/", "@", "(", ")", "[", "]", ",", ":", ";", "=", "\n", "\r\n", " ", "\t", "# c\n", "\\\n",
-    "sin", "sum(", "axis=", "!", "{", "$", "'", "0x1", "1_0",
+    "sin", "sum(", "axis=", "!", "{", "$", "'", "0x1", "1_0", "'ij,jk->ik'", '"fro"', '"', "''",
 ]  # fmt: skip
 
 
@@ -332,6 +341,7 @@ def _program(rng: random.Random, depth: int = 0) -> str:
             lambda: f"({sub()})",
             lambda: f"sin({sub()})",
             lambda: f"sum({sub()}, axis=0)",
+            lambda: f"einsum('ij,jk->ik', {sub()}, {sub()})",
             lambda: f"[{sub()}, {sub()},]",
             lambda: f"{sub()}[0:2, ::-1]",
             lambda: f"a = {sub()}; {sub()}\n",

@@ -116,6 +116,9 @@ class Primitive:
     # kinks from the sides of every probe. A registered primitive names its kinks (`kink`, or
     # none), analytic or not.
     opaque: bool = False
+    # The parameters that may be written as strings (einsum's subscripts, norm's ord): its
+    # `lower` hook reads them. No other function's arguments may be strings.
+    strings: tuple[str, ...] = ()
     public: bool = True  # callable by name from the language
     foldable: bool = True  # constant inputs may be folded when the graph is built
     params: tuple[str, ...] = field(default=())  # argument names, for messages and docs

@@ -56,6 +56,14 @@ class Function:
 
 
 @dataclass(frozen=True)
+class Text:
+    """A string argument, as a call's `lower` hook sees it: never a node of the graph."""
+
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class _Env:
     scope: dict[str, Node]
     functions: dict[str, Function]
@@ -215,6 +223,8 @@ def _define(stmt: ast.Assign, scope: dict[str, Node], functions: dict[str, Funct
 
 
 def _lower_expr(expr: ast.Expr, graph: Graph, env: _Env, free: dict[str, Node]) -> Node:
+    if isinstance(expr, ast.String):
+        raise _misplaced(expr)  # a whole statement, or bound to a name
     stack: list[tuple[ast.Expr, _Env, bool]] = [(expr, env, False)]
     out: list[Node] = []
     while stack:
@@ -224,9 +234,12 @@ def _lower_expr(expr: ast.Expr, graph: Graph, env: _Env, free: dict[str, Node]) 
                 out.append(graph.const(node.value, node.span))
             case ast.Name():
                 out.append(_resolve(node, graph, env, free))
+            case ast.String():  # an argument of a function that takes one
+                out.append(Text(node.value, node.span))  # type: ignore[arg-type]
             case _ if not ready:
                 if isinstance(node, ast.Call):
                     _check_call(node, env, free)
+                _check_strings(node, env)
                 stack.append((node, env, True))
                 stack.extend((child, env, False) for child in reversed(ast.children(node)))
             case ast.Unary():
@@ -411,6 +424,26 @@ def _resolve(name: ast.Name, graph: Graph, env: _Env, free: dict[str, Node]) -> 
     if node is None:
         node = free[name.id] = graph.var(name.id, name.span)
     return node
+
+
+def _check_strings(node: ast.Expr, env: _Env) -> None:
+    """Strings are arguments of the built-in functions that take them, and nothing else."""
+    called = isinstance(node, ast.Call) and node.func not in env.functions
+    if called and REGISTRY[node.func].strings:
+        return  # its hook checks where it takes one
+    for child in ast.children(node):
+        if isinstance(child, ast.String):
+            raise _misplaced(child, node.func if isinstance(node, ast.Call) else None)
+
+
+def _misplaced(string: ast.String, function: str | None = None) -> GradcliError:
+    takers = sorted(name for name, prim in REGISTRY.items() if prim.strings and prim.public)
+    return GradcliError(
+        f"{function} takes no string" if function else "a string is not a value",
+        string.span,
+        hint=f"strings are arguments of {', '.join(takers)}: einsum('ij,jk->ik', a, b), "
+        "norm(A, ord='fro')",
+    )
 
 
 def _check_call(call: ast.Call, env: _Env, free: dict[str, Node]) -> None:

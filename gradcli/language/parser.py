@@ -43,6 +43,7 @@ _SCANNER = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in TER
 _DESCRIPTIONS = {
     "NUMBER": "a number",
     "NAME": "a name",
+    "STRING": "a string",
     "LPAR": "'('",
     "RPAR": "')'",
     "LSQB": "'['",
@@ -54,7 +55,7 @@ _DESCRIPTIONS = {
     "NEWLINE": "a new line",
     "$END": "the end of the input",
 }
-_OPERAND_START = frozenset({"NUMBER", "NAME", "LPAR", "LSQB"})
+_OPERAND_START = frozenset({"NUMBER", "STRING", "NAME", "LPAR", "LSQB"})
 _OPERATOR_TOKENS = frozenset({"PLUS", "STAR", "SLASH", "POW", "MATMUL", "AND", "OR"} | _COMPARISONS)
 
 
@@ -311,6 +312,10 @@ class _Build:
             )
         return ast.Number(value, _span(tok))
 
+    def string(self, children: list) -> ast.String:
+        (tok,) = children
+        return ast.String(tok.value[1:-1], _span(tok))
+
     def name(self, children: list) -> ast.Name:
         (tok,) = children
         return ast.Name(tok.value, _span(tok))
@@ -337,6 +342,7 @@ _CALLBACKS = {
     "subscripts": _BUILD.subscripts,
     "slice": _BUILD.slice,
     "number": _BUILD.number,
+    "string": _BUILD.string,
     "name": _BUILD.name,
     "paren": _BUILD.paren,
 }
@@ -349,6 +355,8 @@ def _describe_token(tok: Token) -> str:
         return f"number {tok.value}"
     if tok.type == "NAME":
         return f"name '{tok.value}'"
+    if tok.type == "STRING":
+        return f"string {tok.value}"
     if tok.type == "NEWLINE":
         return "new line"
     return f"'{tok.value}'"
@@ -406,6 +414,14 @@ def _translate(exc: _Unexpected, source: Source, tokens: _Lexer) -> GradcliError
             hint = "there is no factorial; use gamma functions or a product"
         elif char in "&|":
             hint = "the logical operators are written and, or, not: (x > 0) and (y > 0)"
+        elif char in "'\"":
+            return GradcliError(
+                "this string has no closing quote",
+                Span(pos, pos + 1),
+                source=source,
+                hint=f"a string ends with {char} on the line where it starts, as in "
+                "einsum('ij,jk->ik', a, b)",
+            )
         return GradcliError(
             f"unexpected character {char!r}", Span(pos, pos + 1), source=source, hint=hint
         )

@@ -163,6 +163,8 @@ def _pieces(node: Node, names: dict[Node, str]) -> list[Node | str]:
         pairs = [list(map(int, k)) for k in node.attrs]
         axes = str(pairs) if pairs[0] else "0"
         return ["tensordot(", *_joined(list(node.inputs)), f", axes={axes})"]
+    if node.op == "einsum":  # the subscripts first, as numpy's
+        return [f"einsum('{node.attrs[0]}', ", *_joined(list(node.inputs)), ")"]
     if node.op == "index":
         (target,) = node.inputs
         key = ", ".join(_subscript(k) for k in node.attrs[0])
@@ -199,6 +201,8 @@ def _attribute(value) -> str:
     """An attribute as a program writes it: 1, or [2, 3] for a shape or a list of axes."""
     if isinstance(value, tuple):
         return "[" + ", ".join(str(int(v)) for v in value) + "]"
+    if isinstance(value, str):
+        return f"'{value}'"
     return str(int(value))
 
 

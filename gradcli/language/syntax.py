@@ -18,6 +18,15 @@ class Number:
 
 
 @dataclass(slots=True, eq=False)
+class String:
+    """Text within quotes: only an argument of the functions that take one (einsum's subscripts,
+    norm's ord), never a value."""
+
+    value: str
+    span: Span
+
+
+@dataclass(slots=True, eq=False)
 class Name:
     id: str
     span: Span
@@ -90,7 +99,7 @@ class Assign:
     span: Span
 
 
-Expr = Number | Name | Unary | Binary | Call | Array | Index
+Expr = Number | String | Name | Unary | Binary | Call | Array | Index
 Statement = Expr | Assign
 
 

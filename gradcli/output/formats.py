@@ -266,6 +266,8 @@ def _python_number(value: float) -> str:
 def _python_attribute(value: object) -> str:
     if value is None:
         return "None"
+    if isinstance(value, str):
+        return repr(value)
     if isinstance(value, tuple):
         return "(" + "".join(f"{v}, " for v in value).rstrip(" ") + ")"
     return str(value)

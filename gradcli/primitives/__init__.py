@@ -22,6 +22,7 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - arranging: flip, roll, tril, triu, cumsum, diff (linear rearrangements and running sums),
   sort and argsort;
 - linalg: matmul, dot, tensordot, inner, kron and cross;
+- einsum: numpy's einsum, whose derivatives are einsums;
 - matrices: trace, diag, outer, inv, solve, det, logdet;
 - decompositions: cholesky, solve_triangular (lowered to solve of a triangle), eigvalsh and
   eigh_vectors;
@@ -53,6 +54,7 @@ from . import (  # noqa: F401  (each registers its family)
     arranging,
     conditionals,
     decompositions,
+    einsum,
     elementwise,
     gathering,
     joining,

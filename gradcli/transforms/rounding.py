@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from ..graph.nodes import Node, collector_paused, toposort
 from ..graph.shapes import infer_shapes
 from ..primitives import REGISTRY, Shape
+from ..primitives.einsum import summed_terms
 
 # Operations that move or copy numbers: no rounding of their own.
 EXACT = frozenset(
@@ -91,6 +92,10 @@ def _own(node: Node, prim, shapes: Mapping[Node, Shape]) -> Node | None:
         inner = math.prod(shapes[a][k % len(shapes[a])] for k in node.attrs[0])
         size = node.graph.apply("tensordot", _abs(a), _abs(b), attrs=node.attrs)
         return size * float(max(1, inner) + 1)
+    if node.op == "einsum":  # k sums of products of m factors: k + m roundings of Σ|terms|
+        terms = summed_terms(node.attrs[0], tuple(shapes[x] for x in node.inputs))
+        size = node.graph.apply("einsum", *map(_abs, node.inputs), attrs=node.attrs)
+        return size * float(terms + len(node.inputs))
     if node.op == "polyval":  # Horner's rule: 2n roundings of Σ|p_k|·|x|^k, cancelled or not
         p, x = node.inputs
         return node.graph.apply("polyval", _abs(p), _abs(x)) * float(2 * shapes[p][0])
