@@ -57,6 +57,7 @@ from gradcli.checking.engine import (
     KINK_FAIL,
     NONFINITE,
     PASS,
+    UNCHECKED,
     CheckOptions,
     CheckResult,
     VariableCheck,
@@ -275,7 +276,11 @@ def test_error_estimate_times_safety_covers_the_error(method, case, point):
     for vc, exact in _checked(method, case, point):
         actual = abs(mpf(float(only(vc, "reference"))) - exact)
         assert actual <= SAFETY * only(vc, "error")
-        assert only(vc) == PASS
+        # Unchecked only where the derivative is below what the differences resolve (tanh'(30)
+        # is 3.5e-26, forward differences of tanh near 1 see nothing below 1e-9): a pass there
+        # would pass a wrong value of that size too.
+        resolved = abs(exact) > only(vc, "tolerance")
+        assert only(vc) == (PASS if resolved else UNCHECKED), (only(vc), exact)
 
 
 # --- 2. wrong rules injected into the registry -------------------------------------------------

@@ -436,7 +436,10 @@ def test_modes_that_differ_by_rounding_are_no_inconsistent_rule() -> None:
     exact = adversarial.reference(program, {"v": np.array(v)}, ["v"]).elements[("v", 2)]
     assert exact.status == "smooth" and abs(exact.derivative - mpmath.mpf(1) / 3) < 1e-15
     vc = run(program.text, v=np.array(v))["v"]
-    assert vc.verdict[0, 2] == PASS, vc.messages
+    # The rounding leaves -2.3e192 for 1/3, inside a tolerance of 1.2e195 that holds 0 as well:
+    # no failure, and no pass either, as a wrong value of that size would pass too.
+    assert vc.verdict[0, 2] == UNCHECKED, vc.messages
+    assert "cannot resolve" in vc.messages[0, 2]
     assert abs(vc.autograd[0, 2] - float(exact.derivative)) <= vc.tolerance[0, 2]
 
 

@@ -74,6 +74,7 @@ class Probing(Confirming, ComparingModes):
         tolerance = np.where(np.isnan(entries.kink_tolerance), tolerance, entries.kink_tolerance)
         forward = self._forward(var, probes)
         self._compare_modes(var, probes, entries, forward)
+        _unresolved(entries, tolerance)
         columns = 1 if probes.direction is not None else int(np.prod(self.shapes[var], dtype=int))
         check = entries.as_check(var, self.shapes[var], method.name, tolerance, self.count, columns)
         check.direction = probes.direction
@@ -323,3 +324,27 @@ class Probing(Confirming, ComparingModes):
                     f"left derivative {check.left[p, e]:.17g}, "
                     f"right derivative {check.right[p, e]:.17g}; {between}"
                 )
+
+
+def _unresolved(entries: Entries, tolerance: np.ndarray) -> None:
+    """A pass that says nothing becomes unchecked: where the tolerance is as large as the
+    autograd value and holds 0 too (the values of f underflow, and differences of them are 0
+    with an error estimate above the derivative), any value of that size, a wrong one included,
+    would pass. A value at the level of the chain rule's rounding is a derivative of 0 and
+    keeps its pass."""
+    with np.errstate(all="ignore"):
+        size = np.abs(entries.autograd)
+        blind = (
+            (entries.verdict == PASS)
+            & (size > 4 * entries.rounding)
+            & (tolerance >= size)
+            & (np.abs(entries.reference) <= tolerance)
+        )
+    for k in np.flatnonzero(blind):
+        entries.verdict[k] = UNCHECKED
+        entries.notes[int(k)] = (
+            f"the reference cannot resolve this derivative: {entries.reference[k]:.6g} with a "
+            f"tolerance of {tolerance[k]:.3g}, which holds the autograd value "
+            f"{entries.autograd[k]:.6g} and 0 alike (the values of f are too small, or lost in "
+            "rounding, for differences of them to show it)"
+        )
