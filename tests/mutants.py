@@ -330,7 +330,9 @@ def _kept(shape: tuple[int, ...], axis: int | None) -> tuple[int, ...]:
     return (*shape[:axis], 1, *shape[axis + 1 :])
 
 
-_EIGEN = ("eigvalsh", "eigh_vectors")
+# Matrix primitives whose switch is an array (eigenvalue gaps, singular value gaps and the
+# smallest singular value): their kink mutants are wrong wherever one of its entries is 0.
+_EIGEN = ("eigvalsh", "eigh_vectors", "svdvals", "svd_left", "svd_right", "pinv")
 
 
 def _eigen_tie(prim: Primitive, node: Node, shape_of: ShapeOf, total: Node, like: Node) -> Node:
@@ -837,6 +839,33 @@ def _table() -> dict[str, list[Program]]:
         (
             "sum(eigh_vectors(x) * [[1, 3], [-2, 0.5]])",
             _pts("x", [[[0.0, 1.5], [1.5, 2.0]], [[1.0, 0.0], [0.0, 1.0]]]),
+        ),
+    ]
+    tall = [[1.0, 2.0], [0.0, 4.5], [0.5, -1.0]]
+    t["svdvals"] = [
+        ("sum(svdvals(x) * [1, -3]) * y", [{"x": tall, "y": 2.0}]),
+        (  # a tie (the identity) and a singular value at 0 (rank 1)
+            "sum(svdvals(x) * [1, 3])",
+            _pts(
+                "x", [[[0.0, 1.5], [2.0, -1.0]], [[1.0, 0.0], [0.0, 1.0]], [[1.0, 2.0], [0.5, 1.0]]]
+            ),
+        ),
+    ]
+    square, narrow = "[[1, -2], [3, 0.5]]", "[[1, -2], [3, 0.5], [2, 1]]"
+    for name, weights in (("svd_left", (narrow, square)), ("svd_right", (square, narrow))):
+        t[name] = [
+            (f"sum({name}(x) * {weights[0]}) * y", [{"x": tall, "y": 2.0}]),
+            (f"sum({name}(transpose(x)) * {weights[1]}) * y", [{"x": tall, "y": 2.0}]),
+            (  # a tie, where the vectors of the tied values are any rotation of each other
+                f"sum({name}(x) * {weights[0]})",
+                _pts("x", [[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]),
+            ),
+        ]
+    t["pinv"] = [
+        ("sum(pinv(x) * [[1, -2, 3], [0.5, 2, -1]]) * y", [{"x": tall, "y": 2.0}]),
+        (
+            "sum(pinv(x) * [[1, 3], [-2, 0.5]])",
+            _pts("x", [[[0.0, 1.5], [2.0, -1.0]], [[1.0, 2.0], [0.5, 1.0]]]),
         ),
     ]
     t["polyval"] = [

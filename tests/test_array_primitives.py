@@ -1846,8 +1846,128 @@ EINSUM_CASES = [
 ]
 
 
+# The singular values' cases draw from their own generator too.
+_SVG = np.random.default_rng(SEED + 15)
+_SA, _SB, _SC = (_SVG.standard_normal(s) for s in ((3, 2), (2, 3), (2, 3)))
+_SP, _SQ, _SR, _SS = (_SVG.standard_normal(s) for s in ((3, 2), (2, 2), (2, 3), (3, 2)))
+
+
+def _np_svd(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """numpy's thin SVD, U, s, V, each pair's sign set by v's largest component."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    v = vh.T
+    sign = np.sign(v[np.abs(v).argmax(axis=0), range(len(s))])
+    return u * sign, s, v * sign
+
+
+def _mp_svd(a: Any) -> tuple[Any, Any, Any]:
+    """mpmath's thin SVD, descending, with the same signs: U, s, V as object arrays."""
+    u, s, vt = mpmath.svd_r(mpmath.matrix(np.asarray(a, dtype=object).tolist()),
+                            full_matrices=False)  # fmt: skip
+    order = sorted(range(len(s)), key=lambda k: -s[k])
+    U = np.array(u.tolist(), dtype=object)[:, order]
+    V = np.array(vt.T.tolist(), dtype=object)[:, order]
+    for j in range(V.shape[1]):
+        if max(V[:, j], key=abs) < 0:
+            U[:, j], V[:, j] = -U[:, j], -V[:, j]
+    return U, np.array([s[k] for k in order], dtype=object), V
+
+
+def _mp_pinv(a: Any) -> Any:
+    """A⁺ of a matrix of full rank: (AᵀA)⁻¹Aᵀ if tall, Aᵀ(AAᵀ)⁻¹ if wide, in mpmath."""
+    m = mpmath.matrix(np.asarray(a, dtype=object).tolist())
+    out = (m.T * m) ** -1 * m.T if m.rows >= m.cols else m.T * (m * m.T) ** -1
+    return np.array(out.tolist(), dtype=object)
+
+
+def _pinv_grad(a: np.ndarray, gbar: np.ndarray) -> np.ndarray:
+    """Golub and Pereyra's adjoint: −XᵀḠXᵀ + (I − AX)ḠᵀXXᵀ + XᵀXḠᵀ(I − XA), X = A⁺."""
+    x = np.linalg.pinv(a)
+    m, n = a.shape
+    return (-x.T @ gbar @ x.T + (np.eye(m) - a @ x) @ gbar.T @ x @ x.T
+            + x.T @ x @ gbar.T @ (np.eye(n) - x @ a))  # fmt: skip
+
+
+def _vectors_grads(a: np.ndarray, ubar: np.ndarray, vbar: np.ndarray) -> np.ndarray:
+    """Townsend's adjoint of U and V (2016), in numpy."""
+    u, s, v = _np_svd(a)
+    d = s[None, :] ** 2 - s[:, None] ** 2
+    f = np.divide(1.0, d, out=np.zeros_like(d), where=~np.eye(len(s), dtype=bool))
+    du = u @ (f * (u.T @ ubar - ubar.T @ u)) @ np.diag(s) @ v.T
+    du += (np.eye(a.shape[0]) - u @ u.T) @ ubar @ np.diag(1 / s) @ v.T
+    dv = u @ np.diag(s) @ (f * (v.T @ vbar - vbar.T @ v)) @ v.T
+    dv += u @ np.diag(1 / s) @ vbar.T @ (np.eye(a.shape[1]) - v @ v.T)
+    return du + dv
+
+
+def _np_matrix_norm_grads(B: np.ndarray) -> np.ndarray:
+    """Frobenius, ord=1 (the largest column sum of |B|) and ord=-inf (the smallest row sum)."""
+    column = np.zeros_like(B)
+    column[:, np.abs(B).sum(0).argmax()] = 1
+    row = np.zeros_like(B)
+    row[np.abs(B).sum(1).argmin(), :] = 1
+    return B / np.linalg.norm(B) + np.sign(B) * (column + row)
+
+
+SVD_CASES = [
+    case(
+        "svdvals-and-matrix-norms",
+        "sum(svdvals(A) * w) + norm(A, ord='nuc') + norm(A, ord=2, axis=[-2, -1])"
+        " + norm(B, ord='fro') + norm(B, ord=1, axis=[0, 1]) + norm(B, ord=-inf, axis=[-2, -1])",
+        {"A": _SA, "w": _SVG.standard_normal(2), "B": _SB},
+        lambda A, w, B: (
+            np.linalg.svd(A, compute_uv=False) @ w
+            + np.linalg.norm(A, "nuc")
+            + np.linalg.norm(A, 2)
+            + np.linalg.norm(B, "fro")
+            + np.linalg.norm(B, 1)
+            + np.linalg.norm(B, -np.inf)
+        ),
+        lambda A, w, B: {  # ∂σᵢ/∂A = uᵢvᵢᵀ: the nuclear norm's gradient is UVᵀ
+            "A": _np_svd(A)[0] @ np.diag(w + 1 + [1, 0]) @ _np_svd(A)[2].T,
+            "w": np.linalg.svd(A, compute_uv=False),
+            "B": _np_matrix_norm_grads(B),
+        },
+        lambda A, w, B: (
+            np.sum(_mp_svd(A)[1] * w)
+            + np.sum(_mp_svd(A)[1])
+            + _mp_svd(A)[1][0]
+            + mpmath.sqrt(np.sum(B * B))
+            + max(np.sum(np.abs(B), axis=0))
+            + min(np.sum(np.abs(B), axis=1))
+        ),
+    ),
+    case(
+        "svd-vectors-and-pinv",
+        "sum(svd_left(A) * P) + sum(svd_right(A) * Q) + sum(pinv(A) * R) + sum(pinv(C) * S)",
+        {"A": _SA, "P": _SP, "Q": _SQ, "R": _SR, "C": _SC, "S": _SS},
+        lambda A, P, Q, R, C, S: (
+            np.sum(_np_svd(A)[0] * P)
+            + np.sum(_np_svd(A)[2] * Q)
+            + np.sum(np.linalg.pinv(A) * R)
+            + np.sum(np.linalg.pinv(C) * S)
+        ),
+        lambda A, P, Q, R, C, S: {
+            "A": _vectors_grads(A, P, Q) + _pinv_grad(A, R),
+            "P": _np_svd(A)[0],
+            "Q": _np_svd(A)[2],
+            "R": np.linalg.pinv(A),
+            "C": _pinv_grad(C, S),
+            "S": np.linalg.pinv(C),
+        },
+        lambda A, P, Q, R, C, S: (
+            np.sum(_mp_svd(A)[0] * P)
+            + np.sum(_mp_svd(A)[2] * Q)
+            + np.sum(_mp_pinv(A) * R)
+            + np.sum(_mp_pinv(C) * S)
+        ),
+    ),
+]
+
+
 ALL_CASES = [
     *EINSUM_CASES,
+    *SVD_CASES,
     *NORM_CASES,
     *PRODUCTS_OF_ARRAYS_CASES,
     *ORDER_CASES,
@@ -2134,7 +2254,7 @@ CLEAN_SHAPE_ERRORS = [
     ("norm(x, axis=3)", {"x": u3}, "axis 3 is out of range", "norm(x, axis=3)"),
     ("norm(x, 1)", {"x": u3}, "with ord and axis by name", "norm(x, 1)"),
     ("norm(x, ord=1)", {"x": u3}, "norm with ord=1 needs its axis", "ord"),
-    ("norm(x, ord=y, axis=0)", {"x": u3, "y": 1.0}, "ord is a number written", "y"),
+    ("norm(x, ord=y, axis=0)", {"x": u3, "y": 1.0}, "ord is written in the program", "y"),
     ("logsumexp(A, axis=2)", {"A": M23}, "axis 2 is out of range", "logsumexp(A, axis=2)"),
     ("prod(x, axis=1)", {"x": u3}, "axis 1 is out of range", "prod(x, axis=1)"),
     ("x[5] * 2", {"x": u3}, "out of range", "x[5]"),
@@ -2243,6 +2363,20 @@ CLEAN_SHAPE_ERRORS = [
     ("x + 'ij'", {"x": u3}, "a string is not a value", "'ij'"),
     ("cross(x, y)", {"x": u2, "y": u2}, "index 2 is out of range", "cross(x, y)"),
     ("eigvalsh(A)", {"A": M23}, "eigvalsh needs a square matrix", "eigvalsh(A)"),
+    (
+        "svdvals(x)",
+        {"x": u3},
+        "svdvals needs a matrix (or a stack of them), not shape (3,)",
+        "svdvals(x)",
+    ),
+    ("pinv(x)", {"x": u3}, "pinv needs a matrix", "pinv(x)"),
+    ("norm(A, ord='max')", {"A": M23}, "a number, 'fro' or 'nuc', not 'max'", "'max'"),
+    ("norm(A, ord=2)", {"A": M23}, "norm with ord=2 needs its axis", "ord"),
+    ("norm(A, ord=3, axis=[0, 1])", {"A": M23}, "no matrix norm of ord=3", "ord"),
+    ("norm(A, ord='nuc', axis=[0, 1])", {"A": M23}, "write axis=[-2, -1]", "axis"),
+    ("norm(A, axis=[0, -1])", {"A": M23}, "counted alike", "[0, -1]"),
+    ("norm(A, axis=[1, 1])", {"A": M23}, "two different ones", "[1, 1]"),
+    ("sum(A, ord='fro')", {"A": M23}, "sum takes no string", "'fro'"),
     ("var(x, ddof=3)", {"x": u3}, "needs more than 3 elements, not 3", "var(x, ddof=3)"),
     ("std(x, 1, 3)", {"x": M23}, "more than 3 elements along axis 1", "std(x, 1, 3)"),
     ("var(x, ddof=-1)", {"x": u3}, "ddof is a whole number ≥ 0", "var(x, ddof=-1)"),

@@ -11,6 +11,7 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - piecewise: kinks (abs, relu, min, max), steps (sign, heaviside) and equal;
 - conditionals: comparisons, and, or, not, where, clip, and the steps floor, ceil, round, mod;
 - reductions: sum, mean, max and min over an array, norm, logsumexp, softmax;
+- norms: numpy's vector and matrix norms, lowered to norm, abs, sum, amax, amin and svdvals;
 - statistics: var and std (with ddof);
 - products: prod and its derivatives, prod_except and prod_pairs, and cumprod;
 - shaping: transpose, reshape, squeeze, indexing and its adjoint unindex, and arrays of sizes
@@ -26,6 +27,7 @@ jax/_src/lax has lax.py, special.py, linalg.py and slicing.py:
 - matrices: trace, diag, outer, inv, solve, det, logdet;
 - decompositions: cholesky, solve_triangular (lowered to solve of a triangle), eigvalsh and
   eigh_vectors;
+- singular: svdvals and the singular vectors (svd_left, svd_right), pinv;
 - special: erf, erfc, erfinv, erfcx, the normal distribution (ndtr, log_ndtr, ndtri), the gamma
   and beta functions, digamma, polygamma, Bessel's i0, i1, i0e, i1e, from scipy.special
   (imported lazily);
@@ -60,11 +62,13 @@ from . import (  # noqa: F401  (each registers its family)
     joining,
     linalg,
     matrices,
+    norms,
     piecewise,
     polynomials,
     products,
     reductions,
     shaping,
+    singular,
     special,
     statistics,
 )

@@ -31,6 +31,7 @@ from ._common import (
     _reduction,
     _same_shape,
 )
+from .norms import norm_call
 
 # --- sum and mean ---------------------------------------------------------------------------
 
@@ -252,56 +253,14 @@ def _norm_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple
     return (size(x) * _expand(g, shape_of(x), axis) / _expand(safe, shape_of(x), axis),)
 
 
-def _norm_call(call: Any) -> Node:
-    """norm(x, ord=None, axis=None), numpy's vector norms: ord 2 (or None) is the primitive;
-    1, inf, −inf, 0 and any other p are written with abs, sum, max and min, whose kinks and
-    rules are theirs. A second positional argument is refused: numpy reads it as ord, where
-    gradcli once read axis, and norm(A, 1) of a matrix would differ silently."""
-    if not call.args or len(call.args) > 1 or set(call.keywords) - {"axis", "ord"}:
-        raise call.error(
-            "norm is called as norm(x, ord=2, axis=…), with ord and axis by name",
-            hint="numpy's norm(x, 1) is norm(x, ord=1, axis=-1) here; norm(x, axis=1) is the "
-            "2-norm along axis 1",
-        )
-    x, graph, span = call.args[0], call.graph, call.call.span
-    axis = _axis_argument(call, 1, None, "x", frozenset({"ord"}))
-    order: float | None = None
-    if "ord" in call.keywords:
-        node, where = call.keywords["ord"]
-        sign = 1.0
-        if node.op == "neg":  # -inf is not folded: constants fold only to finite numbers
-            node, sign = node.inputs[0], -1.0
-        if node.op != "const" or np.ndim(node.value) or np.isnan(node.value):
-            raise call.error("ord is a number written in the program: 1, 2, inf, -inf, 0, p", where)
-        order = sign * float(node.value)
-    if order is None or order == 2:
-        return graph.apply("norm", x, attrs=(axis,), span=span)
-    if axis is None:
-        raise call.error(
-            f"norm with ord={order:g} needs its axis: numpy's norm of a matrix with an ord is a "
-            "matrix norm, which gradcli does not compute",
-            call.keyword_spans["ord"],
-            hint=f"for a vector, write norm(x, ord={order:g}, axis=-1)",
-        )
-    size = graph.apply("abs", x, span=span)
-    if order == np.inf or order == -np.inf:
-        return graph.apply("amax" if order > 0 else "amin", size, attrs=(axis,), span=span)
-    if order == 0:
-        count = graph.apply("not_equal", x, 0.0, span=span)
-        return graph.apply("sum", count, attrs=(axis,), span=span)
-    if order == 1:
-        return graph.apply("sum", size, attrs=(axis,), span=span)
-    powers = graph.apply("pow", size, order, span=span)
-    return graph.apply("pow", graph.apply("sum", powers, attrs=(axis,), span=span), 1 / order)
-
-
 _reduction(
     "norm",
     _norm_any,
     "Euclidean norm sqrt(sum(x^2)), without overflow (derivative 0 at 0)",
     _norm_vjp,
     kink=lambda x, axis: _apply("norm", x, attrs=(axis,)),
-    lower=_norm_call,
+    lower=norm_call,
+    strings=("ord",),
     magnitude_vjp=lambda node, g, shape_of: _norm_vjp(node, g, shape_of, _abs),
     jvp=lambda node, ts, shape_of: (
         _apply("sum", node.inputs[0] * ts[0], attrs=node.attrs)
