@@ -402,6 +402,9 @@ ELEMENTWISE: dict[str, Elementwise] = {
     "asin": unary(mpmath.asin, *NEAR_ONE, domain=lambda x: -1 < x < 1),
     "acos": unary(mpmath.acos, *NEAR_ONE, domain=lambda x: -1 < x < 1),
     "atan": unary(mpmath.atan, 1e150, 1e200),
+    "asinh": unary(mpmath.asinh, 1e150, 1e200, 1e-8),
+    "acosh": unary(mpmath.acosh, *NEAR_ONE, 1e150, domain=lambda x: x > 1),
+    "atanh": unary(mpmath.atanh, *NEAR_ONE, 1e-8, domain=lambda x: -1 < x < 1),
     # The angle jumps across the negative x axis, and the origin is a branch point.
     "atan2": binary(_atan2, where(lambda y, x: not (x <= 0 and y == 0))),
     "hypot": binary(lambda a, b: mpmath.sqrt(a * a + b * b), where(lambda a, b: a != 0 or b != 0)),

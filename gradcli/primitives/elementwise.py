@@ -294,19 +294,19 @@ register(Primitive(
 # not held to a few ulps in a tiny imaginary part here, so the checker takes differences.
 # fmt: off
 register(Primitive(
-    "asinh", 1, lambda x: np.arcsinh(np.real(x)), "inverse hyperbolic sine",
-    partials=(lambda ans, x: 1 / hypot(x, 1.0),),
+    "asinh", 1, np.arcsinh, "inverse hyperbolic sine",
+    partials=(lambda ans, x: 1 / hypot(x, 1.0),), analytic=True,
     latex=r"\operatorname{arsinh}\left(@0\right)", python="np.arcsinh(@0)",
 ))
 register(Primitive(
-    "acosh", 1, lambda x: np.arccosh(np.real(x)), "inverse hyperbolic cosine, for x ≥ 1",
-    partials=(lambda ans, x: 1 / (sqrt(x - 1) * sqrt(x + 1)),),
+    "acosh", 1, np.arccosh, "inverse hyperbolic cosine, for x ≥ 1",
+    partials=(lambda ans, x: 1 / (sqrt(x - 1) * sqrt(x + 1)),), analytic=True,
     domain=Domain("x ≥ 1", lambda x: x >= 1), singular=lambda x: x - 1,
     latex=r"\operatorname{arcosh}\left(@0\right)", python="np.arccosh(@0)",
 ))
 register(Primitive(
-    "atanh", 1, lambda x: np.arctanh(np.real(x)), "inverse hyperbolic tangent, for |x| < 1",
-    partials=(lambda ans, x: 1 / ((1 - x) * (1 + x)),),
+    "atanh", 1, np.arctanh, "inverse hyperbolic tangent, for |x| < 1",
+    partials=(lambda ans, x: 1 / ((1 - x) * (1 + x)),), analytic=True,
     domain=Domain("-1 < x < 1", lambda x: (x > -1) & (x < 1)),
     singular=lambda x: (1 - x) * (1 + x),
     latex=r"\operatorname{artanh}\left(@0\right)", python="np.arctanh(@0)",
