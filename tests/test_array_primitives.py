@@ -2545,6 +2545,29 @@ hx, hA, hc, hX = normal(4), normal(3, 4), normal(4), normal(2, 3)
 
 HESSIANS = [
     Hessian("sum(x^3)", {"x": hx}, lambda x: np.diag(6 * x), lambda x: np.sum(x * x * x)),
+    # Second derivatives through einsum's rules, and through svdvals' and pinv's, which are
+    # written with the singular vectors and pinv itself: mpmath's svd_r and inverses judge them.
+    Hessian(
+        "sum(einsum('ij,kj->ik', X, X) * W)",
+        {"X": _SA, "W": _SVG.standard_normal((3, 3))},
+        lambda X, W: np.kron(W + W.T, np.eye(2)),
+        lambda X, W: np.sum((X @ X.T) * W),
+        wrt="X",
+    ),
+    Hessian(
+        "sum(svdvals(X) * w) + norm(X, ord='nuc')",
+        {"X": _SA, "w": np.array([1.5, -2.0])},
+        None,
+        lambda X, w: np.sum(_mp_svd(X)[1] * (w + 1)),
+        wrt="X",
+    ),
+    Hessian(
+        "sum(pinv(X) * R)",
+        {"X": _SA, "R": _SR},
+        None,
+        lambda X, R: np.sum(_mp_pinv(X) * R),
+        wrt="X",
+    ),
     Hessian("logsumexp(x)", {"x": hx}, logsumexp_hessian, lambda x: MLOG(np.sum(MEXP(x)))),
     Hessian("norm(x)", {"x": hx}, norm_hessian, lambda x: MSQRT(np.sum(x * x))),
     Hessian(
