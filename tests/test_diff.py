@@ -52,6 +52,17 @@ EXPRESSIONS = [
         (0.5, 1.5),
         {"A": (3, 3), "B": (3, 3), "v": (3,)},
     ),
+    (
+        "sum(einsum('ij,jk->ik', A, B) * C) + einsum('ii', A @ B) + einsum('i,ij,j', v, A, w)",
+        (-1, 1),
+        {"A": (2, 3), "B": (3, 2), "C": (2, 2), "v": (2,), "w": (3,)},
+    ),
+    (
+        "sum(svdvals(A) * [1, 2]) + norm(A, ord='nuc') + sum(pinv(A) * B)"
+        " + norm(A, ord='fro') + norm(B, ord=inf, axis=[-2, -1])",
+        (0.5, 1.5),
+        {"A": (3, 2), "B": (2, 3)},
+    ),
 ]
 
 
