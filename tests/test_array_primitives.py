@@ -2142,6 +2142,31 @@ def test_redefined_function_may_reach_its_earlier_version() -> None:
     assert float(r.value) == 7.0
 
 
+def test_a_function_body_is_lowered_once_per_argument_nodes(monkeypatch) -> None:
+    """f_k(t) = f_{k-1}(t) + f_{k-1}(t) has 2^k call paths and a graph of k + 2 nodes: lowering
+    walks each body once for the same argument node (it walked every path, 22 levels took over
+    a minute). The walk is counted, so that going back to a walk per path fails, not hangs."""
+    from gradcli.language import lower as lowering
+
+    walked = 0
+    children = lowering.ast.children
+
+    def counted(node):
+        nonlocal walked
+        walked += 1
+        if walked > 10_000:
+            raise AssertionError("lowering walks the bodies again for every call path")
+        return children(node)
+
+    monkeypatch.setattr(lowering.ast, "children", counted)
+    levels = 60
+    lines = ["f0(t) = sin(t)"] + [f"f{k}(t) = f{k - 1}(t) + f{k - 1}(t)" for k in range(1, 61)]
+    r = evaluate("\n".join([*lines, f"f{levels}(x) + f{levels}(y)"]), {"x": 0.5, "y": 1.0})
+    assert_close(r.value, 2.0**levels * (np.sin(0.5) + np.sin(1.0)))
+    assert_close(r.gradient["x"], 2.0**levels * np.cos(0.5))
+    assert walked < 50 * levels
+
+
 # --- 6. batched evaluation equals evaluation item by item --------------------------------------
 
 

@@ -11,6 +11,9 @@ functions included, so neither deep nesting nor long chains of calls recurse.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from collections import ChainMap
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
@@ -40,10 +43,10 @@ class Lowered:
     variables: dict[str, Node]  # in order of first appearance in the source
     bindings: dict[str, Node]
     source: Source
-    functions: dict[str, Function] = field(default_factory=dict)
+    functions: Mapping[str, Function] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a key of `calls`
 class Function:
     """A user-defined function: inlined at each call, with the bindings of its definition."""
 
@@ -51,8 +54,33 @@ class Function:
     params: tuple[str, ...]
     body: ast.Expr
     scope: dict[str, Node]  # the bindings visible where it was defined
-    functions: dict[str, Function]  # the functions defined before it
+    functions: Mapping[str, Function]  # the functions defined before it
     span: Span
+    index: int = 0  # how many functions were defined before it
+
+
+class _Defined(Mapping[str, Function]):
+    """The user functions defined before a point of the program. One table holds each name's
+    definitions in order, and a view sees those made before its limit: a definition copies
+    nothing (a copy of every earlier definition for each new one was quadratic)."""
+
+    __slots__ = ("limit", "table")
+
+    def __init__(self, table: dict[str, list[Function]], limit: int) -> None:
+        self.table, self.limit = table, limit
+
+    def __getitem__(self, name: str) -> Function:
+        versions = self.table.get(name, ())
+        k = bisect_left(versions, self.limit, key=lambda fn: fn.index)
+        if k == 0:
+            raise KeyError(name)
+        return versions[k - 1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self.table if name in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass(frozen=True)
@@ -64,10 +92,18 @@ class Text:
 
 
 @dataclass(frozen=True)
+class _Made:
+    """Marks where the body of a user function's call ends, on the lowering stack."""
+
+    key: tuple
+
+
+@dataclass(frozen=True)
 class _Env:
-    scope: dict[str, Node]
-    functions: dict[str, Function]
-    inside: tuple[Function, ...] = ()  # the user functions being inlined, outermost first
+    scope: Mapping[str, Node]
+    functions: Mapping[str, Function]
+    # The user functions being inlined, innermost first, as (function, the rest) pairs.
+    inside: tuple | None = None
 
 
 class CallArgs:
@@ -166,14 +202,18 @@ def _attribute(param: str, given: tuple[Node, Span], call: CallArgs) -> Any:
 def lower(program: ast.Program) -> Lowered:
     graph = Graph()
     scope: dict[str, Node] = {}
-    functions: dict[str, Function] = {}
+    table: dict[str, list[Function]] = {}
+    defined = 0
     free: dict[str, Node] = {}
+    calls: dict[tuple, Node] = {}  # what each function gave for the same argument nodes
     output: Node | None = None
     try:
         for stmt in program.statements:
+            functions = _Defined(table, defined)
             if isinstance(stmt, ast.Assign) and isinstance(stmt.target, ast.Call):
                 fn = _define(stmt, scope, functions)
-                functions = {**functions, fn.name: fn}
+                table.setdefault(fn.name, []).append(fn)
+                defined += 1
                 continue
             if isinstance(stmt, ast.Assign):
                 if not isinstance(stmt.target, ast.Name):
@@ -182,10 +222,10 @@ def lower(program: ast.Program) -> Lowered:
                         stmt.target.span,
                         hint="bind a value to a name, as in a = x^2",
                     )
-                output = _lower_expr(stmt.value, graph, _Env(dict(scope), functions), free)
+                output = _lower_expr(stmt.value, graph, _Env(scope, functions), free, calls)
                 scope[stmt.target.id] = output
             else:
-                output = _lower_expr(stmt, graph, _Env(dict(scope), functions), free)
+                output = _lower_expr(stmt, graph, _Env(scope, functions), free, calls)
     except GradcliError as err:
         raise err.with_source(program.source) from None
     if output is None:
@@ -198,10 +238,10 @@ def lower(program: ast.Program) -> Lowered:
         )
     used = set(toposort([output]))
     variables = {name: node for name, node in free.items() if node in used}
-    return Lowered(graph, output, variables, scope, program.source, functions)
+    return Lowered(graph, output, variables, scope, program.source, _Defined(table, defined))
 
 
-def _define(stmt: ast.Assign, scope: dict[str, Node], functions: dict[str, Function]) -> Function:
+def _define(stmt: ast.Assign, scope: dict[str, Node], functions: _Defined) -> Function:
     head = stmt.target
     assert isinstance(head, ast.Call)
     if head.func in REGISTRY or head.func in CONSTANTS:
@@ -219,17 +259,26 @@ def _define(stmt: ast.Assign, scope: dict[str, Node], functions: dict[str, Funct
         if arg.id in params:
             raise GradcliError(f"the parameter {arg.id} appears twice", arg.span)
         params.append(arg.id)
-    return Function(head.func, tuple(params), stmt.value, dict(scope), functions, head.span)
+    return Function(
+        head.func, tuple(params), stmt.value, dict(scope), functions, head.span, functions.limit
+    )
 
 
-def _lower_expr(expr: ast.Expr, graph: Graph, env: _Env, free: dict[str, Node]) -> Node:
+def _lower_expr(
+    expr: ast.Expr, graph: Graph, env: _Env, free: dict[str, Node], calls: dict[tuple, Node]
+) -> Node:
+    """The node of `expr`. A user function's body is lowered once for each different tuple of
+    argument nodes (`calls` remembers the rest), so that a function calling the previous one
+    twice costs a walk per level, not one per path: linear, as its hash-consed graph is."""
     if isinstance(expr, ast.String):
         raise _misplaced(expr)  # a whole statement, or bound to a name
-    stack: list[tuple[ast.Expr, _Env, bool]] = [(expr, env, False)]
+    stack: list[tuple[ast.Expr | _Made, _Env, bool]] = [(expr, env, False)]
     out: list[Node] = []
     while stack:
         node, env, ready = stack.pop()
         match node:
+            case _Made():  # the body of a call just lowered: remember what it gave
+                calls[node.key] = out[-1]
             case ast.Number():
                 out.append(graph.const(node.value, node.span))
             case ast.Name():
@@ -253,7 +302,13 @@ def _lower_expr(expr: ast.Expr, graph: Graph, env: _Env, free: dict[str, Node]) 
                 parts = out[len(out) - count :]
                 del out[len(out) - count :]
                 if isinstance(node, ast.Call) and node.func in env.functions:
-                    stack.append(_inline(node, parts, env))
+                    body = _inline(node, parts, env)  # checks the call, as every call is
+                    key = (env.functions[node.func], *parts)
+                    if key in calls:
+                        out.append(calls[key])
+                    else:
+                        stack.append((_Made(key), env, True))
+                        stack.append(body)
                 else:
                     out.append(_build(node, parts, graph))
     return out[0]
@@ -403,8 +458,9 @@ def _inline(call: ast.Call, args: list[Node], env: _Env) -> tuple[ast.Expr, _Env
             call.span,
             hint=f"it is defined as {fn.name}({', '.join(fn.params)})",
         )
-    scope = {**fn.scope, **dict(zip(fn.params, args, strict=True))}
-    return fn.body, _Env(scope, fn.functions, (*env.inside, fn)), False
+    # The parameters in front of the bindings of the definition: no copy of those per call.
+    scope = ChainMap(dict(zip(fn.params, args, strict=True)), fn.scope)
+    return fn.body, _Env(scope, fn.functions, (fn, env.inside)), False
 
 
 def _resolve(name: ast.Name, graph: Graph, env: _Env, free: dict[str, Node]) -> Node:
@@ -447,19 +503,22 @@ def _misplaced(string: ast.String, function: str | None = None) -> GradcliError:
 
 
 def _check_call(call: ast.Call, env: _Env, free: dict[str, Node]) -> None:
-    # A function sees only the functions defined before it: a call to its own name is either an
-    # earlier definition of that name (fine) or recursion.
-    recursive = any(fn.name == call.func for fn in env.inside) and call.func not in env.functions
-    if recursive:
-        raise GradcliError(
-            f"{call.func} calls itself: functions cannot be recursive",
-            call.func_span,
-            hint="each call is inlined, so a function may only call functions defined before it",
-        )
     if call.func in env.functions:
         return
     prim = REGISTRY.get(call.func)
     if prim is None or not prim.public:
+        # A function sees only the functions defined before it: a call to its own name that
+        # is not an earlier definition of that name is recursion.
+        inside = env.inside
+        while inside is not None:
+            if inside[0].name == call.func:
+                raise GradcliError(
+                    f"{call.func} calls itself: functions cannot be recursive",
+                    call.func_span,
+                    hint="each call is inlined, so a function may only call functions defined "
+                    "before it",
+                )
+            inside = inside[1]
         known = public_names() + list(env.functions)
         import difflib  # only for a mistake: not at start-up
 
