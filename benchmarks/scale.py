@@ -1,9 +1,13 @@
 """Scale: each pass on a 10,000-node and a 100,000-node program, and a sharing-heavy graph.
 
-Two program shapes, each at about 10^4 and 10^5 nodes (counted after lowering):
+Four program shapes, each at about 10^4 and 10^5 nodes (counted after lowering):
 
 - a sum of terms, `sin(1*x) + sin(2*x) + ... + sin(n*x)` (n = 2,500 and 25,000);
-- a long chain, `x + x + ... + x` (n = 10,000 and 100,000).
+- a long chain, `x + x + ... + x` (n = 10,000 and 100,000);
+- n statements, `a_{k+1} = a_k*a_k*0.25 + x` (n = 10,000 and 100,000; issue 15's chain, scaled
+  so that it converges);
+- n functions, each calling the previous one twice, `f_k(t) = 0.5*(f_{k-1}(t) + f_{k-1}(t))`
+  (n = 1,000 and 10,000 levels: 2^n call paths, about 2n nodes).
 
 Each pass is timed on its own, the two sizes in turn, median of the rounds:
 parse (`gradcli.language.parser.parse`), compile (`gradcli.api.compile_program`: parse and
@@ -25,6 +29,7 @@ Target: time(10^5 nodes) / time(10^4 nodes) ≤ 12 for every pass and shape; sha
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -59,9 +64,34 @@ def _chain(n: int) -> str:
     return " + ".join(["x"] * n)
 
 
+def _statements(n: int) -> str:
+    """n statements, each using the one before: lowering must not copy the bindings each time."""
+    lines = ["a0 = x", *(f"a{k + 1} = a{k}*a{k}*0.25 + x" for k in range(n))]
+    return "\n".join([*lines, f"a{n}"])
+
+
+def _statements_expected(n: int) -> tuple[float, float]:
+    a, g = X, 1.0
+    for _ in range(n):
+        a, g = a * a * 0.25 + X, 0.5 * a * g + 1.0
+    return a, g
+
+
+def _doubling(n: int) -> str:
+    """f_k calls f_{k-1} twice: 2^n call paths, 2n + 2 nodes once hash-consed."""
+    lines = ["f0(t) = sin(t)", *(f"f{k}(t) = 0.5*(f{k - 1}(t) + f{k - 1}(t))" for k in range(1, n))]
+    return "\n".join([*lines, f"f{n - 1}(x)"])
+
+
 SHAPES = {
     "sum of sin(k*x)": (_terms, (2_500, 25_000), _terms_expected),
     "chain x + x + ... + x": (_chain, (10_000, 100_000), lambda n: (n * X, float(n))),
+    "statements a_{k+1} = a_k*a_k*0.25 + x": (_statements, (10_000, 100_000), _statements_expected),
+    "functions f_k(t) = 0.5*(f_{k-1}(t) + f_{k-1}(t))": (
+        _doubling,
+        (1_000, 10_000),
+        lambda n: (math.sin(X), math.cos(X)),
+    ),
 }
 
 
@@ -194,6 +224,8 @@ def run(quick: bool = False) -> list[Result]:
     from gradcli.api import evaluate
 
     repeats = 2 if quick else 5
+    # The programs here are larger than the default guard on source text (300,000 characters).
+    os.environ["GRADCLI_MAX_SOURCE"] = "0"
     evaluate("sin(x)*x + x", {"x": X})  # build the parser and import everything first
     rows: list[Result] = []
     for label, (make, sizes, expected) in SHAPES.items():

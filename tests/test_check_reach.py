@@ -14,6 +14,7 @@ into the registry for one check at a time.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -717,3 +718,18 @@ def test_the_slack_along_a_kink_hides_no_wrong_rule(text: str, values: dict) -> 
     with wrong_rule("mul", scaled(0, 1.001)):
         wrong = run(text, **values)
     assert all((vc.verdict[0] == KINK_FAIL).all() for vc in wrong.values())
+
+
+@pytest.mark.parametrize("name", ["i1e", "erf"])
+def test_a_slope_of_1e200_into_a_saturating_function_is_no_failure(name: str) -> None:
+    """f(x*y) at x = 0, y = -1.5e200 (the adversarial benchmark, seed 0, through an einsum):
+    f saturates within 1e-200 of 0, and every step down to the rounding floor of x saw it flat
+    and seconded a failure of the right slope. The ladder now goes on below that floor where
+    the autograd value says f changes by its own size over a smaller step; a wrong rule still
+    fails there."""
+    text = f"{name}(x*y)"
+    verdict, autograd, *_ = entry(run(text, x=0.0, y=-1.5e200), "x")
+    assert verdict in (PASS, UNCHECKED), verdict
+    assert autograd == pytest.approx(-1.5e200 * {"i1e": 0.5, "erf": 2 / math.sqrt(math.pi)}[name])
+    with wrong_rule(name, scaled(0, 1.5)):
+        assert entry(run(text, x=0.0, y=-1.5e200), "x")[0] == FAIL

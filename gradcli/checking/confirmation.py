@@ -202,6 +202,19 @@ class Confirming(Run):
             coarse_floor = 64 * self.eps * np.maximum(1.0, x)
             final_floor = np.maximum(64 * self.eps * x, self.tiny)
         relative = self._power_of_two(c * x)
+        # Where the autograd value says f changes by its own size over a step below the
+        # rounding floor of x (i1e(x*y) at x = 0, y = 1e200: a slope of 1e200 on a function
+        # that saturates within 1e-200 of 0), every rung of the floor sees the saturated
+        # function, flat, and seconds a wrong failure. Such probes go on below that floor, to
+        # 2^-40 of that step: a right gradient is then seen, and a wrong one still fails.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            f0 = np.abs(self.f0[probes.points[failing]])
+            step = np.maximum(1.0, f0) / np.abs(entries.autograd[failing])
+            chain = self._power_of_two(np.minimum(step, 1.0))  # only a small one matters
+        steep = (method.name != "complex") & np.isfinite(chain) & (4 * chain < coarse_floor)
+        coarse_floor = np.where(steep, 0.0, coarse_floor)
+        steep_floor = np.maximum(np.maximum(chain * 2.0**-40, 4 * self.eps * x), self.tiny)
+        final_floor = np.where(steep, steep_floor, final_floor)
         trusted = entries.trusted[failing]
         if method.name == "complex":
             trusted &= h * self._size(entries)[failing] >= 2.0**-960
@@ -212,6 +225,9 @@ class Confirming(Run):
         for _ in range(MAX_RUNGS):  # every step ≥ the smallest normal number: a few dozen at most
             h = np.where(active, h / 32, h)
             h = np.where(active & (h < coarse_floor) & (h > relative), relative, h)
+            # A steep probe leaves the usual steps once they reach the rounding floor of x.
+            below = active & steep & (h < 64 * self.eps * np.maximum(1.0, x)) & (h > 4 * chain)
+            h = np.where(below, 4 * chain, h)
             active &= h >= final_floor
             if not active.any():
                 break
