@@ -785,6 +785,22 @@ def test_an_empty_hessian_is_symmetric():
     assert result.variables == [] and result.symmetric
 
 
+def test_symmetry_is_not_claimed_from_entries_without_a_reference():
+    """Entries without a reference have no tolerance: a pair of them that differs (30 and 0)
+    made the Hessian "symmetric within the tolerance of its entries". It is now not judged,
+    and a pair that differs beyond finite tolerances is still not symmetric."""
+    from gradcli.checking.hessian import asymmetry
+
+    program = compile_program("x*y + x^2")
+    result = check(program, {"x": np.array([1.0]), "y": np.array([2.0])}, CheckOptions(order=2))
+    assert result.symmetric is True
+    rows = {vc.name + vc.of: vc for vc in result.variables}
+    rows["yx"].autograd[0, 0] = rows["xy"].autograd[0, 0] + 30.0
+    assert asymmetry(result.variables)[1] is False
+    rows["yx"].tolerance[0, 0] = rows["xy"].tolerance[0, 0] = np.nan
+    assert asymmetry(result.variables) == (pytest.approx(30.0 / 31.0), None)
+
+
 def test_a_value_whose_sum_overflows_prints_no_numpy_warning():
     """The sum of an array value overflowed outside np.errstate: numpy printed a warning."""
     points = {"z": np.array([1e308]), "y": np.array([[1.0, 2.0, 3.0]])}

@@ -251,11 +251,14 @@ def _symmetry_note(asymmetry: float | None, symmetric: bool | None, fast: bool) 
         return "symmetry: not measured (--fast checks directions, not entries of the Hessian)"
     if asymmetry is None:
         return "symmetry: not measured (an entry of the Hessian is not finite)"
-    verdict = (
-        "symmetric within the tolerance of its entries"
-        if symmetric
-        else "NOT symmetric within the tolerance of its entries"
-    )
+    if symmetric is None:
+        verdict = "not judged: entries that differ from their transposes have no reference"
+    else:
+        verdict = (
+            "symmetric within the tolerance of its entries"
+            if symmetric
+            else "NOT symmetric within the tolerance of its entries"
+        )
     return f"symmetry: max |H - Hᵀ| / max |H| = {asymmetry:.3g}: {verdict}"
 
 
