@@ -2703,6 +2703,14 @@ PROD_HESSIANS = [
         cumprod_hessian,
         lambda x: np.sum(_mp_cumprod(x) * _W4),
     ),
+    # Two zeros, and three: the adjoint after the first 0 is the adjoint of x with that 0 as 1,
+    # exact at the second 0 (H[2, 0] was 0 for 30 at [0, 2, 0, 3]).
+    *(
+        Hessian(
+            CUMPROD, {"x": np.array(x)}, cumprod_hessian, lambda x: np.sum(_mp_cumprod(x) * _W4)
+        )
+        for x in ([0.0, 2.0, 0.0, 3.0], [1.5, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 2.0])
+    ),
     Hessian("prod(x)", {"x": hx}, prod_hessian, lambda x: np.prod(x)),
     Hessian("prod(x)", {"x": np.array([1.5, 0.0, -2.0, 3.0])}, prod_hessian, lambda x: np.prod(x)),
     Hessian("prod(x)", {"x": np.array([0.0, 2.0, 0.0, 3.0])}, prod_hessian, lambda x: np.prod(x)),

@@ -408,19 +408,28 @@ def _flat(node: Node, x: Node, axis: Any, shape_of: ShapeOf) -> tuple[Node, int]
 
 
 def _cumprod_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:
-    """x̄ⱼ = Σ_{i≥j} gᵢ·Π_{k≤i, k≠j} xₖ, without dividing by a 0. Before the first 0 along the
-    axis it is the reversed running sum of g·cumprod(x), over xⱼ; at the first 0, the same sum
-    with that 0 taken as 1 (c₁); after it, that 0 times the c₁ sum over xⱼ: 0, with the right
-    derivative in the 0, so that second derivatives hold where one element is 0."""
+    """x̄ⱼ = Σ_{i≥j} gᵢ·Π_{k≤i, k≠j} xₖ, without dividing by a 0 (see `_running_adjoint`)."""
     (x,), (axis,) = node.inputs, node.attrs
     x, along = _flat(node, size(x), axis, shape_of)
-    before, first, x1, safe = _zeros_along(x, along)
-    kept = _reversed_cumsum(g * _apply("cumprod", x1, attrs=(along,)), along)
-    after = _apply("where", first, kept, _at_first(first, x, along) * kept / safe)
-    back = _apply("where", before, _reversed_cumsum(g * size(node), along) / safe, after)
+    back = _running_adjoint(x, g, along, size(node), depth=1)
     if axis is not None:
         return (back,)
     return (_apply("reshape", back, attrs=(shape_of(node.inputs[0]),)),)
+
+
+def _running_adjoint(x: Node, g: Node, along: int, products: Node, depth: int) -> Node:
+    """Σ_{i≥j} gᵢ·Π_{k≤i, k≠j} xₖ, `products` being cumprod(x). Before the first 0 along the
+    axis it is the reversed running sum of g·cumprod(x), over xⱼ; at the first 0, the same sum
+    with that 0 taken as 1 (x₁); after it, that 0 times the adjoint of x₁, so that the
+    derivative in the 0 is right. With `depth` 1, the adjoint of x₁ is this one again, exact at
+    the second 0: second derivatives hold with two zeros along the axis (depth 0 divides by
+    xⱼ, with a later 0 taken as 1: right in value, its derivative in that 0 lost)."""
+    before, first, x1, safe = _zeros_along(x, along)
+    ones = _apply("cumprod", x1, attrs=(along,))
+    kept = _reversed_cumsum(g * ones, along)
+    inner = _running_adjoint(x1, g, along, ones, depth - 1) if depth else kept / safe
+    after = _apply("where", first, kept, _at_first(first, x, along) * inner)
+    return _apply("where", before, _reversed_cumsum(g * products, along) / safe, after)
 
 
 def _cumprod_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v) -> Node:
