@@ -74,7 +74,7 @@ class Probing(Confirming, ComparingModes):
         tolerance = np.where(np.isnan(entries.kink_tolerance), tolerance, entries.kink_tolerance)
         forward = self._forward(var, probes)
         self._compare_modes(var, probes, entries, forward)
-        _unresolved(entries, tolerance)
+        _unresolved(entries, tolerance, self.options.atol)
         columns = 1 if probes.direction is not None else int(np.prod(self.shapes[var], dtype=int))
         check = entries.as_check(var, self.shapes[var], method.name, tolerance, self.count, columns)
         check.direction = probes.direction
@@ -326,12 +326,12 @@ class Probing(Confirming, ComparingModes):
                 )
 
 
-def _unresolved(entries: Entries, tolerance: np.ndarray) -> None:
+def _unresolved(entries: Entries, tolerance: np.ndarray, atol: float) -> None:
     """A pass that says nothing becomes unchecked: where the tolerance is as large as the
     autograd value and holds 0 too (the values of f underflow, and differences of them are 0
     with an error estimate above the derivative), any value of that size, a wrong one included,
     would pass. A value at the level of the chain rule's rounding is a derivative of 0 and
-    keeps its pass."""
+    keeps its pass, and so does one that the user's --atol covers: a pass by their rule."""
     with np.errstate(all="ignore"):
         size = np.abs(entries.autograd)
         blind = (
@@ -339,6 +339,7 @@ def _unresolved(entries: Entries, tolerance: np.ndarray) -> None:
             & (size > 4 * entries.rounding)
             & (tolerance >= size)
             & (np.abs(entries.reference) <= tolerance)
+            & (np.abs(entries.autograd - entries.reference) > atol)
         )
     for k in np.flatnonzero(blind):
         entries.verdict[k] = UNCHECKED
