@@ -53,28 +53,28 @@ class Function:
     name: str
     params: tuple[str, ...]
     body: ast.Expr
-    scope: dict[str, Node]  # the bindings visible where it was defined
+    scope: Mapping[str, Node]  # the bindings visible where it was defined
     functions: Mapping[str, Function]  # the functions defined before it
     span: Span
-    index: int = 0  # how many functions were defined before it
 
 
-class _Defined(Mapping[str, Function]):
-    """The user functions defined before a point of the program. One table holds each name's
-    definitions in order, and a view sees those made before its limit: a definition copies
-    nothing (a copy of every earlier definition for each new one was quadratic)."""
+class _AsOf(Mapping[str, Any]):
+    """The bindings (or the functions) made before a point of the program. One table holds each
+    name's values in the order they were made, with the statement that made them, and a view
+    sees those made before its statement: a function's definition copies nothing (a copy of
+    every earlier binding and definition for each new one was quadratic)."""
 
     __slots__ = ("limit", "table")
 
-    def __init__(self, table: dict[str, list[Function]], limit: int) -> None:
+    def __init__(self, table: dict[str, list[tuple[int, Any]]], limit: int) -> None:
         self.table, self.limit = table, limit
 
-    def __getitem__(self, name: str) -> Function:
+    def __getitem__(self, name: str) -> Any:
         versions = self.table.get(name, ())
-        k = bisect_left(versions, self.limit, key=lambda fn: fn.index)
+        k = bisect_left(versions, self.limit, key=lambda made: made[0])
         if k == 0:
             raise KeyError(name)
-        return versions[k - 1]
+        return versions[k - 1][1]
 
     def __iter__(self) -> Iterator[str]:
         return (name for name in self.table if name in self)
@@ -202,18 +202,17 @@ def _attribute(param: str, given: tuple[Node, Span], call: CallArgs) -> Any:
 def lower(program: ast.Program) -> Lowered:
     graph = Graph()
     scope: dict[str, Node] = {}
-    table: dict[str, list[Function]] = {}
-    defined = 0
+    bound: dict[str, list[tuple[int, Node]]] = {}  # every binding, with its statement
+    defined: dict[str, list[tuple[int, Function]]] = {}  # every definition, likewise
     free: dict[str, Node] = {}
     calls: dict[tuple, Node] = {}  # what each function gave for the same argument nodes
     output: Node | None = None
     try:
-        for stmt in program.statements:
-            functions = _Defined(table, defined)
+        for step, stmt in enumerate(program.statements):
+            functions = _AsOf(defined, step)
             if isinstance(stmt, ast.Assign) and isinstance(stmt.target, ast.Call):
-                fn = _define(stmt, scope, functions)
-                table.setdefault(fn.name, []).append(fn)
-                defined += 1
+                fn = _define(stmt, _AsOf(bound, step), functions)
+                defined.setdefault(fn.name, []).append((step, fn))
                 continue
             if isinstance(stmt, ast.Assign):
                 if not isinstance(stmt.target, ast.Name):
@@ -224,6 +223,7 @@ def lower(program: ast.Program) -> Lowered:
                     )
                 output = _lower_expr(stmt.value, graph, _Env(scope, functions), free, calls)
                 scope[stmt.target.id] = output
+                bound.setdefault(stmt.target.id, []).append((step, output))
             else:
                 output = _lower_expr(stmt, graph, _Env(scope, functions), free, calls)
     except GradcliError as err:
@@ -238,10 +238,11 @@ def lower(program: ast.Program) -> Lowered:
         )
     used = set(toposort([output]))
     variables = {name: node for name, node in free.items() if node in used}
-    return Lowered(graph, output, variables, scope, program.source, _Defined(table, defined))
+    functions = _AsOf(defined, len(program.statements))
+    return Lowered(graph, output, variables, scope, program.source, functions)
 
 
-def _define(stmt: ast.Assign, scope: dict[str, Node], functions: _Defined) -> Function:
+def _define(stmt: ast.Assign, scope: _AsOf, functions: _AsOf) -> Function:
     head = stmt.target
     assert isinstance(head, ast.Call)
     if head.func in REGISTRY or head.func in CONSTANTS:
@@ -259,9 +260,7 @@ def _define(stmt: ast.Assign, scope: dict[str, Node], functions: _Defined) -> Fu
         if arg.id in params:
             raise GradcliError(f"the parameter {arg.id} appears twice", arg.span)
         params.append(arg.id)
-    return Function(
-        head.func, tuple(params), stmt.value, dict(scope), functions, head.span, functions.limit
-    )
+    return Function(head.func, tuple(params), stmt.value, scope, functions, head.span)
 
 
 def _lower_expr(
