@@ -160,7 +160,11 @@ def test_hessians_of_every_sample_case_agree_with_differences_of_the_gradient():
             failing.setdefault(r["case"], set()).add(r["verdict"])
             assert r["verdict"] == "non-finite" and "overflow" in r["message"], r
     assert set(failing) == set(OVERFLOWING_HESSIANS)
-    # Every finite Hessian is reported symmetric within the tolerance of its entries.
+    # Every finite Hessian is reported symmetric within the tolerance of its entries, but where
+    # some entries are at kinks of the gradient or have no reference: there symmetry is not
+    # judged if their pairs differ (svdvals at a tie), and never claimed broken.
+    unjudged = {r["case"] for r in records if r["verdict"] not in ("pass", "fail")}
     for r in records:
         if r["case"] not in OVERFLOWING_HESSIANS:
-            assert r["symmetric"] is True and r["symmetry"] is not None, r
+            allowed = (True, None) if r["case"] in unjudged else (True,)
+            assert r["symmetric"] in allowed and r["symmetry"] is not None, r

@@ -202,16 +202,7 @@ class Confirming(Run):
             coarse_floor = 64 * self.eps * np.maximum(1.0, x)
             final_floor = np.maximum(64 * self.eps * x, self.tiny)
         relative = self._power_of_two(c * x)
-        # Where the autograd value says f changes by its own size over a step below the
-        # rounding floor of x (i1e(x*y) at x = 0, y = 1e200: a slope of 1e200 on a function
-        # that saturates within 1e-200 of 0), every rung of the floor sees the saturated
-        # function, flat, and seconds a wrong failure. Such probes go on below that floor, to
-        # 2^-40 of that step: a right gradient is then seen, and a wrong one still fails.
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            f0 = np.abs(self.f0[probes.points[failing]])
-            step = np.maximum(1.0, f0) / np.abs(entries.autograd[failing])
-            chain = self._power_of_two(np.minimum(step, 1.0))  # only a small one matters
-        steep = (method.name != "complex") & np.isfinite(chain) & (4 * chain < coarse_floor)
+        steep, chain = self._steep(method, probes, entries, failing, coarse_floor)
         coarse_floor = np.where(steep, 0.0, coarse_floor)
         steep_floor = np.maximum(np.maximum(chain * 2.0**-40, 4 * self.eps * x), self.tiny)
         final_floor = np.where(steep, steep_floor, final_floor)
@@ -251,6 +242,19 @@ class Confirming(Run):
             errs.append(rung_err)
             steps.append(h.copy())
         self._settle(failing, np.stack(refs), np.stack(errs), np.stack(steps), method, entries, x)
+
+    def _steep(self, method, probes, entries, failing, floor) -> tuple[np.ndarray, np.ndarray]:
+        """The probes whose autograd value says f changes by its own size over a step below the
+        rounding floor of x, and that step (a power of two). There (i1e(x*y) at x = 0,
+        y = 1e200: a slope of 1e200 on a function that saturates within 1e-200 of 0) every rung
+        of the floor sees the saturated function, flat, and seconds a wrong failure, so such
+        probes go on below that floor, to 2^-40 of that step: a right gradient is then seen,
+        and a wrong one still fails."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            f0 = np.abs(self.f0[probes.points[failing]])
+            step = np.maximum(1.0, f0) / np.abs(entries.autograd[failing])
+            chain = self._power_of_two(np.minimum(step, 1.0))  # only a small one matters
+        return (method.name != "complex") & np.isfinite(chain) & (4 * chain < floor), chain
 
     def _settle(
         self, failing, refs, errs, steps, method: fd.Method, entries: Entries, x: np.ndarray

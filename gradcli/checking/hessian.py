@@ -40,13 +40,19 @@ def asymmetry(checks: list[VariableCheck]) -> tuple[float | None, bool | None]:
     h, tol = matrix(lambda vc: vc.autograd), matrix(lambda vc: vc.tolerance)
     if not np.isfinite(h).all():  # a nan or inf entry: symmetry is not measured, not claimed
         return None, None
+    # Only points whose entries were all judged as derivatives (passed or failed) bound their
+    # pairs: an entry without a reference has no tolerance, and one at a kink, or unresolved,
+    # says f may not be twice differentiable there, where H need not be symmetric (svdvals at
+    # a tie). If such a pair differs, nothing is said: a Hessian of a polynomial with
+    # H[0, 2] = 30 and H[2, 0] = 0, unchecked, was called symmetric.
+    from .verdicts import FAIL, PASS  # only here: see the import above
+
+    judged = matrix(lambda vc: np.isin(vc.verdict, (PASS, FAIL))).all(axis=(1, 2))
     with np.errstate(all="ignore"):
         bound = tol + np.swapaxes(tol, 1, 2)
         apart = np.abs(h - np.swapaxes(h, 1, 2))
-        bounded = np.isfinite(bound)
+        bounded = np.isfinite(bound) & judged[:, None, None]
     worst = float(np.max(relative_asymmetry(h), initial=0.0))
     if not np.all((apart <= bound) | ~bounded):
         return worst, False
-    # Entries without a reference have no tolerance: if such a pair differs, nothing is said
-    # (a Hessian of a polynomial with H[0, 2] = 30 and H[2, 0] = 0 was called symmetric).
     return worst, None if np.any(~bounded & (apart > 0)) else True

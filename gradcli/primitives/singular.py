@@ -103,6 +103,13 @@ def _gaps(s: Node) -> Node:
     return _apply("where", tie, 0.0, 1.0 / (d + tie))
 
 
+def _inverse(s: Node) -> Node:
+    """1/s, and 0 where a singular value is 0: there the vectors jump (a kink, as at a tie,
+    where the gaps are 0 too), and a finite value lets the checker judge the kink."""
+    zero = _apply("equal", s, 0.0)
+    return _apply("where", zero, 0.0, 1.0 / (s + zero))
+
+
 def _outside(x: Node, q: Node, n: int, size) -> Node:
     """(I − Q·Qᵀ)·X: the part of X outside the columns of Q."""
     inside = _apply("matmul", size(q), _apply("matmul", _swap_last(size(q), n), size(x)))
@@ -120,7 +127,7 @@ def _vectors_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v, right
     skew = size(_gaps(s)) * (mixed + _swap_last(mixed, n) if size is _abs else
                              mixed - _swap_last(mixed, n))  # fmt: skip
     inner = _apply("matmul", _apply("matmul", size(u), skew * _rows(size(s))), _swap_last(v, n))
-    outer = _apply("matmul", _outside(g, u, n, size) / _rows(size(s)), _swap_last(size(v), n))
+    outer = _apply("matmul", _outside(g, u, n, size) * _rows(_inverse(s)), _swap_last(size(v), n))
     total = inner + outer
     return (_swap_last(total, n) if right else total,)
 
@@ -135,8 +142,14 @@ def _vectors_jvp(node: Node, ts: list, shape_of: ShapeOf, size=lambda v: v, righ
     dp = _apply("matmul", _apply("matmul", _swap_last(size(u), n), da), size(v))
     mixed = dp * _rows(size(s)) + _columns(size(s)) * _swap_last(dp, n)
     inner = _apply("matmul", size(u), size(_gaps(s)) * mixed)
-    outer = _outside(_apply("matmul", da, size(v)), u, n, size) / _rows(size(s))
+    outer = _outside(_apply("matmul", da, size(v)), u, n, size) * _rows(_inverse(s))
     return inner + outer
+
+
+def _vectors_shape(name: str, s: Shape, right: bool) -> Shape:
+    """(…, m, k) for U, (…, n, k) for V: k = min(m, n) vectors, as columns."""
+    k = _matrix(name, s)
+    return (*s[:-2], s[-1] if right else s[-2], k)
 
 
 def _vectors(name: str, which: int, right: bool) -> None:
@@ -149,7 +162,7 @@ def _vectors(name: str, which: int, right: bool) -> None:
         jvp=lambda node, ts, shape_of: _vectors_jvp(node, ts, shape_of, right=right),
         magnitude_vjp=lambda node, g, shape_of: _vectors_vjp(node, g, shape_of, _abs, right),
         error_jvp=lambda node, es, shape_of: _vectors_jvp(node, es, shape_of, _abs, right),
-        shape=lambda s: (*s[:-2], s[-1 if right else -2], _matrix(name, s)),
+        shape=lambda s: _vectors_shape(name, s, right),
         kink=_svd_kinks, params=("A",),
         batch=lambda args, flags, items, out: _svd(args[0])[which],
         python=f"_svd(@0)[{which}]", python_uses=(_lapack, _svd),
