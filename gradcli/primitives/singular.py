@@ -126,7 +126,8 @@ def _vectors_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v, right
     mixed = _apply("matmul", _swap_last(size(u), n), g)
     skew = size(_gaps(s)) * (mixed + _swap_last(mixed, n) if size is _abs else
                              mixed - _swap_last(mixed, n))  # fmt: skip
-    inner = _apply("matmul", _apply("matmul", size(u), skew * _rows(size(s))), _swap_last(v, n))
+    inner = _apply("matmul", size(u), skew * _rows(size(s)))
+    inner = _apply("matmul", inner, _swap_last(size(v), n))
     outer = _apply("matmul", _outside(g, u, n, size) * _rows(_inverse(s)), _swap_last(size(v), n))
     total = inner + outer
     return (_swap_last(total, n) if right else total,)
