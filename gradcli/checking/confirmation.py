@@ -203,6 +203,7 @@ class Confirming(Run):
             final_floor = np.maximum(64 * self.eps * x, self.tiny)
         relative = self._power_of_two(c * x)
         steep, chain = self._steep(method, probes, entries, failing, coarse_floor)
+        usual_floor = coarse_floor  # where a steep probe leaves the usual steps
         coarse_floor = np.where(steep, 0.0, coarse_floor)
         steep_floor = np.maximum(np.maximum(chain * 2.0**-40, 4 * self.eps * x), self.tiny)
         final_floor = np.where(steep, steep_floor, final_floor)
@@ -217,7 +218,7 @@ class Confirming(Run):
             h = np.where(active, h / 32, h)
             h = np.where(active & (h < coarse_floor) & (h > relative), relative, h)
             # A steep probe leaves the usual steps once they reach the rounding floor of x.
-            below = active & steep & (h < 64 * self.eps * np.maximum(1.0, x)) & (h > 4 * chain)
+            below = active & steep & (h < usual_floor) & (h > 4 * chain)
             h = np.where(below, 4 * chain, h)
             active &= h >= final_floor
             if not active.any():

@@ -252,7 +252,10 @@ def _symmetry_note(asymmetry: float | None, symmetric: bool | None, fast: bool) 
     if asymmetry is None:
         return "symmetry: not measured (an entry of the Hessian is not finite)"
     if symmetric is None:
-        verdict = "not judged: entries that differ from their transposes have no reference"
+        verdict = (
+            "not judged: where entries differ from their transposes, some entries of that point "
+            "have no reference or are at a kink, where H need not be symmetric"
+        )
     else:
         verdict = (
             "symmetric within the tolerance of its entries"

@@ -52,6 +52,21 @@ def _abs(v: Node) -> Node:
     return _apply("abs", v)
 
 
+def _reciprocal_or_zero(d: Node) -> Node:
+    """1/d, and 0 where d is 0: the coefficients of the eigen- and singular-vector rules, where
+    values that meet (or a singular value of 0) are kinks and a finite value lets the checker
+    judge them."""
+    zero = _apply("equal", d, 0.0)
+    return _apply("where", zero, 0.0, 1.0 / (d + zero))
+
+
+def _inverse_gaps(w: Node) -> Node:
+    """F with Fᵢⱼ = 1/(wⱼ − wᵢ) off the diagonal, 0 on it and where values tie, for each vector
+    of values w along the last axis."""
+    d = _apply("expand_dims", w, attrs=(-2,)) - _apply("expand_dims", w, attrs=(-1,))
+    return _reciprocal_or_zero(d)
+
+
 def _swap_last(x: Node, ndim: int) -> Node:
     """Each matrix of a stack transposed: the last two of `ndim` axes swapped."""
     return _apply("transpose", x, attrs=((*range(ndim - 2), ndim - 1, ndim - 2),))

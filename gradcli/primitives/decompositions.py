@@ -27,6 +27,7 @@ from ._common import (
     ShapeOf,
     _abs,
     _apply,
+    _inverse_gaps,
     _lapack,
     _nan_where_singular,
     _square,
@@ -158,10 +159,7 @@ register(Primitive(
 
 def _gaps(node: Node, shape_of: ShapeOf) -> Node:
     """F with Fᵢⱼ = 1/(wⱼ − wᵢ) off the diagonal and 0 on it (and where eigenvalues tie)."""
-    w = _apply("eigvalsh", node.inputs[0])
-    d = _apply("expand_dims", w, attrs=(-2,)) - _apply("expand_dims", w, attrs=(-1,))
-    tie = _apply("equal", d, 0.0)
-    return _apply("where", tie, 0.0, 1.0 / (d + tie))
+    return _inverse_gaps(_apply("eigvalsh", node.inputs[0]))
 
 
 def _vectors_vjp(node: Node, g: Node, shape_of: ShapeOf, size=lambda v: v) -> tuple:

@@ -23,7 +23,15 @@ import numpy as np
 
 from ..graph.nodes import Node
 from ..graph.registry import Primitive, Shape, register
-from ._common import ShapeOf, _abs, _apply, _lapack, _swap_last
+from ._common import (
+    ShapeOf,
+    _abs,
+    _apply,
+    _inverse_gaps,
+    _lapack,
+    _reciprocal_or_zero,
+    _swap_last,
+)
 
 
 def _svd(a: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,17 +105,12 @@ register(Primitive(
 
 def _gaps(s: Node) -> Node:
     """F with Fᵢⱼ = 1/(sⱼ² − sᵢ²) off the diagonal and 0 on it (and where values tie)."""
-    square = s * s
-    d = _rows(square) - _columns(square)
-    tie = _apply("equal", d, 0.0)
-    return _apply("where", tie, 0.0, 1.0 / (d + tie))
+    return _inverse_gaps(s * s)
 
 
 def _inverse(s: Node) -> Node:
-    """1/s, and 0 where a singular value is 0: there the vectors jump (a kink, as at a tie,
-    where the gaps are 0 too), and a finite value lets the checker judge the kink."""
-    zero = _apply("equal", s, 0.0)
-    return _apply("where", zero, 0.0, 1.0 / (s + zero))
+    """1/s, and 0 where a singular value is 0: there the vectors jump (a kink, as at a tie)."""
+    return _reciprocal_or_zero(s)
 
 
 def _outside(x: Node, q: Node, n: int, size) -> Node:
